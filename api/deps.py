@@ -1,0 +1,48 @@
+"""Request dependencies: settings, a per-request session, the long-lived services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from api.jobs_runner import JobRunner
+from pixseek.db import session_factory
+from pixseek.settings import Settings
+from search.service import SearchService
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session that commits when the request succeeds and rolls back when it fails."""
+    session = session_factory(request.app.state.settings)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_search(request: Request) -> SearchService:
+    service: SearchService = request.app.state.search
+    return service
+
+
+def get_runner(request: Request) -> JobRunner:
+    runner: JobRunner = request.app.state.jobs
+    return runner
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+SearchDep = Annotated[SearchService, Depends(get_search)]
+RunnerDep = Annotated[JobRunner, Depends(get_runner)]

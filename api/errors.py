@@ -1,0 +1,40 @@
+"""One renderer for every error: `{"error": code, "detail": message}` with a 4xx status."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pixseek.errors import PixseekError
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, detail: object) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": code, "detail": detail})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PixseekError)
+    async def _pixseek(_: Request, exc: PixseekError) -> JSONResponse:
+        return error_response(exc.status_code, exc.code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"loc": list(err.get("loc", ())), "msg": err.get("msg", "")} for err in exc.errors()]
+        return error_response(422, "invalid_request", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, exc.detail)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Never a traceback to the client; the log keeps it.
+        log.exception("api.unexpected_error path=%s", request.url.path)
+        return error_response(500, "internal_error", "an unexpected error occurred; see the server log")

@@ -1,0 +1,35 @@
+"""Starting ingest jobs from the API: on a background thread in embedded mode."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from ingest.service import create_job, run_ingest
+from ingest.sources import open_source
+from pixseek.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class JobRunner:
+    """Runs one ingest at a time in this process, so two jobs never race on the index."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixseek-ingest")
+
+    def submit(self, uri: str) -> str:
+        source = open_source(uri, self.settings)  # fails now, with a 4xx, if the bucket is bad
+        job_id = create_job(self.settings, source.bucket)
+        self._pool.submit(self._run, uri, job_id)
+        return job_id
+
+    def _run(self, uri: str, job_id: str) -> None:
+        try:
+            run_ingest(self.settings, uri, job_id=job_id)
+        except Exception:
+            log.exception("ingest.job_failed job=%s", job_id)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,61 @@
+"""Image routes: catalog metadata and the original bytes of cataloged images."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from api.deps import SessionDep, SettingsDep
+from api.schemas import ImageInfo
+from index.catalog import ImageStatus, get_image
+from ingest.decode import sniff
+from ingest.sources import SourceError, open_source
+from pixseek.errors import ImageNotFound
+
+router = APIRouter(prefix="/v1/images", tags=["images"])
+
+CONTENT_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+}
+
+
+@router.get("/{image_id}", response_model=ImageInfo)
+def image_info(image_id: int, session: SessionDep) -> ImageInfo:
+    """Everything the catalog records about one file."""
+    return ImageInfo.model_validate(get_image(session, image_id), from_attributes=True)
+
+
+@router.get(
+    "/{image_id}/file",
+    response_class=Response,
+    responses={200: {"content": {v: {} for v in CONTENT_TYPES.values()}}},
+)
+async def image_file(image_id: int, session: SessionDep, settings: SettingsDep) -> Response:
+    """The original bytes of a cataloged image, with its content type.
+
+    Only the catalog's (bucket, key) of the id is read, so no request value ever names a path.
+    """
+    image = get_image(session, image_id)
+    if image.status in (ImageStatus.DELETED, ImageStatus.SKIPPED, ImageStatus.FAILED):
+        raise ImageNotFound(f"image {image_id} is {image.status}")
+
+    def read() -> bytes:
+        source = open_source(image.bucket, settings)
+        return source.read(image.key, settings.max_file_bytes)
+
+    try:
+        data = await run_in_threadpool(read)
+    except SourceError as exc:
+        raise ImageNotFound(f"image {image_id} cannot be read from its bucket: {exc}") from exc
+    fmt = sniff(data[:16])
+    if fmt is None:
+        raise ImageNotFound(f"image {image_id} changed on disk and is no longer an image")
+    return Response(
+        content=data, media_type=CONTENT_TYPES[fmt], headers={"Cache-Control": "private, max-age=60"}
+    )

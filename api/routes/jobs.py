@@ -1,0 +1,42 @@
+"""Job routes: start an ingest of a bucket, follow its progress."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from api.deps import RunnerDep, SessionDep, SettingsDep
+from api.schemas import JobInfo, JobRequest
+from ingest.jobs import job_progress, list_jobs
+from pixseek.errors import Forbidden
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+def _check_allowed(path: str, settings: SettingsDep) -> None:
+    if not settings.ingest_roots or "://" in path:
+        return
+    from pathlib import Path
+
+    real = Path(path).expanduser().resolve()
+    if not any(real == root or root in real.parents for root in settings.ingest_roots):
+        raise Forbidden(f"{path} is outside PIXSEEK_INGEST_ROOTS")
+
+
+@router.post("", response_model=JobInfo, status_code=status.HTTP_202_ACCEPTED)
+def start_job(body: JobRequest, session: SessionDep, settings: SettingsDep, runner: RunnerDep) -> JobInfo:
+    """Start ingesting a bucket; returns at once with the job to follow."""
+    _check_allowed(body.path, settings)
+    job_id = runner.submit(body.path)
+    return JobInfo(**job_progress(session, job_id).as_dict())
+
+
+@router.get("", response_model=list[JobInfo])
+def jobs(session: SessionDep, limit: int = 20) -> list[JobInfo]:
+    """The most recent jobs, newest first."""
+    return [JobInfo(**job_progress(session, job.id).as_dict()) for job in list_jobs(session, min(limit, 200))]
+
+
+@router.get("/{job_id}", response_model=JobInfo)
+def job(job_id: str, session: SessionDep) -> JobInfo:
+    """Progress of one job: total, done, indexed, failed, ..."""
+    return JobInfo(**job_progress(session, job_id).as_dict())

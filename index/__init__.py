@@ -1,0 +1,1 @@
+"""FAISS indexes, their persistence, and the SQL catalog of images."""

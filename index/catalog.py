@@ -1,0 +1,108 @@
+"""The SQL catalog: one row per file seen in a bucket; its id is the FAISS id."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from pixseek.db import Base, UTCDateTime, utcnow
+from pixseek.errors import ImageNotFound
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class ImageStatus(enum.StrEnum):
+    PENDING = "pending"  # planned by a job, not yet read
+    EMBEDDED = "embedded"  # vectors stored, waiting for the index writer
+    INDEXED = "indexed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DELETED = "deleted"
+
+
+# Statuses whose vectors belong in the index once the writer has run.
+SEARCHABLE = (ImageStatus.INDEXED, ImageStatus.EMBEDDED)
+
+
+class Image(Base):
+    __tablename__ = "images"
+    __table_args__ = (
+        UniqueConstraint("bucket", "key", name="uq_images_bucket_key"),
+        Index("ix_images_status", "status"),
+        Index("ix_images_sha256", "sha256"),
+        Index("ix_images_job_id", "job_id"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    bucket: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    mtime: Mapped[float | None] = mapped_column(Float)
+    etag: Mapped[str | None] = mapped_column(String(128))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    format: Mapped[str | None] = mapped_column(String(16))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    captured_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default=ImageStatus.PENDING)
+    error: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(256))
+    grid_h: Mapped[int | None] = mapped_column(Integer)
+    grid_w: Mapped[int | None] = mapped_column(Integer)
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    embedded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ImageVector(Base):
+    """The CLS embedding of an image, kept in SQL so any index can be rebuilt from it."""
+
+    __tablename__ = "image_vectors"
+    __table_args__ = (Index("ix_image_vectors_sha256_model", "sha256", "model"),)
+
+    image_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(256))
+    dim: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised
+
+
+def get_image(session: Session, image_id: int) -> Image:
+    """The catalog row of an image, or ImageNotFound."""
+    image = session.get(Image, image_id)
+    if image is None:
+        raise ImageNotFound(f"no image with id {image_id}")
+    return image
+
+
+def get_searchable_image(session: Session, image_id: int) -> Image:
+    """Like get_image, but only for images that are (or are about to be) in the index."""
+    image = get_image(session, image_id)
+    if image.status not in SEARCHABLE:
+        raise ImageNotFound(f"image {image_id} is {image.status}, not indexed")
+    return image
+
+
+def images_by_ids(session: Session, ids: list[int]) -> dict[int, Image]:
+    if not ids:
+        return {}
+    rows = session.scalars(select(Image).where(Image.id.in_(ids))).all()
+    return {row.id: row for row in rows}

@@ -1,0 +1,48 @@
+"""The manifest beside every saved index: what built it, so a wrong model is refused."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pixseek.errors import ModelMismatch
+
+METRIC = "inner_product"  # on unit vectors: cosine similarity
+
+
+@dataclass
+class Manifest:
+    model: str
+    pretrained: str
+    dim: int
+    count: int
+    generation: int
+    index_type: str = "IDMap2,Flat"
+    metric: str = METRIC
+    built_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.model}/{self.pretrained}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def check_model(self, model: str, pretrained: str) -> None:
+        """Refuse to serve an index built by another model than the configured one."""
+        if (self.model, self.pretrained) != (model, pretrained):
+            raise ModelMismatch(
+                f"the index was built with {self.model_id} but pixseek is configured for "
+                f"{model}/{pretrained}; re-index with `pixseek ingest` under the new model "
+                f"or set PIXSEEK_MODEL={self.model} PIXSEEK_PRETRAINED={self.pretrained}"
+            )

@@ -1,0 +1,52 @@
+"""What `pixseek status` and `GET /v1/status` report: counts, model, index and storage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from index.catalog import Image
+from index.store import IndexStore
+from pixseek.settings import Settings
+
+
+def catalog_status(settings: Settings, session: Session) -> dict[str, Any]:
+    counts = {
+        str(status): int(n)
+        for status, n in session.execute(select(Image.status, func.count()).group_by(Image.status))
+    }
+    buckets = [str(b) for b in session.scalars(select(Image.bucket).distinct().order_by(Image.bucket))]
+    store = IndexStore(settings.index_dir)
+    generation = store.current_generation()
+    index: dict[str, Any] | None = None
+    if generation is not None:
+        folder = store.generation_dir(generation)
+        manifest_path = folder / "manifest.json"
+        if manifest_path.exists():
+            from index.manifest import Manifest
+
+            manifest = Manifest.read(manifest_path)
+            index = {
+                "generation": generation,
+                "count": manifest.count,
+                "model": manifest.model,
+                "pretrained": manifest.pretrained,
+                "dim": manifest.dim,
+                "type": manifest.index_type,
+                "built_at": manifest.built_at,
+                "bytes": sum(p.stat().st_size for p in folder.iterdir()),
+            }
+    return {
+        "data_dir": str(settings.data_dir),
+        "database": make_url(settings.sqlalchemy_url).render_as_string(hide_password=True),
+        "model": settings.model,
+        "pretrained": settings.pretrained,
+        "random_weights": settings.random_weights,
+        "mode": "embedded" if settings.embedded else "distributed",
+        "images": counts,
+        "buckets": buckets,
+        "index": index,
+    }

@@ -1,0 +1,186 @@
+"""FAISS index generations on disk: atomic publication, and a holder that hot-swaps them.
+
+Layout under the index folder:
+
+    current.json         {"generation": N}  (replaced atomically: readers never see a partial write)
+    gen-00000N/          cls.faiss + manifest.json, written in a temp folder then renamed
+    .lock                held by the one writer that builds the next generation
+
+A reader loads `current.json`, then the generation it names. Old generations stay on disk
+until two newer ones exist, so a reader that has just read `current.json` still finds its files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from index.manifest import Manifest
+
+log = logging.getLogger(__name__)
+
+INDEX_FILE = "cls.faiss"
+MANIFEST_FILE = "manifest.json"
+CURRENT_FILE = "current.json"
+KEEP_GENERATIONS = 3
+
+
+@dataclass
+class LoadedIndex:
+    index: faiss.Index
+    manifest: Manifest
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+
+def new_flat_index(dim: int) -> faiss.Index:
+    """Exact inner-product search over unit vectors, addressed by catalog ids."""
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def index_ids(index: faiss.Index) -> np.ndarray:
+    """The ids held by an IDMap index, as int64."""
+    return faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class IndexStore:
+    """Reads and writes index generations in one folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def current_generation(self) -> int | None:
+        try:
+            data = json.loads((self.root / CURRENT_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        return int(data["generation"])
+
+    def generation_dir(self, generation: int) -> Path:
+        return self.root / f"gen-{generation:08d}"
+
+    def load(self, generation: int | None = None, *, mmap: bool = False) -> LoadedIndex | None:
+        """The named (default: current) generation, or None when nothing was published."""
+        if generation is None:
+            generation = self.current_generation()
+            if generation is None:
+                return None
+        folder = self.generation_dir(generation)
+        manifest = Manifest.read(folder / MANIFEST_FILE)
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        index = faiss.read_index(str(folder / INDEX_FILE), flags)
+        return LoadedIndex(index=index, manifest=manifest)
+
+    def publish(self, index: faiss.Index, manifest: Manifest) -> int:
+        """Write `index` as the next generation and make it current. Caller holds `lock()`."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        generation = (self.current_generation() or 0) + 1
+        manifest.generation = generation
+        manifest.count = int(index.ntotal)
+        final = self.generation_dir(generation)
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".gen-{generation:08d}."))
+        try:
+            faiss.write_index(index, str(tmp / INDEX_FILE))
+            (tmp / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
+            for name in (INDEX_FILE, MANIFEST_FILE):
+                with open(tmp / name, "rb") as fh:
+                    os.fsync(fh.fileno())
+            if final.exists():  # left by a writer that died after the rename, before current.json
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._write_current(generation)
+        self._prune(generation)
+        log.info("index.published generation=%d count=%d", generation, manifest.count)
+        return generation
+
+    def _write_current(self, generation: int) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".current.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"generation": generation}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.root / CURRENT_FILE)
+        _fsync_dir(self.root)
+
+    def _prune(self, current: int) -> None:
+        for folder in self.root.glob("gen-*"):
+            try:
+                gen = int(folder.name[4:])
+            except ValueError:
+                continue
+            if gen <= current - KEEP_GENERATIONS:
+                shutil.rmtree(folder, ignore_errors=True)
+        # Temp folders of writers that died mid-write.
+        for folder in self.root.glob(".gen-*"):
+            if time.time() - folder.stat().st_mtime > 3600:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive right to publish the next generation (one writer at a time)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+class IndexHolder:
+    """The index a long-running reader serves, swapped when a new generation appears.
+
+    Readers take a reference with `get()` and search it; a swap replaces the reference,
+    so a search that started on the old generation finishes on it.
+    """
+
+    def __init__(self, store: IndexStore, *, check_interval: float = 0.5, mmap: bool = False) -> None:
+        self.store = store
+        self.check_interval = check_interval
+        self.mmap = mmap
+        self._loaded: LoadedIndex | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> LoadedIndex | None:
+        now = time.monotonic()
+        if self._loaded is not None and now - self._checked_at < self.check_interval:
+            return self._loaded
+        with self._lock:
+            self._checked_at = time.monotonic()
+            generation = self.store.current_generation()
+            if generation is None:
+                self._loaded = None
+            elif self._loaded is None or self._loaded.manifest.generation != generation:
+                try:
+                    self._loaded = self.store.load(generation, mmap=self.mmap)
+                except FileNotFoundError:
+                    # Pruned between reading current.json and opening it: keep what we serve.
+                    log.warning("index.reload_raced generation=%d", generation)
+            return self._loaded

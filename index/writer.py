@@ -1,0 +1,110 @@
+"""The single index writer: merge what SQL says is searchable into a new index generation.
+
+SQL is the source of truth. The writer brings the FAISS index in line with it: vectors of
+images now `embedded` are added (after removing any older vector under the same id) and
+ids whose images are no longer searchable are removed. Re-running it after a crash at any
+point converges to the same index, with no id twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from index.catalog import SEARCHABLE, Image, ImageStatus, ImageVector
+from index.manifest import Manifest
+from index.store import IndexStore, index_ids, new_flat_index
+from pixseek.db import session_scope, utcnow
+from pixseek.settings import Settings
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 20_000
+
+
+@dataclass
+class PublishResult:
+    generation: int | None
+    added: int
+    removed: int
+    count: int
+
+
+def _vectors(session: Session, ids: list[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    out_ids: list[int] = []
+    chunks: list[np.ndarray] = []
+    for start in range(0, len(ids), READ_CHUNK):
+        part = ids[start : start + READ_CHUNK]
+        rows = session.execute(
+            select(ImageVector.image_id, ImageVector.vector).where(ImageVector.image_id.in_(part))
+        ).all()
+        for image_id, blob in rows:
+            out_ids.append(int(image_id))
+            chunks.append(np.frombuffer(blob, dtype="<f4"))
+    if not out_ids:
+        return np.empty(0, dtype=np.int64), np.empty((0, dim), dtype=np.float32)
+    return np.asarray(out_ids, dtype=np.int64), np.vstack(chunks).reshape(-1, dim)
+
+
+def publish_index(settings: Settings, model: str, pretrained: str, dim: int) -> PublishResult:
+    """Bring the index in line with the catalog and publish a generation if anything changed."""
+    store = IndexStore(settings.index_dir)
+    model_id = f"{model}/{pretrained}"
+    with store.lock(), session_scope(settings) as session:
+        loaded = store.load()
+        if loaded is None or loaded.manifest.model_id != model_id or loaded.manifest.dim != dim:
+            if loaded is not None:
+                log.warning(
+                    "index.model_changed old=%s new=%s: rebuilding", loaded.manifest.model_id, model_id
+                )
+            index = new_flat_index(dim)
+            present = np.empty(0, dtype=np.int64)
+        else:
+            index = loaded.index
+            present = index_ids(index)
+        searchable = np.asarray(
+            session.scalars(
+                select(Image.id).where(Image.status.in_(list(SEARCHABLE)), Image.model == model_id)
+            ).all(),
+            dtype=np.int64,
+        )
+        to_add_ids = sorted(
+            session.scalars(
+                select(Image.id).where(Image.status == ImageStatus.EMBEDDED, Image.model == model_id)
+            ).all()
+        )
+        if loaded is None or index is not loaded.index:
+            # A fresh index takes every searchable vector, not only the newly embedded ones.
+            to_add_ids = sorted(int(i) for i in searchable)
+        stale = np.setdiff1d(present, searchable, assume_unique=False)
+        refresh = np.intersect1d(present, np.asarray(to_add_ids, dtype=np.int64))
+        removed = 0
+        to_remove = np.union1d(stale, refresh)
+        if to_remove.size:
+            removed = int(index.remove_ids(faiss.IDSelectorBatch(to_remove)))
+        add_ids, vectors = _vectors(session, to_add_ids, dim)
+        if add_ids.size:
+            index.add_with_ids(vectors, add_ids)
+        changed = bool(add_ids.size or stale.size) or loaded is None
+        generation = loaded.manifest.generation if loaded is not None else None
+        if changed:
+            manifest = Manifest(model=model, pretrained=pretrained, dim=dim, count=0, generation=0)
+            generation = store.publish(index, manifest)
+        if to_add_ids:
+            session.execute(
+                update(Image)
+                .where(Image.id.in_(to_add_ids), Image.status == ImageStatus.EMBEDDED)
+                .values(status=ImageStatus.INDEXED, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+        return PublishResult(
+            generation=generation,
+            added=int(add_ids.size),
+            removed=len(stale),
+            count=int(index.ntotal),
+        )

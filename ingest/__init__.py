@@ -1,0 +1,1 @@
+"""Ingest: bucket sources, decoding, embedding, and the Celery tasks that run them."""

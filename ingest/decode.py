@@ -1,0 +1,162 @@
+"""Turn untrusted bytes into a safe RGB picture, or a clear reason why not."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Formats we accept, identified by content. PIL refuses anything else at open time.
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff"}
+)
+EXIF_DATETIME_ORIGINAL = 0x9003
+EXIF_IFD = 0x8769
+# EXIF orientations 5-8 rotate by 90 degrees, so the displayed size is transposed.
+_TRANSPOSING = {5, 6, 7, 8}
+
+
+class DecodeError(Exception):
+    """The bytes are not a usable image; `skip` is True when they are not an image at all."""
+
+    def __init__(self, reason: str, *, skip: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.skip = skip
+
+
+@dataclass
+class Decoded:
+    """A decoded picture and the facts recorded about it."""
+
+    image: Image.Image  # RGB, EXIF orientation applied, possibly reduced by JPEG draft
+    format: str
+    width: int  # as displayed, full resolution
+    height: int
+    captured_at: datetime | None
+
+
+def sniff(head: bytes) -> str | None:
+    """The image format named by the first bytes of a file, or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:2] == b"BM":
+        return "BMP"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    return None
+
+
+def looks_like_image_name(key: str) -> bool:
+    dot = key.rfind(".")
+    return dot != -1 and key[dot:].lower() in IMAGE_EXTENSIONS
+
+
+def _capture_time(img: Image.Image) -> datetime | None:
+    try:
+        exif = img.getexif()
+        raw = exif.get_ifd(EXIF_IFD).get(EXIF_DATETIME_ORIGINAL) or exif.get(0x0132)
+    except Exception:  # EXIF blocks in the wild are often malformed; the date is optional.
+        return None
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.strptime(raw.strip("\x00 "), "%Y:%m:%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB, compositing transparency onto white."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # PIL's own conversion clips 16/32-bit grey at 255; scale the real range instead.
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        if mode.startswith("I;16"):
+            lo, hi = 0.0, 65535.0
+        scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) * (255.0 / (hi - lo))
+        return Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if (mode == "P" and "transparency" in img.info) or mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode == "RGB":
+        return img
+    return img.convert("RGB")
+
+
+def decode_image(
+    data: bytes,
+    *,
+    max_pixels: int,
+    draft_size: int | None = None,
+) -> Decoded:
+    """Decode untrusted bytes to RGB with EXIF orientation applied.
+
+    Args:
+        data: the whole file.
+        max_pixels: refuse images with more pixels than this before decoding them.
+        draft_size: for JPEG, let the decoder shrink by a power of two while both sides
+            stay at least this large (much faster; the model sees a resized image anyway).
+
+    Raises:
+        DecodeError: with a reason users can act on (`skip=True` when not an image at all).
+    """
+    if not data:
+        raise DecodeError("empty file")
+    fmt = sniff(data[:16])
+    if fmt is None:
+        raise DecodeError("not an image (unrecognised content)", skip=True)
+    with warnings.catch_warnings():
+        # PIL warns before it errors on large images; our own limit decides instead.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(io.BytesIO(data), formats=FORMATS)
+        except Image.DecompressionBombError as exc:
+            raise DecodeError(f"decompression bomb refused: {exc}") from exc
+        except UnidentifiedImageError as exc:
+            raise DecodeError(f"cannot identify {fmt} image: the file is corrupt") from exc
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise DecodeError(f"corrupt {fmt} header: {exc}") from exc
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise DecodeError(f"invalid image size {width}x{height}")
+    if width * height > max_pixels:
+        raise DecodeError(
+            f"decompression bomb refused: {width}x{height} = {width * height} pixels "
+            f"exceeds the limit of {max_pixels}"
+        )
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except Exception:
+        orientation = 1
+    captured_at = _capture_time(img)
+    try:
+        if getattr(img, "is_animated", False):
+            img.seek(0)
+        if draft_size and img.format == "JPEG":
+            img.draft("RGB", (draft_size, draft_size))
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        rgb = _to_rgb(img)
+    except Image.DecompressionBombError as exc:
+        raise DecodeError(f"decompression bomb refused: {exc}") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError) as exc:
+        raise DecodeError(f"cannot decode {fmt} image: {exc}") from exc
+    except MemoryError as exc:
+        raise DecodeError(f"out of memory decoding {fmt} image") from exc
+    if orientation in _TRANSPOSING:
+        width, height = height, width
+    return Decoded(image=rgb, format=fmt, width=width, height=height, captured_at=captured_at)

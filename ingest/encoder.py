@@ -1,0 +1,205 @@
+"""The embedding model: an open_clip ViT behind a small interface (load, encode), cached.
+
+Per image it gives the CLS embedding (the pooled, projected image embedding) and the patch
+embeddings (every last-layer patch token through the final norm and the same projection),
+all L2-normalised in the joint image-text space. Text goes through the same model.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import pixseek
+from ingest.preprocess import Preprocessor
+from pixseek.errors import ConfigError
+from pixseek.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MODEL_CONFIG_DIR = Path(pixseek.__file__).resolve().parent / "model_configs"
+# Random weights are drawn from this seed so that every process builds the same model:
+# an index built by `pixseek ingest` must be searchable by a later `pixseek search`.
+RANDOM_WEIGHTS_SEED = 0
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bfloat16 natively (AMX or AVX-512 BF16)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool({"amx_bf16", "avx512_bf16"} & flags)
+    except OSError:
+        pass
+    return False
+
+
+def resolve_device(setting: str) -> str:
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("PIXSEEK_DEVICE=cuda but no CUDA device is available")
+    return setting
+
+
+def resolve_precision(setting: str, device: str) -> str:
+    if setting != "auto":
+        return setting
+    if device == "cuda":
+        return "fp16"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class EncodedImages:
+    cls: np.ndarray  # (B, D) float32, unit rows
+    patches: np.ndarray  # (B, grid_h, grid_w, D) float16, unit vectors
+
+
+class Encoder:
+    """An open_clip model ready for inference. Build it with `get_encoder(settings)`."""
+
+    def __init__(
+        self,
+        model_name: str,
+        pretrained: str,
+        *,
+        device: str = "auto",
+        precision: str = "auto",
+        cache_dir: Path | None = None,
+    ) -> None:
+        """Load `model_name` with weights from `pretrained`.
+
+        Args:
+            model_name: an open_clip architecture (`ViT-B-32`, `ViT-L-14`, ...) or one
+                of pixseek's own configs (`pixseek-tiny`).
+            pretrained: an open_clip pretrained tag (downloaded on first use into the
+                cache dir), a local checkpoint file for offline use, or `none` for
+                random weights (tests and benchmarks only).
+            device: `cpu`, `cuda` or `auto`.
+            precision: `fp32`, `bf16`, `fp16` or `auto` (bf16 on CPUs that compute it
+                natively, fp16 on CUDA, else fp32). Weights are cast, not autocast.
+            cache_dir: where downloaded weights are kept.
+
+        Raises:
+            ConfigError: unknown model, missing checkpoint, download failure, or a
+                model whose vision tower gives no patch tokens.
+
+        Example:
+            >>> enc = Encoder("pixseek-tiny", "none", device="cpu")
+            >>> enc.encode_texts(["a dog"]).shape
+            (1, 64)
+        """
+        import open_clip
+
+        open_clip.add_model_config(MODEL_CONFIG_DIR)
+        self.model_name = model_name
+        self.pretrained = pretrained
+        self.random_weights = pretrained == "none"
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.dtype = _DTYPES[self.precision]
+        if model_name not in open_clip.list_models():
+            raise ConfigError(f"unknown model {model_name!r}; see open_clip.list_models()")
+        if not self.random_weights and os.sep in pretrained and not os.path.isfile(pretrained):
+            raise ConfigError(f"checkpoint file not found: {pretrained}")
+        try:
+            if self.random_weights:
+                log.warning(
+                    "model.random_weights model=%s: embeddings carry no meaning; "
+                    "use only for tests and benchmarks",
+                    model_name,
+                )
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(RANDOM_WEIGHTS_SEED)
+                    model, _, _ = open_clip.create_model_and_transforms(model_name, pretrained=None)
+            else:
+                model, _, _ = open_clip.create_model_and_transforms(
+                    model_name,
+                    pretrained=pretrained,
+                    cache_dir=str(cache_dir) if cache_dir else None,
+                )
+        except RuntimeError as exc:
+            raise ConfigError(f"cannot load model {model_name} ({pretrained}): {exc}") from exc
+        visual = model.visual
+        if not isinstance(visual, open_clip.transformer.VisionTransformer) or visual.attn_pool is not None:
+            raise ConfigError(f"{model_name}: pixseek needs an open_clip ViT with a class token")
+        visual.output_tokens = True
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.tokenizer = open_clip.get_tokenizer(model_name)
+        pp = visual.preprocess_cfg
+        size = visual.image_size
+        self.image_size = int(size[0] if isinstance(size, tuple | list) else size)
+        self.preprocessor = Preprocessor(
+            image_size=self.image_size, mean=tuple(pp["mean"]), std=tuple(pp["std"])
+        )
+        gh, gw = visual.grid_size
+        self.grid = (int(gh), int(gw))
+        self.dim = int(visual.output_dim)
+        # One forward at a time: torch already uses every core for one batch.
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        """What the index records: architecture and weights."""
+        return f"{self.model_name}/{self.pretrained}"
+
+    def encode_pixels(self, pixels: np.ndarray) -> EncodedImages:
+        """CLS and patch embeddings for a batch of preprocessed images (B, 3, S, S)."""
+        batch = torch.from_numpy(pixels).to(device=self.device, dtype=self.dtype)
+        with self._lock, torch.inference_mode():
+            pooled, tokens = self.model.visual(batch)
+            proj = self.model.visual.proj
+            patches = tokens @ proj if proj is not None else tokens
+            cls = torch.nn.functional.normalize(pooled.float(), dim=-1)
+            patches = torch.nn.functional.normalize(patches.float(), dim=-1)
+        b = patches.shape[0]
+        gh, gw = self.grid
+        return EncodedImages(
+            cls=cls.cpu().numpy().astype(np.float32, copy=False),
+            patches=patches.reshape(b, gh, gw, -1).cpu().numpy().astype(np.float16),
+        )
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Unit text embeddings (T, D) float32 in the same space as the CLS vectors."""
+        tokens = self.tokenizer(texts).to(self.device)
+        with self._lock, torch.inference_mode():
+            feats = self.model.encode_text(tokens)
+            feats = torch.nn.functional.normalize(feats.float(), dim=-1)
+        return feats.cpu().numpy().astype(np.float32, copy=False)
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_encoder(
+    model: str, pretrained: str, device: str, precision: str, cache_dir: Path | None
+) -> Encoder:
+    return Encoder(model, pretrained, device=device, precision=precision, cache_dir=cache_dir)
+
+
+def get_encoder(settings: Settings) -> Encoder:
+    """The process-wide encoder for these settings, loaded once."""
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    with _LOAD_LOCK:
+        return _cached_encoder(
+            settings.model,
+            settings.pretrained,
+            settings.device,
+            settings.precision,
+            settings.model_cache_dir,
+        )

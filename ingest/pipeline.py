@@ -1,0 +1,98 @@
+"""Read, hash, decode and preprocess files on threads, in order, while the model runs.
+
+PIL's decoders and hashlib release the GIL, so a few threads keep the encoder fed. At most
+`prefetch` items are in flight, which bounds memory whatever the number of files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+import numpy as np
+
+from ingest.decode import DecodeError, decode_image, looks_like_image_name
+from ingest.preprocess import Preprocessor
+from ingest.sources.base import BucketSource, SourceError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class Prepared:
+    """A file ready for the model."""
+
+    image_id: int
+    sha256: str
+    size: int
+    format: str
+    width: int
+    height: int
+    captured_at: datetime | None
+    pixels: np.ndarray
+
+
+@dataclass
+class Rejected:
+    """A file that will not reach the model, and why."""
+
+    image_id: int
+    status: str  # "failed" or "skipped"
+    reason: str
+    sha256: str | None = None
+    size: int | None = None
+
+
+def prepare_file(
+    source: BucketSource,
+    image_id: int,
+    key: str,
+    preprocessor: Preprocessor,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+) -> Prepared | Rejected:
+    """Everything between the bucket and the model for one file; never raises for bad input."""
+    try:
+        data = source.read(key, max_bytes)
+    except SourceError as exc:
+        return Rejected(image_id, "failed", str(exc))
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        # Draft decoding keeps at least twice the model's input size, so resizing stays sharp.
+        decoded = decode_image(data, max_pixels=max_pixels, draft_size=preprocessor.image_size * 2)
+        pixels, _geometry = preprocessor(decoded.image, (decoded.width, decoded.height))
+    except DecodeError as exc:
+        if exc.skip and not looks_like_image_name(key):
+            return Rejected(image_id, "skipped", exc.reason, digest, len(data))
+        return Rejected(image_id, "failed", exc.reason, digest, len(data))
+    except Exception as exc:  # a decoder bug on hostile input must not stop the run
+        return Rejected(image_id, "failed", f"cannot decode: {type(exc).__name__}: {exc}", digest, len(data))
+    return Prepared(
+        image_id=image_id,
+        sha256=digest,
+        size=len(data),
+        format=decoded.format,
+        width=decoded.width,
+        height=decoded.height,
+        captured_at=decoded.captured_at,
+        pixels=pixels,
+    )
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, prefetch: int) -> Iterator[R]:
+    """`map(fn, items)` on a thread pool, in input order, with at most `prefetch` in flight."""
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pixseek-decode") as pool:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= prefetch:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -1,0 +1,57 @@
+"""Image to model input, the way open_clip's eval transform does it, with the geometry kept.
+
+open_clip's transform (resize the shortest side with bicubic, centre crop, normalise) is
+reproduced here on PIL and numpy so that the crop box is known: region search maps patch
+cells back to pixels of the original image with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where the model input sits in the displayed image: a square crop at `scale`."""
+
+    scale: float  # model pixels per displayed pixel
+    left: float  # crop offset in displayed pixels
+    top: float
+    size: float  # side of the square crop, in displayed pixels
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def __call__(self, img: Image.Image, full_size: tuple[int, int]) -> tuple[np.ndarray, Geometry]:
+        """A float32 CHW array for the model and its geometry in `full_size` pixels.
+
+        `img` may be smaller than `full_size` (a JPEG decoded in draft mode); the
+        geometry is always given in the full displayed resolution.
+        """
+        w, h = img.size
+        s = self.image_size
+        # Same rounding as torchvision.transforms.Resize(s) on a PIL image.
+        if w <= h:
+            nw, nh = s, int(s * h / w)
+        else:
+            nw, nh = int(s * w / h), s
+        if (nw, nh) != (w, h):
+            img = img.resize((nw, nh), Image.Resampling.BICUBIC)
+        # Same offsets as torchvision.transforms.CenterCrop.
+        left = int(round((nw - s) / 2.0))
+        top = int(round((nh - s) / 2.0))
+        img = img.crop((left, top, left + s, top + s))
+        arr = np.asarray(img, dtype=np.float32) * (1.0 / 255.0)
+        arr = (arr - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
+        full_w, full_h = full_size
+        scale = nw / full_w
+        geometry = Geometry(scale=scale, left=left / scale, top=top / scale, size=s / scale)
+        del full_h
+        return np.ascontiguousarray(arr.transpose(2, 0, 1)), geometry

@@ -1,0 +1,306 @@
+"""Ingest as plain functions: plan a job, process images, publish the index.
+
+The same functions run in-process on the embedded default and inside Celery tasks in
+distributed mode. Each step is keyed by ids and safe to repeat: processing only touches
+images still `pending` for the job, and publishing converges on what SQL says.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from index.catalog import Image, ImageStatus, ImageVector
+from index.patches import PatchStore
+from index.writer import PublishResult, publish_index
+from ingest.encoder import Encoder, get_encoder
+from ingest.jobs import Job, JobStatus, get_job, new_job_id
+from ingest.pipeline import Prepared, Rejected, ordered_map, prepare_file
+from ingest.sources import BucketSource, Entry, open_source
+from pixseek.db import ensure_schema, session_scope, utcnow
+from pixseek.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int], None]
+ID_CHUNK = 500
+
+
+@dataclass
+class Plan:
+    job_id: str
+    bucket: str
+    work: list[int] = field(default_factory=list)  # image ids to read and embed
+
+    def batches(self, size: int) -> Iterator[list[int]]:
+        it = iter(self.work)
+        while batch := list(islice(it, size)):
+            yield batch
+
+
+def model_id(settings: Settings) -> str:
+    return f"{settings.model}/{settings.pretrained}"
+
+
+def create_job(settings: Settings, bucket: str) -> str:
+    ensure_schema(settings)
+    job_id = new_job_id()
+    with session_scope(settings) as session:
+        session.add(Job(id=job_id, bucket=bucket, status=JobStatus.QUEUED))
+    return job_id
+
+
+def _unchanged(row: Image, entry: Entry, model: str) -> bool:
+    return (
+        row.status in (ImageStatus.INDEXED, ImageStatus.EMBEDDED)
+        and row.model == model
+        and row.size == entry.size
+        and row.mtime == entry.mtime
+        and row.etag == entry.etag
+    )
+
+
+def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
+    """List the bucket and decide, per file, what the job must do.
+
+    New and changed files become `pending` for this job; files that vanished become
+    `deleted` (their vectors and patches are dropped); hidden and special files are
+    recorded `skipped` and refused symlinks `failed`, with the reason. Unchanged files
+    (same size, mtime, ETag and model) are left alone.
+    """
+    model = model_id(settings)
+    patches = PatchStore(settings.patch_dir)
+    plan = Plan(job_id=job_id, bucket=source.bucket)
+    with session_scope(settings) as session:
+        job = get_job(session, job_id)
+        job.status = JobStatus.RUNNING
+        job.started_at = utcnow()
+        existing = {
+            row.key: row for row in session.scalars(select(Image).where(Image.bucket == source.bucket))
+        }
+        total = unchanged = 0
+        pending_rows: list[Image] = []
+        for entry in source.list():
+            total += 1
+            row = existing.pop(entry.key, None)
+            if (
+                row is not None
+                and entry.skip is None
+                and entry.refuse is None
+                and _unchanged(row, entry, model)
+            ):
+                unchanged += 1
+                continue
+            if row is None:
+                row = Image(bucket=source.bucket, key=entry.key)
+                session.add(row)
+            row.size, row.mtime, row.etag = entry.size, entry.mtime, entry.etag
+            row.job_id = job_id
+            row.error = entry.skip or entry.refuse
+            if entry.skip or entry.refuse:
+                row.status = ImageStatus.SKIPPED if entry.skip else ImageStatus.FAILED
+            else:
+                row.status = ImageStatus.PENDING
+                pending_rows.append(row)
+        deleted_ids = [row.id for row in existing.values() if row.status != ImageStatus.DELETED]
+        for row in existing.values():
+            if row.status != ImageStatus.DELETED:
+                row.status = ImageStatus.DELETED
+                row.job_id = job_id
+        for start in range(0, len(deleted_ids), ID_CHUNK):
+            session.execute(
+                delete(ImageVector).where(ImageVector.image_id.in_(deleted_ids[start : start + ID_CHUNK]))
+            )
+        session.flush()  # assigns ids to new rows
+        plan.work = [row.id for row in pending_rows]
+        job.total, job.planned, job.unchanged, job.deleted = (
+            total,
+            len(plan.work),
+            unchanged,
+            len(deleted_ids),
+        )
+    for image_id in deleted_ids:
+        patches.delete(image_id)
+    log.info(
+        "ingest.planned job=%s bucket=%s total=%d work=%d unchanged=%d deleted=%d",
+        job_id,
+        source.bucket,
+        total,
+        len(plan.work),
+        unchanged,
+        len(deleted_ids),
+    )
+    return plan
+
+
+def _pending_keys(settings: Settings, job_id: str, ids: list[int]) -> Iterator[tuple[int, str]]:
+    for start in range(0, len(ids), ID_CHUNK):
+        with session_scope(settings) as session:
+            rows = session.execute(
+                select(Image.id, Image.key)
+                .where(
+                    Image.id.in_(ids[start : start + ID_CHUNK]),
+                    Image.job_id == job_id,
+                    Image.status == ImageStatus.PENDING,
+                )
+                .order_by(Image.id)
+            ).all()
+        yield from ((int(i), str(k)) for i, k in rows)
+
+
+def _known_vectors(session: Session, shas: list[str], model: str) -> dict[str, tuple[int, bytes]]:
+    """Vectors already computed for identical bytes: exact copies are never embedded twice."""
+    rows = session.execute(
+        select(ImageVector.sha256, ImageVector.image_id, ImageVector.vector).where(
+            ImageVector.sha256.in_(shas), ImageVector.model == model
+        )
+    ).all()
+    return {sha: (int(image_id), blob) for sha, image_id, blob in rows}
+
+
+def _store_chunk(
+    settings: Settings,
+    encoder: Encoder,
+    job_id: str,
+    items: list[Prepared | Rejected],
+    patch_store: PatchStore,
+) -> None:
+    model = encoder.model_id
+    prepared = [item for item in items if isinstance(item, Prepared)]
+    with session_scope(settings) as session:
+        known = _known_vectors(session, sorted({p.sha256 for p in prepared}), model)
+        fresh = [p for p in prepared if p.sha256 not in known]
+        vectors: dict[int, bytes] = {}
+        if fresh:
+            encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]))
+            for i, item in enumerate(fresh):
+                patch_store.put(item.image_id, encoded.patches[i])
+                vectors[item.image_id] = encoded.cls[i].astype("<f4").tobytes()
+        for item in prepared:
+            if item.sha256 in known:
+                source_id, blob = known[item.sha256]
+                vectors[item.image_id] = blob
+                if source_id != item.image_id:
+                    copied = patch_store.get(source_id)
+                    if copied is not None:
+                        patch_store.put(item.image_id, copied)
+        now = utcnow()
+        for item in items:
+            row = session.get(Image, item.image_id)
+            if row is None or row.job_id != job_id or row.status != ImageStatus.PENDING:
+                continue  # another run of this batch got here first
+            if isinstance(item, Rejected):
+                row.status, row.error = item.status, item.reason
+                row.sha256 = item.sha256
+                row.model = None
+                session.execute(delete(ImageVector).where(ImageVector.image_id == item.image_id))
+                log.info("ingest.%s key=%s reason=%s", item.status, row.key, item.reason)
+                continue
+            row.status, row.error = ImageStatus.EMBEDDED, None
+            row.sha256, row.size, row.format = item.sha256, item.size, item.format
+            row.width, row.height, row.captured_at = item.width, item.height, item.captured_at
+            row.model = model
+            row.grid_h, row.grid_w = encoder.grid
+            row.embedded_at = now
+            session.merge(
+                ImageVector(
+                    image_id=item.image_id,
+                    model=model,
+                    dim=encoder.dim,
+                    sha256=item.sha256,
+                    vector=vectors[item.image_id],
+                )
+            )
+    for item in items:
+        if isinstance(item, Rejected):
+            patch_store.delete(item.image_id)
+
+
+def process_images(
+    settings: Settings,
+    job_id: str,
+    bucket: str,
+    image_ids: list[int],
+    on_progress: ProgressFn | None = None,
+) -> int:
+    """Read, decode and embed the job's pending images among `image_ids`.
+
+    A bad file is recorded `failed` (or `skipped` when it is not an image) with its reason
+    and never stops the others. Results are committed every encoder batch, so a crash loses
+    at most one batch of work, which a re-run picks up. Returns the number processed.
+    """
+    encoder = get_encoder(settings)
+    source = open_source(bucket, settings)
+    patch_store = PatchStore(settings.patch_dir)
+    workers = settings.decode_workers or min(8, (os.cpu_count() or 2))
+
+    def prepare(item: tuple[int, str]) -> Prepared | Rejected:
+        image_id, key = item
+        return prepare_file(
+            source,
+            image_id,
+            key,
+            encoder.preprocessor,
+            max_bytes=settings.max_file_bytes,
+            max_pixels=settings.max_image_pixels,
+        )
+
+    stream = ordered_map(
+        prepare, _pending_keys(settings, job_id, image_ids), workers=workers, prefetch=2 * settings.batch_size
+    )
+    done = 0
+    while chunk := list(islice(stream, settings.batch_size)):
+        _store_chunk(settings, encoder, job_id, chunk, patch_store)
+        done += len(chunk)
+        if on_progress is not None:
+            on_progress(len(chunk))
+    return done
+
+
+def finalize_job(settings: Settings, job_id: str) -> PublishResult:
+    """Publish the index with the job's vectors and mark the job done."""
+    encoder = get_encoder(settings)
+    result = publish_index(settings, settings.model, settings.pretrained, encoder.dim)
+    with session_scope(settings) as session:
+        job = get_job(session, job_id)
+        job.status = JobStatus.DONE
+        job.finished_at = utcnow()
+    return result
+
+
+def fail_job(settings: Settings, job_id: str, error: str) -> None:
+    with session_scope(settings) as session:
+        job = get_job(session, job_id)
+        job.status = JobStatus.FAILED
+        job.error = error
+        job.finished_at = utcnow()
+
+
+def run_ingest(
+    settings: Settings,
+    uri: str,
+    *,
+    job_id: str | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> str:
+    """Ingest a bucket in this process, start to finish; returns the job id."""
+    source = open_source(uri, settings)
+    job_id = job_id or create_job(settings, source.bucket)
+    try:
+        plan = plan_job(settings, job_id, source)
+        if on_plan is not None:
+            on_plan(plan)
+        process_images(settings, job_id, source.bucket, plan.work, on_progress)
+        finalize_job(settings, job_id)
+    except BaseException as exc:
+        fail_job(settings, job_id, f"{type(exc).__name__}: {exc}")
+        raise
+    return job_id

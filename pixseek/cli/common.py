@@ -1,0 +1,49 @@
+"""What every command shares: settings, logging to stderr, JSON output and error exits."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from pixseek.errors import PixseekError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # open_clip logs its own random-init warning at WARNING; ours says it once, clearer.
+    logging.getLogger("root").setLevel(level)
+
+
+def emit(document: dict[str, Any]) -> None:
+    click.echo(json.dumps(document, indent=2, default=str))
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn pixseek errors into a message (or a JSON error document) and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except PixseekError as exc:
+            if kwargs.get("as_json"):
+                emit({"error": exc.code, "detail": exc.detail})
+            else:
+                click.echo(f"error: {exc.detail}", err=True)
+            sys.exit(2)
+
+    return wrapper

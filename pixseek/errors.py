@@ -1,0 +1,64 @@
+"""One error hierarchy: services raise these, the API renders them with one handler."""
+
+from __future__ import annotations
+
+
+class PixseekError(Exception):
+    """Base of every error a user can cause or fix; carries an HTTP status and a code."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidRequest(PixseekError):
+    status_code = 400
+    code = "invalid_request"
+
+
+class ImageNotFound(PixseekError):
+    status_code = 404
+    code = "image_not_found"
+
+
+class JobNotFound(PixseekError):
+    status_code = 404
+    code = "job_not_found"
+
+
+class BucketNotFound(PixseekError):
+    status_code = 404
+    code = "bucket_not_found"
+
+
+class Forbidden(PixseekError):
+    status_code = 403
+    code = "forbidden"
+
+
+class IndexNotReady(PixseekError):
+    status_code = 409
+    code = "index_not_ready"
+
+
+class ModelMismatch(PixseekError):
+    status_code = 409
+    code = "model_mismatch"
+
+
+class PayloadTooLarge(PixseekError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedImage(PixseekError):
+    status_code = 415
+    code = "unsupported_image"
+
+
+class ConfigError(PixseekError):
+    status_code = 500
+    code = "config_error"

@@ -1,0 +1,7 @@
+"""Every ORM model, imported in one place so Alembic and `Base.metadata` see all tables."""
+
+from index.catalog import Image, ImageVector
+from ingest.jobs import Job
+from pixseek.db import Base
+
+__all__ = ["Base", "Image", "ImageVector", "Job"]

@@ -1,0 +1,100 @@
+"""The one place pixseek reads its configuration from (environment, `PIXSEEK_` prefix)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Pretrained tags that mean "random weights": only for tests and benchmarks.
+RANDOM_WEIGHTS = ("none", "")
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "pixseek"
+
+
+class Settings(BaseSettings):
+    """Every knob pixseek has; each field is `PIXSEEK_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PIXSEEK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = None
+
+    # Model: an open_clip architecture and a pretrained tag, a local checkpoint path, or "none".
+    model: str = "ViT-B-32"
+    pretrained: str = "laion2b_s34b_b79k"
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    model_cache_dir: Path | None = None
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    decode_workers: int = Field(default=0, ge=0, le=64)
+    torch_threads: int = Field(default=0, ge=0, le=512)
+
+    # Ingest limits: refuse decompression bombs and huge files before decoding them.
+    max_image_pixels: int = Field(default=64_000_000, ge=1)
+    max_file_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    task_batch_size: int = Field(default=256, ge=1, le=100_000)
+
+    # Distributed mode: no broker means every task runs in-process.
+    broker_url: str | None = None
+
+    # HTTP API.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_results: int = Field(default=1000, ge=1)
+    ingest_roots: list[Path] = Field(default_factory=list)
+
+    auto_migrate: bool = True
+
+    @field_validator("data_dir", "model_cache_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    @field_validator("ingest_roots", mode="after")
+    @classmethod
+    def _expand_roots(cls, value: list[Path]) -> list[Path]:
+        return [p.expanduser().resolve() for p in value]
+
+    @model_validator(mode="after")
+    def _check_pretrained(self) -> Settings:
+        if self.pretrained.strip().lower() in RANDOM_WEIGHTS:
+            self.pretrained = "none"
+        return self
+
+    @property
+    def random_weights(self) -> bool:
+        return self.pretrained == "none"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'pixseek.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def patch_dir(self) -> Path:
+        return self.data_dir / "patches"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no broker is set: tasks run in this process."""
+        return not self.broker_url
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

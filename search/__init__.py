@@ -1,0 +1,1 @@
+"""Search: queries against the index, ranked and filtered through the catalog."""
