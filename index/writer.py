@@ -83,10 +83,9 @@ def publish_index(settings: Settings, model: str, pretrained: str, dim: int) -> 
             to_add_ids = sorted(int(i) for i in searchable)
         stale = np.setdiff1d(present, searchable, assume_unique=False)
         refresh = np.intersect1d(present, np.asarray(to_add_ids, dtype=np.int64))
-        removed = 0
         to_remove = np.union1d(stale, refresh)
         if to_remove.size:
-            removed = int(index.remove_ids(faiss.IDSelectorBatch(to_remove)))
+            int(index.remove_ids(faiss.IDSelectorBatch(to_remove)))
         add_ids, vectors = _vectors(session, to_add_ids, dim)
         if add_ids.size:
             index.add_with_ids(vectors, add_ids)

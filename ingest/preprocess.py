@@ -45,8 +45,8 @@ class Preprocessor:
         if (nw, nh) != (w, h):
             img = img.resize((nw, nh), Image.Resampling.BICUBIC)
         # Same offsets as torchvision.transforms.CenterCrop.
-        left = int(round((nw - s) / 2.0))
-        top = int(round((nh - s) / 2.0))
+        left = round((nw - s) / 2.0)
+        top = round((nh - s) / 2.0)
         img = img.crop((left, top, left + s, top + s))
         arr = np.asarray(img, dtype=np.float32) * (1.0 / 255.0)
         arr = (arr - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
