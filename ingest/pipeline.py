@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ingest.decode import DecodeError, decode_image, looks_like_image_name
+from ingest.extractors import Extractor
 from ingest.preprocess import Preprocessor
 from ingest.sources.base import BucketSource, SourceError
 
@@ -36,6 +37,7 @@ class Prepared:
     height: int
     captured_at: datetime | None
     pixels: np.ndarray
+    extras: dict[str, Any] = field(default_factory=dict)  # extractor name -> value
 
 
 @dataclass
@@ -57,6 +59,7 @@ def prepare_file(
     *,
     max_bytes: int,
     max_pixels: int,
+    extractors: Sequence[Extractor] = (),
 ) -> Prepared | Rejected:
     """Everything between the bucket and the model for one file; never raises for bad input."""
     try:
@@ -68,6 +71,7 @@ def prepare_file(
         # Draft decoding keeps at least twice the model's input size, so resizing stays sharp.
         decoded = decode_image(data, max_pixels=max_pixels, draft_size=preprocessor.image_size * 2)
         pixels, _geometry = preprocessor(decoded.image, (decoded.width, decoded.height))
+        extras = {ex.name: ex.extract(source, key, data, decoded) for ex in extractors}
     except DecodeError as exc:
         if exc.skip and not looks_like_image_name(key):
             return Rejected(image_id, "skipped", exc.reason, digest, len(data))
@@ -83,6 +87,7 @@ def prepare_file(
         height=decoded.height,
         captured_at=decoded.captured_at,
         pixels=pixels,
+        extras=extras,
     )
 
 

@@ -21,6 +21,7 @@ from index.catalog import Image, ImageStatus, ImageVector
 from index.patches import PatchStore
 from index.writer import PublishResult, publish_index
 from ingest.encoder import Encoder, get_encoder
+from ingest.extractors import Extractor, active_extractors
 from ingest.jobs import Job, JobStatus, get_job, new_job_id
 from ingest.pipeline import Prepared, Rejected, ordered_map, prepare_file
 from ingest.sources import BucketSource, Entry, open_source
@@ -115,9 +116,10 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
                 row.status = ImageStatus.DELETED
                 row.job_id = job_id
         for start in range(0, len(deleted_ids), ID_CHUNK):
-            session.execute(
-                delete(ImageVector).where(ImageVector.image_id.in_(deleted_ids[start : start + ID_CHUNK]))
-            )
+            part = deleted_ids[start : start + ID_CHUNK]
+            session.execute(delete(ImageVector).where(ImageVector.image_id.in_(part)))
+            for extractor in active_extractors(settings):
+                extractor.forget(session, part)
         session.flush()  # assigns ids to new rows
         plan.work = [row.id for row in pending_rows]
         job.total, job.planned, job.unchanged, job.deleted = (
@@ -171,6 +173,7 @@ def _store_chunk(
     job_id: str,
     items: list[Prepared | Rejected],
     patch_store: PatchStore,
+    extractors: list[Extractor],
 ) -> None:
     model = encoder.model_id
     prepared = [item for item in items if isinstance(item, Prepared)]
@@ -201,6 +204,8 @@ def _store_chunk(
                 row.sha256 = item.sha256
                 row.model = None
                 session.execute(delete(ImageVector).where(ImageVector.image_id == item.image_id))
+                for extractor in extractors:
+                    extractor.forget(session, [item.image_id])
                 log.info("ingest.%s key=%s reason=%s", item.status, row.key, item.reason)
                 continue
             row.status, row.error = ImageStatus.EMBEDDED, None
@@ -218,6 +223,9 @@ def _store_chunk(
                     vector=vectors[item.image_id],
                 )
             )
+            for extractor in extractors:
+                if extractor.name in item.extras:
+                    extractor.store(session, item.image_id, item.extras[extractor.name])
     for item in items:
         if isinstance(item, Rejected):
             patch_store.delete(item.image_id)
@@ -240,6 +248,7 @@ def process_images(
     source = open_source(bucket, settings)
     patch_store = PatchStore(settings.patch_dir)
     workers = settings.decode_workers or min(8, (os.cpu_count() or 2))
+    extractors = active_extractors(settings)
 
     def prepare(item: tuple[int, str]) -> Prepared | Rejected:
         image_id, key = item
@@ -250,6 +259,7 @@ def process_images(
             encoder.preprocessor,
             max_bytes=settings.max_file_bytes,
             max_pixels=settings.max_image_pixels,
+            extractors=extractors,
         )
 
     stream = ordered_map(
@@ -257,7 +267,7 @@ def process_images(
     )
     done = 0
     while chunk := list(islice(stream, settings.batch_size)):
-        _store_chunk(settings, encoder, job_id, chunk, patch_store)
+        _store_chunk(settings, encoder, job_id, chunk, patch_store, extractors)
         done += len(chunk)
         if on_progress is not None:
             on_progress(len(chunk))

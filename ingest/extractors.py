@@ -1,0 +1,51 @@
+"""Per-image extras computed beside the embedding (hashes, sidecar text, ...).
+
+An extractor runs on the decode threads with the file's bytes and decoded picture, and
+stores its value in the same transaction that records the image. Features that need more
+than the CLS and patch vectors plug in here instead of editing the ingest loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from ingest.decode import Decoded
+from ingest.sources.base import BucketSource
+from pixseek.settings import Settings
+
+
+class Extractor(Protocol):
+    name: str
+
+    def extract(self, source: BucketSource, key: str, data: bytes, decoded: Decoded) -> Any:
+        """Compute the value for one file (runs on a decode thread; must not touch SQL)."""
+
+    def store(self, session: Session, image_id: int, value: Any) -> None:
+        """Record the value of one image inside the ingest transaction."""
+
+    def forget(self, session: Session, image_ids: Sequence[int]) -> None:
+        """Drop what was stored for images that were deleted or failed."""
+
+
+# Factories, not instances: an extractor may depend on settings.
+_FACTORIES: list[Callable[[Settings], Extractor | None]] = []
+
+
+def register(factory: Callable[[Settings], Extractor | None]) -> Callable[[Settings], Extractor | None]:
+    """Add an extractor factory (returning None disables it for those settings)."""
+    _FACTORIES.append(factory)
+    return factory
+
+
+def active_extractors(settings: Settings) -> list[Extractor]:
+    _load_builtin()
+    found = (factory(settings) for factory in _FACTORIES)
+    return [extractor for extractor in found if extractor is not None]
+
+
+def _load_builtin() -> None:
+    """Import the modules that register pixseek's own extractors."""
+    # Each feature adds its module here; importing registers it once.

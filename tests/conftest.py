@@ -1,0 +1,67 @@
+"""Shared fixtures: isolated settings with the tiny random-weight model, and image folders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from pixseek.db import dispose_engines, ensure_schema
+from pixseek.settings import Settings, get_settings
+from tests.imagegen import write_images
+
+# Keep the suite light on the 2-core CI machine.
+torch.set_num_threads(2)
+
+TEST_ENV = {
+    "PIXSEEK_MODEL": "pixseek-tiny",
+    "PIXSEEK_PRETRAINED": "none",
+    "PIXSEEK_DEVICE": "cpu",
+    "PIXSEEK_PRECISION": "fp32",
+    "PIXSEEK_BATCH_SIZE": "8",
+    "PIXSEEK_DECODE_WORKERS": "2",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def settings(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings for one test: its own data dir and SQLite file, the tiny model.
+
+    The same values are put in the environment, so code that reads `get_settings()`
+    (the CLI, Celery tasks) sees them too.
+    """
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PIXSEEK_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("PIXSEEK_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PIXSEEK_BROKER_URL", raising=False)
+    get_settings.cache_clear()
+    current = get_settings()
+    ensure_schema(current)
+    yield current
+    get_settings.cache_clear()
+    dispose_engines()
+
+
+@pytest.fixture
+def bucket(tmp_path: Path) -> Path:
+    """A folder with six distinct PNG images."""
+    folder = tmp_path / "bucket"
+    write_images(folder, 6)
+    return folder

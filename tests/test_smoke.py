@@ -1,0 +1,21 @@
+"""The whole path once: ingest a folder, then find an image by itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.service import run_ingest
+from pixseek.db import session_scope
+from pixseek.settings import Settings
+from search.service import SearchService
+
+
+def test_ingested_image_finds_itself_first(settings: Settings, bucket: Path) -> None:
+    run_ingest(settings, str(bucket))
+    service = SearchService(settings)
+    data = (bucket / "img003.png").read_bytes()
+    with session_scope(settings) as session:
+        hits = service.search_image_bytes(session, data, k=3)
+    assert hits[0].key == "img003.png"
+    assert abs(hits[0].score - 1.0) < 1e-4
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
