@@ -149,8 +149,7 @@ def decode_image(
         if draft_size and img.format == "JPEG":
             img.draft("RGB", (draft_size, draft_size))
         img.load()
-        img = ImageOps.exif_transpose(img)
-        rgb = _to_rgb(img)
+        rgb = _to_rgb(ImageOps.exif_transpose(img))
     except Image.DecompressionBombError as exc:
         raise DecodeError(f"decompression bomb refused: {exc}") from exc
     except (OSError, ValueError, SyntaxError, EOFError, IndexError) as exc:

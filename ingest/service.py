@@ -183,17 +183,17 @@ def _store_chunk(
         vectors: dict[int, bytes] = {}
         if fresh:
             encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]))
-            for i, item in enumerate(fresh):
-                patch_store.put(item.image_id, encoded.patches[i])
-                vectors[item.image_id] = encoded.cls[i].astype("<f4").tobytes()
-        for item in prepared:
-            if item.sha256 in known:
-                source_id, blob = known[item.sha256]
-                vectors[item.image_id] = blob
-                if source_id != item.image_id:
+            for i, new in enumerate(fresh):
+                patch_store.put(new.image_id, encoded.patches[i])
+                vectors[new.image_id] = encoded.cls[i].astype("<f4").tobytes()
+        for copy in prepared:
+            if copy.sha256 in known:
+                source_id, blob = known[copy.sha256]
+                vectors[copy.image_id] = blob
+                if source_id != copy.image_id:
                     copied = patch_store.get(source_id)
                     if copied is not None:
-                        patch_store.put(item.image_id, copied)
+                        patch_store.put(copy.image_id, copied)
         now = utcnow()
         for item in items:
             row = session.get(Image, item.image_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import stat
@@ -64,7 +65,7 @@ class LocalSource(BucketSource):
         child: os.DirEntry[str],
         key: str,
         seen_dirs: set[tuple[int, int]],
-        subdirs: list[tuple[str, str]],
+        subdirs: builtins.list[tuple[str, str]],
     ) -> Entry | None:
         if child.name.startswith("."):
             return None if child.is_dir(follow_symlinks=False) else Entry(key, skip="hidden file")
