@@ -32,23 +32,23 @@ class LocalSource(BucketSource):
         self.bucket = self.root
 
     def list(self) -> Iterator[Entry]:
-        # Directories are remembered by (device, inode) so symlink loops end the walk.
-        seen_dirs: set[tuple[int, int]] = set()
+        # Directories are remembered by (device, inode) when queued, so symlink loops end the
+        # walk and a folder is listed under its own name before a symlink reaching it deeper down.
+        try:
+            root = os.stat(self.root)
+        except OSError as exc:
+            raise BucketNotFound(f"cannot list bucket folder {self.root}: {exc.strerror or exc}") from exc
+        seen_dirs: set[tuple[int, int]] = {(root.st_dev, root.st_ino)}
         stack: list[tuple[str, str]] = [(self.root, "")]
         while stack:
             path, prefix = stack.pop()
             try:
-                st = os.stat(path)
-            except OSError as exc:
-                log.warning("ingest.list_failed path=%s reason=%s", path, exc)
-                continue
-            if (st.st_dev, st.st_ino) in seen_dirs:
-                continue
-            seen_dirs.add((st.st_dev, st.st_ino))
-            try:
                 with os.scandir(path) as it:
                     children = sorted(it, key=lambda e: e.name)
             except OSError as exc:
+                if path == self.root:
+                    # An unreadable bucket must not look empty: that would delete all of it.
+                    raise BucketNotFound(f"cannot list bucket folder {path}: {exc.strerror or exc}") from exc
                 log.warning("ingest.list_failed path=%s reason=%s", path, exc)
                 continue
             subdirs: list[tuple[str, str]] = []
@@ -81,6 +81,7 @@ class LocalSource(BucketSource):
             return Entry(key, refuse=f"cannot stat: {exc.strerror or exc}")
         if stat.S_ISDIR(st.st_mode):
             if (st.st_dev, st.st_ino) not in seen_dirs:
+                seen_dirs.add((st.st_dev, st.st_ino))
                 subdirs.append((child.path, key + "/"))
             return None
         if not stat.S_ISREG(st.st_mode):
