@@ -82,8 +82,8 @@ class JobProgress:
 
     @property
     def done(self) -> int:
-        """Files finished: unchanged ones plus every planned file no longer pending."""
-        return self.unchanged + self.planned - self.counts.get(ImageStatus.PENDING, 0)
+        """Files finished: every listed file no longer pending (skipped at planning included)."""
+        return self.total - self.counts.get(ImageStatus.PENDING, 0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
