@@ -78,7 +78,6 @@ def test_publish_writes_a_generation_then_points_current_at_it(
     assert loaded.manifest.generation == 2 and loaded.manifest.count == 5 and loaded.ntotal == 5
     # No temp files or folders are left behind.
     assert sorted(p.name for p in store.root.iterdir()) == [
-        ".lock",
         CURRENT_FILE,
         "gen-00000001",
         "gen-00000002",
