@@ -12,8 +12,9 @@ from pixseek.db import dispose_engines, ensure_schema
 from pixseek.settings import Settings, get_settings
 from tests.imagegen import write_images
 
-# Keep the suite light on the 2-core CI machine.
-torch.set_num_threads(2)
+# One thread: the tiny model's batches are too small to gain from more, and on a shared
+# 2-core machine extra OpenMP threads spin against other work and make each forward slower.
+torch.set_num_threads(1)
 
 TEST_ENV = {
     "PIXSEEK_MODEL": "pixseek-tiny",
