@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 
 from api.deps import RunnerDep, SessionDep, SettingsDep
 from api.schemas import JobInfo, JobRequest
@@ -31,9 +33,9 @@ def start_job(body: JobRequest, session: SessionDep, settings: SettingsDep, runn
 
 
 @router.get("", response_model=list[JobInfo])
-def jobs(session: SessionDep, limit: int = 20) -> list[JobInfo]:
+def jobs(session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[JobInfo]:
     """The most recent jobs, newest first."""
-    return [JobInfo(**job_progress(session, job.id).as_dict()) for job in list_jobs(session, min(limit, 200))]
+    return [JobInfo(**job_progress(session, job.id).as_dict()) for job in list_jobs(session, limit)]
 
 
 @router.get("/{job_id}", response_model=JobInfo)
