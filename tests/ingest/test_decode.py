@@ -236,3 +236,39 @@ def test_capture_time_is_read_from_exif() -> None:
     assert captured is not None
     assert captured.isoformat() == "2021-06-30T12:34:56+00:00"
     assert decode_image(encode(pattern(7), "PNG"), max_pixels=LIMIT).captured_at is None
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # PIL warns about the corrupt tags it skips
+@pytest.mark.parametrize(
+    ("fmt", "save_kwargs"),
+    [
+        ("JPEG", {}),
+        ("JPEG", {"progressive": True}),
+        ("PNG", {}),
+        ("WEBP", {}),
+        ("GIF", {"save_all": True, "append_images": [pattern(9, (48, 32))]}),
+        ("BMP", {}),
+        ("TIFF", {"compression": "tiff_lzw"}),
+        ("TIFF", {"compression": "packbits"}),
+    ],
+)
+def test_mutated_files_only_ever_raise_decode_error(fmt: str, save_kwargs: dict[str, object]) -> None:
+    data = encode(pattern(8, (48, 32)), fmt, **save_kwargs)
+    rng = np.random.default_rng(len(data))
+    for _ in range(40):
+        mutated = bytearray(data)
+        for _ in range(int(rng.integers(1, 6))):
+            pos = int(rng.integers(0, len(mutated)))
+            match int(rng.integers(0, 3)):
+                case 0:
+                    mutated[pos] = int(rng.integers(0, 256))
+                case 1:
+                    del mutated[pos : pos + int(rng.integers(1, 50))]
+                case _:
+                    mutated[pos:pos] = rng.bytes(int(rng.integers(1, 20)))
+        try:
+            decoded = decode_image(bytes(mutated), max_pixels=LIMIT, draft_size=32)
+        except DecodeError as exc:
+            assert exc.reason
+        else:
+            assert decoded.image.mode == "RGB"
