@@ -35,6 +35,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def make_settings(data_dir: Path) -> Settings:
+    """Test settings that ignore the environment, for fixtures wider than one test."""
+    values = {name.removeprefix("PIXSEEK_").lower(): value for name, value in TEST_ENV.items()}
+    return Settings(data_dir=data_dir, database_url=None, broker_url=None, **values)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 
 from index.catalog import Image
 from ingest.service import run_ingest
-from pixseek.db import session_scope
+from pixseek.db import ensure_schema, get_engine, session_scope
 from pixseek.errors import (
     ImageNotFound,
     IndexNotReady,
@@ -21,6 +22,7 @@ from pixseek.errors import (
 )
 from pixseek.settings import Settings
 from search.service import Filters, Hit, SearchService
+from tests.conftest import make_settings
 from tests.imagegen import encode, pattern, write_image
 from tests.ingest.helpers import stored_vectors
 
@@ -37,9 +39,9 @@ class Indexed:
             return getattr(self.service, method)(session, *args, **kwargs)  # type: ignore[no-any-return]
 
 
-@pytest.fixture
-def indexed(settings: Settings, tmp_path: Path) -> Indexed:
+def build_indexed(settings: Settings, tmp_path: Path) -> Indexed:
     """Two buckets: `one` with keys under a/, a_b/ and b/; `two` with a few more images."""
+    ensure_schema(settings)
     one, two = tmp_path / "one", tmp_path / "two"
     for i in range(4):
         write_image(one / "a" / f"{i}.png", i)
@@ -51,6 +53,15 @@ def indexed(settings: Settings, tmp_path: Path) -> Indexed:
     with session_scope(settings) as session:
         ids = {(row.bucket, row.key): row.id for row in session.scalars(select(Image))}
     return Indexed(settings, SearchService(settings), {"one": one, "two": two}, ids)
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Indexed]:
+    """Built once for the module: tests that change the buckets build their own."""
+    tmp_path = tmp_path_factory.mktemp("search")
+    settings = make_settings(tmp_path / "data")
+    yield build_indexed(settings, tmp_path)
+    get_engine(settings).dispose()
 
 
 def brute_force(
@@ -148,7 +159,8 @@ def test_similar_by_id_excludes_itself_by_default(indexed: Indexed) -> None:
     assert [h.id for h in with_self[1:]] == [h.id for h in hits[:4]]
 
 
-def test_similar_to_an_unknown_or_deleted_image_is_not_found(indexed: Indexed) -> None:
+def test_similar_to_an_unknown_or_deleted_image_is_not_found(settings: Settings, tmp_path: Path) -> None:
+    indexed = build_indexed(settings, tmp_path)
     with pytest.raises(ImageNotFound):
         indexed.search("search_image_id", 10**9)
     gone = indexed.buckets["two"] / "a" / "1.png"
