@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -15,11 +16,12 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 def _check_allowed(path: str, settings: SettingsDep) -> None:
-    if not settings.ingest_roots or "://" in path:
+    if not settings.ingest_roots:
         return
-    from pathlib import Path
-
-    real = Path(path).expanduser().resolve()
+    scheme, sep, rest = path.partition("://")
+    if sep and scheme.lower() != "file":
+        return  # not a local folder: the roots do not apply, open_source decides
+    real = Path(rest if sep else path).expanduser().resolve()
     if not any(real == root or root in real.parents for root in settings.ingest_roots):
         raise Forbidden(f"{path} is outside PIXSEEK_INGEST_ROOTS")
 
