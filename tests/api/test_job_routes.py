@@ -97,6 +97,8 @@ def test_paths_outside_the_ingest_roots_are_403(settings: Settings, tmp_path: Pa
         assert_error(client.post("/v1/jobs", json={"path": str(bucket)}), 403, "forbidden")
         assert_error(client.post("/v1/jobs", json={"path": str(allowed / ".." / "bucket")}), 403)
         assert_error(client.post("/v1/jobs", json={"path": str(allowed / "escape")}), 403)
+        assert_error(client.post("/v1/jobs", json={"path": f"file://{bucket}"}), 403, "forbidden")
+        assert_error(client.post("/v1/jobs", json={"path": f"FILE://{bucket}"}), 403, "forbidden")
         response = client.post("/v1/jobs", json={"path": str(allowed)})
         assert response.status_code == 202
         wait_for(client, response.json()["job_id"])
