@@ -97,7 +97,8 @@ def test_garbage_upload_is_415(client: TestClient, indexed: Path) -> None:
 def test_truncated_and_bomb_uploads_are_415(client: TestClient, indexed: Path) -> None:
     from tests.imagegen import png_bomb, truncated_jpeg
 
-    for payload in (truncated_jpeg(), png_bomb()):
+    strip = encode(Image.new("L", (1, 100_000)), "PNG")
+    for payload in (truncated_jpeg(), png_bomb(), strip):
         assert_error(client.post("/v1/search/image", files={"file": ("x", payload, "image/png")}), 415)
 
 

@@ -272,3 +272,14 @@ def test_mutated_files_only_ever_raise_decode_error(fmt: str, save_kwargs: dict[
             assert exc.reason
         else:
             assert decoded.image.mode == "RGB"
+
+
+def test_extremely_thin_image_is_refused_before_the_model_resize_could_blow_up() -> None:
+    # 100,000 pixels pass the pixel limit, but scaling the short side up to the model's input
+    # size would allocate 64 x 6,400,000 pixels.
+    strip = encode(Image.new("L", (1, 100_000), 128), "PNG")
+    with pytest.raises(DecodeError) as err:
+        decode_image(strip, max_pixels=LIMIT)
+    assert "too thin" in err.value.reason and "1x100000" in err.value.reason
+    assert not err.value.skip
+    assert decode_image(encode(Image.new("L", (1, 200), 128), "PNG"), max_pixels=LIMIT).height == 200
