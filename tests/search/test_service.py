@@ -225,3 +225,12 @@ def test_query_of_the_wrong_dimension_is_an_invalid_request(indexed: Indexed) ->
 def test_hit_as_dict_has_the_documented_keys(indexed: Indexed) -> None:
     hit = indexed.search("search_text", "x", k=1)[0]
     assert set(hit.as_dict()) == {"id", "bucket", "key", "score"}
+
+
+def test_empty_bucket_gives_an_empty_index_and_no_results(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    run_ingest(settings, str(tmp_path / "empty"))
+    service = SearchService(settings)
+    assert service.loaded_index().ntotal == 0
+    with session_scope(settings) as session:
+        assert service.search_text(session, "a dog", k=5) == []
