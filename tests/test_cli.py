@@ -171,3 +171,10 @@ def test_version(settings: Settings) -> None:
     result = run("--version")
     assert result.exit_code == 0
     assert result.stdout.startswith("pixseek, version ")
+
+
+def test_migrate_command(settings: Settings) -> None:
+    result = run("migrate")
+    assert result.exit_code == 0
+    assert "database migrated to head" in result.stderr
+    assert result.stdout == ""

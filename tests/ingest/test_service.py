@@ -460,3 +460,44 @@ def test_celery_tasks_run_eagerly_and_match_run_ingest(
     by_key_b = {service_vectors[i]: v for i, v in b.items()}
     for image_id, vector in a.items():
         np.testing.assert_allclose(vector, by_key_b[tasks_vectors[image_id]], atol=1e-6)
+
+
+def test_failed_job_is_recorded_and_the_next_run_recovers(
+    settings: Settings, bucket: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.service as service
+
+    real_publish = service.publish_index
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(service, "publish_index", broken)
+    source = open_source(str(bucket), settings)
+    job_id = create_job(settings, source.bucket)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        run_ingest(settings, str(bucket), job_id=job_id)
+    with session_scope(settings) as session:
+        progress = job_progress(session, job_id)
+    assert progress.status == JobStatus.FAILED
+    assert progress.error == "RuntimeError: disk on fire"
+    assert generation(settings) is None
+
+    monkeypatch.setattr(service, "publish_index", real_publish)
+    result = summary(settings, run_ingest(settings, str(bucket)))
+    # The vectors stored by the failed run are reused and published now.
+    assert result["unchanged"] == 6
+    assert len(faiss_ids(settings)) == 6
+    assert {row.status for row in catalog(settings).values()} == {ImageStatus.INDEXED}
+
+
+def test_run_that_died_after_planning_is_picked_up_by_the_next(
+    settings: Settings, bucket: Path, encoded: EncodeCounter
+) -> None:
+    source = open_source(str(bucket), settings)
+    plan_job(settings, create_job(settings, source.bucket), source)  # then the process died
+    assert {row.status for row in catalog(settings).values()} == {ImageStatus.PENDING}
+    result = summary(settings, run_ingest(settings, str(bucket)))
+    assert result["indexed"] == 6
+    assert encoded.images == 6
+    assert len(faiss_ids(settings)) == 6
