@@ -128,3 +128,30 @@ def test_unknown_model_is_a_config_error() -> None:
 def test_get_encoder_is_cached_per_settings(settings: Settings) -> None:
     assert get_encoder(settings) is get_encoder(settings)
     assert get_encoder(settings).precision == "fp32"
+
+
+def test_bf16_on_cpu_agrees_with_fp32(encoder: Encoder, pixels: np.ndarray) -> None:
+    bf16 = Encoder("pixseek-tiny", "none", device="cpu", precision="bf16")
+    out = bf16.encode_pixels(pixels)
+    assert out.cls.dtype == np.float32 and out.patches.dtype == np.float16
+    cosine = (out.cls * encoder.encode_pixels(pixels).cls).sum(axis=1)
+    assert cosine.min() > 0.98
+    text = (bf16.encode_texts(["a dog"]) * encoder.encode_texts(["a dog"])).sum()
+    assert text > 0.98
+
+
+@pytest.mark.gpu
+def test_cuda_fp16_agrees_with_cpu_fp32(encoder: Encoder, pixels: np.ndarray) -> None:
+    gpu = Encoder("pixseek-tiny", "none", device="cuda", precision="auto")
+    assert (gpu.device, gpu.precision) == ("cuda", "fp16")
+    out = gpu.encode_pixels(pixels)
+    assert out.cls.shape == (3, 64) and out.patches.shape == (3, 4, 4, 64)
+    assert (out.cls * encoder.encode_pixels(pixels).cls).sum(axis=1).min() > 0.99
+    assert (gpu.encode_texts(["a dog"]) * encoder.encode_texts(["a dog"])).sum() > 0.99
+
+
+def test_cuda_without_a_gpu_is_a_config_error() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        Encoder("pixseek-tiny", "none", device="cuda")
