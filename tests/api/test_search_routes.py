@@ -153,3 +153,12 @@ def test_similar_errors(client: TestClient, indexed: Path, settings: Settings) -
 def test_unknown_routes_and_methods_are_json_errors(client: TestClient) -> None:
     assert_error(client.get("/v1/nope"), 404, "not_found")
     assert_error(client.delete("/v1/health"), 405, "method_not_allowed")
+
+
+def test_index_of_another_model_is_409_with_a_reindex_hint(settings: Settings, indexed: Path) -> None:
+    from api.app import create_app
+
+    other = settings.model_copy(update={"pretrained": "laion2b_s34b_b79k"})
+    with TestClient(create_app(other), raise_server_exceptions=False) as client:
+        body = assert_error(client.post("/v1/search/text", json={"text": "x"}), 409, "model_mismatch")
+        assert "re-index" in str(body["detail"])
