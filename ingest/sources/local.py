@@ -67,6 +67,13 @@ class LocalSource(BucketSource):
         seen_dirs: set[tuple[int, int]],
         subdirs: builtins.list[tuple[str, str]],
     ) -> Entry | None:
+        try:
+            child.name.encode("utf-8")
+        except UnicodeEncodeError:
+            # A name in another encoding (old archives): no SQL text column can hold the key,
+            # so record it, readable and escaped, as skipped; a folder is not walked.
+            escaped = key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            return Entry(escaped, skip="file name is not valid UTF-8")
         if child.name.startswith("."):
             return None if child.is_dir(follow_symlinks=False) else Entry(key, skip="hidden file")
         if child.is_symlink():
