@@ -180,3 +180,16 @@ def test_bucket_that_vanished_before_listing_raises_instead_of_looking_empty(tmp
     root.rmdir()
     with pytest.raises(BucketNotFound, match="cannot list bucket folder"):
         list(source.list())
+
+
+def test_names_that_are_not_utf8_are_skipped_under_an_escaped_key(tmp_path: Path) -> None:
+    write_image(tmp_path / "ok.png", 1)
+    (Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.png"))).write_bytes(b"x")
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/dossier-\xe9t\xe9"))
+    write_image(folder / "inside.png", 2)
+    entries = listing(LocalSource(tmp_path))
+    assert set(entries) == {"ok.png", "caf\\xe9.png", "dossier-\\xe9t\\xe9"}
+    assert entries["caf\\xe9.png"].skip == "file name is not valid UTF-8"
+    assert entries["dossier-\\xe9t\\xe9"].skip == "file name is not valid UTF-8"
+    for key in entries:
+        key.encode("utf-8")  # every key can be stored

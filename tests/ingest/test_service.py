@@ -501,3 +501,10 @@ def test_run_that_died_after_planning_is_picked_up_by_the_next(
     assert result["indexed"] == 6
     assert encoded.images == 6
     assert len(faiss_ids(settings)) == 6
+
+
+def test_file_name_that_is_not_utf8_is_skipped_and_the_run_goes_on(settings: Settings, bucket: Path) -> None:
+    Path(os.fsdecode(bytes(bucket) + b"/caf\xe9.png")).write_bytes(encode(pattern(40), "PNG"))
+    result = summary(settings, run_ingest(settings, str(bucket)))
+    assert result["indexed"] == 6
+    assert result["skipped"] == [{"key": "caf\\xe9.png", "reason": "file name is not valid UTF-8"}]
