@@ -24,6 +24,7 @@ from pixseek.errors import ImageNotFound
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
+MAX_ID = 2**63 - 1  # ids are signed 64-bit in SQL and in FAISS
 
 
 class ImageStatus(enum.StrEnum):
@@ -87,6 +88,8 @@ class ImageVector(Base):
 
 def get_image(session: Session, image_id: int) -> Image:
     """The catalog row of an image, or ImageNotFound."""
+    if not 1 <= image_id <= MAX_ID:  # the database driver would fail on ids it cannot bind
+        raise ImageNotFound(f"no image with id {image_id}")
     image = session.get(Image, image_id)
     if image is None:
         raise ImageNotFound(f"no image with id {image_id}")

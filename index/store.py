@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -55,7 +56,8 @@ def new_flat_index(dim: int) -> faiss.Index:
 
 def index_ids(index: faiss.Index) -> np.ndarray:
     """The ids held by an IDMap index, as int64."""
-    return faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
+    id_map: Any = index  # faiss's stubs do not know IndexIDMap2
+    return faiss.vector_to_array(id_map.id_map).astype(np.int64, copy=False)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -19,6 +19,9 @@ EXIF_DATETIME_ORIGINAL = 0x9003
 EXIF_IFD = 0x8769
 # EXIF orientations 5-8 rotate by 90 degrees, so the displayed size is transposed.
 _TRANSPOSING = {5, 6, 7, 8}
+# The model's transform scales the shortest side to its input size S, allocating S*S*ratio
+# pixels: a tiny 1x1,000,000 strip would need gigabytes. Nothing that thin is a photo.
+MAX_ASPECT_RATIO = 200
 
 
 class DecodeError(Exception):
@@ -138,6 +141,11 @@ def decode_image(
             f"decompression bomb refused: {width}x{height} = {width * height} pixels "
             f"exceeds the limit of {max_pixels}"
         )
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise DecodeError(
+            f"image of {width}x{height} pixels is too thin: aspect ratios over "
+            f"{MAX_ASPECT_RATIO}:1 are refused"
+        )
     try:
         orientation = img.getexif().get(0x0112, 1)
     except Exception:
@@ -149,8 +157,7 @@ def decode_image(
         if draft_size and img.format == "JPEG":
             img.draft("RGB", (draft_size, draft_size))
         img.load()
-        img = ImageOps.exif_transpose(img)
-        rgb = _to_rgb(img)
+        rgb = _to_rgb(ImageOps.exif_transpose(img))
     except Image.DecompressionBombError as exc:
         raise DecodeError(f"decompression bomb refused: {exc}") from exc
     except (OSError, ValueError, SyntaxError, EOFError, IndexError) as exc:

@@ -82,8 +82,11 @@ class JobProgress:
 
     @property
     def done(self) -> int:
-        """Files finished: unchanged ones plus every planned file no longer pending."""
-        return self.unchanged + self.planned - self.counts.get(ImageStatus.PENDING, 0)
+        """Files finished: every listed file no longer pending (skipped at planning included)."""
+        # The job row is read before the counts, and on SQLite each SELECT may see a newer
+        # commit: a plan committed in between shows pending rows of a job whose total is
+        # still 0. Pending only shrinks once the total is set, so clamping at 0 is exact.
+        return max(0, self.total - self.counts.get(ImageStatus.PENDING, 0))
 
     def as_dict(self) -> dict[str, Any]:
         return {

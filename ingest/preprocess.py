@@ -48,7 +48,7 @@ class Preprocessor:
         left = round((nw - s) / 2.0)
         top = round((nh - s) / 2.0)
         img = img.crop((left, top, left + s, top + s))
-        arr = np.asarray(img, dtype=np.float32) * (1.0 / 255.0)
+        arr: np.ndarray = np.asarray(img, dtype=np.float32) * np.float32(1.0 / 255.0)
         arr = (arr - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
         full_w, full_h = full_size
         scale = nw / full_w

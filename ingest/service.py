@@ -73,7 +73,8 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
 
     New and changed files become `pending` for this job; files that vanished become
     `deleted` (their vectors and patches are dropped); hidden and special files are
-    recorded `skipped` and refused symlinks `failed`, with the reason. Unchanged files
+    recorded `skipped` and refused symlinks `failed`, with the reason, and lose any vectors
+    and patches an earlier run stored for them. Unchanged files
     (same size, mtime, ETag and model) are left alone.
     """
     model = model_id(settings)
@@ -88,6 +89,7 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
         }
         total = unchanged = 0
         pending_rows: list[Image] = []
+        dropped_ids: list[int] = []  # known files now skipped or refused: drop what they had stored
         for entry in source.list():
             total += 1
             row = existing.pop(entry.key, None)
@@ -106,7 +108,10 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
             row.job_id = job_id
             row.error = entry.skip or entry.refuse
             if entry.skip or entry.refuse:
+                if row.id is not None:
+                    dropped_ids.append(row.id)
                 row.status = ImageStatus.SKIPPED if entry.skip else ImageStatus.FAILED
+                row.model = None
             else:
                 row.status = ImageStatus.PENDING
                 pending_rows.append(row)
@@ -115,8 +120,9 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
             if row.status != ImageStatus.DELETED:
                 row.status = ImageStatus.DELETED
                 row.job_id = job_id
-        for start in range(0, len(deleted_ids), ID_CHUNK):
-            part = deleted_ids[start : start + ID_CHUNK]
+        forgotten = deleted_ids + dropped_ids
+        for start in range(0, len(forgotten), ID_CHUNK):
+            part = forgotten[start : start + ID_CHUNK]
             session.execute(delete(ImageVector).where(ImageVector.image_id.in_(part)))
             for extractor in active_extractors(settings):
                 extractor.forget(session, part)
@@ -128,7 +134,7 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
             unchanged,
             len(deleted_ids),
         )
-    for image_id in deleted_ids:
+    for image_id in forgotten:
         patches.delete(image_id)
     log.info(
         "ingest.planned job=%s bucket=%s total=%d work=%d unchanged=%d deleted=%d",
@@ -183,17 +189,17 @@ def _store_chunk(
         vectors: dict[int, bytes] = {}
         if fresh:
             encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]))
-            for i, item in enumerate(fresh):
-                patch_store.put(item.image_id, encoded.patches[i])
-                vectors[item.image_id] = encoded.cls[i].astype("<f4").tobytes()
-        for item in prepared:
-            if item.sha256 in known:
-                source_id, blob = known[item.sha256]
-                vectors[item.image_id] = blob
-                if source_id != item.image_id:
+            for i, new in enumerate(fresh):
+                patch_store.put(new.image_id, encoded.patches[i])
+                vectors[new.image_id] = encoded.cls[i].astype("<f4").tobytes()
+        for copy in prepared:
+            if copy.sha256 in known:
+                source_id, blob = known[copy.sha256]
+                vectors[copy.image_id] = blob
+                if source_id != copy.image_id:
                     copied = patch_store.get(source_id)
                     if copied is not None:
-                        patch_store.put(item.image_id, copied)
+                        patch_store.put(copy.image_id, copied)
         now = utcnow()
         for item in items:
             row = session.get(Image, item.image_id)

@@ -161,7 +161,9 @@ class SearchService:
             if not allowed:
                 return []
             # Searching only the allowed ids gives the exact top-k among them, however few.
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+            selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+            params = faiss.SearchParameters()
+            params.sel = selector  # `selector` stays referenced until the search returns
         # A few extra hits cover excluded ids and rows that changed since the index was built.
         want = min(k + len(exclude) + 8, max(loaded.ntotal, 1))
         scores, ids = loaded.index.search(query, want, params=params)

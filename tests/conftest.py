@@ -12,8 +12,9 @@ from pixseek.db import dispose_engines, ensure_schema
 from pixseek.settings import Settings, get_settings
 from tests.imagegen import write_images
 
-# Keep the suite light on the 2-core CI machine.
-torch.set_num_threads(2)
+# One thread: the tiny model's batches are too small to gain from more, and on a shared
+# 2-core machine extra OpenMP threads spin against other work and make each forward slower.
+torch.set_num_threads(1)
 
 TEST_ENV = {
     "PIXSEEK_MODEL": "pixseek-tiny",
@@ -32,6 +33,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def make_settings(data_dir: Path) -> Settings:
+    """Test settings that ignore the environment, for fixtures wider than one test."""
+    values = {name.removeprefix("PIXSEEK_").lower(): value for name, value in TEST_ENV.items()}
+    return Settings(data_dir=data_dir, database_url=None, broker_url=None, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,9 @@ def encode(img: Image.Image, fmt: str = "PNG", **save_kwargs: object) -> bytes:
     return buf.getvalue()
 
 
-def write_image(path: Path, seed: int, fmt: str = "PNG", size: tuple[int, int] = (96, 64), **kw: object) -> Path:
+def write_image(
+    path: Path, seed: int, fmt: str = "PNG", size: tuple[int, int] = (96, 64), **kw: object
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(encode(pattern(seed, size), fmt, **kw))
     return path
@@ -32,3 +36,56 @@ def write_image(path: Path, seed: int, fmt: str = "PNG", size: tuple[int, int] =
 
 def write_images(folder: Path, n: int, *, start: int = 0, fmt: str = "PNG", ext: str = "png") -> list[Path]:
     return [write_image(folder / f"img{start + i:03d}.{ext}", start + i, fmt) for i in range(n)]
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+
+def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A valid PNG header claiming `width` x `height` RGB pixels, with almost no data behind it."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def jpeg_with_orientation(img: Image.Image, orientation: int, **save_kwargs: object) -> bytes:
+    """JPEG bytes of `img` as stored, with an EXIF orientation tag asking viewers to rotate it."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(img, "JPEG", exif=exif.tobytes(), **save_kwargs)
+
+
+def truncated_jpeg(seed: int = 0) -> bytes:
+    data = encode(pattern(seed, (160, 120)), "JPEG", quality=90)
+    return data[: len(data) // 2]
+
+
+# Every kind of bad file the ingest must report, by key, with the status it must end in.
+BAD_FILES: dict[str, str] = {
+    "bad/empty.jpg": "failed",
+    "bad/truncated.jpg": "failed",
+    "bad/random.png": "failed",
+    "bad/text-named.jpg": "failed",
+    "bad/bomb.png": "failed",
+    "bad/notes.txt": "skipped",
+    "bad/.hidden.png": "skipped",
+}
+
+
+def write_bad_files(folder: Path) -> dict[str, str]:
+    """Write every file of BAD_FILES under `folder`; returns BAD_FILES."""
+    (folder / "bad").mkdir(parents=True, exist_ok=True)
+    (folder / "bad/empty.jpg").write_bytes(b"")
+    (folder / "bad/truncated.jpg").write_bytes(truncated_jpeg())
+    (folder / "bad/random.png").write_bytes(b"\x00garbage" + np.random.default_rng(7).bytes(2000))
+    (folder / "bad/text-named.jpg").write_text("this is not a picture\n", encoding="utf-8")
+    (folder / "bad/bomb.png").write_bytes(png_bomb())
+    (folder / "bad/notes.txt").write_text("some notes\n", encoding="utf-8")
+    write_image(folder / "bad/.hidden.png", 99)
+    return BAD_FILES

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 
 from api.deps import RunnerDep, SessionDep, SettingsDep
 from api.schemas import JobInfo, JobRequest
@@ -13,11 +16,12 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 def _check_allowed(path: str, settings: SettingsDep) -> None:
-    if not settings.ingest_roots or "://" in path:
+    if not settings.ingest_roots:
         return
-    from pathlib import Path
-
-    real = Path(path).expanduser().resolve()
+    scheme, sep, rest = path.partition("://")
+    if sep and scheme.lower() != "file":
+        return  # not a local folder: the roots do not apply, open_source decides
+    real = Path(rest if sep else path).expanduser().resolve()
     if not any(real == root or root in real.parents for root in settings.ingest_roots):
         raise Forbidden(f"{path} is outside PIXSEEK_INGEST_ROOTS")
 
@@ -31,9 +35,9 @@ def start_job(body: JobRequest, session: SessionDep, settings: SettingsDep, runn
 
 
 @router.get("", response_model=list[JobInfo])
-def jobs(session: SessionDep, limit: int = 20) -> list[JobInfo]:
+def jobs(session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[JobInfo]:
     """The most recent jobs, newest first."""
-    return [JobInfo(**job_progress(session, job.id).as_dict()) for job in list_jobs(session, min(limit, 200))]
+    return [JobInfo(**job_progress(session, job.id).as_dict()) for job in list_jobs(session, limit)]
 
 
 @router.get("/{job_id}", response_model=JobInfo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import stat
@@ -31,23 +32,23 @@ class LocalSource(BucketSource):
         self.bucket = self.root
 
     def list(self) -> Iterator[Entry]:
-        # Directories are remembered by (device, inode) so symlink loops end the walk.
-        seen_dirs: set[tuple[int, int]] = set()
+        # Directories are remembered by (device, inode) when queued, so symlink loops end the
+        # walk and a folder is listed under its own name before a symlink reaching it deeper down.
+        try:
+            root = os.stat(self.root)
+        except OSError as exc:
+            raise BucketNotFound(f"cannot list bucket folder {self.root}: {exc.strerror or exc}") from exc
+        seen_dirs: set[tuple[int, int]] = {(root.st_dev, root.st_ino)}
         stack: list[tuple[str, str]] = [(self.root, "")]
         while stack:
             path, prefix = stack.pop()
             try:
-                st = os.stat(path)
-            except OSError as exc:
-                log.warning("ingest.list_failed path=%s reason=%s", path, exc)
-                continue
-            if (st.st_dev, st.st_ino) in seen_dirs:
-                continue
-            seen_dirs.add((st.st_dev, st.st_ino))
-            try:
                 with os.scandir(path) as it:
                     children = sorted(it, key=lambda e: e.name)
             except OSError as exc:
+                if path == self.root:
+                    # An unreadable bucket must not look empty: that would delete all of it.
+                    raise BucketNotFound(f"cannot list bucket folder {path}: {exc.strerror or exc}") from exc
                 log.warning("ingest.list_failed path=%s reason=%s", path, exc)
                 continue
             subdirs: list[tuple[str, str]] = []
@@ -64,8 +65,15 @@ class LocalSource(BucketSource):
         child: os.DirEntry[str],
         key: str,
         seen_dirs: set[tuple[int, int]],
-        subdirs: list[tuple[str, str]],
+        subdirs: builtins.list[tuple[str, str]],
     ) -> Entry | None:
+        try:
+            child.name.encode("utf-8")
+        except UnicodeEncodeError:
+            # A name in another encoding (old archives): no SQL text column can hold the key,
+            # so record it, readable and escaped, as skipped; a folder is not walked.
+            escaped = key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            return Entry(escaped, skip="file name is not valid UTF-8")
         if child.name.startswith("."):
             return None if child.is_dir(follow_symlinks=False) else Entry(key, skip="hidden file")
         if child.is_symlink():
@@ -80,6 +88,7 @@ class LocalSource(BucketSource):
             return Entry(key, refuse=f"cannot stat: {exc.strerror or exc}")
         if stat.S_ISDIR(st.st_mode):
             if (st.st_dev, st.st_ino) not in seen_dirs:
+                seen_dirs.add((st.st_dev, st.st_ino))
                 subdirs.append((child.path, key + "/"))
             return None
         if not stat.S_ISREG(st.st_mode):

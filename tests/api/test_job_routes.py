@@ -1,0 +1,104 @@
+"""Ingest jobs over HTTP: start one, follow it to the end, and the ways to get it wrong."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from pixseek.settings import Settings
+from tests.api.conftest import assert_error
+from tests.imagegen import BAD_FILES, write_bad_files
+
+JOB_KEYS = {
+    "job_id", "bucket", "status", "total", "done", "indexed", "unchanged", "deleted",
+    "failed", "skipped", "error", "created_at", "finished_at",
+}  # fmt: skip
+
+
+def wait_for(client: TestClient, job_id: str, timeout: float = 120.0) -> list[dict[str, Any]]:
+    """Every distinct progress document seen until the job ends."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(f"/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if not seen or body != seen[-1]:
+            seen.append(body)
+        if body["status"] in ("done", "failed"):
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {seen[-1]}")
+
+
+def test_job_runs_to_done_with_progress(client: TestClient, bucket: Path) -> None:
+    write_bad_files(bucket)
+    response = client.post("/v1/jobs", json={"path": str(bucket)})
+    assert response.status_code == 202
+    started = response.json()
+    assert set(started) == JOB_KEYS
+    assert started["bucket"] == str(bucket.resolve())
+    assert started["status"] in ("queued", "running", "done")
+
+    seen = wait_for(client, started["job_id"])
+
+    final = seen[-1]
+    assert final["status"] == "done", final
+    total = 6 + len(BAD_FILES)
+    assert (final["total"], final["done"]) == (total, total)
+    assert (final["indexed"], final["failed"], final["skipped"]) == (6, 5, 2)
+    assert final["finished_at"] is not None and final["error"] is None
+    assert all(0 <= doc["done"] <= max(doc["total"], 0) for doc in seen)
+    assert [doc["done"] for doc in seen] == sorted(doc["done"] for doc in seen)
+    results = client.post("/v1/search/text", json={"text": "x", "k": 3}).json()["results"]
+    assert len(results) == 3
+
+
+def test_second_job_over_the_same_bucket_finds_everything_unchanged(client: TestClient, bucket: Path) -> None:
+    first = client.post("/v1/jobs", json={"path": str(bucket)}).json()["job_id"]
+    assert wait_for(client, first)[-1]["indexed"] == 6
+    second = client.post("/v1/jobs", json={"path": str(bucket)}).json()["job_id"]
+    final = wait_for(client, second)[-1]
+    assert (final["status"], final["unchanged"], final["indexed"], final["done"]) == ("done", 6, 0, 6)
+    listed = client.get("/v1/jobs").json()
+    assert [job["job_id"] for job in listed] == [second, first]
+    assert len(client.get("/v1/jobs", params={"limit": 1}).json()) == 1
+
+
+def test_bad_paths_are_404(client: TestClient, tmp_path: Path, bucket: Path) -> None:
+    assert_error(client.post("/v1/jobs", json={"path": str(tmp_path / "nope")}), 404, "bucket_not_found")
+    assert_error(client.post("/v1/jobs", json={"path": str(bucket / "img000.png")}), 404, "bucket_not_found")
+    assert_error(client.post("/v1/jobs", json={"path": "/tmp/\x00evil"}), 404, "bucket_not_found")
+    assert_error(client.post("/v1/jobs", json={"path": "s3://bucket/x"}), 400, "invalid_request")
+    assert client.get("/v1/jobs").json() == []  # no job was created for any of them
+
+
+def test_malformed_job_requests_are_422(client: TestClient) -> None:
+    assert_error(client.post("/v1/jobs", json={"path": ""}), 422, "invalid_request")
+    assert_error(client.post("/v1/jobs", json={}), 422, "invalid_request")
+    assert_error(client.get("/v1/jobs", params={"limit": 0}), 422)
+    assert_error(client.get("/v1/jobs", params={"limit": -1}), 422)
+
+
+def test_unknown_job_is_404(client: TestClient) -> None:
+    assert_error(client.get("/v1/jobs/0123456789abcdef"), 404, "job_not_found")
+
+
+def test_paths_outside_the_ingest_roots_are_403(settings: Settings, tmp_path: Path, bucket: Path) -> None:
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "escape").symlink_to(bucket, target_is_directory=True)
+    limited = settings.model_copy(update={"ingest_roots": [allowed.resolve()]})
+    with TestClient(create_app(limited), raise_server_exceptions=False) as client:
+        assert_error(client.post("/v1/jobs", json={"path": str(bucket)}), 403, "forbidden")
+        assert_error(client.post("/v1/jobs", json={"path": str(allowed / ".." / "bucket")}), 403)
+        assert_error(client.post("/v1/jobs", json={"path": str(allowed / "escape")}), 403)
+        assert_error(client.post("/v1/jobs", json={"path": f"file://{bucket}"}), 403, "forbidden")
+        assert_error(client.post("/v1/jobs", json={"path": f"FILE://{bucket}"}), 403, "forbidden")
+        response = client.post("/v1/jobs", json={"path": str(allowed)})
+        assert response.status_code == 202
+        wait_for(client, response.json()["job_id"])

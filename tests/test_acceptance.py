@@ -1,0 +1,58 @@
+"""The issue's acceptance run over the shared COCO sample, with the tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from pixseek.cli import main
+from pixseek.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+# `../shared` beside a checkout (and beside the worktrees folder, for a worktree).
+COCO_DIRS = [base / "shared" / "datasets" / "coco-mini-train" for base in (REPO.parent, REPO.parent.parent)]
+
+
+def coco_dir() -> Path:
+    for folder in COCO_DIRS:
+        if folder.is_dir():
+            return folder.resolve()
+    pytest.skip("the coco-mini-train sample is not on this machine")
+
+
+def cli_json(*args: str) -> dict[str, Any]:
+    result = CliRunner().invoke(main, [*args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+@pytest.mark.slow
+def test_coco_sample_is_ingested_and_searchable(settings: Settings) -> None:
+    folder = coco_dir()
+    photos = sorted(p.name for p in folder.glob("*.jpg"))
+    assert len(photos) == 80
+
+    doc = cli_json("ingest", str(folder))
+
+    assert doc["indexed"] == 80
+    assert doc["failed"] == []
+    others = sorted(p.name for p in folder.iterdir() if p.suffix != ".jpg")
+    assert sorted(item["key"] for item in doc["skipped"]) == others
+    assert doc["total"] == 80 + len(others)
+
+    for name in (photos[0], photos[41], photos[-1]):
+        hits = cli_json("search", "--image", str(folder / name))["results"]
+        assert hits[0]["key"] == name
+        assert hits[0]["score"] == pytest.approx(1.0, abs=1e-4)
+
+    hits = cli_json("search", "a dog", "-k", "5")["results"]
+    assert len(hits) == 5
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+
+    again = cli_json("ingest", str(folder))
+    assert (again["indexed"], again["unchanged"]) == (0, 80)
