@@ -24,7 +24,9 @@ def encode(img: Image.Image, fmt: str = "PNG", **save_kwargs: object) -> bytes:
     return buf.getvalue()
 
 
-def write_image(path: Path, seed: int, fmt: str = "PNG", size: tuple[int, int] = (96, 64), **kw: object) -> Path:
+def write_image(
+    path: Path, seed: int, fmt: str = "PNG", size: tuple[int, int] = (96, 64), **kw: object
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(encode(pattern(seed, size), fmt, **kw))
     return path
