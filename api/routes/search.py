@@ -43,7 +43,7 @@ async def search_multipart(
     query: Annotated[
         str,
         Form(
-            description="A SearchRequest as JSON; parts name uploads by position: `{\"upload\": 0}`.",
+            description='A SearchRequest as JSON; parts name uploads by position: `{"upload": 0}`.',
             examples=[MULTIPART_QUERY_EXAMPLE],
         ),
     ],
