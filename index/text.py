@@ -84,13 +84,18 @@ def _fts5_match(query: KeywordQuery) -> str:
     return f"({positive}) NOT ({negative})" if negative else positive
 
 
-def _tsquery(query: KeywordQuery) -> str:
+def _tsqueries(query: KeywordQuery) -> tuple[str, str]:
+    """The tsquery that selects matches, and the one that ranks them.
+
+    `ts_rank` scores a query with `!` as almost zero, so ranking uses the positive words only.
+    """
+
     def group(words: list[str]) -> str:
         return "(" + " & ".join("'" + w.replace("'", "''") + "'" for w in words) + ")"
 
     positive = " | ".join(group(g) for g in query.groups if g)
     negative = " | ".join(group(g) for g in query.exclude if g)
-    return f"({positive}) & !({negative})" if negative else positive
+    return (f"({positive}) & !({negative})" if negative else positive), positive
 
 
 def _fts5_available(session: Session) -> bool:
@@ -122,13 +127,14 @@ def _matching(
         return stmt, relevance
     if dialect == "postgresql":
         doc = sa.table("image_text", sa.column("image_id", sa.BigInteger), sa.column("document"))
-        tsq = func.to_tsquery(sa.text("'simple'::regconfig"), _tsquery(query))
-        relevance = func.ts_rank(doc.c.document, tsq).label("relevance")
+        selecting, ranking = _tsqueries(query)
+        config = sa.text("'simple'::regconfig")
+        relevance = func.ts_rank(doc.c.document, func.to_tsquery(config, ranking)).label("relevance")
         stmt = (
             select(doc.c.image_id, relevance)
             .select_from(doc)
             .join(Image, Image.id == doc.c.image_id)
-            .where(doc.c.document.op("@@")(tsq))
+            .where(doc.c.document.op("@@")(func.to_tsquery(config, selecting)))
             .where(*conditions)
         )
         return stmt, relevance
