@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from index.catalog import Image, ImageVector
 
 READ_CHUNK = 20_000
+SCORE_CHUNK = 8192
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,27 @@ def order(ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return np.lexsort((ids, -scores.astype(np.float64)))
 
 
+def scores_of(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Inner products in float64, rounded to float32.
+
+    Identical rows (exact duplicates) must score identically so that ties break by id;
+    float32 BLAS gives no such promise (rows in a block tail use another kernel).
+    Memory: one CHUNK x dim float64 block at a time.
+    """
+    q = np.asarray(query, dtype=np.float64)
+    out = np.empty(vectors.shape[0], dtype=np.float32)
+    for start in range(0, vectors.shape[0], SCORE_CHUNK):
+        out[start : start + SCORE_CHUNK] = vectors[start : start + SCORE_CHUNK].astype(np.float64) @ q
+    return out
+
+
 def exact_top(
     vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, n: int, min_score: float | None = None
 ) -> Ranked:
     """The exact top-n of `vectors` (unit rows) for a unit `query`, brute force."""
     if ids.size == 0:
         return Ranked(np.empty(0, np.int64), np.empty(0, np.float32), 0)
-    scores = vectors @ query.astype(np.float32)
+    scores = scores_of(vectors, query)
     if min_score is not None:
         keep = scores >= min_score
         ids, scores = ids[keep], scores[keep]

@@ -12,11 +12,29 @@ from sqlalchemy.engine import make_url
 
 from pixseek.db import dispose_engines, ensure_schema
 from pixseek.settings import Settings, get_settings
+from tests.conftest import TEST_ENV
 
 # The server CI runs; a test database is created (and dropped) on it per test.
 POSTGRES_URL = os.environ.get(
     "PIXSEEK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+@pytest.fixture(scope="module")
+def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings shared by one module's tests, for catalogs that are costly to build."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name, value in TEST_ENV.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("PIXSEEK_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+        monkeypatch.delenv("PIXSEEK_DATABASE_URL", raising=False)
+        monkeypatch.delenv("PIXSEEK_BROKER_URL", raising=False)
+        get_settings.cache_clear()
+        current = get_settings()
+        ensure_schema(current)
+        yield current
+        get_settings.cache_clear()
+        dispose_engines()
 
 
 @pytest.fixture
