@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -65,6 +65,10 @@ CASES: list[tuple[Filters, Callable[[Spec], bool]]] = [
     (
         Filters(captured_after=datetime(2023, 1, 1)),  # naive means UTC
         lambda s: s.captured_at is not None and s.captured_at >= datetime(2023, 1, 1, tzinfo=UTC),
+    ),
+    (  # an aware bound in another zone compares as the same instant in UTC
+        Filters(ingested_before=(T0 + timedelta(hours=5)).astimezone(timezone(timedelta(hours=-7)))),
+        lambda s: s.created_at <= T0 + timedelta(hours=5),  # type: ignore[operator]
     ),
     (
         Filters(bucket="/b", formats=("PNG",), min_size=1_000_000, captured_before=T0),
