@@ -14,11 +14,10 @@ import faiss
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
-from index.catalog import Image, ImageVector
+from index.catalog import ImageVector
 
-READ_CHUNK = 20_000
+READ_CHUNK = 10_000  # ids per IN (...) list; SQLite allows 32766 parameters
 SCORE_CHUNK = 8192
 
 
@@ -29,6 +28,39 @@ class Ranked:
     ids: np.ndarray  # int64
     scores: np.ndarray  # float32
     total: int | None = None
+
+
+def _unwrap(index: faiss.Index) -> faiss.Index:
+    inner = faiss.downcast_index(index)
+    if isinstance(inner, faiss.IndexIDMap | faiss.IndexIDMap2):
+        inner = faiss.downcast_index(inner.index)
+    return inner
+
+
+def is_exact(index: faiss.Index) -> bool:
+    """True for an index that scores every vector exactly (a flat index, maybe id-mapped)."""
+    return isinstance(_unwrap(index), faiss.IndexFlat)
+
+
+def selector_params(index: faiss.Index, selector: faiss.IDSelector) -> faiss.SearchParameters:
+    """Search parameters restricting `index` to `selector`, of the type the index expects.
+
+    IVF and HNSW refuse plain `SearchParameters`, and their own parameter types would reset
+    nprobe / efSearch to defaults, so the index's current values are carried over.
+    """
+    inner = _unwrap(index)
+    params: faiss.SearchParameters
+    if isinstance(inner, faiss.IndexIVF):
+        params = faiss.SearchParametersIVF()
+        params.nprobe = inner.nprobe
+        params.max_codes = inner.max_codes
+    elif isinstance(inner, faiss.IndexHNSW):
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = inner.hnsw.efSearch
+    else:
+        params = faiss.SearchParameters()
+    params.sel = selector
+    return params
 
 
 def order(ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -90,8 +122,7 @@ def index_top(
     if allowed is not None:
         # `selector` must outlive every search below: FAISS keeps only a raw pointer to it.
         selector = faiss.IDSelectorBatch(allowed.astype(np.int64))
-        params = faiss.SearchParameters()
-        params.sel = selector
+        params = selector_params(index, selector)
     reachable = ntotal if allowed is None else min(ntotal, int(allowed.size))
     k = min(n + 16, reachable)
     while True:
@@ -111,28 +142,30 @@ def index_top(
         k = min(k * 2, reachable)
 
 
-def stored_vectors(
-    session: Session, conditions: list[ColumnElement[bool]], model: str, dim: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Ids and stored CLS vectors (n, dim) of the images meeting `conditions`.
+def stored_vectors(session: Session, ids: np.ndarray, model: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ids among `ids` that have a stored vector for `model`, and those vectors (n, dim).
 
-    Memory: n * dim * 4 bytes, read in chunks; callers bound n (`search_exact_max`).
+    Read by primary key in chunks. Memory: n * dim * 4 bytes (callers bound n with
+    `search_exact_max`), plus one chunk of blobs.
     """
-    stmt = (
-        select(ImageVector.image_id, ImageVector.vector)
-        .join(Image, Image.id == ImageVector.image_id)
-        .where(ImageVector.model == model, ImageVector.dim == dim, *conditions)
-        .execution_options(yield_per=READ_CHUNK)
-    )
-    ids: list[int] = []
-    blobs: list[bytes] = []
-    for image_id, blob in session.execute(stmt):
-        ids.append(int(image_id))
-        blobs.append(blob)
-    if not ids:
+    out_ids: list[np.ndarray] = []
+    out_vectors: list[np.ndarray] = []
+    values = [int(i) for i in ids]
+    for start in range(0, len(values), READ_CHUNK):
+        rows = session.execute(
+            select(ImageVector.image_id, ImageVector.vector).where(
+                ImageVector.image_id.in_(values[start : start + READ_CHUNK]),
+                ImageVector.model == model,
+                ImageVector.dim == dim,
+            )
+        ).all()
+        if rows:
+            out_ids.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+            blob = b"".join(r[1] for r in rows)
+            out_vectors.append(np.frombuffer(blob, dtype="<f4").reshape(len(rows), dim))
+    if not out_ids:
         return np.empty(0, np.int64), np.empty((0, dim), np.float32)
-    matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), dim)
-    return np.asarray(ids, dtype=np.int64), matrix.astype(np.float32, copy=False)
+    return np.concatenate(out_ids), np.concatenate(out_vectors).astype(np.float32, copy=False)
 
 
 def vectors_by_id(session: Session, ids: list[int], model: str) -> dict[int, np.ndarray]:

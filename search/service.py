@@ -249,19 +249,21 @@ class SearchService:
     # -- ranking --------------------------------------------------------------------------
 
     def _semantic(self, session: Session, query: Query, resolved: _Resolved, n: int) -> semantic.Ranked:
-        """The exact top-n by cosine among searchable images that pass the filters.
+        """The top-n by cosine among searchable images that pass the filters.
 
-        Unfiltered: the index, dropping rows that changed since it was built. Filtered to
-        at most `search_exact_max` images: brute force over their stored vectors. Larger
-        filtered sets: the index with an id selector, which skips the other ids.
+        Unfiltered: the index, dropping rows that changed since it was built. Filtered: the
+        index with an id selector, which skips the other ids; that is exact on a flat index.
+        On an approximate index (IVF, HNSW) a selective filter would lose recall, so a
+        subset of at most `search_exact_max` images is scored by brute force over its
+        stored vectors instead (docs/benchmarks/search-filters.md has the measurements).
         """
         loaded = self.loaded_index()
         dim = loaded.manifest.dim
         conds = conditions(query.filters, self.model_id)
         conds += _exclusions(resolved.exclude_ids, resolved.exclude_shas)
         q = resolved.combined.vector
-        total = int(session.scalar(select(func.count()).select_from(Image).where(*conds)) or 0)
         if not query.filters.active:
+            total = int(session.scalar(select(func.count()).select_from(Image).where(*conds)) or 0)
             ranked = semantic.index_top(
                 loaded.index,
                 q,
@@ -270,12 +272,12 @@ class SearchService:
                 min_score=query.min_score,
             )
             return replace(ranked, total=total if query.min_score is None else None)
-        if total <= self.settings.search_exact_max:
-            ids, vectors = semantic.stored_vectors(session, conds, self.model_id, dim)
-            return semantic.exact_top(vectors, ids, q, n, query.min_score)
         allowed = np.fromiter(session.scalars(select(Image.id).where(*conds)), dtype=np.int64)
+        if allowed.size <= self.settings.search_exact_max and not semantic.is_exact(loaded.index):
+            ids, vectors = semantic.stored_vectors(session, allowed, self.model_id, dim)
+            return semantic.exact_top(vectors, ids, q, n, query.min_score)
         ranked = semantic.index_top(loaded.index, q, n, allowed=allowed, min_score=query.min_score)
-        return replace(ranked, total=total if query.min_score is None else None)
+        return replace(ranked, total=int(allowed.size) if query.min_score is None else None)
 
     def _passing(self, session: Session, ids: np.ndarray, conds: list[ColumnElement[bool]]) -> np.ndarray:
         """Which of `ids` meet `conds` now (the index can lag the catalog)."""

@@ -6,9 +6,12 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import faiss
 import numpy as np
 
 from index.catalog import Image, ImageStatus, ImageVector
+from index.manifest import Manifest
+from index.store import IndexStore, new_flat_index
 from index.text import put_document
 from index.tokenize import document_for
 from index.writer import publish_index
@@ -74,3 +77,23 @@ def build(settings: Settings, specs: list[Spec]) -> list[int]:
             ids.append(row.id)
     publish_index(settings, settings.model, settings.pretrained, DIM)
     return ids
+
+
+def publish(settings: Settings, ids: list[int], vectors: np.ndarray, kind: str = "flat") -> None:
+    """Publish an index of `vectors`: `flat` (exact), or an approximate `ivf` (1 of 16 lists
+    probed) or `hnsw` one, as a larger deployment might use."""
+    if kind == "ivf":
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(DIM), DIM, 16, faiss.METRIC_INNER_PRODUCT)
+        ivf.train(vectors)
+        ivf.nprobe = 1
+        index = faiss.IndexIDMap2(ivf)
+    elif kind == "hnsw":
+        index = faiss.IndexIDMap2(faiss.IndexHNSWFlat(DIM, 16, faiss.METRIC_INNER_PRODUCT))
+    else:
+        index = new_flat_index(DIM)
+    index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+    store = IndexStore(settings.index_dir)
+    manifest = Manifest(model=settings.model, pretrained=settings.pretrained, dim=DIM, count=0, generation=0)
+    manifest.index_type = {"ivf": "IDMap2,IVF16,Flat", "hnsw": "IDMap2,HNSW16"}.get(kind, manifest.index_type)
+    with store.lock():
+        store.publish(index, manifest)

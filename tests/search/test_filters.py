@@ -15,7 +15,7 @@ from pixseek.settings import Settings
 from search.filters import Filters, glob_to_regex
 from search.query import Query, VectorPart
 from search.service import SearchService
-from tests.search.catalog import Spec, build, random_vectors
+from tests.search.catalog import Spec, build, publish, random_vectors, unit
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 FORMATS = ("JPEG", "PNG", "WEBP")
@@ -89,10 +89,27 @@ def filtered_catalog(module_settings: Settings) -> tuple[list[Spec], list[int]]:
     return specs, build(module_settings, specs)
 
 
-@pytest.mark.parametrize("exact_max", [0, 1_000_000], ids=["index-with-selector", "exact-subset"])
+@pytest.fixture(params=["flat-selector", "ivf-exact-subset"])
+def strategy(
+    request: pytest.FixtureRequest, module_settings: Settings, filtered_catalog: tuple[list[Spec], list[int]]
+) -> Settings:
+    """Settings under which a filtered search takes one path or the other.
+
+    On the flat index, filtered search uses the index with an id selector; on an IVF index
+    that probes one list of sixteen, subsets below `search_exact_max` are scored exactly.
+    """
+    specs, ids = filtered_catalog
+    vectors = np.stack([unit(s.vector) for s in specs])
+    if request.param == "ivf-exact-subset":
+        publish(module_settings, ids, vectors, "ivf")
+        return module_settings.model_copy(update={"search_exact_max": 1_000_000})
+    publish(module_settings, ids, vectors, "flat")
+    return module_settings
+
+
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_filtered_search_is_exact_top_k_among_matches(
-    module_settings: Settings, filtered_catalog: tuple[list[Spec], list[int]], case: int, exact_max: int
+    module_settings: Settings, filtered_catalog: tuple[list[Spec], list[int]], strategy: Settings, case: int
 ) -> None:
     specs, ids = filtered_catalog
     filters, rule = CASES[case]
@@ -100,7 +117,7 @@ def test_filtered_search_is_exact_top_k_among_matches(
     matching = [i for i, spec in enumerate(specs) if rule(spec)]
     scores = np.array([float(specs[i].vector @ query_vector) for i in matching])
     expected = [ids[matching[j]] for j in np.lexsort((np.array(matching), -scores))][:10]
-    service = SearchService(module_settings.model_copy(update={"search_exact_max": exact_max}))
+    service = SearchService(strategy)
     with session_scope(module_settings) as session:
         page = service.search(session, Query(parts=(VectorPart(query_vector),), filters=filters, limit=10))
     assert [hit.id for hit in page.hits] == expected

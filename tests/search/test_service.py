@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import faiss
 import numpy as np
 import pytest
 from sqlalchemy import update
 
 from index.catalog import Image, ImageStatus
-from index.manifest import Manifest
-from index.store import IndexStore
 from pixseek.db import session_scope
 from pixseek.errors import ImageNotFound, InvalidRequest
 from pixseek.settings import Settings
 from search.filters import Filters
-from search.query import ImageIdPart, Mode, Query, TextPart, VectorPart
+from search.query import ImageIdPart, Mode, Query, SearchPage, TextPart, VectorPart
 from search.service import SearchService
-from tests.search.catalog import DIM, Spec, build, random_vectors, unit
+from tests.search.catalog import Spec, build, publish, random_vectors, unit
 
 
 def _orthonormal(vectors: list[np.ndarray], seed: int) -> np.ndarray:
@@ -138,16 +135,19 @@ def test_min_score_keeps_exactly_the_images_above_it(settings: Settings) -> None
     scores = vectors @ q
     threshold = float(np.sort(scores)[-8])  # exactly 8 images at or above it
     expected = [ids[i] for i in np.argsort(-scores)[:8]]
-    service = SearchService(settings)
-    with session_scope(settings) as session:
-        unfiltered = service.search(session, Query(parts=(VectorPart(q),), limit=20, min_score=threshold))
-        filtered = service.search(
-            session,
-            Query(parts=(VectorPart(q),), limit=20, min_score=threshold, filters=Filters(key_prefix="img")),
-        )
-    assert [h.id for h in unfiltered.hits] == expected
-    assert [h.id for h in filtered.hits] == expected
-    assert filtered.total == 8  # exact scoring counts what passes the threshold
+
+    def search(filters: Filters) -> SearchPage:
+        query = Query(parts=(VectorPart(q),), limit=20, min_score=threshold, filters=filters)
+        with session_scope(settings) as session:
+            return SearchService(settings).search(session, query)
+
+    unfiltered, filtered = search(Filters()), search(Filters(key_prefix="img"))
+    assert [h.id for h in unfiltered.hits] == [h.id for h in filtered.hits] == expected
+    assert unfiltered.total is None  # not cheap: it would take scoring every image
+    publish(settings, ids, vectors, "ivf")  # approximate index: the filtered subset is scored exactly
+    exact = search(Filters(key_prefix="img"))
+    assert [h.id for h in exact.hits] == expected
+    assert exact.total == 8  # exact scoring counts what passes the threshold
 
 
 def test_similar_excludes_itself_and_optionally_its_duplicates(settings: Settings) -> None:
@@ -276,18 +276,7 @@ def test_selective_filter_is_exact_on_an_approximate_index(settings: Settings) -
         settings,
         [Spec(key=f"{'rare' if i % 20 == 0 else 'common'}/{i}.png", vector=v) for i, v in enumerate(vectors)],
     )
-    # Replace the flat index with an IVF one probing 1 of 16 lists: approximate on purpose.
-    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(DIM), DIM, 16, faiss.METRIC_INNER_PRODUCT)
-    ivf.train(vectors)
-    ivf.nprobe = 1
-    index = faiss.IndexIDMap2(ivf)
-    index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
-    store = IndexStore(settings.index_dir)
-    with store.lock():
-        store.publish(
-            index,
-            Manifest(model=settings.model, pretrained=settings.pretrained, dim=DIM, count=0, generation=0),
-        )
+    publish(settings, ids, vectors, "ivf")
     rare = [i for i in range(400) if i % 20 == 0]
     for seed in range(5):
         q = random_vectors(1, seed=50 + seed)[0]
@@ -326,3 +315,18 @@ def test_parts_that_cancel_out_are_refused(settings: Settings) -> None:
     query = Query(parts=(VectorPart(v, 1.0), VectorPart(v, -1.0)))
     with session_scope(settings) as session, pytest.raises(InvalidRequest, match="cancel"):
         SearchService(settings).search(session, query)
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_id_selector_works_on_approximate_indexes(settings: Settings, kind: str) -> None:
+    vectors = random_vectors(300, seed=13)
+    ids = build(
+        settings,
+        [Spec(key=f"{'even' if i % 2 == 0 else 'odd'}/{i}.png", vector=v) for i, v in enumerate(vectors)],
+    )
+    publish(settings, ids, vectors, kind)
+    query = Query(parts=(VectorPart(vectors[0]),), limit=10, filters=Filters(key_prefix="odd/"))
+    with session_scope(settings) as session:  # search_exact_max=0: always the index with a selector
+        page = SearchService(settings.model_copy(update={"search_exact_max": 0})).search(session, query)
+    assert len(page.hits) == 10
+    assert all(hit.key.startswith("odd/") for hit in page.hits)

@@ -92,6 +92,7 @@ def upgrade() -> None:
     with op.batch_alter_table('images', schema=None) as batch_op:
         batch_op.create_index('ix_images_created_at', ['created_at'], unique=False)
         batch_op.create_index('ix_images_captured_at', ['captured_at'], unique=False)
+        batch_op.create_index('ix_images_status_model', ['status', 'model'], unique=False)
 
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
@@ -113,6 +114,7 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
         op.execute("DROP TABLE IF EXISTS image_text_fts")
     with op.batch_alter_table('images', schema=None) as batch_op:
+        batch_op.drop_index('ix_images_status_model')
         batch_op.drop_index('ix_images_captured_at')
         batch_op.drop_index('ix_images_created_at')
     op.drop_table('image_text')
