@@ -1,9 +1,9 @@
 """The keyword extractor: each image's name, folders and sidecar caption for keyword search.
 
 A caption is the text of a sidecar file beside the image: `photo.txt` or `photo.caption`
-for `photo.jpg` (both, when both exist). Sidecars are read through the bucket source, so
-they work wherever images do. An image whose sidecar changed while the image did not is
-not re-read until the image itself changes or is re-ingested.
+for `photo.jpg` (both, when both exist; the suffixes are `PIXSEEK_SIDECAR_SUFFIXES`).
+Sidecars are read through the bucket source, so they work wherever images do. An image
+whose sidecar changed while the image did not is not re-read until the image changes.
 """
 
 from __future__ import annotations
@@ -22,21 +22,20 @@ from pixseek.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SIDECAR_SUFFIXES = (".txt", ".caption")
 MAX_SIDECAR_BYTES = 64 * 1024
 
 
-def sidecar_keys(key: str) -> list[str]:
+def sidecar_keys(key: str, suffixes: Sequence[str]) -> list[str]:
     """The keys a caption for `key` may live under."""
     folder, slash, name = key.rpartition("/")
     stem = name.rpartition(".")[0] if "." in name else name
-    return [f"{folder}{slash}{stem}{suffix}" for suffix in SIDECAR_SUFFIXES if f"{stem}{suffix}" != name]
+    return [f"{folder}{slash}{stem}{suffix}" for suffix in suffixes if f"{stem}{suffix}" != name]
 
 
-def read_caption(source: BucketSource, key: str) -> str | None:
+def read_caption(source: BucketSource, key: str, suffixes: Sequence[str]) -> str | None:
     """The text of the image's sidecar files, or None when there are none."""
     texts: list[str] = []
-    for sidecar in sidecar_keys(key):
+    for sidecar in sidecar_keys(key, suffixes):
         try:
             data = source.read(sidecar, MAX_SIDECAR_BYTES)
         except SourceError:
@@ -52,8 +51,12 @@ class KeywordExtractor:
 
     name = "keywords"
 
+    def __init__(self, sidecar_suffixes: Sequence[str]) -> None:
+        self.sidecar_suffixes = tuple(sidecar_suffixes)
+
     def extract(self, source: BucketSource, key: str, data: bytes, decoded: Decoded) -> TextDocument:
-        return document_for(key, read_caption(source, key))
+        caption = read_caption(source, key, self.sidecar_suffixes) if self.sidecar_suffixes else None
+        return document_for(key, caption)
 
     def store(self, session: Session, image_id: int, value: TextDocument) -> None:
         put_document(session, image_id, value)
@@ -64,4 +67,4 @@ class KeywordExtractor:
 
 @register
 def keyword_extractor(settings: Settings) -> KeywordExtractor:
-    return KeywordExtractor()
+    return KeywordExtractor(settings.sidecar_suffixes)

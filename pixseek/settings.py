@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     fusion_k: int = Field(default=60, ge=1)
     fusion_depth: int = Field(default=1000, ge=1, le=100_000)
     max_offset: int = Field(default=10_000, ge=0)
+    # Caption files beside an image (`photo.txt` for `photo.jpg`), read at ingest for keyword
+    # search; an empty list saves those reads (each is one extra request on object stores).
+    sidecar_suffixes: list[str] = Field(default_factory=lambda: [".txt", ".caption"])
 
     @field_validator("data_dir", "model_cache_dir", mode="after")
     @classmethod

@@ -24,8 +24,8 @@ def _keys(settings: Settings, text: str, mode: Mode = Mode.KEYWORD) -> list[str]
 
 
 def test_sidecar_keys() -> None:
-    assert sidecar_keys("a/photo.jpg") == ["a/photo.txt", "a/photo.caption"]
-    assert sidecar_keys("photo") == ["photo.txt", "photo.caption"]
+    assert sidecar_keys("a/photo.jpg", [".txt", ".caption"]) == ["a/photo.txt", "a/photo.caption"]
+    assert sidecar_keys("photo", [".txt"]) == ["photo.txt"]
 
 
 def test_ingest_indexes_names_folders_and_captions(settings: Settings, tmp_path: Path) -> None:
