@@ -55,8 +55,9 @@ def selector_params(index: faiss.Index, selector: faiss.IDSelector) -> faiss.Sea
         params.nprobe = inner.nprobe
         params.max_codes = inner.max_codes
     elif isinstance(inner, faiss.IndexHNSW):
-        params = faiss.SearchParametersHNSW()
-        params.efSearch = inner.hnsw.efSearch
+        hnsw = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs
+        hnsw.efSearch = inner.hnsw.efSearch
+        params = hnsw
     else:
         params = faiss.SearchParameters()
     params.sel = selector
