@@ -97,7 +97,8 @@ def _duplicate_heavy_catalog(settings: Settings) -> tuple[list[int], np.ndarray]
         (Mode.KEYWORD, Filters()),
     ],
 )
-def test_pages_do_not_overlap_or_skip(settings: Settings, mode: Mode, filters: Filters) -> None:
+def test_pages_do_not_overlap_or_skip(backend_settings: Settings, mode: Mode, filters: Filters) -> None:
+    settings = backend_settings
     ids, _ = _duplicate_heavy_catalog(settings)
     service = SearchService(settings)
     q = random_vectors(1, seed=11)[0]
@@ -150,7 +151,8 @@ def test_min_score_keeps_exactly_the_images_above_it(settings: Settings) -> None
     assert exact.total == 8  # exact scoring counts what passes the threshold
 
 
-def test_similar_excludes_itself_and_optionally_its_duplicates(settings: Settings) -> None:
+def test_similar_excludes_itself_and_optionally_its_duplicates(backend_settings: Settings) -> None:
+    settings = backend_settings
     vectors = random_vectors(12, seed=6)
     near = unit(vectors[0] + 0.3 * vectors[1])
     specs = [
@@ -180,7 +182,8 @@ def test_similar_to_an_unknown_image_is_not_found(settings: Settings) -> None:
         SearchService(settings).similar(session, 999)
 
 
-def test_hybrid_ranks_an_exact_file_name_first(settings: Settings) -> None:
+def test_hybrid_ranks_an_exact_file_name_first(backend_settings: Settings) -> None:
+    settings = backend_settings
     service = SearchService(settings)
     name = "sunset_beach_0042.jpg"
     text_vec = service.texts.embed(service.encoder, name, settings.prompt_templates)
@@ -205,7 +208,8 @@ def test_hybrid_ranks_an_exact_file_name_first(settings: Settings) -> None:
         assert hit.score == pytest.approx(expected, abs=1e-9)
 
 
-def test_keyword_matching_of_names_folders_and_captions(settings: Settings) -> None:
+def test_keyword_matching_of_names_folders_and_captions(backend_settings: Settings) -> None:
+    settings = backend_settings
     vectors = random_vectors(6, seed=3)
     specs = [
         Spec(key="2023/summerTrip/IMG_0042.JPG", vector=vectors[0]),
