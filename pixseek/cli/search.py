@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ingest.decode import FORMATS
 from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.db import ensure_schema, session_scope
 from pixseek.errors import InvalidRequest
@@ -80,7 +81,11 @@ def filter_options(fn: F) -> F:
             "--glob", "key_glob", default=None, help="Only keys matching this glob (** crosses folders)."
         ),
         click.option(
-            "--format", "formats", multiple=True, help="Only this format (JPEG, PNG, ...); repeatable."
+            "--format",
+            "formats",
+            multiple=True,
+            type=click.Choice(FORMATS, case_sensitive=False),
+            help="Only this format; repeatable.",
         ),
         click.option("--min-width", type=int, default=None),
         click.option("--max-width", type=int, default=None),

@@ -96,6 +96,7 @@ def test_like_file_and_hybrid_file_name(settings: Settings, ids: list[int], tmp_
         (["search", "x", "--min-size", "lots"], "not a size"),
         (["search", "x", "--captured-after", "yesterday"], "not an ISO date"),
         (["search", "x", "--template", "t {}", "--no-templates"], "not both"),
+        (["search", "x", "--format", "psd"], "Invalid value"),
     ],
 )
 def test_errors_exit_nonzero_with_a_reason(
