@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API."""
+"""Request and response bodies of the HTTP API (search bodies live in `api.search_schemas`)."""
 
 from __future__ import annotations
 
@@ -6,24 +6,29 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from api.search_schemas import (
+    FiltersIn,
+    PartScoreOut,
+    QueryPartIn,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+    TextSearchRequest,
+)
 
-class SearchHit(BaseModel):
-    id: int
-    bucket: str
-    key: str
-    score: float = Field(description="Cosine similarity to the query, -1..1.")
-
-
-class SearchResponse(BaseModel):
-    results: list[SearchHit]
-
-
-class TextSearchRequest(BaseModel):
-    text: str = Field(min_length=1, max_length=2000, examples=["a dog on a beach"])
-    k: int = Field(default=10, ge=1, le=1000)
-    min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
-    bucket: str | None = None
-    key_prefix: str | None = None
+__all__ = [
+    "ErrorBody",
+    "FiltersIn",
+    "ImageInfo",
+    "JobInfo",
+    "JobRequest",
+    "PartScoreOut",
+    "QueryPartIn",
+    "SearchHit",
+    "SearchRequest",
+    "SearchResponse",
+    "TextSearchRequest",
+]
 
 
 class ImageInfo(BaseModel):

@@ -47,6 +47,9 @@ class Image(Base):
         Index("ix_images_status", "status"),
         Index("ix_images_sha256", "sha256"),
         Index("ix_images_job_id", "job_id"),
+        Index("ix_images_created_at", "created_at"),
+        Index("ix_images_captured_at", "captured_at"),
+        Index("ix_images_status_model", "status", "model"),  # counts of searchable images
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)

@@ -1,7 +1,8 @@
 """Every ORM model, imported in one place so Alembic and `Base.metadata` see all tables."""
 
 from index.catalog import Image, ImageVector
+from index.text import ImageText
 from ingest.jobs import Job
 from pixseek.db import Base
 
-__all__ = ["Base", "Image", "ImageVector", "Job"]
+__all__ = ["Base", "Image", "ImageText", "ImageVector", "Job"]

@@ -54,6 +54,21 @@ class Settings(BaseSettings):
 
     auto_migrate: bool = True
 
+    # Search. Short text queries are wrapped in these templates and the embeddings averaged
+    # (CLIP's prompt ensembling); an empty list turns templates off. See docs/search.md.
+    prompt_templates: list[str] = Field(default_factory=lambda: ["a photo of {}."])
+    prompt_max_words: int = Field(default=4, ge=0, le=100)
+    # A filter that keeps at most this many images is scored exactly from stored vectors;
+    # larger ones search the index with an id selector (docs/benchmarks/search-filters.md).
+    search_exact_max: int = Field(default=5_000, ge=0)
+    # Reciprocal rank fusion: k, and how deep each ranked list goes before fusing.
+    fusion_k: int = Field(default=60, ge=1)
+    fusion_depth: int = Field(default=1000, ge=1, le=100_000)
+    max_offset: int = Field(default=10_000, ge=0)
+    # Caption files beside an image (`photo.txt` for `photo.jpg`), read at ingest for keyword
+    # search; an empty list saves those reads (each is one extra request on object stores).
+    sidecar_suffixes: list[str] = Field(default_factory=lambda: [".txt", ".caption"])
+
     @field_validator("data_dir", "model_cache_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
@@ -63,6 +78,14 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_roots(cls, value: list[Path]) -> list[Path]:
         return [p.expanduser().resolve() for p in value]
+
+    @field_validator("prompt_templates", mode="after")
+    @classmethod
+    def _check_templates(cls, value: list[str]) -> list[str]:
+        for template in value:
+            if template.count("{}") != 1:
+                raise ValueError(f"prompt template {template!r} must contain exactly one {{}}")
+        return value
 
     @model_validator(mode="after")
     def _check_pretrained(self) -> Settings:

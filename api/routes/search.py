@@ -1,30 +1,83 @@
-"""Search routes: by text, by uploaded image, by cataloged image."""
+"""Search routes: composed queries (JSON or multipart), and the single-part shortcuts."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from api.deps import SearchDep, SessionDep, SettingsDep
-from api.schemas import SearchHit, SearchResponse, TextSearchRequest
+from api.search_schemas import FiltersIn, SearchRequest, SearchResponse, TextSearchRequest
 from api.uploads import read_upload
-from search.service import Filters, Hit
+from search.filters import Filters
+from search.query import ImagePart, SearchPage, TextPart
+from search.query import Query as SearchQuery
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
+MULTIPART_QUERY_EXAMPLE = (
+    '{"parts": [{"upload": 0, "weight": 1.0}, {"text": "at night", "weight": 0.5}], "limit": 20}'
+)
 
-def _response(hits: list[Hit]) -> SearchResponse:
-    return SearchResponse(results=[SearchHit(**hit.as_dict()) for hit in hits])  # type: ignore[arg-type]
+
+@router.post("/search", response_model=SearchResponse)
+def search(body: SearchRequest, session: SessionDep, search: SearchDep) -> SearchResponse:
+    """Search by a weighted sum of texts and cataloged images, with filters and pages.
+
+    Negative weights push results away from a part ("beach", minus "people"). Modes:
+    `semantic` ranks by cosine similarity, `keyword` by words in file names, folders and
+    captions, `hybrid` fuses both by reciprocal rank. Uploaded images: use
+    `POST /v1/search/multipart`.
+    """
+    return SearchResponse.from_page(search.search(session, body.to_query()))
+
+
+@router.post("/search/multipart", response_model=SearchResponse)
+async def search_multipart(
+    session: SessionDep,
+    search: SearchDep,
+    settings: SettingsDep,
+    query: Annotated[
+        str,
+        Form(
+            description='A SearchRequest as JSON; parts name uploads by position: `{"upload": 0}`.',
+            examples=[MULTIPART_QUERY_EXAMPLE],
+        ),
+    ],
+    images: Annotated[
+        list[UploadFile] | None, File(description="Images the query's `upload` parts refer to.")
+    ] = None,
+) -> SearchResponse:
+    """Like `POST /v1/search`, with uploaded images as query parts (multipart form)."""
+    try:
+        body = SearchRequest.model_validate_json(query)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**err, "loc": ("body", "query", *err["loc"])} for err in exc.errors()]
+        ) from exc
+    uploads = [
+        (upload.filename or f"upload-{i}", await read_upload(upload, settings.max_upload_bytes))
+        for i, upload in enumerate(images or [])
+    ]
+    search_query = body.to_query(uploads)
+    page = await run_in_threadpool(search.search, session, search_query)
+    return SearchResponse.from_page(page)
 
 
 @router.post("/search/text", response_model=SearchResponse)
 def search_text(body: TextSearchRequest, session: SessionDep, search: SearchDep) -> SearchResponse:
     """Images that match a natural-language description, best first."""
-    filters = Filters(bucket=body.bucket, key_prefix=body.key_prefix)
-    hits = search.search_text(session, body.text, k=body.k, min_score=body.min_score, filters=filters)
-    return _response(hits)
+    query = SearchQuery(
+        parts=(TextPart(body.text),),
+        filters=Filters(bucket=body.bucket, key_prefix=body.key_prefix),
+        limit=body.k,
+        offset=body.offset,
+        min_score=body.min_score,
+    )
+    return SearchResponse.from_page(search.search(session, query))
 
 
 @router.post("/search/image", response_model=SearchResponse)
@@ -34,19 +87,22 @@ async def search_image(
     search: SearchDep,
     settings: SettingsDep,
     k: Annotated[int, Form(ge=1, le=1000)] = 10,
+    offset: Annotated[int, Form(ge=0)] = 0,
     min_score: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
     bucket: Annotated[str | None, Form()] = None,
     key_prefix: Annotated[str | None, Form()] = None,
 ) -> SearchResponse:
     """Images that look like the uploaded one (multipart upload)."""
     data = await read_upload(file, settings.max_upload_bytes)
-    filters = Filters(bucket=bucket, key_prefix=key_prefix)
-
-    def run() -> list[Hit]:
-        vector = search.embed_image_bytes(data)
-        return search.search_vector(session, vector, k=k, min_score=min_score, filters=filters)
-
-    return _response(await run_in_threadpool(run))
+    query = SearchQuery(
+        parts=(ImagePart(data, name=file.filename or "upload"),),
+        filters=Filters(bucket=bucket, key_prefix=key_prefix),
+        limit=k,
+        offset=offset,
+        min_score=min_score,
+    )
+    page: SearchPage = await run_in_threadpool(search.search, session, query)
+    return SearchResponse.from_page(page)
 
 
 @router.get("/images/{image_id}/similar", response_model=SearchResponse)
@@ -54,15 +110,26 @@ def similar_images(
     image_id: int,
     session: SessionDep,
     search: SearchDep,
-    k: int = 10,
-    min_score: float | None = None,
-    include_self: bool = False,
-    bucket: str | None = None,
-    key_prefix: str | None = None,
+    filters: Annotated[FiltersIn, Query()],
+    k: Annotated[int, Query(ge=1, le=1000, description="Results per page.")] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    min_score: Annotated[float | None, Query(ge=-1.0, le=1.0)] = None,
+    include_self: Annotated[bool, Query(description="Keep the image itself in the results.")] = False,
+    exclude_duplicates: Annotated[
+        bool, Query(description="Also leave out exact copies of the image (same sha256).")
+    ] = False,
+    explain: bool = False,
 ) -> SearchResponse:
     """Images similar to one already in the catalog (itself excluded unless asked)."""
-    filters = Filters(bucket=bucket, key_prefix=key_prefix)
-    hits = search.search_image_id(
-        session, image_id, k=k, min_score=min_score, filters=filters, include_self=include_self
+    page = search.similar(
+        session,
+        image_id,
+        limit=k,
+        offset=offset,
+        min_score=min_score,
+        filters=filters.to_filters(),
+        include_self=include_self,
+        exclude_duplicates=exclude_duplicates,
+        explain=explain,
     )
-    return _response(hits)
+    return SearchResponse.from_page(page)

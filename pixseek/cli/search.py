@@ -1,68 +1,288 @@
-"""`pixseek search`: text, image-file or image-id queries from the terminal."""
+"""`pixseek search`: composed queries (texts, image files, image ids), filters and pages.
+
+Every part value may end in `::W` to set its weight, as in `--minus "people::0.3"`.
+See docs/search.md for the query model.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
+from ingest.decode import FORMATS
 from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.db import ensure_schema, session_scope
 from pixseek.errors import InvalidRequest
 from pixseek.settings import get_settings
-from search.service import Filters, SearchService
+from search.filters import Filters
+from search.query import ImageIdPart, ImagePart, Mode, Part, Query, SearchPage, TextPart
+from search.service import SearchService
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+WEIGHT_SEPARATOR = "::"
+DEFAULT_NEGATIVE = 0.5
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def split_weight(value: str, default: float) -> tuple[str, float]:
+    """`"people::0.3"` -> ("people", 0.3); a value without a numeric `::W` keeps `default`."""
+    head, sep, tail = value.rpartition(WEIGHT_SEPARATOR)
+    if sep and head:
+        try:
+            return head, float(tail)
+        except ValueError:
+            pass
+    return value, default
+
+
+class ByteSize(click.ParamType):
+    """A size in bytes: `5000`, `200K`, `1.5M`, `2G`."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("B") or "0"
+        unit = text[-1] if text[-1] in "KMG" else ""
+        try:
+            return int(float(text[: len(text) - len(unit)]) * _SIZE_UNITS[unit])
+        except ValueError:
+            self.fail(f"{value!r} is not a size such as 5000, 200K or 1.5M", param, ctx)
+
+
+class IsoTime(click.ParamType):
+    """An ISO 8601 date or time; naive values are UTC."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(
+                f"{value!r} is not an ISO date or time such as 2023-06-01 or 2023-06-01T12:00Z", param, ctx
+            )
+
+
+def filter_options(fn: F) -> F:
+    """The catalog filters, as options (shared by every command that searches)."""
+    options = [
+        click.option("--bucket", default=None, help="Only images of this bucket."),
+        click.option("--prefix", "key_prefix", default=None, help="Only keys starting with this."),
+        click.option(
+            "--glob", "key_glob", default=None, help="Only keys matching this glob (** crosses folders)."
+        ),
+        click.option(
+            "--format",
+            "formats",
+            multiple=True,
+            type=click.Choice(FORMATS, case_sensitive=False),
+            help="Only this format; repeatable.",
+        ),
+        click.option("--min-width", type=int, default=None),
+        click.option("--max-width", type=int, default=None),
+        click.option("--min-height", type=int, default=None),
+        click.option("--max-height", type=int, default=None),
+        click.option(
+            "--min-size", type=ByteSize(), default=None, help="File size at least this (200K, 1.5M)."
+        ),
+        click.option("--max-size", type=ByteSize(), default=None),
+        click.option(
+            "--ingested-after", type=IsoTime(), default=None, help="First cataloged at or after this."
+        ),
+        click.option("--ingested-before", type=IsoTime(), default=None),
+        click.option(
+            "--captured-after", type=IsoTime(), default=None, help="EXIF capture time at or after this."
+        ),
+        click.option("--captured-before", type=IsoTime(), default=None),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def filters_from(options: dict[str, Any]) -> Filters:
+    return Filters(
+        bucket=options.pop("bucket"),
+        key_prefix=options.pop("key_prefix"),
+        key_glob=options.pop("key_glob"),
+        formats=tuple(f.upper() for f in options.pop("formats")),
+        min_width=options.pop("min_width"),
+        max_width=options.pop("max_width"),
+        min_height=options.pop("min_height"),
+        max_height=options.pop("max_height"),
+        min_size=options.pop("min_size"),
+        max_size=options.pop("max_size"),
+        ingested_after=options.pop("ingested_after"),
+        ingested_before=options.pop("ingested_before"),
+        captured_after=options.pop("captured_after"),
+        captured_before=options.pop("captured_before"),
+    )
+
+
+def _read_image(value: str) -> tuple[str, bytes]:
+    path = Path(value)
+    try:
+        return path.name, path.read_bytes()
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _image_id(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{value!r} is not an image id") from exc
+
+
+def parts_from(
+    text: tuple[str, ...],
+    weight: float,
+    plus: tuple[str, ...],
+    minus: tuple[str, ...],
+    like: tuple[str, ...],
+    like_id: tuple[str, ...],
+    unlike: tuple[str, ...],
+    unlike_id: tuple[str, ...],
+) -> tuple[Part, ...]:
+    """The query parts the options describe; negative options take `-abs(W)`."""
+    parts: list[Part] = []
+    if text:
+        parts.append(TextPart(" ".join(text), weight))
+    for value in plus:
+        words, w = split_weight(value, 1.0)
+        parts.append(TextPart(words, w))
+    for value in minus:
+        words, w = split_weight(value, DEFAULT_NEGATIVE)
+        parts.append(TextPart(words, -abs(w)))
+    for values, sign, default in ((like, 1.0, 1.0), (unlike, -1.0, DEFAULT_NEGATIVE)):
+        for value in values:
+            path, w = split_weight(value, default)
+            name, data = _read_image(path)
+            parts.append(ImagePart(data, sign * abs(w), name))
+    for values, sign, default in ((like_id, 1.0, 1.0), (unlike_id, -1.0, DEFAULT_NEGATIVE)):
+        for value in values:
+            image_id, w = split_weight(value, default)
+            parts.append(ImageIdPart(_image_id(image_id), sign * abs(w)))
+    if not parts:
+        raise InvalidRequest("give a TEXT, --like FILE or --like-id N (see pixseek search --help)")
+    return tuple(parts)
+
+
+def print_page(page: SearchPage) -> None:
+    """Human-readable results: rank, score, id and key, and the per-part scores."""
+    for rank, hit in enumerate(page.hits, page.offset + 1):
+        extra = ""
+        if page.mode is not Mode.SEMANTIC:
+            ranks = [
+                f"{name} #{r}" for name, r in (("sem", hit.semantic_rank), ("kw", hit.keyword_rank)) if r
+            ]
+            sim = f"cos {hit.similarity:.4f}  " if hit.similarity is not None else ""
+            extra = f"  ({sim}{', '.join(ranks)}{', exact name' if hit.exact_name else ''})"
+        click.echo(f"{rank:4d}. {hit.score:.4f}  [{hit.id}] {hit.bucket}/{hit.key}{extra}")
+        for part in hit.parts or []:
+            click.echo(
+                f"{'':8}{part.contribution:+.4f} = {part.weight:+g} x cos {part.similarity:.4f}  {part.label}"
+            )
+    if not page.hits:
+        click.echo("no results")
+    elif page.total is not None:
+        click.echo(f"{page.offset + 1}-{page.offset + len(page.hits)} of {page.total}")
 
 
 @click.command("search")
-@click.argument("text", required=False)
+@click.argument("text", nargs=-1)
+@click.option("-w", "--weight", type=float, default=1.0, show_default=True, help="Weight of TEXT.")
+@click.option("--plus", multiple=True, metavar="TEXT[::W]", help="Another text to match; repeatable.")
+@click.option("--minus", multiple=True, metavar="TEXT[::W]", help="A text to push away (default W 0.5).")
+@click.option("--like", multiple=True, metavar="FILE[::W]", help="Look like this image file; repeatable.")
+@click.option("--like-id", multiple=True, metavar="ID[::W]", help="Look like this cataloged image.")
+@click.option("--unlike", multiple=True, metavar="FILE[::W]", help="Push away from this image file.")
+@click.option("--unlike-id", multiple=True, metavar="ID[::W]", help="Push away from this cataloged image.")
+@click.option("--image", "legacy_image", multiple=True, hidden=True)
+@click.option("--id", "legacy_id", multiple=True, hidden=True)
 @click.option(
-    "--image", "image_path", type=click.Path(dir_okay=False, path_type=Path), help="Query by this image file."
+    "--mode",
+    type=click.Choice([m.value for m in Mode]),
+    default=Mode.SEMANTIC.value,
+    show_default=True,
+    help="semantic: by embedding; keyword: by words in names, folders, captions; hybrid: both fused.",
 )
-@click.option("--id", "image_id", type=int, help="Query by an image already in the catalog.")
-@click.option("-k", "--limit", "k", type=int, default=10, show_default=True, help="Number of results.")
+@click.option("-k", "--limit", type=int, default=10, show_default=True, help="Results per page.")
+@click.option("--offset", type=int, default=0, show_default=True, help="Results to skip.")
 @click.option("--min-score", type=float, default=None, help="Drop results below this cosine similarity.")
-@click.option("--bucket", default=None, help="Only images of this bucket.")
-@click.option("--prefix", "key_prefix", default=None, help="Only keys starting with this prefix.")
+@click.option("--explain", is_flag=True, help="Show each result's score per query part.")
+@click.option("--template", "templates", multiple=True, help="Prompt template with {} (repeatable).")
+@click.option("--no-templates", is_flag=True, help="Embed texts as written.")
+@click.option("--include-self", is_flag=True, help="Keep --like-id images in the results.")
+@click.option("--exclude-duplicates", is_flag=True, help="Leave out exact copies of the query images.")
+@filter_options
 @json_option
 @handle_errors
 def search_command(
-    text: str | None,
-    image_path: Path | None,
-    image_id: int | None,
-    k: int,
+    text: tuple[str, ...],
+    weight: float,
+    plus: tuple[str, ...],
+    minus: tuple[str, ...],
+    like: tuple[str, ...],
+    like_id: tuple[str, ...],
+    unlike: tuple[str, ...],
+    unlike_id: tuple[str, ...],
+    legacy_image: tuple[str, ...],
+    legacy_id: tuple[str, ...],
+    mode: str,
+    limit: int,
+    offset: int,
     min_score: float | None,
-    bucket: str | None,
-    key_prefix: str | None,
+    explain: bool,
+    templates: tuple[str, ...],
+    no_templates: bool,
+    include_self: bool,
+    exclude_duplicates: bool,
     as_json: bool,
+    **filter_values: Any,
 ) -> None:
-    """Search by TEXT, by --image FILE, or by --id of a cataloged image."""
-    given = [x is not None for x in (text, image_path, image_id)]
-    if sum(given) != 1:
-        raise InvalidRequest("give exactly one of TEXT, --image FILE or --id N")
+    """Search by TEXT, image files and cataloged images, each with a weight.
+
+    \b
+    Examples:
+      pixseek search beach --minus people
+      pixseek search "at night" --like photo.jpg::2
+      pixseek search --like-id 12 --exclude-duplicates --format JPEG
+      pixseek search IMG_0042 --mode hybrid
+      pixseek search dog --captured-after 2023-06-01 --glob "2023/**" --offset 20
+    """
+    if templates and no_templates:
+        raise InvalidRequest("give --template or --no-templates, not both")
+    parts = parts_from(text, weight, plus, minus, like + legacy_image, like_id + legacy_id, unlike, unlike_id)
+    query = Query(
+        parts=parts,
+        filters=filters_from(filter_values),
+        mode=Mode(mode),
+        limit=limit,
+        offset=offset,
+        min_score=min_score,
+        explain=explain,
+        templates=() if no_templates else (templates or None),
+        include_query_images=include_self,
+        exclude_duplicates=exclude_duplicates,
+    )
     settings = get_settings()
     ensure_schema(settings)
-    service = SearchService(settings)
-    filters = Filters(bucket=bucket, key_prefix=key_prefix)
     with session_scope(settings) as session:
-        if text is not None:
-            hits = service.search_text(session, text, k=k, min_score=min_score, filters=filters)
-        elif image_path is not None:
-            try:
-                data = image_path.read_bytes()
-            except OSError as exc:
-                raise InvalidRequest(f"cannot read {image_path}: {exc.strerror or exc}") from exc
-            vector = service.embed_image_bytes(data, max_bytes=settings.max_file_bytes)
-            hits = service.search_vector(session, vector, k=k, min_score=min_score, filters=filters)
-        else:
-            assert image_id is not None
-            hits = service.search_image_id(session, image_id, k=k, min_score=min_score, filters=filters)
+        page = SearchService(settings).search(session, query)
     if as_json:
-        emit({"results": [hit.as_dict() for hit in hits]})
+        emit(page.as_dict())
         return
-    for rank, hit in enumerate(hits, 1):
-        click.echo(f"{rank:3d}. {hit.score:.4f}  [{hit.id}] {hit.bucket}/{hit.key}")
-    if not hits:
-        click.echo("no results")
+    print_page(page)
 
 
 COMMANDS = [search_command]

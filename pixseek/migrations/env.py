@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import create_engine, pool
 
@@ -10,6 +12,20 @@ from pixseek.models import Base
 config = context.config
 target_metadata = Base.metadata
 
+# Full-text search objects that live outside the ORM models (revision 0002): the SQLite FTS5
+# table with its shadow tables, and PostgreSQL's generated tsvector column. Autogenerate must
+# neither drop them nor report them.
+UNMODELLED_TABLE_PREFIX = "image_text_fts"
+UNMODELLED_COLUMNS = {("image_text", "document")}
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    if type_ == "table" and name and name.startswith(UNMODELLED_TABLE_PREFIX):
+        return False
+    if type_ == "column" and (getattr(obj.table, "name", None), name) in UNMODELLED_COLUMNS:
+        return False
+    return not (type_ == "index" and name == "ix_image_text_document")
+
 
 def run_migrations_offline() -> None:
     context.configure(
@@ -17,6 +33,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -32,6 +49,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

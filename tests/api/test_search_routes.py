@@ -39,7 +39,7 @@ def test_text_search_returns_k_sorted_results(client: TestClient, indexed: Path)
     assert response.status_code == 200
     results = response.json()["results"]
     assert len(results) == 4
-    assert all(set(r) == {"id", "bucket", "key", "score"} for r in results)
+    assert all({"id", "bucket", "key", "score"} <= set(r) for r in results)
     assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
 
 
@@ -48,7 +48,7 @@ def test_text_search_with_filters(client: TestClient, indexed: Path) -> None:
     keys = [r["key"] for r in client.post("/v1/search/text", json=body).json()["results"]]
     assert sorted(keys) == [f"img00{i}.png" for i in range(6)]
     body["key_prefix"] = "nothing"
-    assert client.post("/v1/search/text", json=body).json() == {"results": []}
+    assert client.post("/v1/search/text", json=body).json()["results"] == []
 
 
 def test_text_search_errors(client: TestClient, indexed: Path) -> None:
@@ -145,7 +145,7 @@ def test_similar_excludes_the_image_itself(client: TestClient, indexed: Path, se
 def test_similar_errors(client: TestClient, indexed: Path, settings: Settings) -> None:
     image_id = catalog(settings)["img001.png"].id
     assert_error(client.get("/v1/images/424242/similar"), 404, "image_not_found")
-    assert_error(client.get(f"/v1/images/{image_id}/similar", params={"k": 0}), 400)
+    assert_error(client.get(f"/v1/images/{image_id}/similar", params={"k": 0}), 422)
     assert_error(client.get(f"/v1/images/{image_id}/similar", params={"min_score": "abc"}), 422)
     assert_error(client.get("/v1/images/abc/similar"), 422)
 

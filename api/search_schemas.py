@@ -1,0 +1,226 @@
+"""Search request and response bodies, documented for OpenAPI (see docs/search.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pixseek.errors import InvalidRequest
+from search.filters import Filters
+from search.query import ImageIdPart, ImagePart, Mode, Part, Query, SearchPage, TextPart
+
+ImageFormat = Literal["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"]
+MAX_PARTS = 16
+
+
+class QueryPartIn(BaseModel):
+    """One part of a query: exactly one of `text`, `image_id` or `upload`, with a weight."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"text": "beach", "weight": 1.0}, {"image_id": 12, "weight": 0.5}]}
+    )
+
+    text: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="Words describing the image; short texts go through the prompt templates.",
+        examples=["a dog on a beach"],
+    )
+    image_id: int | None = Field(
+        default=None, ge=1, description="A cataloged image: its stored embedding is the part."
+    )
+    upload: int | None = Field(
+        default=None,
+        ge=0,
+        description="Position (0-based) of an uploaded file in the multipart request's `images` field.",
+    )
+    weight: float = Field(
+        default=1.0,
+        ge=-10.0,
+        le=10.0,
+        description="How much this part counts; negative pushes results away from it. Not 0.",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> QueryPartIn:
+        given = [name for name in ("text", "image_id", "upload") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of text, image_id or upload")
+        if self.weight == 0:
+            raise ValueError("weight must not be 0")
+        return self
+
+    def to_part(self, uploads: list[tuple[str, bytes]]) -> Part:
+        if self.text is not None:
+            return TextPart(self.text, self.weight)
+        if self.image_id is not None:
+            return ImageIdPart(self.image_id, self.weight)
+        assert self.upload is not None
+        if self.upload >= len(uploads):
+            raise InvalidRequest(
+                f"part refers to upload {self.upload}, but {len(uploads)} image(s) were uploaded"
+                + ("" if uploads else ": send uploads to POST /v1/search/multipart")
+            )
+        name, data = uploads[self.upload]
+        return ImagePart(data, self.weight, name)
+
+
+class FiltersIn(BaseModel):
+    """Catalog filters; every one given must hold. Ranges are inclusive."""
+
+    bucket: str | None = Field(default=None, description="Only images of this bucket.")
+    key_prefix: str | None = Field(default=None, description="Only keys starting with this (case-sensitive).")
+    key_glob: str | None = Field(
+        default=None,
+        description="Only keys matching this glob: `*` and `?` within a folder, `**` across folders.",
+        examples=["2023/**/beach*.jpg"],
+    )
+    formats: list[ImageFormat] | None = Field(default=None, description="Only these image formats.")
+    min_width: int | None = Field(default=None, ge=0, description="Displayed width at least this (pixels).")
+    max_width: int | None = Field(default=None, ge=0)
+    min_height: int | None = Field(default=None, ge=0)
+    max_height: int | None = Field(default=None, ge=0)
+    min_size: int | None = Field(default=None, ge=0, description="File size at least this many bytes.")
+    max_size: int | None = Field(default=None, ge=0)
+    ingested_after: datetime | None = Field(
+        default=None, description="First cataloged at or after this time (naive times are UTC)."
+    )
+    ingested_before: datetime | None = None
+    captured_after: datetime | None = Field(
+        default=None,
+        description="EXIF capture time at or after this; images without one never match.",
+        examples=["2023-06-01T00:00:00Z"],
+    )
+    captured_before: datetime | None = None
+
+    def to_filters(self) -> Filters:
+        values = self.model_dump()
+        values["formats"] = tuple(values["formats"] or ())
+        return Filters(**values)
+
+
+class SearchRequest(BaseModel):
+    """A composed query: parts, filters, mode and page."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "parts": [
+                        {"text": "beach", "weight": 1.0},
+                        {"image_id": 12, "weight": 0.5},
+                        {"text": "people", "weight": -0.3},
+                    ],
+                    "filters": {"formats": ["JPEG"], "captured_after": "2023-06-01T00:00:00Z"},
+                    "mode": "hybrid",
+                    "limit": 20,
+                    "offset": 0,
+                    "explain": True,
+                }
+            ]
+        }
+    )
+
+    parts: list[QueryPartIn] = Field(
+        min_length=1,
+        max_length=MAX_PARTS,
+        description="The query vector is the normalised weighted sum of the parts' embeddings.",
+    )
+    filters: FiltersIn = Field(default_factory=FiltersIn)
+    mode: Literal["semantic", "keyword", "hybrid"] = Field(
+        default="semantic",
+        description=(
+            "semantic: by embedding, score = cosine similarity. keyword: words in file names, folders "
+            "and captions, score = full-text relevance. hybrid: both lists fused by reciprocal rank "
+            "(score = RRF); a text that is exactly a file's name or key ranks that file first."
+        ),
+    )
+    limit: int = Field(default=10, ge=1, le=1000, description="Results per page.")
+    offset: int = Field(default=0, ge=0, description="Results to skip (pages never overlap or skip).")
+    min_score: float | None = Field(
+        default=None,
+        ge=-1.0,
+        le=1.0,
+        description="Drop images whose cosine similarity is below this (semantic and hybrid).",
+    )
+    explain: bool = Field(default=False, description="Add each result's score per query part.")
+    templates: list[str] | None = Field(
+        default=None,
+        description="Prompt templates for short texts, each with one `{}`; [] turns them off. "
+        "Default: the server's setting.",
+        examples=[["a photo of {}.", "a picture of {}."]],
+    )
+    include_query_images: bool = Field(
+        default=False, description="Keep images given as positive `image_id` parts in the results."
+    )
+    exclude_duplicates: bool = Field(
+        default=False, description="Leave out images with the same bytes (sha256) as a query image."
+    )
+
+    def to_query(self, uploads: list[tuple[str, bytes]] | None = None) -> Query:
+        return Query(
+            parts=tuple(part.to_part(uploads or []) for part in self.parts),
+            filters=self.filters.to_filters(),
+            mode=Mode(self.mode),
+            limit=self.limit,
+            offset=self.offset,
+            min_score=self.min_score,
+            explain=self.explain,
+            templates=None if self.templates is None else tuple(self.templates),
+            include_query_images=self.include_query_images,
+            exclude_duplicates=self.exclude_duplicates,
+        )
+
+
+class TextSearchRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=2000, examples=["a dog on a beach"])
+    k: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
+    bucket: str | None = None
+    key_prefix: str | None = None
+
+
+class PartScoreOut(BaseModel):
+    part: int = Field(description="Position of the part in the request.")
+    label: str = Field(description="`text:...`, `image_id:N` or `image:NAME`.")
+    weight: float
+    similarity: float = Field(description="Cosine similarity between the image and this part alone.")
+    contribution: float = Field(
+        description="weight × similarity / |weighted sum of parts|; the contributions sum to `similarity`."
+    )
+
+
+class SearchHit(BaseModel):
+    id: int
+    bucket: str
+    key: str
+    score: float = Field(
+        description="What the mode ranks by: cosine similarity (semantic, -1..1), full-text relevance "
+        "(keyword) or the reciprocal-rank-fusion score (hybrid)."
+    )
+    similarity: float | None = Field(default=None, description="Cosine similarity to the combined query.")
+    keyword_score: float | None = Field(
+        default=None, description="Full-text relevance; comparable within one query only."
+    )
+    semantic_rank: int | None = Field(default=None, description="1-based rank in the semantic list (hybrid).")
+    keyword_rank: int | None = Field(default=None, description="1-based rank in the keyword list.")
+    exact_name: bool = Field(default=False, description="The query text is this file's name or key.")
+    parts: list[PartScoreOut] | None = Field(default=None, description="Score per query part (`explain`).")
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit]
+    total: int | None = Field(
+        default=None, description="How many results all pages hold, where cheap to know; else null."
+    )
+    offset: int = 0
+    limit: int | None = None
+    mode: str = "semantic"
+
+    @classmethod
+    def from_page(cls, page: SearchPage) -> SearchResponse:
+        return cls.model_validate(page.as_dict())

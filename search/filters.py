@@ -1,0 +1,159 @@
+"""Filters on catalog fields, as SQL conditions that work on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.sql.elements import ColumnElement
+
+from index.catalog import SEARCHABLE, Image
+from pixseek.errors import InvalidRequest
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict results to images whose catalog row matches every field given.
+
+    Ranges are inclusive; a bound left as None is open. Times compare in UTC (naive
+    datetimes are taken as UTC). `captured_*` use the EXIF capture time, so images
+    without one never match a capture-time filter.
+    """
+
+    bucket: str | None = None
+    key_prefix: str | None = None
+    key_glob: str | None = None  # `*` and `?` stay within a folder, `**` crosses folders
+    formats: tuple[str, ...] = ()  # JPEG, PNG, WEBP, GIF, BMP, TIFF
+    min_width: int | None = None
+    max_width: int | None = None
+    min_height: int | None = None
+    max_height: int | None = None
+    min_size: int | None = None  # file size in bytes
+    max_size: int | None = None
+    ingested_after: datetime | None = None  # when the file was first cataloged
+    ingested_before: datetime | None = None
+    captured_after: datetime | None = None  # EXIF DateTimeOriginal
+    captured_before: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, f.name) not in (None, "", ()) for f in fields(self))
+
+    def check(self) -> None:
+        """Raise InvalidRequest for a range whose low end is above its high end."""
+        for low, high in (
+            ("min_width", "max_width"),
+            ("min_height", "max_height"),
+            ("min_size", "max_size"),
+            ("ingested_after", "ingested_before"),
+            ("captured_after", "captured_before"),
+        ):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if lo is not None and hi is not None and lo > hi:
+                raise InvalidRequest(f"filter {low} is above {high}")
+        if self.key_glob is not None and not self.key_glob:
+            raise InvalidRequest("filter key_glob is empty")
+
+
+def glob_to_regex(pattern: str) -> str:
+    """An anchored regular expression for a key glob, valid in Python, SQLite and PostgreSQL.
+
+    `*` matches within one folder, `**` across folders, `?` one character other than `/`,
+    `[abc]` / `[!abc]` a character class; everything else is literal.
+    """
+    out: list[str] = ["^"]
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(.*/)?")  # zero or more folders
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[" and (end := pattern.find("]", i + 2)) != -1:
+            body = pattern[i + 1 : end]
+            negate = body.startswith("!")
+            body = body[1:] if negate else body
+            escaped = "".join("\\" + c if c in "\\^[]" else c for c in body)
+            out.append(f"[{'^' if negate else ''}{escaped}]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    out.append("$")
+    return "".join(out)
+
+
+def _glob_prefix(pattern: str) -> str:
+    """The literal start of a glob, before its first wildcard (lets SQL narrow first)."""
+    cut = len(pattern)
+    for wildcard in "*?[":
+        pos = pattern.find(wildcard)
+        if pos != -1:
+            cut = min(cut, pos)
+    return pattern[:cut]
+
+
+def conditions(filters: Filters | None, model: str | None = None) -> list[ColumnElement[bool]]:
+    """SQL conditions on `Image` for searchable images that pass `filters`.
+
+    Args:
+        filters: the user's filters (None: no restriction beyond searchability).
+        model: only images embedded by this model id (`arch/pretrained`), when given.
+    """
+    out: list[ColumnElement[bool]] = [Image.status.in_(list(SEARCHABLE))]
+    if model is not None:
+        out.append(Image.model == model)
+    if filters is None:
+        return out
+    filters.check()
+    if filters.bucket:
+        out.append(Image.bucket == filters.bucket)
+    if filters.key_prefix:
+        out.extend(_starts_with(filters.key_prefix))
+    if filters.key_glob:
+        prefix = _glob_prefix(filters.key_glob)
+        if prefix:
+            out.extend(_starts_with(prefix))
+        out.append(Image.key.regexp_match(glob_to_regex(filters.key_glob)))
+    if filters.formats:
+        out.append(func.upper(Image.format).in_([f.upper() for f in filters.formats]))
+    ranges: Sequence[tuple[Any, Any, Any]] = (
+        (Image.width, filters.min_width, filters.max_width),
+        (Image.height, filters.min_height, filters.max_height),
+        (Image.size, filters.min_size, filters.max_size),
+        (Image.created_at, filters.ingested_after, filters.ingested_before),
+        (Image.captured_at, filters.captured_after, filters.captured_before),
+    )
+    for column, low, high in ranges:
+        if low is not None:
+            out.append(column >= _utc(low))
+        if high is not None:
+            out.append(column <= _utc(high))
+    return out
+
+
+def _starts_with(prefix: str) -> list[ColumnElement[bool]]:
+    # LIKE narrows (and is case-insensitive on SQLite); the substring test makes it exact.
+    return [
+        Image.key.startswith(prefix, autoescape=True),
+        func.substr(Image.key, 1, len(prefix)) == prefix,
+    ]
+
+
+def _utc(value: object) -> object:
+    """Datetimes in UTC: SQLite compares stored times as text, so every bound must be UTC."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value

@@ -1,0 +1,229 @@
+"""The query model: a weighted sum of parts (texts, images, cataloged images), and its results.
+
+A query vector is `q = normalise(sum_i w_i * v_i)`, where each `v_i` is the unit embedding
+of one part (a text through its prompt templates, an uploaded image, or the stored vector
+of a cataloged image). A negative weight pushes results away from that part. The cosine
+score of an image `x` then splits exactly into one contribution per part:
+
+    cos(q, x) = sum_i  w_i * cos(v_i, x) / |sum_i w_i * v_i|
+
+which is what `explain` reports. See docs/search.md for examples.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pixseek.errors import InvalidRequest
+from search.filters import Filters
+
+MIN_NORM = 1e-6
+
+
+class Mode(enum.StrEnum):
+    SEMANTIC = "semantic"  # by embedding (cosine similarity)
+    KEYWORD = "keyword"  # by words in file names, folders and captions
+    HYBRID = "hybrid"  # both, fused by reciprocal rank
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    """An image given by its bytes (an upload, or a file on the CLI's machine)."""
+
+    data: bytes = field(repr=False)
+    weight: float = 1.0
+    name: str = "upload"
+
+
+@dataclass(frozen=True)
+class ImageIdPart:
+    image_id: int
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class VectorPart:
+    """A ready embedding in the index's space (callers inside pixseek, and tests)."""
+
+    vector: np.ndarray = field(repr=False)
+    weight: float = 1.0
+    label: str = "vector"
+
+
+Part = TextPart | ImagePart | ImageIdPart | VectorPart
+
+
+@dataclass(frozen=True)
+class Query:
+    """Everything one search asks for.
+
+    `include_query_images` keeps the images named by `ImageIdPart`s in the results (they
+    are left out by default); `exclude_duplicates` also leaves out every image with the
+    same bytes (sha256) as a query image, cataloged or uploaded.
+    `templates` overrides the configured prompt templates (an empty tuple turns them off).
+    """
+
+    parts: tuple[Part, ...]
+    filters: Filters = field(default_factory=Filters)
+    mode: Mode = Mode.SEMANTIC
+    limit: int = 10
+    offset: int = 0
+    min_score: float | None = None
+    explain: bool = False
+    templates: tuple[str, ...] | None = None
+    include_query_images: bool = False
+    exclude_duplicates: bool = False
+
+
+def part_label(part: Part) -> str:
+    """How a part is named in explanations: `text:beach`, `image_id:12`, `image:photo.jpg`."""
+    if isinstance(part, TextPart):
+        return f"text:{part.text}"
+    if isinstance(part, ImageIdPart):
+        return f"image_id:{part.image_id}"
+    if isinstance(part, ImagePart):
+        return f"image:{part.name}"
+    return part.label
+
+
+def check_parts(parts: tuple[Part, ...]) -> None:
+    """Refuse queries with no parts, zero weights, empty texts, or no positive part."""
+    if not parts:
+        raise InvalidRequest("a query needs at least one part (a text, an image or an image id)")
+    for i, part in enumerate(parts):
+        if not np.isfinite(part.weight) or part.weight == 0:
+            raise InvalidRequest(f"part {i}: weight must be a non-zero number")
+        if isinstance(part, TextPart) and not part.text.strip():
+            raise InvalidRequest(f"part {i}: the text is empty")
+    if not any(part.weight > 0 for part in parts):
+        raise InvalidRequest("a query needs at least one part with a positive weight")
+
+
+@dataclass(frozen=True)
+class Combined:
+    """The unit query vector, and what explaining a score needs."""
+
+    vector: np.ndarray  # (D,) unit
+    part_vectors: np.ndarray  # (P, D) unit rows
+    weights: np.ndarray  # (P,)
+    norm: float  # |sum_i w_i v_i|
+
+
+def combine(part_vectors: np.ndarray, weights: np.ndarray) -> Combined:
+    """Normalise the weighted sum of unit part vectors.
+
+    Raises:
+        InvalidRequest: the parts cancel out (the sum is the zero vector).
+    """
+    vecs = np.asarray(part_vectors, dtype=np.float64)
+    vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+    w = np.asarray(weights, dtype=np.float64)
+    total = (w[:, None] * vecs).sum(axis=0)
+    norm = float(np.linalg.norm(total))
+    if norm < MIN_NORM:
+        raise InvalidRequest("the query parts cancel each other out; change a weight")
+    return Combined(
+        vector=(total / norm).astype(np.float32),
+        part_vectors=vecs.astype(np.float32),
+        weights=w,
+        norm=norm,
+    )
+
+
+def explain(combined: Combined, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image and part: cosine similarity to the part, and its share of the score.
+
+    Returns (similarity, contribution), both (N, P); each row of `contribution` sums to
+    the image's cosine similarity with the combined query.
+    """
+    sims = np.asarray(vectors, dtype=np.float64) @ combined.part_vectors.T.astype(np.float64)
+    contributions = sims * combined.weights[None, :] / combined.norm
+    return sims, contributions
+
+
+@dataclass(frozen=True)
+class PartScore:
+    part: int  # position in the query's parts
+    label: str
+    weight: float
+    similarity: float  # cosine similarity between the image and this part alone
+    contribution: float  # weight * similarity / |sum of weighted parts|; these sum to `similarity`
+
+
+@dataclass
+class Hit:
+    """One result. `score` is what the mode ranks by (see `SearchPage`)."""
+
+    id: int
+    bucket: str
+    key: str
+    score: float
+    similarity: float | None = None  # cosine similarity to the combined query
+    keyword_score: float | None = None  # full-text relevance (backend scale, this query only)
+    semantic_rank: int | None = None  # 1-based ranks in the lists hybrid fuses
+    keyword_rank: int | None = None
+    exact_name: bool = False  # the query text is this file's name or key
+    parts: list[PartScore] | None = None  # with `explain`
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "id": self.id,
+            "bucket": self.bucket,
+            "key": self.key,
+            "score": round(self.score, 6),
+        }
+        for name in ("similarity", "keyword_score"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = round(value, 6)
+        for name in ("semantic_rank", "keyword_rank"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.exact_name:
+            out["exact_name"] = True
+        if self.parts is not None:
+            out["parts"] = [
+                {
+                    "part": p.part,
+                    "label": p.label,
+                    "weight": p.weight,
+                    "similarity": round(p.similarity, 6),
+                    "contribution": round(p.contribution, 6),
+                }
+                for p in self.parts
+            ]
+        return out
+
+
+@dataclass
+class SearchPage:
+    """One page of results.
+
+    `score` per mode: semantic, the cosine similarity; keyword, the full-text relevance;
+    hybrid, the reciprocal-rank-fusion score. `total` is the number of results all pages
+    together hold where that is cheap to know, else None.
+    """
+
+    hits: list[Hit]
+    total: int | None
+    offset: int
+    limit: int
+    mode: Mode
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "mode": str(self.mode),
+            "offset": self.offset,
+            "limit": self.limit,
+            "total": self.total,
+            "results": [hit.as_dict() for hit in self.hits],
+        }
