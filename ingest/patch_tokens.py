@@ -111,7 +111,9 @@ def last_block_variant(block: nn.Module, x: torch.Tensor, mode: PatchMode) -> to
     # Custom blocks normalise the attention output, and LayerScale rescales it per channel.
     ln_attn = getattr(block, "ln_attn", None)
     if ln_attn is not None and not isinstance(ln_attn, nn.Identity):
-        out = F.layer_norm(out, ln_attn.normalized_shape, ln_attn.weight.float(), ln_attn.bias.float(), ln_attn.eps)
+        out = F.layer_norm(
+            out, ln_attn.normalized_shape, ln_attn.weight.float(), ln_attn.bias.float(), ln_attn.eps
+        )
     if not isinstance(block.ls_1, nn.Identity):
         out = out * block.ls_1.gamma.float()
     # SCLIP keeps the residual stream; MaskCLIP and ClearCLIP drop it (it carries mostly

@@ -66,14 +66,17 @@ def reference(vit: VisionTransformer, x_last: np.ndarray, mode: str) -> np.ndarr
         mixed = softmax(q @ q.transpose(0, 1, 3, 2) / np.sqrt(hd)) @ v
     else:
         mixed = (
-            softmax(q @ q.transpose(0, 1, 3, 2) / np.sqrt(hd)) + softmax(k @ k.transpose(0, 1, 3, 2) / np.sqrt(hd))
+            softmax(q @ q.transpose(0, 1, 3, 2) / np.sqrt(hd))
+            + softmax(k @ k.transpose(0, 1, 3, 2) / np.sqrt(hd))
         ) @ v
     merged = mixed.transpose(0, 2, 1, 3).reshape(b, n, d)
     out = merged @ p["attn.out_proj.weight"].T + p["attn.out_proj.bias"]
     if mode == "sclip":
         out = x_last + out
     post = vit.ln_post
-    normed = layer_norm(out, post.weight.detach().double().numpy(), post.bias.detach().double().numpy(), post.eps)
+    normed = layer_norm(
+        out, post.weight.detach().double().numpy(), post.bias.detach().double().numpy(), post.eps
+    )
     result: np.ndarray = normed[:, 1:] @ vit.proj.detach().double().numpy()
     return result
 
