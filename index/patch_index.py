@@ -119,7 +119,8 @@ def train_compressed_index(sample: np.ndarray, *, pq_bytes: int, nlist: int) -> 
     if n < MIN_POINTS_PER_CENTROID * nlist:
         raise ValueError(f"{n} training vectors are too few for {nlist} lists")
     m = choose_pq_m(dim, pq_bytes)
-    index = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+    # Typed Any: FAISS's stubs omit most attributes of its SWIG classes.
+    index: Any = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
     # Polysemous training reorders codes for Hamming pre-filtering, which we never use; it
     # costs more than the rest of training together.
     index.do_polysemous_training = False
@@ -131,7 +132,7 @@ def index_type(index: faiss.Index) -> str:
     ivf = _ivf(index)
     if ivf is None:
         return EXACT_TYPE
-    pq = faiss.downcast_index(ivf)
+    pq: Any = faiss.downcast_index(ivf)
     return f"IVF{ivf.nlist},PQ{pq.pq.M}"
 
 
@@ -143,7 +144,7 @@ def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:
 
 
 def search_index(
-    index: faiss.Index, queries: np.ndarray, k: int, *, nprobe: int
+    index: faiss.Index, queries: np.ndarray, k: int, *, nprobe: int, sel: faiss.IDSelector | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (scores, ids) per query; `nprobe` lists are visited on a compressed index.
 
@@ -151,9 +152,15 @@ def search_index(
     searches with different settings do not race.
     """
     q = np.ascontiguousarray(queries, dtype=np.float32)
-    params: faiss.SearchParameters | None = None
+    params: Any = None
     if _ivf(index) is not None:
-        params = faiss.SearchParametersIVF(nprobe=nprobe)
+        params = faiss.SearchParametersIVF()
+        params.nprobe = nprobe
+        if sel is not None:
+            params.sel = sel
+    elif sel is not None:
+        params = faiss.SearchParameters()
+        params.sel = sel
     k = max(1, min(k, int(index.ntotal)))
     scores, ids = index.search(q, k, params=params)
     return scores, ids

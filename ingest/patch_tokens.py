@@ -21,7 +21,7 @@ cost is one attention layer over the tokens of a batch.
 from __future__ import annotations
 
 import math
-from typing import Literal, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +41,7 @@ def check_patch_mode(mode: str) -> PatchMode:
     return cast(PatchMode, mode)
 
 
-def _qkv(attn: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+def _qkv(attn: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """q, k, v as (B, heads, L, head_dim) from either attention module open_clip uses."""
     if isinstance(attn, nn.MultiheadAttention):
         if not attn._qkv_same_embed_dim or attn.in_proj_weight is None:
@@ -69,7 +69,7 @@ def _qkv(attn: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, 
     return q, k, v, heads
 
 
-def _out_proj(attn: nn.Module, heads_out: torch.Tensor) -> torch.Tensor:
+def _out_proj(attn: Any, heads_out: torch.Tensor) -> torch.Tensor:
     """Merge heads (B, heads, L, hd) -> (B, L, D) and apply the attention's output projection."""
     b, h, n, hd = heads_out.shape
     merged = heads_out.transpose(1, 2).reshape(b, n, h * hd)
@@ -88,7 +88,7 @@ def _self_attention(a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return weights @ v
 
 
-def last_block_variant(block: nn.Module, x: torch.Tensor, mode: PatchMode) -> torch.Tensor:
+def last_block_variant(block: Any, x: torch.Tensor, mode: PatchMode) -> torch.Tensor:
     """The last residual block's output under `mode` (not `plain`), for (B, L, D) tokens.
 
     Computed in float32: it is one layer, and softmax over raw q.q products in fp16 would
@@ -148,7 +148,7 @@ def encode_with_patch_mode(
     blocks = list(transformer.resblocks)
     for block in blocks[:-1]:
         x = block(x)
-    last = blocks[-1]
+    last: Any = blocks[-1]
     pooled, tokens = visual._pool(last(x))
     proj = visual.proj
     if proj is not None:
@@ -156,7 +156,7 @@ def encode_with_patch_mode(
     if mode == "plain":
         return pooled, (tokens @ proj if proj is not None else tokens)
     variant = last_block_variant(last, x, mode)
-    ln_post = visual.ln_post
+    ln_post: Any = visual.ln_post
     normed = F.layer_norm(
         variant, ln_post.normalized_shape, ln_post.weight.float(), ln_post.bias.float(), ln_post.eps
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from pixseek.cli.common import emit, handle_errors, json_option
+from pixseek.cli.regions import run_region_search
 from pixseek.db import ensure_schema, session_scope
 from pixseek.errors import InvalidRequest
 from pixseek.settings import get_settings
@@ -23,6 +24,9 @@ from search.service import Filters, SearchService
 @click.option("--min-score", type=float, default=None, help="Drop results below this cosine similarity.")
 @click.option("--bucket", default=None, help="Only images of this bucket.")
 @click.option("--prefix", "key_prefix", default=None, help="Only keys starting with this prefix.")
+@click.option("--regions", is_flag=True, help="Rank by best-matching region and print its box.")
+@click.option("--smooth", type=int, default=0, show_default=True, help="With --regions: smoothing radius.")
+@click.option("--cls-weight", type=float, default=0.0, show_default=True, help="With --regions: CLS share.")
 @json_option
 @handle_errors
 def search_command(
@@ -33,6 +37,9 @@ def search_command(
     min_score: float | None,
     bucket: str | None,
     key_prefix: str | None,
+    regions: bool,
+    smooth: int,
+    cls_weight: float,
     as_json: bool,
 ) -> None:
     """Search by TEXT, by --image FILE, or by --id of a cataloged image."""
@@ -43,6 +50,19 @@ def search_command(
     ensure_schema(settings)
     service = SearchService(settings)
     filters = Filters(bucket=bucket, key_prefix=key_prefix)
+    if regions:  # region search (issue 6), see pixseek/cli/regions.py
+        run_region_search(
+            settings,
+            text=text,
+            image_path=image_path,
+            k=k,
+            min_score=min_score,
+            filters=filters,
+            smooth=smooth,
+            cls_weight=cls_weight,
+            as_json=as_json,
+        )
+        return
     with session_scope(settings) as session:
         if text is not None:
             hits = service.search_text(session, text, k=k, min_score=min_score, filters=filters)
