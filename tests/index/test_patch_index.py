@@ -1,0 +1,135 @@
+"""The patch index: id mapping, compressed recall against exact search, and the writer's upkeep."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from index.patch_index import (
+    EXACT_TYPE,
+    PatchModeMismatch,
+    build_index,
+    choose_nlist,
+    choose_pq_m,
+    index_type,
+    patch_ids,
+    search_index,
+    split_ids,
+)
+from index.patch_sync import patch_index_store, store_patch_mode
+from ingest.service import run_ingest
+from pixseek.settings import Settings
+from tests.imagegen import write_images
+
+
+@pytest.fixture
+def one_faiss_thread() -> Iterator[None]:
+    # k-means threads spin while they wait for each other; on a shared 2-core runner one
+    # thread trains several times faster.
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
+
+
+def test_ids_map_back_to_image_row_and_col() -> None:
+    ids = patch_ids(np.array([0, 7, 123_456_789]), (7, 7))
+    assert ids.shape == (3 * 49,)
+    image, row, col = split_ids(ids, (7, 7))
+    assert image.tolist() == [0] * 49 + [7] * 49 + [123_456_789] * 49
+    assert (row * 7 + col).tolist() == list(range(49)) * 3
+    image, row, col = split_ids(np.array([7 * 12 + 5]), (3, 4))  # a non-square grid
+    assert (int(image[0]), int(row[0]), int(col[0])) == (7, 1, 1)
+
+
+def test_index_shapes() -> None:
+    assert choose_pq_m(512, 32) == 32
+    assert choose_pq_m(768, 32) == 32
+    assert choose_pq_m(64, 32) == 16  # sub-vectors keep at least 4 dims
+    assert choose_pq_m(60, 32) == 15
+    assert choose_nlist(49_000_000) == 32_768
+    assert choose_nlist(10_000) == 256
+    assert choose_nlist(50) == 1
+
+
+def clustered(n: int, dim: int, things: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((things, dim)).astype(np.float32)
+    x = centres[rng.integers(0, things, n)] + 0.5 * rng.standard_normal((n, dim)).astype(np.float32)
+    faiss.normalize_L2(x)
+    return x, centres
+
+
+@pytest.mark.slow
+def test_compressed_index_finds_the_exact_top_patch(one_faiss_thread: None) -> None:
+    grid = (4, 4)
+    vectors, centres = clustered(10_400, 32, 150, seed=0)
+    ids = patch_ids(np.arange(len(vectors) // 16, dtype=np.int64), grid)
+    index = build_index(vectors, ids, min_train=10_000, pq_bytes=4)
+    assert index_type(index).startswith("IVF")
+    rng = np.random.default_rng(1)
+    queries = centres[rng.integers(0, len(centres), 200)] + 0.5 * rng.standard_normal((200, 32)).astype(
+        np.float32
+    )
+    faiss.normalize_L2(queries)
+    exact = ids[np.argmax(queries @ vectors.T, axis=1)]
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    _, found = search_index(index, queries, defaults.patch_candidates, nprobe=defaults.patch_nprobe)
+    # Region search re-scores the candidates exactly, so the exact top patch is found when
+    # its image is among the candidates' images.
+    found_images = [set(split_ids(row[row >= 0], grid)[0].tolist()) for row in found]
+    exact_images = split_ids(exact, grid)[0]
+    hit_rate = np.mean([int(e) in s for e, s in zip(exact_images, found_images, strict=True)])
+    assert hit_rate >= 0.9
+    _, top1 = search_index(index, queries, 1, nprobe=defaults.patch_nprobe)
+    assert np.mean(top1[:, 0] == exact) < hit_rate  # compression alone would not be enough
+
+
+def test_small_index_is_exact() -> None:
+    vectors, _ = clustered(500, 32, 10, seed=2)
+    index = build_index(vectors, np.arange(500) * 3, min_train=1000, pq_bytes=8)
+    assert index_type(index) == EXACT_TYPE
+    scores, ids = search_index(index, vectors[:20], 1, nprobe=1)
+    np.testing.assert_array_equal(ids[:, 0], np.arange(20) * 3)
+    np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-3)
+
+
+def test_writer_keeps_the_patch_index_in_line_with_the_catalog(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "b"
+    paths = write_images(folder, 5)
+    run_ingest(settings, str(folder))
+    loaded = patch_index_store(settings).load()
+    assert loaded is not None
+    manifest = loaded.manifest
+    assert (manifest.images, manifest.count, manifest.grid, manifest.patch_mode) == (
+        5,
+        80,
+        (4, 4),
+        "clearclip",
+    )
+    assert manifest.cls_generation == 1
+    first = loaded.images.tolist()
+    paths[0].unlink()
+    write_images(folder, 1, start=10)
+    run_ingest(settings, str(folder))
+    loaded = patch_index_store(settings).load()
+    assert loaded is not None
+    assert loaded.manifest.images == 5 and loaded.index.ntotal == 80
+    assert first[0] not in loaded.images.tolist()
+    # Every id in the index belongs to an image the index says it holds.
+    held = faiss.vector_to_array(loaded.index.id_map)
+    assert set(split_ids(held, (4, 4))[0].tolist()) == set(loaded.images.tolist())
+
+
+def test_ingest_refuses_to_mix_patch_modes(
+    settings: Settings, bucket: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_ingest(settings, str(bucket))
+    assert store_patch_mode(settings.patch_dir) == "clearclip"
+    monkeypatch.setattr(settings, "patch_mode", "maskclip")
+    with pytest.raises(PatchModeMismatch, match="PIXSEEK_PATCH_MODE=clearclip"):
+        run_ingest(settings, str(bucket))
