@@ -21,14 +21,16 @@ cost is one attention layer over the tokens of a batch.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 import torch
 import torch.nn.functional as F
-from open_clip.transformer import Attention, VisionTransformer
 from torch import nn
 
 from pixseek.errors import ConfigError
+
+if TYPE_CHECKING:
+    from open_clip.transformer import VisionTransformer
 
 PatchMode = Literal["clearclip", "maskclip", "sclip", "plain"]
 PATCH_MODES: tuple[str, ...] = get_args(PatchMode)
@@ -43,6 +45,8 @@ def check_patch_mode(mode: str) -> PatchMode:
 
 def _qkv(attn: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """q, k, v as (B, heads, L, head_dim) from either attention module open_clip uses."""
+    # Imported here, like the encoder does: open_clip takes seconds to import.
+    from open_clip.transformer import Attention
     if isinstance(attn, nn.MultiheadAttention):
         if not attn._qkv_same_embed_dim or attn.in_proj_weight is None:
             raise ConfigError("patch modes need an attention with one packed q/k/v projection")
@@ -71,6 +75,8 @@ def _qkv(attn: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
 
 def _out_proj(attn: Any, heads_out: torch.Tensor) -> torch.Tensor:
     """Merge heads (B, heads, L, hd) -> (B, L, D) and apply the attention's output projection."""
+    from open_clip.transformer import Attention
+
     b, h, n, hd = heads_out.shape
     merged = heads_out.transpose(1, 2).reshape(b, n, h * hd)
     if isinstance(attn, Attention):
