@@ -196,17 +196,47 @@ class RegionSearchService:
         vector: np.ndarray = self.search.encoder.encode_texts([text])[0]
         return vector
 
-    def search_text(self, session: Session, text: str, **kwargs: object) -> list[RegionHit]:
+    def search_text(
+        self,
+        session: Session,
+        text: str,
+        *,
+        k: int = 10,
+        smooth: int = 0,
+        cls_weight: float = 0.0,
+        min_score: float | None = None,
+        filters: Filters | None = None,
+    ) -> list[RegionHit]:
+        """Images ranked by the region that best matches `text`; see `search_vector`."""
         self.loaded_patch_index()  # fail before loading the model when there is nothing to search
-        return self.search_vector(session, self.text_vector(text), **kwargs)  # type: ignore[arg-type]
+        return self.search_vector(
+            session,
+            self.text_vector(text),
+            k=k,
+            smooth=smooth,
+            cls_weight=cls_weight,
+            min_score=min_score,
+            filters=filters,
+        )
 
     def search_image_bytes(
-        self, session: Session, data: bytes, *, max_bytes: int | None = None, **kwargs: object
+        self,
+        session: Session,
+        data: bytes,
+        *,
+        max_bytes: int | None = None,
+        k: int = 10,
+        smooth: int = 0,
+        cls_weight: float = 0.0,
+        min_score: float | None = None,
+        filters: Filters | None = None,
     ) -> list[RegionHit]:
         """Regions that look like an uploaded picture (say, a crop of the thing sought)."""
         self.loaded_patch_index()
         vector = self.search.embed_image_bytes(data, max_bytes=max_bytes)
-        return self.search_vector(session, vector, **kwargs)  # type: ignore[arg-type]
+        return self.search_vector(
+            session, vector, k=k, smooth=smooth, cls_weight=cls_weight, min_score=min_score, filters=filters
+        )
 
     def _check(self, k: int, smooth: int, cls_weight: float) -> None:
         if not 1 <= k <= self.settings.max_results:

@@ -72,6 +72,9 @@ def main() -> None:
     parser.add_argument("--nprobe", type=int, default=defaults.patch_nprobe)
     parser.add_argument("--candidates", type=int, default=defaults.patch_candidates)
     parser.add_argument("--threads", type=int, default=0, help="FAISS threads (0: FAISS's default)")
+    parser.add_argument(
+        "--sweep", default="8:64,16:256,64:1024", help="extra nprobe:candidates pairs on the same index"
+    )
     args = parser.parse_args()
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
@@ -122,6 +125,16 @@ def main() -> None:
         "flat_fp32_bytes_per_image": cells * args.dim * 4,
         "compression": round(cells * args.dim * 4 / (cells * per_patch), 1),
     }
+    sweep = []
+    for pair in filter(None, args.sweep.split(",")):
+        nprobe, candidates = (int(v) for v in pair.split(":"))
+        _, cand = search_index(index, q, candidates, nprobe=nprobe)
+        images = [set(split_ids(row[row >= 0], grid)[0].tolist()) for row in cand]
+        rate = float(np.mean([int(i) in s for i, s in zip(exact_images, images, strict=True)]))
+        sweep.append(
+            {"nprobe": nprobe, "candidates": candidates, "region_search_top1_is_exact": round(rate, 4)}
+        )
+    result["sweep"] = sweep
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 

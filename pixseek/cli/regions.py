@@ -27,19 +27,30 @@ def run_region_search(
     as_json: bool,
 ) -> None:
     """Run a region query by TEXT or --image FILE and print the hits with their boxes."""
+    if text is None and image_path is None:
+        raise InvalidRequest("--regions works with TEXT or --image FILE")
     service = RegionSearchService(settings)
-    options = {"k": k, "min_score": min_score, "filters": filters, "smooth": smooth, "cls_weight": cls_weight}
     with session_scope(settings) as session:
         if text is not None:
-            hits = service.search_text(session, text, **options)
-        elif image_path is not None:
+            hits = service.search_text(
+                session, text, k=k, min_score=min_score, filters=filters, smooth=smooth, cls_weight=cls_weight
+            )
+        else:
+            assert image_path is not None
             try:
                 data = image_path.read_bytes()
             except OSError as exc:
                 raise InvalidRequest(f"cannot read {image_path}: {exc.strerror or exc}") from exc
-            hits = service.search_image_bytes(session, data, max_bytes=settings.max_file_bytes, **options)
-        else:
-            raise InvalidRequest("--regions works with TEXT or --image FILE")
+            hits = service.search_image_bytes(
+                session,
+                data,
+                max_bytes=settings.max_file_bytes,
+                k=k,
+                min_score=min_score,
+                filters=filters,
+                smooth=smooth,
+                cls_weight=cls_weight,
+            )
     if as_json:
         emit({"results": [hit.as_dict() for hit in hits]})
         return

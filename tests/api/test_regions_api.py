@@ -121,3 +121,10 @@ def test_cli_regions_json(settings: Settings, ingested: Path) -> None:
     assert plain.exit_code == 0 and "box [" in plain.output
     by_id = CliRunner().invoke(main, ["search", "--id", "1", "--regions"])
     assert by_id.exit_code == 2 and "--regions works with TEXT" in by_id.output
+
+
+def test_region_search_filters_inside_the_index(client: TestClient, ingested: Path) -> None:
+    r = client.post("/v1/search/regions", json={"text": "a dog", "k": 5, "key_prefix": "img004"})
+    assert [h["key"] for h in r.json()["results"]] == ["img004.png"]
+    r = client.post("/v1/search/regions", json={"text": "a dog", "bucket": "no-such-bucket"})
+    assert r.status_code == 200 and r.json()["results"] == []

@@ -133,3 +133,34 @@ def test_ingest_refuses_to_mix_patch_modes(
     monkeypatch.setattr(settings, "patch_mode", "maskclip")
     with pytest.raises(PatchModeMismatch, match="PIXSEEK_PATCH_MODE=clearclip"):
         run_ingest(settings, str(bucket))
+
+
+def test_writer_switches_to_the_compressed_index_past_the_threshold(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, one_faiss_thread: None
+) -> None:
+    from index.catalog import Image, ImageStatus
+    from index.patch_sync import update_patch_index
+    from index.patches import PatchStore
+    from pixseek.db import session_scope
+
+    monkeypatch.setattr(settings, "patch_index_min_train", 1000)
+    store = PatchStore(settings.patch_dir)
+    rng = np.random.default_rng(3)
+    model_id = f"{settings.model}/{settings.pretrained}"
+    with session_scope(settings) as session:
+        for n in range(70):  # 70 * 16 = 1120 patches
+            row = Image(
+                bucket="b", key=f"k{n}", status=ImageStatus.EMBEDDED, model=model_id, grid_h=4, grid_w=4
+            )
+            session.add(row)
+            session.flush()
+            store.put(row.id, rng.standard_normal((4, 4, 64)).astype(np.float16))
+        first = update_patch_index(settings, session, settings.model, settings.pretrained, 64, 1)
+    assert first.index_type.startswith("IVF") and first.patches == 1120 and first.images == 70
+    loaded = patch_index_store(settings).load()
+    assert loaded is not None and loaded.manifest.trained_on == 1120
+    with session_scope(settings) as session:
+        session.get(Image, 5).status = ImageStatus.DELETED  # type: ignore[union-attr]
+        session.flush()
+        second = update_patch_index(settings, session, settings.model, settings.pretrained, 64, 2)
+    assert second.index_type == first.index_type and second.patches == 1104 and second.removed == 1
