@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     # How patch tokens are made so that they localise; see docs/regions.md. The mode is
     # recorded in the patch store and the patch index, and a mismatch is refused.
     patch_mode: Literal["clearclip", "maskclip", "sclip", "plain"] = "clearclip"
-    # Below this many patches the patch index is exact (fp16 flat); above, OPQ+IVF-PQ.
+    # Below this many patches the patch index is exact (fp16 flat); above, IVF-PQ.
     patch_index_min_train: int = Field(default=50_000, ge=1_000)
     patch_pq_bytes: int = Field(default=32, ge=4, le=128)  # PQ code size per patch
     patch_nprobe: int = Field(default=32, ge=1, le=65_536)
