@@ -133,6 +133,12 @@ def test_ingest_refuses_to_mix_patch_modes(
     monkeypatch.setattr(settings, "patch_mode", "maskclip")
     with pytest.raises(PatchModeMismatch, match="PIXSEEK_PATCH_MODE=clearclip"):
         run_ingest(settings, str(bucket))
+    # Search refuses too: the index's scores were made another way than configured.
+    from search.regions import RegionSearchService
+
+    with pytest.raises(PatchModeMismatch) as caught:
+        RegionSearchService(settings).loaded_patch_index()
+    assert caught.value.status_code == 409 and caught.value.code == "patch_mode_mismatch"
 
 
 def test_writer_switches_to_the_compressed_index_past_the_threshold(
