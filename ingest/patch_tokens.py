@@ -47,6 +47,7 @@ def _qkv(attn: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
     """q, k, v as (B, heads, L, head_dim) from either attention module open_clip uses."""
     # Imported here, like the encoder does: open_clip takes seconds to import.
     from open_clip.transformer import Attention
+
     if isinstance(attn, nn.MultiheadAttention):
         if not attn._qkv_same_embed_dim or attn.in_proj_weight is None:
             raise ConfigError("patch modes need an attention with one packed q/k/v projection")
