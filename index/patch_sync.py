@@ -229,3 +229,26 @@ def update_patch_index(
         removed=len(stale),
         index_type=index_type(index),
     )
+
+
+def patch_index_status(settings: Settings) -> dict[str, object] | None:
+    """What `pixseek status` reports about the patch index, or None before the first one."""
+    store = patch_index_store(settings)
+    generation = store.current_generation()
+    if generation is None:
+        return None
+    folder = store.generation_dir(generation)
+    try:
+        manifest = PatchManifest.read(folder / "manifest.json")
+    except FileNotFoundError:
+        return None
+    return {
+        "generation": generation,
+        "images": manifest.images,
+        "patches": manifest.count,
+        "grid": [manifest.grid_h, manifest.grid_w],
+        "patch_mode": manifest.patch_mode,
+        "type": manifest.index_type,
+        "built_at": manifest.built_at,
+        "bytes": sum(p.stat().st_size for p in folder.iterdir()),
+    }

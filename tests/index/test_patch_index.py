@@ -170,3 +170,16 @@ def test_writer_switches_to_the_compressed_index_past_the_threshold(
         session.flush()
         second = update_patch_index(settings, session, settings.model, settings.pretrained, 64, 2)
     assert second.index_type == first.index_type and second.patches == 1104 and second.removed == 1
+
+
+def test_status_reports_the_patch_index(settings: Settings, bucket: Path) -> None:
+    from index.status import catalog_status
+    from pixseek.db import session_scope
+
+    with session_scope(settings) as session:
+        assert catalog_status(settings, session)["patch_index"] is None
+    run_ingest(settings, str(bucket))
+    with session_scope(settings) as session:
+        status = catalog_status(settings, session)["patch_index"]
+    assert status["images"] == 6 and status["patches"] == 96 and status["patch_mode"] == "clearclip"
+    assert status["type"] == EXACT_TYPE and status["bytes"] > 0
