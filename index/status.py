@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from index.catalog import Image
+from index.patch_sync import patch_index_status
 from index.store import IndexStore
 from pixseek.settings import Settings
 
@@ -49,4 +50,5 @@ def catalog_status(settings: Settings, session: Session) -> dict[str, Any]:
         "images": counts,
         "buckets": buckets,
         "index": index,
+        "patch_index": patch_index_status(settings),  # region search (issue 6)
     }

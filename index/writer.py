@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from index.catalog import SEARCHABLE, Image, ImageStatus, ImageVector
 from index.manifest import Manifest
+from index.patch_sync import update_patch_index
 from index.store import IndexStore, index_ids, new_flat_index
 from pixseek.db import session_scope, utcnow
 from pixseek.settings import Settings
@@ -94,6 +95,8 @@ def publish_index(settings: Settings, model: str, pretrained: str, dim: int) -> 
         if changed:
             manifest = Manifest(model=model, pretrained=pretrained, dim=dim, count=0, generation=0)
             generation = store.publish(index, manifest)
+        # Region search (issue 6): the patch index follows the same catalog state, under the same lock.
+        update_patch_index(settings, session, model, pretrained, dim, generation)
         if to_add_ids:
             session.execute(
                 update(Image)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 import pixseek
+from ingest.patch_tokens import DEFAULT_PATCH_MODE, PatchMode, check_patch_mode, encode_with_patch_mode
 from ingest.preprocess import Preprocessor
 from pixseek.errors import ConfigError
 from pixseek.settings import Settings
@@ -156,13 +157,16 @@ class Encoder:
         """What the index records: architecture and weights."""
         return f"{self.model_name}/{self.pretrained}"
 
-    def encode_pixels(self, pixels: np.ndarray) -> EncodedImages:
-        """CLS and patch embeddings for a batch of preprocessed images (B, 3, S, S)."""
+    def encode_pixels(self, pixels: np.ndarray, patch_mode: PatchMode = DEFAULT_PATCH_MODE) -> EncodedImages:
+        """CLS and patch embeddings for a batch of preprocessed images (B, 3, S, S).
+
+        `patch_mode` picks how patch tokens are made (ingest/patch_tokens.py); the CLS
+        embedding is the same in every mode.
+        """
         batch = torch.from_numpy(pixels).to(device=self.device, dtype=self.dtype)
         with self._lock, torch.inference_mode():
-            pooled, tokens = self.model.visual(batch)
-            proj = self.model.visual.proj
-            patches = tokens @ proj if proj is not None else tokens
+            # Region search (issue 6): localising patch tokens.
+            pooled, patches = encode_with_patch_mode(self.model.visual, batch, check_patch_mode(patch_mode))
             cls = torch.nn.functional.normalize(pooled.float(), dim=-1)
             patches = torch.nn.functional.normalize(patches.float(), dim=-1)
         b = patches.shape[0]

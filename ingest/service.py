@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from index.catalog import Image, ImageStatus, ImageVector
+from index.patch_sync import ensure_store_patch_mode
 from index.patches import PatchStore
 from index.writer import PublishResult, publish_index
 from ingest.encoder import Encoder, get_encoder
@@ -188,7 +189,7 @@ def _store_chunk(
         fresh = [p for p in prepared if p.sha256 not in known]
         vectors: dict[int, bytes] = {}
         if fresh:
-            encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]))
+            encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]), settings.patch_mode)
             for i, new in enumerate(fresh):
                 patch_store.put(new.image_id, encoded.patches[i])
                 vectors[new.image_id] = encoded.cls[i].astype("<f4").tobytes()
@@ -253,6 +254,7 @@ def process_images(
     encoder = get_encoder(settings)
     source = open_source(bucket, settings)
     patch_store = PatchStore(settings.patch_dir)
+    ensure_store_patch_mode(settings.patch_dir, settings.patch_mode)  # issue 6: never mix patch modes
     workers = settings.decode_workers or min(8, (os.cpu_count() or 2))
     extractors = active_extractors(settings)
 

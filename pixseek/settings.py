@@ -69,6 +69,17 @@ class Settings(BaseSettings):
     # search; an empty list saves those reads (each is one extra request on object stores).
     sidecar_suffixes: list[str] = Field(default_factory=lambda: [".txt", ".caption"])
 
+    # --- Region search (issue 6) ---
+    # How patch tokens are made so that they localise; see docs/regions.md. The mode is
+    # recorded in the patch store and the patch index, and a mismatch is refused.
+    patch_mode: Literal["clearclip", "maskclip", "sclip", "plain"] = "clearclip"
+    # Below this many patches the patch index is exact (fp16 flat); above, IVF-PQ.
+    patch_index_min_train: int = Field(default=50_000, ge=1_000)
+    patch_pq_bytes: int = Field(default=32, ge=4, le=128)  # PQ code size per patch
+    patch_nprobe: int = Field(default=32, ge=1, le=65_536)
+    patch_candidates: int = Field(default=256, ge=1, le=100_000)  # patches re-scored exactly
+    # --- end region search ---
+
     @field_validator("data_dir", "model_cache_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:

@@ -167,6 +167,11 @@ class SearchService:
             self._explain(session, hits, resolved)
         return SearchPage(hits, ranked.total, query.offset, query.limit, query.mode)
 
+    def query_vector(self, session: Session, query: Query) -> np.ndarray:
+        """The normalised combined vector of a query's parts (for searches other than this one's)."""
+        self._check(query)
+        return self._resolve(session, query).combined.vector
+
     def _check(self, query: Query) -> None:
         check_parts(query.parts)
         if not 1 <= query.limit <= self.settings.max_results:

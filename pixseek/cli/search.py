@@ -15,6 +15,7 @@ import click
 
 from ingest.decode import FORMATS
 from pixseek.cli.common import emit, handle_errors, json_option
+from pixseek.cli.regions import run_region_search
 from pixseek.db import ensure_schema, session_scope
 from pixseek.errors import InvalidRequest
 from pixseek.settings import get_settings
@@ -225,6 +226,9 @@ def print_page(page: SearchPage) -> None:
 @click.option("--include-self", is_flag=True, help="Keep --like-id images in the results.")
 @click.option("--exclude-duplicates", is_flag=True, help="Leave out exact copies of the query images.")
 @filter_options
+@click.option("--regions", is_flag=True, help="Rank by best-matching region and print its box.")
+@click.option("--smooth", type=int, default=0, show_default=True, help="With --regions: smoothing radius.")
+@click.option("--cls-weight", type=float, default=0.0, show_default=True, help="With --regions: CLS share.")
 @json_option
 @handle_errors
 def search_command(
@@ -247,6 +251,9 @@ def search_command(
     no_templates: bool,
     include_self: bool,
     exclude_duplicates: bool,
+    regions: bool,
+    smooth: int,
+    cls_weight: float,
     as_json: bool,
     **filter_values: Any,
 ) -> None:
@@ -277,6 +284,15 @@ def search_command(
     )
     settings = get_settings()
     ensure_schema(settings)
+    if regions:  # region search (issue 6), see pixseek/cli/regions.py
+        run_region_search(
+            settings,
+            query=query,
+            smooth=smooth,
+            cls_weight=cls_weight,
+            as_json=as_json,
+        )
+        return
     with session_scope(settings) as session:
         page = SearchService(settings).search(session, query)
     if as_json:

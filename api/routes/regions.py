@@ -1,0 +1,139 @@
+"""Region routes: search by best-matching region, and the score map of one image."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from api.deps import SearchDep, SessionDep, SettingsDep
+from api.uploads import read_upload
+from index.catalog import get_searchable_image
+from search.heatmap import displayed_image, render_heatmap
+from search.regions import MAX_SMOOTH, RegionHit, RegionSearchService
+from search.service import Filters
+
+router = APIRouter(prefix="/v1", tags=["regions"])
+
+
+def get_regions(request: Request, search: SearchDep) -> RegionSearchService:
+    """One region service per app, made on first use next to the search service."""
+    service: RegionSearchService | None = getattr(request.app.state, "regions", None)
+    if service is None:
+        service = RegionSearchService(request.app.state.settings, search)
+        request.app.state.regions = service
+    return service
+
+
+RegionsDep = Annotated[RegionSearchService, Depends(get_regions)]
+
+
+class RegionSearchHit(BaseModel):
+    id: int
+    bucket: str
+    key: str
+    score: float = Field(
+        description="The ranking score: region score, mixed with the CLS score by cls_weight."
+    )
+    region_score: float = Field(description="Cosine similarity of the best (smoothed) patch cell.")
+    cls_score: float = Field(description="Cosine similarity of the whole-image embedding.")
+    box: list[int] = Field(description="[x0, y0, x1, y1] in pixels of the image as displayed.")
+    cell: list[int] = Field(description="[row, col] of the best patch cell.")
+
+
+class RegionSearchResponse(BaseModel):
+    results: list[RegionSearchHit]
+
+
+class RegionSearchRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=2000, examples=["a red umbrella"])
+    k: int = Field(default=10, ge=1, le=1000)
+    smooth: int = Field(default=0, ge=0, le=MAX_SMOOTH, description="Neighbourhood radius, in cells.")
+    cls_weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
+    bucket: str | None = None
+    key_prefix: str | None = None
+
+
+def _response(hits: list[RegionHit]) -> RegionSearchResponse:
+    return RegionSearchResponse(results=[RegionSearchHit(**hit.as_dict()) for hit in hits])  # type: ignore[arg-type]
+
+
+@router.post("/search/regions", response_model=RegionSearchResponse)
+def search_regions(
+    body: RegionSearchRequest, session: SessionDep, regions: RegionsDep
+) -> RegionSearchResponse:
+    """Images ranked by the region that best matches a text, each with its box."""
+    hits = regions.search_text(
+        session,
+        body.text,
+        k=body.k,
+        smooth=body.smooth,
+        cls_weight=body.cls_weight,
+        min_score=body.min_score,
+        filters=Filters(bucket=body.bucket, key_prefix=body.key_prefix),
+    )
+    return _response(hits)
+
+
+@router.post("/search/regions/image", response_model=RegionSearchResponse)
+async def search_regions_by_image(
+    file: Annotated[UploadFile, File(description="A picture of the thing sought, e.g. a crop.")],
+    session: SessionDep,
+    regions: RegionsDep,
+    settings: SettingsDep,
+    k: Annotated[int, Form(ge=1, le=1000)] = 10,
+    smooth: Annotated[int, Form(ge=0, le=MAX_SMOOTH)] = 0,
+    cls_weight: Annotated[float, Form(ge=0.0, le=1.0)] = 0.0,
+    min_score: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
+    bucket: Annotated[str | None, Form()] = None,
+    key_prefix: Annotated[str | None, Form()] = None,
+) -> RegionSearchResponse:
+    """Images ranked by the region that best matches an uploaded picture."""
+    data = await read_upload(file, settings.max_upload_bytes)
+    filters = Filters(bucket=bucket, key_prefix=key_prefix)
+
+    def run() -> list[RegionHit]:
+        return regions.search_image_bytes(
+            session, data, k=k, smooth=smooth, cls_weight=cls_weight, min_score=min_score, filters=filters
+        )
+
+    return _response(await run_in_threadpool(run))
+
+
+@router.get(
+    "/images/{image_id}/heatmap",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "application/json": {}}}},
+)
+def image_heatmap(
+    image_id: int,
+    session: SessionDep,
+    regions: RegionsDep,
+    settings: SettingsDep,
+    text: Annotated[str, Query(min_length=1, max_length=2000)],
+    smooth: Annotated[int, Query(ge=0, le=MAX_SMOOTH)] = 0,
+    format: Annotated[Literal["png", "json"], Query()] = "png",
+) -> Response:
+    """Where in the image a text matches: a PNG overlay the size of the image, or the score grid."""
+    row = get_searchable_image(session, image_id)
+    vector = regions.text_vector(text)
+    result = regions.image_regions(session, image_id, vector, smooth=smooth)
+    if format == "json":
+        body: dict[str, Any] = {
+            "id": image_id,
+            "width": result.width,
+            "height": result.height,
+            "grid": list(result.scores.shape),
+            "crop": result.crop,
+            "scores": [[round(float(v), 6) for v in line] for line in result.scores],
+            "region_score": round(result.region_score, 6),
+            "cell": list(result.cell),
+            "box": result.box,
+        }
+        return JSONResponse(body)
+    png = render_heatmap(displayed_image(settings, row), result.scores, result.crop)
+    return Response(content=png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})

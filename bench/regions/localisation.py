@@ -1,0 +1,103 @@
+"""Does the best patch land on the object? The pointing game on COCO boxes, per patch mode.
+
+For every (image, category) pair of the COCO subset, the text "a photo of a {category}." is
+matched against the image's patches; a hit is when the centre of the best cell lies inside
+one of that category's ground-truth boxes. Pairs whose boxes all lie outside the centre
+crop (which the model never sees) are left out. The box hit rate (the predicted box overlaps
+a ground-truth box with IoU >= 0.3) is reported beside it.
+
+Needs real weights: with random ones the numbers mean nothing. Point PIXSEEK_PRETRAINED at
+a local open_clip checkpoint (and PIXSEEK_MODEL at its architecture); without one this
+prints why and exits 0.
+
+    PIXSEEK_MODEL=ViT-B-32 PIXSEEK_PRETRAINED=/models/vit-b-32.bin \\
+        python -m bench.regions.localisation --data ../shared/datasets/coco-mini-train
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from ingest.decode import decode_image
+from ingest.encoder import Encoder
+from ingest.patch_tokens import PATCH_MODES
+from pixseek.settings import Settings
+from search.regions import best_region, cells_to_box, geometry_for
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/datasets/coco-mini-train"))
+    parser.add_argument("--modes", default=",".join(PATCH_MODES))
+    args = parser.parse_args()
+    settings = Settings()
+    checkpoint = os.environ.get("PIXSEEK_PRETRAINED", "")
+    if not checkpoint or not Path(checkpoint).is_file():
+        sys.stdout.write(
+            "skipped: the localisation benchmark needs pretrained weights; set PIXSEEK_PRETRAINED to a "
+            "local open_clip checkpoint file (and PIXSEEK_MODEL to its architecture)\n"
+        )
+        return 0
+    coco = json.loads((args.data / "instances_train2017.json").read_text(encoding="utf-8"))
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    boxes: dict[tuple[int, int], list[Box]] = defaultdict(list)
+    for ann in coco["annotations"]:
+        x, y, w, h = ann["bbox"]
+        boxes[(ann["image_id"], ann["category_id"])].append((x, y, x + w, y + h))
+    encoder = Encoder(settings.model, checkpoint, device=settings.device, precision=settings.precision)
+    texts = {cid: f"a photo of a {name}." for cid, name in names.items()}
+    text_vectors = dict(zip(texts, encoder.encode_texts(list(texts.values())), strict=True))
+    stats = {mode: {"pairs": 0, "pointing": 0, "box_iou_0.3": 0} for mode in args.modes.split(",")}
+    for info in coco["images"]:
+        decoded = decode_image((args.data / info["file_name"]).read_bytes(), max_pixels=10**8)
+        pixels, _ = encoder.preprocessor(decoded.image, (decoded.width, decoded.height))
+        geometry = geometry_for(decoded.width, decoded.height, encoder.image_size)
+        size = (decoded.width, decoded.height)
+        crop = cells_to_box(geometry, encoder.grid, (0, encoder.grid[0] - 1), (0, encoder.grid[1] - 1), size)
+        for mode in stats:
+            grid = encoder.encode_pixels(pixels[None], mode).patches[0].astype(np.float32)  # type: ignore[arg-type]
+            for (image_id, cid), gt in boxes.items():
+                if image_id != info["id"] or all(iou(b, tuple(map(float, crop))) == 0 for b in gt):  # type: ignore[arg-type]
+                    continue
+                cell, rows, cols = best_region(grid @ text_vectors[cid])
+                cx0, cy0, cx1, cy1 = cells_to_box(
+                    geometry, encoder.grid, (cell[0], cell[0]), (cell[1], cell[1]), size
+                )
+                px, py = (cx0 + cx1) / 2, (cy0 + cy1) / 2
+                pred = tuple(float(v) for v in cells_to_box(geometry, encoder.grid, rows, cols, size))
+                stats[mode]["pairs"] += 1
+                stats[mode]["pointing"] += any(b[0] <= px <= b[2] and b[1] <= py <= b[3] for b in gt)
+                stats[mode]["box_iou_0.3"] += any(iou(pred, b) >= 0.3 for b in gt)  # type: ignore[arg-type]
+    report = {
+        mode: {
+            "pairs": s["pairs"],
+            "pointing_game": round(s["pointing"] / max(1, s["pairs"]), 4),
+            "box_hit_iou_0.3": round(s["box_iou_0.3"] / max(1, s["pairs"]), 4),
+        }
+        for mode, s in stats.items()
+    }
+    sys.stdout.write(
+        json.dumps({"model": settings.model, "checkpoint": checkpoint, "results": report}, indent=2) + "\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,338 @@
+"""The patch index: every patch of every image in one FAISS index, compressed once it is big.
+
+Ids encode where a patch comes from: `image_id * cells + row * grid_w + col`, with `cells =
+grid_h * grid_w`, so a hit maps back to (image, row, col) with no lookup table.
+
+Two shapes, chosen by size:
+- below `patch_index_min_train` patches, an exact fp16 flat index (`IDMap2,SQfp16`): the
+  patch store keeps fp16 vectors, so this loses nothing and halves a float32 flat index;
+- from there on, `IVF{nlist},PQ{m}`: m bytes per patch plus FAISS's 8-byte id in the
+  inverted lists. For ViT-B/32 (49 patches, dim 512) at m=32 that is 49 * 40 = 1,960
+  bytes per image, plus the coarse centroids shared by all images.
+
+OPQ would buy a few points of candidate recall at the same size, but training it took
+over ten times as long as training IVF-PQ itself (20k vectors of dim 64: 356 s against 30 s
+on the shared CI machine); the exact re-scoring below makes up the gap.
+
+The compressed index only proposes candidates: region search re-scores the candidate
+images exactly on their stored fp16 patches, so the compression costs recall of the
+candidate list, never the accuracy of the scores shown.
+
+Layout under `<index_dir>/patches/`, written like the CLS index (temp folder, rename,
+then `current.json`): `gen-0000000N/{patches.faiss, images.npy, manifest.json}`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from pixseek.errors import ModelMismatch
+
+log = logging.getLogger(__name__)
+
+INDEX_FILE = "patches.faiss"
+IMAGES_FILE = "images.npy"
+MANIFEST_FILE = "manifest.json"
+CURRENT_FILE = "current.json"
+KEEP_GENERATIONS = 3
+EXACT_TYPE = "IDMap2,SQfp16"
+# FAISS warns below 39 training points per centroid; k-means is unreliable under that.
+MIN_POINTS_PER_CENTROID = 39
+# Retrain the quantisers once the index has grown this much past what they were trained on.
+RETRAIN_GROWTH = 8
+
+
+class PatchModeMismatch(ModelMismatch):
+    """Patches made one way are being mixed with, or searched as, patches made another way."""
+
+    code = "patch_mode_mismatch"
+
+
+# --- ids ---------------------------------------------------------------------------------
+
+
+def patch_ids(image_ids: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """All patch ids of `image_ids`, image-major then row-major: shape (n * cells,)."""
+    cells = grid[0] * grid[1]
+    base = np.asarray(image_ids, dtype=np.int64)[:, None] * cells
+    return (base + np.arange(cells, dtype=np.int64)[None, :]).reshape(-1)
+
+
+def split_ids(ids: np.ndarray, grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image_id, row, col) arrays of patch ids."""
+    ids = np.asarray(ids, dtype=np.int64)
+    cells = grid[0] * grid[1]
+    image, cell = np.divmod(ids, cells)
+    row, col = np.divmod(cell, grid[1])
+    return image, row, col
+
+
+# --- index shapes ------------------------------------------------------------------------
+
+
+def choose_pq_m(dim: int, pq_bytes: int) -> int:
+    """The largest number of 1-byte sub-quantisers <= pq_bytes that divides dim.
+
+    Sub-vectors keep at least 4 dimensions: FAISS trains 2-dimensional ones without BLAS,
+    some 30 times slower, for codes that gain little.
+    """
+    for m in range(max(1, min(pq_bytes, dim // 4)), 0, -1):
+        if dim % m == 0:
+            return m
+    return 1
+
+
+def choose_nlist(n_vectors: int) -> int:
+    """About 4 * sqrt(n) inverted lists (a power of two), with enough points to train them."""
+    target = 4 * math.sqrt(max(n_vectors, 1))
+    nlist = 2 ** round(math.log2(max(target, 1)))
+    nlist = min(nlist, max(1, n_vectors // MIN_POINTS_PER_CENTROID), 65_536)
+    return max(1, 2 ** int(math.log2(nlist)))
+
+
+def new_exact_index(dim: int) -> faiss.Index:
+    return faiss.IndexIDMap2(
+        faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    )
+
+
+def train_compressed_index(sample: np.ndarray, *, pq_bytes: int, nlist: int) -> faiss.Index:
+    """An empty IVF-PQ index trained on `sample` (n, dim) float32 unit vectors.
+
+    PQ codes the residual to the nearest coarse centroid (more precise than coding the
+    vector itself); with 8-bit codes, m sub-quantisers mean m bytes per patch.
+    """
+    n, dim = sample.shape
+    if n < MIN_POINTS_PER_CENTROID * nlist:
+        raise ValueError(f"{n} training vectors are too few for {nlist} lists")
+    m = choose_pq_m(dim, pq_bytes)
+    # Typed Any: FAISS's stubs omit most attributes of its SWIG classes.
+    index: Any = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+    # Polysemous training reorders codes for Hamming pre-filtering, which we never use; it
+    # costs more than the rest of training together.
+    index.do_polysemous_training = False
+    index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    return index
+
+
+def index_type(index: faiss.Index) -> str:
+    ivf = _ivf(index)
+    if ivf is None:
+        return EXACT_TYPE
+    pq: Any = faiss.downcast_index(ivf)
+    return f"IVF{ivf.nlist},PQ{pq.pq.M}"
+
+
+def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:
+    try:
+        return faiss.extract_index_ivf(index)
+    except RuntimeError:
+        return None
+
+
+def search_index(
+    index: faiss.Index, queries: np.ndarray, k: int, *, nprobe: int, sel: faiss.IDSelector | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k (scores, ids) per query; `nprobe` lists are visited on a compressed index.
+
+    nprobe goes in per-call parameters, not on the shared index object, so concurrent
+    searches with different settings do not race.
+    """
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    params: Any = None
+    if _ivf(index) is not None:
+        params = faiss.SearchParametersIVF()
+        params.nprobe = nprobe
+        if sel is not None:
+            params.sel = sel
+    elif sel is not None:
+        params = faiss.SearchParameters()
+        params.sel = sel
+    k = max(1, min(k, int(index.ntotal)))
+    scores, ids = index.search(q, k, params=params)
+    return scores, ids
+
+
+def build_index(
+    vectors: np.ndarray, ids: np.ndarray, *, min_train: int, pq_bytes: int, max_train: int = 131_072
+) -> faiss.Index:
+    """An index over (vectors, ids): exact below `min_train` vectors, else trained IVF-PQ."""
+    n, dim = vectors.shape
+    if n < min_train:
+        index = new_exact_index(dim)
+    else:
+        nlist = choose_nlist(n)
+        rng = np.random.default_rng(0)
+        take = rng.choice(n, size=min(n, max_train), replace=False) if n > max_train else np.arange(n)
+        index = train_compressed_index(vectors[np.sort(take)], pq_bytes=pq_bytes, nlist=nlist)
+    if n:
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+    return index
+
+
+# --- persistence -------------------------------------------------------------------------
+
+
+@dataclass
+class PatchManifest:
+    model: str
+    pretrained: str
+    dim: int
+    grid_h: int
+    grid_w: int
+    patch_mode: str
+    count: int = 0  # patches
+    images: int = 0
+    generation: int = 0
+    cls_generation: int | None = None  # the CLS index generation published alongside
+    index_type: str = EXACT_TYPE
+    trained_on: int = 0  # patches in the index when its quantisers were trained
+    built_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return (self.grid_h, self.grid_w)
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.model}/{self.pretrained}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def read(cls, path: Path) -> PatchManifest:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def check(self, model: str, pretrained: str, patch_mode: str) -> None:
+        """Refuse a patch index built by another model or another patch mode."""
+        if self.model_id != f"{model}/{pretrained}":
+            raise ModelMismatch(
+                f"the patch index was built with {self.model_id}, pixseek is configured for "
+                f"{model}/{pretrained}; re-index under the new model"
+            )
+        if self.patch_mode != patch_mode:
+            raise PatchModeMismatch(
+                f"the patch index holds {self.patch_mode!r} patches but PIXSEEK_PATCH_MODE is "
+                f"{patch_mode!r}; set PIXSEEK_PATCH_MODE={self.patch_mode} or re-ingest into a new data dir"
+            )
+
+
+@dataclass
+class LoadedPatchIndex:
+    index: faiss.Index
+    images: np.ndarray  # sorted image ids present
+    manifest: PatchManifest
+
+
+class PatchIndexStore:
+    """Generations of the patch index in one folder; the CLS index writer's lock guards writes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def current_generation(self) -> int | None:
+        try:
+            data = json.loads((self.root / CURRENT_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        return int(data["generation"])
+
+    def generation_dir(self, generation: int) -> Path:
+        return self.root / f"gen-{generation:08d}"
+
+    def load(self, generation: int | None = None, *, mmap: bool = False) -> LoadedPatchIndex | None:
+        if generation is None:
+            generation = self.current_generation()
+            if generation is None:
+                return None
+        folder = self.generation_dir(generation)
+        manifest = PatchManifest.read(folder / MANIFEST_FILE)
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        index = faiss.read_index(str(folder / INDEX_FILE), flags)
+        images = np.load(folder / IMAGES_FILE, allow_pickle=False)
+        return LoadedPatchIndex(index=index, images=images, manifest=manifest)
+
+    def publish(self, index: faiss.Index, images: np.ndarray, manifest: PatchManifest) -> int:
+        """Write the next generation and make it current; the caller holds the writer lock."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        generation = (self.current_generation() or 0) + 1
+        manifest.generation = generation
+        manifest.count = int(index.ntotal)
+        manifest.images = len(images)
+        manifest.index_type = index_type(index)
+        final = self.generation_dir(generation)
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".gen-{generation:08d}."))
+        try:
+            faiss.write_index(index, str(tmp / INDEX_FILE))
+            np.save(tmp / IMAGES_FILE, np.asarray(images, dtype=np.int64), allow_pickle=False)
+            (tmp / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
+            for name in (INDEX_FILE, IMAGES_FILE, MANIFEST_FILE):
+                with open(tmp / name, "rb") as fh:
+                    os.fsync(fh.fileno())
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        fd, cur = tempfile.mkstemp(dir=self.root, prefix=".current.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"generation": generation}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(cur, self.root / CURRENT_FILE)
+        for folder in self.root.glob("gen-*"):
+            if folder.name[4:].isdigit() and int(folder.name[4:]) <= generation - KEEP_GENERATIONS:
+                shutil.rmtree(folder, ignore_errors=True)
+        log.info(
+            "patch_index.published generation=%d patches=%d images=%d type=%s",
+            generation,
+            manifest.count,
+            manifest.images,
+            manifest.index_type,
+        )
+        return generation
+
+
+class PatchIndexHolder:
+    """The patch index a long-running reader serves, swapped when a new generation appears."""
+
+    def __init__(self, store: PatchIndexStore, *, check_interval: float = 0.5) -> None:
+        self.store = store
+        self.check_interval = check_interval
+        self._loaded: LoadedPatchIndex | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> LoadedPatchIndex | None:
+        if self._loaded is not None and time.monotonic() - self._checked_at < self.check_interval:
+            return self._loaded
+        with self._lock:
+            self._checked_at = time.monotonic()
+            generation = self.store.current_generation()
+            if generation is None:
+                self._loaded = None
+            elif self._loaded is None or self._loaded.manifest.generation != generation:
+                try:
+                    self._loaded = self.store.load(generation)
+                except FileNotFoundError:
+                    log.warning("patch_index.reload_raced generation=%d", generation)
+            return self._loaded

@@ -1,0 +1,254 @@
+"""Keep the patch index in line with the catalog, and the patch store honest about its mode.
+
+The index writer calls `update_patch_index` under its lock, after the CLS index: like the
+CLS index, the patch index converges on what SQL says is searchable (ids of images no
+longer searchable are removed, re-embedded ones replaced, missing ones added), so a re-run
+after a crash at any point gives the same index.
+
+The patch store records which patch mode wrote it (`<patch_dir>/manifest.json`); ingest
+refuses to add patches made another way, since a mixed store would rank images by
+incomparable scores.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from index.catalog import SEARCHABLE, Image, ImageStatus
+from index.patch_index import (
+    EXACT_TYPE,
+    RETRAIN_GROWTH,
+    PatchIndexStore,
+    PatchManifest,
+    PatchModeMismatch,
+    choose_nlist,
+    index_type,
+    new_exact_index,
+    patch_ids,
+    train_compressed_index,
+)
+from index.patches import PatchStore
+from pixseek.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STORE_MANIFEST = "manifest.json"
+READ_CHUNK = 1024  # images per add: 1024 * 49 patches * 512 dims * 4 bytes = 100 MB at most
+# Patches written before patch modes existed were the model's own tokens.
+LEGACY_MODE = "plain"
+
+
+def patch_index_store(settings: Settings) -> PatchIndexStore:
+    return PatchIndexStore(settings.index_dir / "patches")
+
+
+# --- the patch store's mode ----------------------------------------------------------------
+
+
+def store_patch_mode(patch_dir: Path) -> str | None:
+    """The patch mode recorded for the store, `plain` for a store from before modes, or None."""
+    try:
+        return str(json.loads((patch_dir / STORE_MANIFEST).read_text(encoding="utf-8"))["patch_mode"])
+    except FileNotFoundError:
+        pass
+    if next(patch_dir.glob("*/*.npy"), None) is not None:
+        return LEGACY_MODE
+    return None
+
+
+def ensure_store_patch_mode(patch_dir: Path, patch_mode: str) -> None:
+    """Record `patch_mode` for a new store; refuse when the store holds another mode's patches.
+
+    Raises:
+        PatchModeMismatch: the store was written with a different mode.
+    """
+    current = store_patch_mode(patch_dir)
+    if current is not None and current != patch_mode:
+        raise PatchModeMismatch(
+            f"the patch store {patch_dir} holds {current!r} patches and this ingest would add "
+            f"{patch_mode!r} ones; set PIXSEEK_PATCH_MODE={current}, or ingest into a new "
+            "PIXSEEK_DATA_DIR to use the new mode"
+        )
+    if (patch_dir / STORE_MANIFEST).exists():
+        return
+    patch_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=patch_dir, prefix=".manifest.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({"patch_mode": patch_mode}, fh)
+    os.replace(tmp, patch_dir / STORE_MANIFEST)
+
+
+# --- the index ------------------------------------------------------------------------------
+
+
+@dataclass
+class PatchIndexResult:
+    generation: int | None
+    images: int
+    patches: int
+    added: int
+    removed: int
+    index_type: str
+
+
+def _read_patches(
+    store: PatchStore, image_ids: np.ndarray, grid: tuple[int, int], dim: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(image ids, patch ids, float32 vectors) in chunks; images without patches are skipped."""
+    for start in range(0, len(image_ids), READ_CHUNK):
+        got: list[int] = []
+        arrays: list[np.ndarray] = []
+        for image_id in image_ids[start : start + READ_CHUNK]:
+            arr = store.get(int(image_id))
+            if arr is None or arr.shape != (grid[0], grid[1], dim):
+                log.warning("patch_index.missing_patches image=%d", int(image_id))
+                continue
+            got.append(int(image_id))
+            arrays.append(arr.reshape(-1, dim))
+        if got:
+            ids = np.asarray(got, dtype=np.int64)
+            yield ids, patch_ids(ids, grid), np.vstack(arrays).astype(np.float32)
+
+
+def _new_index(
+    settings: Settings, store: PatchStore, image_ids: np.ndarray, grid: tuple[int, int], dim: int
+) -> tuple[faiss.Index, int]:
+    """An empty index for `image_ids`: exact when small, else trained on a sample of them."""
+    cells = grid[0] * grid[1]
+    total = len(image_ids) * cells
+    if total < settings.patch_index_min_train:
+        return new_exact_index(dim), 0
+    nlist = choose_nlist(total)
+    # Enough images for the coarse k-means (FAISS samples 256 points per centroid at most).
+    want_images = max(1, min(len(image_ids), (256 * nlist) // cells + 1))
+    rng = np.random.default_rng(0)
+    sample_ids = np.sort(rng.choice(image_ids, size=want_images, replace=False))
+    sample = np.vstack([vecs for _, _, vecs in _read_patches(store, sample_ids, grid, dim)])
+    nlist = min(nlist, choose_nlist(len(sample)))
+    log.info(
+        "patch_index.training nlist=%d sample=%d pq_bytes=%d", nlist, len(sample), settings.patch_pq_bytes
+    )
+    return train_compressed_index(sample, pq_bytes=settings.patch_pq_bytes, nlist=nlist), total
+
+
+def update_patch_index(
+    settings: Settings, session: Session, model: str, pretrained: str, dim: int, cls_generation: int | None
+) -> PatchIndexResult:
+    """Bring the patch index in line with the catalog; publish a generation if anything changed.
+
+    Call with the index writer's lock held, before embedded images are marked indexed.
+    """
+    model_id = f"{model}/{pretrained}"
+    patch_store = PatchStore(settings.patch_dir)
+    mode = store_patch_mode(settings.patch_dir) or settings.patch_mode
+    rows = session.execute(
+        select(Image.id, Image.status, Image.grid_h, Image.grid_w).where(
+            Image.status.in_(list(SEARCHABLE)), Image.model == model_id
+        )
+    ).all()
+    grids = {(int(gh), int(gw)) for _, _, gh, gw in rows if gh and gw}
+    if len(grids) > 1:
+        log.warning("patch_index.mixed_grids grids=%s: using the most recent model's", sorted(grids))
+    store = patch_index_store(settings)
+    loaded = store.load()
+    # With nothing searchable, keep the old grid so that the removals still address patches.
+    grid = max(grids) if grids else (loaded.manifest.grid if loaded is not None else (0, 0))
+    searchable = np.asarray(sorted(int(i) for i, _, gh, gw in rows if (gh, gw) == grid), dtype=np.int64)
+    embedded = np.asarray(
+        sorted(int(i) for i, status, gh, gw in rows if status == ImageStatus.EMBEDDED and (gh, gw) == grid),
+        dtype=np.int64,
+    )
+    fresh = loaded is None or (
+        (loaded.manifest.model_id, loaded.manifest.dim, loaded.manifest.grid, loaded.manifest.patch_mode)
+        != (model_id, dim, grid, mode)
+    )
+    if not fresh:
+        assert loaded is not None
+        cells = grid[0] * grid[1]
+        grown = (
+            loaded.manifest.trained_on
+            and len(searchable) * cells >= RETRAIN_GROWTH * loaded.manifest.trained_on
+        )
+        crossed = (
+            loaded.manifest.index_type == EXACT_TYPE
+            and len(searchable) * cells >= settings.patch_index_min_train
+        )
+        if grown or crossed:
+            log.info("patch_index.rebuild reason=%s", "grown" if grown else "threshold")
+            fresh = True
+    if fresh:
+        if loaded is not None and grid != (0, 0):
+            log.info("patch_index.rebuilding old=%s new=%s/%s", loaded.manifest.model_id, model_id, mode)
+        index, trained_on = _new_index(settings, patch_store, searchable, grid, dim)
+        present = np.empty(0, dtype=np.int64)
+        to_add = searchable
+    else:
+        assert loaded is not None
+        index, trained_on, present = loaded.index, loaded.manifest.trained_on, loaded.images
+        to_add = np.union1d(embedded, np.setdiff1d(searchable, present))
+    stale = np.setdiff1d(present, searchable)
+    to_remove = np.union1d(stale, np.intersect1d(present, embedded))
+    if to_remove.size:
+        index.remove_ids(faiss.IDSelectorBatch(patch_ids(to_remove, grid)))
+    kept = np.setdiff1d(present, to_remove)
+    added: list[np.ndarray] = []
+    for image_ids, ids, vectors in _read_patches(patch_store, to_add, grid, dim):
+        index.add_with_ids(vectors, ids)
+        added.append(image_ids)
+    now_present = np.union1d(kept, np.concatenate(added)) if added else kept
+    changed = fresh or bool(to_remove.size) or bool(added)
+    generation = loaded.manifest.generation if loaded is not None else None
+    if changed and grid != (0, 0):
+        manifest = PatchManifest(
+            model=model,
+            pretrained=pretrained,
+            dim=dim,
+            grid_h=grid[0],
+            grid_w=grid[1],
+            patch_mode=mode,
+            cls_generation=cls_generation,
+            trained_on=trained_on,
+        )
+        generation = store.publish(index, now_present, manifest)
+    return PatchIndexResult(
+        generation=generation,
+        images=len(now_present),
+        patches=int(index.ntotal),
+        added=int(sum(len(a) for a in added)),
+        removed=len(stale),
+        index_type=index_type(index),
+    )
+
+
+def patch_index_status(settings: Settings) -> dict[str, object] | None:
+    """What `pixseek status` reports about the patch index, or None before the first one."""
+    store = patch_index_store(settings)
+    generation = store.current_generation()
+    if generation is None:
+        return None
+    folder = store.generation_dir(generation)
+    try:
+        manifest = PatchManifest.read(folder / "manifest.json")
+    except FileNotFoundError:
+        return None
+    return {
+        "generation": generation,
+        "images": manifest.images,
+        "patches": manifest.count,
+        "grid": [manifest.grid_h, manifest.grid_w],
+        "patch_mode": manifest.patch_mode,
+        "type": manifest.index_type,
+        "built_at": manifest.built_at,
+        "bytes": sum(p.stat().st_size for p in folder.iterdir()),
+    }

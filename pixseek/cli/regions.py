@@ -1,0 +1,45 @@
+"""`pixseek search --regions`: rank images by their best region and print its box."""
+
+from __future__ import annotations
+
+import click
+
+from pixseek.cli.common import emit
+from pixseek.db import session_scope
+from pixseek.settings import Settings
+from search.query import Query
+from search.regions import RegionSearchService
+
+
+def run_region_search(
+    settings: Settings,
+    *,
+    query: Query,
+    smooth: int,
+    cls_weight: float,
+    as_json: bool,
+) -> None:
+    """Run a region query (any composed query: its combined vector is matched against patches)."""
+    service = RegionSearchService(settings)
+    with session_scope(settings) as session:
+        vector = service.search.query_vector(session, query)
+        hits = service.search_vector(
+            session,
+            vector,
+            k=query.limit,
+            min_score=query.min_score,
+            filters=query.filters,
+            smooth=smooth,
+            cls_weight=cls_weight,
+        )
+    if as_json:
+        emit({"results": [hit.as_dict() for hit in hits]})
+        return
+    for rank, hit in enumerate(hits, 1):
+        x0, y0, x1, y1 = hit.box
+        click.echo(
+            f"{rank:3d}. {hit.score:.4f}  region {hit.region_score:.4f}  box [{x0},{y0},{x1},{y1}]  "
+            f"[{hit.id}] {hit.bucket}/{hit.key}"
+        )
+    if not hits:
+        click.echo("no results")

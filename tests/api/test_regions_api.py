@@ -1,0 +1,131 @@
+"""Region routes and `pixseek search --regions`: shapes, PNG validity, and 4xx answers."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from api.app import create_app
+from ingest.service import run_ingest
+from pixseek.cli import main
+from pixseek.settings import Settings
+from tests.imagegen import encode, pattern
+
+
+@pytest.fixture
+def client(settings: Settings) -> TestClient:
+    return TestClient(create_app(settings))
+
+
+@pytest.fixture
+def ingested(settings: Settings, bucket: Path) -> Path:
+    run_ingest(settings, str(bucket))
+    return bucket
+
+
+def test_region_search_before_any_ingest_is_409(client: TestClient) -> None:
+    r = client.post("/v1/search/regions", json={"text": "a dog"})
+    assert r.status_code == 409
+    assert r.json()["error"] == "index_not_ready"
+
+
+def test_region_search_returns_boxes_inside_the_images(client: TestClient, ingested: Path) -> None:
+    r = client.post(
+        "/v1/search/regions", json={"text": "a red umbrella", "k": 3, "smooth": 1, "cls_weight": 0.3}
+    )
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert len(results) == 3
+    for hit in results:
+        x0, y0, x1, y1 = hit["box"]
+        # bucket images are 96x64: the model saw x 16..80
+        assert 16 <= x0 < x1 <= 80 and 0 <= y0 < y1 <= 64
+        assert hit["score"] == pytest.approx(0.7 * hit["region_score"] + 0.3 * hit["cls_score"], abs=1e-5)
+    assert [h["score"] for h in results] == sorted((h["score"] for h in results), reverse=True)
+
+
+def test_region_search_by_uploaded_crop(client: TestClient, ingested: Path) -> None:
+    crop = pattern(3).crop((16, 0, 48, 32))
+    r = client.post(
+        "/v1/search/regions/image", files={"file": ("crop.png", encode(crop), "image/png")}, data={"k": "2"}
+    )
+    assert r.status_code == 200, r.text
+    assert len(r.json()["results"]) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"text": ""}, {"text": "x", "k": 0}, {"text": "x", "smooth": 9}, {"text": "x", "cls_weight": 2}, {}],
+)
+def test_bad_region_requests_are_422(client: TestClient, body: dict[str, object]) -> None:
+    r = client.post("/v1/search/regions", json=body)
+    assert r.status_code == 422
+    assert r.json()["error"] == "invalid_request"
+
+
+def test_heatmap_is_a_png_the_size_of_the_image(client: TestClient, ingested: Path) -> None:
+    r = client.get("/v1/images/1/heatmap", params={"text": "a dog"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png"
+    img = Image.open(io.BytesIO(r.content))
+    img.verify()  # raises on a corrupt PNG
+    assert Image.open(io.BytesIO(r.content)).size == (96, 64)
+
+
+def test_heatmap_json_is_the_score_grid(client: TestClient, ingested: Path) -> None:
+    r = client.get("/v1/images/2/heatmap", params={"text": "a dog", "format": "json"})
+    assert r.status_code == 200
+    body = r.json()
+    assert (
+        body["grid"] == [4, 4] and len(body["scores"]) == 4 and all(len(row) == 4 for row in body["scores"])
+    )
+    assert (body["width"], body["height"], body["crop"]) == (96, 64, [16, 0, 80, 64])
+    row, col = body["cell"]
+    assert body["region_score"] == pytest.approx(max(max(line) for line in body["scores"]), abs=1e-5)
+    assert body["scores"][row][col] == pytest.approx(body["region_score"], abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/v1/images/999/heatmap", {"text": "a dog"}, 404),
+        ("/v1/images/1/heatmap", {}, 422),
+        ("/v1/images/1/heatmap", {"text": "a dog", "format": "gif"}, 422),
+        ("/v1/images/1/heatmap", {"text": "   "}, 400),
+    ],
+)
+def test_bad_heatmap_requests(
+    client: TestClient, ingested: Path, path: str, params: dict[str, str], status: int
+) -> None:
+    assert client.get(path, params=params).status_code == status
+
+
+def test_heatmap_of_a_file_changed_on_disk_is_404(client: TestClient, ingested: Path) -> None:
+    (ingested / "img000.png").write_bytes(encode(pattern(0, (50, 50))))
+    assert client.get("/v1/images/1/heatmap", params={"text": "a dog"}).status_code == 404
+
+
+def test_cli_regions_json(settings: Settings, ingested: Path) -> None:
+    result = CliRunner().invoke(main, ["search", "a red umbrella", "--regions", "--json", "-k", "2"])
+    assert result.exit_code == 0, result.output
+    results = json.loads(result.output)["results"]
+    assert len(results) == 2
+    assert all(len(hit["box"]) == 4 and "region_score" in hit for hit in results)
+    plain = CliRunner().invoke(main, ["search", "a red umbrella", "--regions", "-k", "1"])
+    assert plain.exit_code == 0 and "box [" in plain.output
+    by_id = CliRunner().invoke(main, ["search", "--id", "1", "--regions"])
+    # Any composed query works: its combined vector is matched against the patches.
+    assert by_id.exit_code == 0 and "box [" in by_id.output
+
+
+def test_region_search_filters_inside_the_index(client: TestClient, ingested: Path) -> None:
+    r = client.post("/v1/search/regions", json={"text": "a dog", "k": 5, "key_prefix": "img004"})
+    assert [h["key"] for h in r.json()["results"]] == ["img004.png"]
+    r = client.post("/v1/search/regions", json={"text": "a dog", "bucket": "no-such-bucket"})
+    assert r.status_code == 200 and r.json()["results"] == []
