@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
@@ -9,6 +10,8 @@ from celery.signals import worker_process_init
 
 from pixseek.db import dispose_engines
 from pixseek.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -34,7 +37,6 @@ def make_celery(settings: Settings) -> Celery:
                 "unacked_restore_interval": max(1, min(60, timeout // 10)),
                 "unacked_restore_throttle": 1,
             },
-            worker_hijack_root_logger=False,
         )
     else:
         app.conf.update(task_always_eager=True, task_eager_propagates=True, task_ignore_result=True)
@@ -57,10 +59,23 @@ def celery_for(settings: Settings) -> Celery:
     return app
 
 
+def preload_model(settings: Settings) -> None:
+    """Load the encoder before the first task, so no batch pays for it (or outlives its lease)."""
+    from ingest.encoder import get_encoder
+    from pixseek.errors import ConfigError
+
+    try:
+        get_encoder(settings)
+    except ConfigError as exc:  # the tasks report it per job; the worker stays up to say so
+        log.error("worker.model_load_failed reason=%s", exc.detail)
+
+
 @worker_process_init.connect
 def _after_fork(**_: Any) -> None:
-    # A prefork child must not share the parent's pooled database connections.
+    # A prefork child must not share the parent's pooled database connections, and loads
+    # its own model: torch state does not survive a fork reliably.
     dispose_engines()
+    preload_model(get_settings())
 
 
 celery_app = make_celery(get_settings())

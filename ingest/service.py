@@ -184,15 +184,15 @@ def _store_chunk(
         patches: dict[int, np.ndarray | None] = {}
         if fresh:
             encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]))
-            for i, item in enumerate(fresh):
-                patches[item.image_id] = encoded.patches[i]
-                vectors[item.image_id] = encoded.cls[i].astype("<f4").tobytes()
-        for item in prepared:
-            if item.sha256 in known:
-                source_id, blob = known[item.sha256]
-                vectors[item.image_id] = blob
-                if source_id != item.image_id:
-                    patches[item.image_id] = patch_store.get(source_id)
+            for i, new in enumerate(fresh):
+                patches[new.image_id] = encoded.patches[i]
+                vectors[new.image_id] = encoded.cls[i].astype("<f4").tobytes()
+        for copy in prepared:
+            if copy.sha256 in known:
+                source_id, blob = known[copy.sha256]
+                vectors[copy.image_id] = blob
+                if source_id != copy.image_id:
+                    patches[copy.image_id] = patch_store.get(source_id)
         # Lock the chunk's rows, in id order so two runs never deadlock, and decide on what
         # they say now: a redelivered copy of this batch running at the same time (a worker
         # presumed dead, a visibility timeout) waits here, then finds them no longer pending.

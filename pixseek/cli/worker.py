@@ -43,7 +43,10 @@ def worker_command(
     if settings.embedded:
         raise ConfigError("`pixseek worker` needs PIXSEEK_BROKER_URL (for example redis://host:6379/0)")
     ensure_schema(settings)
-    from ingest.celery_app import celery_app
+    from ingest.celery_app import celery_app, preload_model
+
+    if pool != "prefork":
+        preload_model(settings)  # prefork children load theirs after the fork
 
     names = queues or ",".join(dict.fromkeys([settings.queue, settings.writer_queue]))
     argv = [
