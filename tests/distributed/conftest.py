@@ -57,4 +57,3 @@ def cluster(tmp_path: Path, pg_url: str, broker_url: str) -> Iterator[Cluster]:
     cluster = Cluster(env=env, settings=settings, logs=logs)
     yield cluster
     cluster.stop()
-
