@@ -72,6 +72,29 @@ def finalize_when_complete(settings: Settings, job_id: str) -> bool:
     return True
 
 
+def count_redelivery(settings: Settings, task_id: str) -> int:
+    """How many times the broker has handed out this task again after its worker died.
+
+    Redis only flags a redelivered message, so the count is kept beside the queue, in the
+    broker's own Redis database. Other brokers count nothing (0).
+    """
+    url = settings.broker_url or ""
+    if not url.startswith(("redis://", "rediss://")):
+        return 0
+    import redis
+
+    key = f"pixseek:redeliveries:{task_id}"
+    client = redis.Redis.from_url(url)
+    try:
+        with client.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 7 * 24 * 3600)
+            count, _ = pipe.execute()
+    finally:
+        client.close()
+    return int(count)
+
+
 def start_job(settings: Settings, uri: str) -> Plan:
     """Plan a job here and hand its batches to the workers (what `pixseek ingest` does)."""
     _require_broker(settings)

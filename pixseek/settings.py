@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # A batch that raises (database or bucket outage) is retried this many times, then its
     # remaining images are recorded failed so the job can finish.
     task_max_retries: int = Field(default=3, ge=0, le=100)
+    # A batch whose worker died this many times while running it (a file that crashes the
+    # decoder, an out-of-memory kill) is given up: its remaining images are recorded failed.
+    task_max_redeliveries: int = Field(default=5, ge=1, le=1000)
 
     # S3-compatible buckets (`s3://bucket/prefix`). Unset values fall back to the usual
     # AWS variables and files (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ~/.aws/config, ...).

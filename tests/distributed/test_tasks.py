@@ -1,0 +1,75 @@
+"""The Celery tasks' own decisions, run in this process against the real Redis."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+from ingest import dispatch, service, tasks
+from ingest.jobs import job_summary
+from ingest.sources import open_source
+from pixseek.db import session_scope
+from pixseek.settings import Settings, get_settings
+from tests.imagegen import write_images
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def distributed(settings: Settings, broker_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The test's settings with a broker and a queue of its own (the queue is emptied after)."""
+    queue = f"pixseek-test-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("PIXSEEK_BROKER_URL", broker_url)
+    monkeypatch.setenv("PIXSEEK_QUEUE", queue)
+    monkeypatch.setenv("PIXSEEK_TASK_MAX_REDELIVERIES", "2")
+    get_settings.cache_clear()
+    yield get_settings()
+    redis.Redis.from_url(broker_url).delete(queue)
+
+
+def _queued(settings: Settings) -> list[str]:
+    assert settings.broker_url is not None
+    raw = redis.Redis.from_url(settings.broker_url).lrange(settings.queue, 0, -1)
+    return [json.loads(message)["headers"]["task"] for message in raw]
+
+
+def _planned_job(settings: Settings, folder: Path) -> tuple[str, str, list[int]]:
+    write_images(folder, 3)
+    source = open_source(str(folder), settings)
+    job_id = service.create_job(settings, source.bucket)
+    plan = service.plan_job(settings, job_id, source)
+    return job_id, plan.bucket, plan.work
+
+
+def _redeliver(task_id: str, job_id: str, bucket: str, ids: list[int]) -> int:
+    """Run process_batch here as the broker runs a task it hands out again after a worker died."""
+    tasks.process_batch.push_request(id=task_id, retries=0, delivery_info={"redelivered": True})
+    try:
+        return int(tasks.process_batch.run(job_id, bucket, ids))
+    finally:
+        tasks.process_batch.pop_request()
+
+
+def test_redelivered_last_batch_embeds_and_sends_finalize(distributed: Settings, tmp_path: Path) -> None:
+    job_id, bucket, ids = _planned_job(distributed, tmp_path / "bucket")
+    assert _redeliver(uuid.uuid4().hex, job_id, bucket, ids) == 3
+    assert service.pending_count(distributed, job_id) == 0
+    assert _queued(distributed) == ["pixseek.ingest.finalize"]
+
+
+def test_batch_that_keeps_killing_its_worker_is_given_up(distributed: Settings, tmp_path: Path) -> None:
+    job_id, bucket, ids = _planned_job(distributed, tmp_path / "bucket")
+    task_id = uuid.uuid4().hex
+    assert dispatch.count_redelivery(distributed, task_id) == 1  # the first death
+    assert _redeliver(task_id, job_id, bucket, ids) == 0  # the second: PIXSEEK_TASK_MAX_REDELIVERIES=2
+    with session_scope(distributed) as session:
+        summary = job_summary(session, job_id)
+    assert sorted(f["key"] for f in summary["failed"]) == ["img000.png", "img001.png", "img002.png"]
+    assert all("worker died 2 times" in f["error"] for f in summary["failed"])
+    # The job is not left hanging: its writer step is on the way.
+    assert service.pending_count(distributed, job_id) == 0
+    assert _queued(distributed) == ["pixseek.ingest.finalize"]
