@@ -29,7 +29,7 @@ from ingest.jobs import JobProgress, JobStatus, job_progress
 from ingest.service import Plan
 from ingest.sources import open_source
 from pixseek.db import session_scope
-from pixseek.errors import ConfigError
+from pixseek.errors import BrokerUnavailable, ConfigError
 from pixseek.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,16 @@ def count_redelivery(settings: Settings, task_id: str) -> int:
     return int(count)
 
 
+def _send_or_fail(settings: Settings, job_id: str, send: Callable[[], object]) -> None:
+    """Send a job's tasks; if the broker cannot take them, the job is recorded failed."""
+    try:
+        send()
+    except Exception as exc:
+        # Its pending images stay pending: the next ingest of the bucket plans them again.
+        service.fail_job(settings, job_id, f"cannot send tasks to the broker: {exc}")
+        raise BrokerUnavailable(f"cannot send tasks to the broker ({settings.broker_url}): {exc}") from exc
+
+
 def start_job(settings: Settings, uri: str) -> Plan:
     """Plan a job here and hand its batches to the workers (what `pixseek ingest` does)."""
     _require_broker(settings)
@@ -106,7 +116,7 @@ def start_job(settings: Settings, uri: str) -> Plan:
         service.fail_job(settings, job_id, f"{type(exc).__name__}: {exc}")
         raise
     # The plan is committed before any task is sent, so no worker sees a half-made job.
-    send_batches(settings, job_id, plan.bucket, plan.work)
+    _send_or_fail(settings, job_id, lambda: send_batches(settings, job_id, plan.bucket, plan.work))
     return plan
 
 
@@ -115,7 +125,11 @@ def submit_job(settings: Settings, uri: str) -> str:
     _require_broker(settings)
     source = open_source(uri, settings)  # a bad bucket fails now, with a 4xx
     job_id = service.create_job(settings, source.bucket)
-    celery_for(settings).send_task(PLAN_TASK, args=(job_id, uri), queue=settings.queue)
+    _send_or_fail(
+        settings,
+        job_id,
+        lambda: celery_for(settings).send_task(PLAN_TASK, args=(job_id, uri), queue=settings.queue),
+    )
     return job_id
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.services
 
 
 @pytest.fixture
-def distributed(settings: Settings, broker_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def distributed(settings: Settings, broker_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """The test's settings with a broker and a queue of its own (the queue is emptied after)."""
     queue = f"pixseek-test-{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("PIXSEEK_BROKER_URL", broker_url)
