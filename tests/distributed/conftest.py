@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from pixseek.db import dispose_engines, migrate
 from pixseek.settings import Settings
@@ -57,3 +58,6 @@ def cluster(tmp_path: Path, pg_url: str, broker_url: str) -> Iterator[Cluster]:
     cluster = Cluster(env=env, settings=settings, logs=logs)
     yield cluster
     cluster.stop()
+    # Leave nothing of this queue in the shared Redis.
+    queue = env["PIXSEEK_QUEUE"]
+    redis.Redis.from_url(broker_url).delete(queue, f"_kombu.binding.{queue}")
