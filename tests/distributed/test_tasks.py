@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from ingest import dispatch, service, tasks
-from ingest.jobs import job_summary
+from ingest.jobs import job_progress, job_summary
 from ingest.sources import open_source
 from pixseek.db import session_scope
 from pixseek.settings import Settings, get_settings
@@ -74,3 +74,28 @@ def test_batch_that_keeps_killing_its_worker_is_given_up(distributed: Settings, 
     # The job is not left hanging: its writer step is on the way.
     assert service.pending_count(distributed, job_id) == 0
     assert _queued(distributed) == ["pixseek.ingest.finalize"]
+
+
+def test_plan_task_plans_once_and_resends_pending_images_when_redelivered(
+    distributed: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "bucket"
+    write_images(folder, 5)
+    job_id = dispatch.submit_job(distributed, str(folder))  # what POST /v1/jobs does
+    assert _queued(distributed) == ["pixseek.ingest.plan"]
+
+    # PIXSEEK_TASK_BATCH_SIZE is 256 here: one batch for the five images.
+    assert tasks.plan.run(job_id, str(folder)) == 1
+    with session_scope(distributed) as session:
+        first = job_progress(session, job_id)
+    assert (first.status, first.total, first.planned) == ("running", 5, 5)
+
+    # The same plan message again (its worker died after committing the plan): the job is
+    # not planned twice, its still-pending images are sent again instead.
+    assert tasks.plan.run(job_id, str(folder)) == 1
+    with session_scope(distributed) as session:
+        again = job_progress(session, job_id)
+    assert (again.planned, again.unchanged) == (5, 0)
+    batches = _queued(distributed).count("pixseek.ingest.process_batch")
+    assert batches == 2
+    assert dispatch.resume_job(distributed, job_id) == 1  # `pixseek jobs --resume`
