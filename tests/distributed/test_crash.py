@@ -36,7 +36,8 @@ def _embedded(cluster: Cluster) -> int:
 def test_sigkill_mid_job_then_restart_indexes_every_image_once(cluster: Cluster, tmp_path: Path) -> None:
     bucket = tmp_path / "bucket"
     write_images(bucket, 20)
-    (bucket / "img005.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)  # fails, alone in its batch
+    # A file that fails to decode; the rest of its batch (img004, img006, img007) still lands.
+    (bucket / "img005.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
 
     doomed = cluster.start_worker(
         module="tests.distributed.gated_worker", extra_env={"PIXSEEK_TEST_GATE_KEY": GATE_KEY}
