@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+import redis
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -137,6 +138,10 @@ def run_distributed(args: argparse.Namespace, folder: Path, work: Path, n_worker
         dispose_engines()
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        queue = env["PIXSEEK_QUEUE"]
+        redis.Redis.from_url(args.broker).delete(
+            queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
+        )
     return {"workers": n_workers, "seconds": seconds, "images": indexed, "images_per_s": indexed / seconds}
 
 

@@ -60,4 +60,6 @@ def cluster(tmp_path: Path, pg_url: str, broker_url: str) -> Iterator[Cluster]:
     cluster.stop()
     # Leave nothing of this queue in the shared Redis.
     queue = env["PIXSEEK_QUEUE"]
-    redis.Redis.from_url(broker_url).delete(queue, f"_kombu.binding.{queue}")
+    redis.Redis.from_url(broker_url).delete(
+        queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
+    )

@@ -29,7 +29,9 @@ def distributed(settings: Settings, broker_url: str, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PIXSEEK_TASK_MAX_REDELIVERIES", "2")
     get_settings.cache_clear()
     yield get_settings()
-    redis.Redis.from_url(broker_url).delete(queue, f"_kombu.binding.{queue}")
+    redis.Redis.from_url(broker_url).delete(
+        queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
+    )
 
 
 def _queued(settings: Settings) -> list[str]:
