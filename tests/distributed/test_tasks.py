@@ -19,6 +19,8 @@ from tests.imagegen import write_images
 
 pytestmark = pytest.mark.services
 
+TASK_IDS: list[str] = []  # redelivery counters to remove from Redis after each test
+
 
 @pytest.fixture
 def distributed(settings: Settings, broker_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
@@ -29,9 +31,11 @@ def distributed(settings: Settings, broker_url: str, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PIXSEEK_TASK_MAX_REDELIVERIES", "2")
     get_settings.cache_clear()
     yield get_settings()
-    redis.Redis.from_url(broker_url).delete(
-        queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
-    )
+    client = redis.Redis.from_url(broker_url)
+    for task_id in TASK_IDS:
+        client.delete(f"pixseek:redeliveries:{task_id}")
+    TASK_IDS.clear()
+    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
 
 
 def _queued(settings: Settings) -> list[str]:
@@ -55,6 +59,7 @@ def _redeliver(task_id: str, job_id: str, bucket: str, ids: list[int]) -> int:
         return int(tasks.process_batch.run(job_id, bucket, ids))
     finally:
         tasks.process_batch.pop_request()
+        TASK_IDS.append(task_id)
 
 
 def test_redelivered_last_batch_embeds_and_sends_finalize(distributed: Settings, tmp_path: Path) -> None:
