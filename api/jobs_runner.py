@@ -1,10 +1,11 @@
-"""Starting ingest jobs from the API: on a background thread in embedded mode."""
+"""Starting ingest jobs from the API: on a background thread, or on the workers with a broker."""
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
+from ingest.dispatch import submit_job
 from ingest.service import create_job, run_ingest
 from ingest.sources import open_source
 from pixseek.settings import Settings
@@ -13,13 +14,18 @@ log = logging.getLogger(__name__)
 
 
 class JobRunner:
-    """Runs one ingest at a time in this process, so two jobs never race on the index."""
+    """Runs one ingest at a time in this process, so two jobs never race on the index.
+
+    With a broker the job is only recorded here; a worker plans it and the workers run it.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixseek-ingest")
 
     def submit(self, uri: str) -> str:
+        if not self.settings.embedded:
+            return submit_job(self.settings, uri)
         source = open_source(uri, self.settings)  # fails now, with a 4xx, if the bucket is bad
         job_id = create_job(self.settings, source.bucket)
         self._pool.submit(self._run, uri, job_id)

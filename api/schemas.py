@@ -51,7 +51,9 @@ class ImageInfo(BaseModel):
 
 
 class JobRequest(BaseModel):
-    path: str = Field(min_length=1, max_length=4096, description="A bucket: a folder on the server.")
+    path: str = Field(
+        min_length=1, max_length=4096, description="A bucket: a folder on the server, or s3://bucket/prefix."
+    )
 
 
 class JobInfo(BaseModel):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from index.catalog import Image, ImageStatus, ImageVector
@@ -188,22 +188,36 @@ def _store_chunk(
         known = _known_vectors(session, sorted({p.sha256 for p in prepared}), model)
         fresh = [p for p in prepared if p.sha256 not in known]
         vectors: dict[int, bytes] = {}
+        patches: dict[int, np.ndarray | None] = {}
         if fresh:
             encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]), settings.patch_mode)
             for i, new in enumerate(fresh):
-                patch_store.put(new.image_id, encoded.patches[i])
+                patches[new.image_id] = encoded.patches[i]
                 vectors[new.image_id] = encoded.cls[i].astype("<f4").tobytes()
         for copy in prepared:
             if copy.sha256 in known:
                 source_id, blob = known[copy.sha256]
                 vectors[copy.image_id] = blob
                 if source_id != copy.image_id:
-                    copied = patch_store.get(source_id)
-                    if copied is not None:
-                        patch_store.put(copy.image_id, copied)
+                    patches[copy.image_id] = patch_store.get(source_id)
+        # Lock the chunk's rows, in id order so two runs never deadlock, and decide on what
+        # they say now: a redelivered copy of this batch running at the same time (a worker
+        # presumed dead, a visibility timeout) waits here, then finds them no longer pending.
+        # Patch files are written only for rows that pass, so a stale copy never overwrites
+        # the patches of an image a newer job has re-embedded.
+        rows = {
+            row.id: row
+            for row in session.scalars(
+                select(Image)
+                .where(Image.id.in_([item.image_id for item in items]))
+                .order_by(Image.id)
+                .with_for_update()
+            )
+        }
         now = utcnow()
+        rejected: list[int] = []
         for item in items:
-            row = session.get(Image, item.image_id)
+            row = rows.get(item.image_id)
             if row is None or row.job_id != job_id or row.status != ImageStatus.PENDING:
                 continue  # another run of this batch got here first
             if isinstance(item, Rejected):
@@ -213,8 +227,12 @@ def _store_chunk(
                 session.execute(delete(ImageVector).where(ImageVector.image_id == item.image_id))
                 for extractor in extractors:
                     extractor.forget(session, [item.image_id])
+                rejected.append(item.image_id)
                 log.info("ingest.%s key=%s reason=%s", item.status, row.key, item.reason)
                 continue
+            patch = patches.get(item.image_id)
+            if patch is not None:
+                patch_store.put(item.image_id, patch)
             row.status, row.error = ImageStatus.EMBEDDED, None
             row.sha256, row.size, row.format = item.sha256, item.size, item.format
             row.width, row.height, row.captured_at = item.width, item.height, item.captured_at
@@ -233,9 +251,8 @@ def _store_chunk(
             for extractor in extractors:
                 if extractor.name in item.extras:
                     extractor.store(session, item.image_id, item.extras[extractor.name])
-    for item in items:
-        if isinstance(item, Rejected):
-            patch_store.delete(item.image_id)
+    for image_id in rejected:
+        patch_store.delete(image_id)
 
 
 def process_images(
@@ -282,14 +299,82 @@ def process_images(
     return done
 
 
-def finalize_job(settings: Settings, job_id: str) -> PublishResult:
-    """Publish the index with the job's vectors and mark the job done."""
+def pending_count(settings: Settings, job_id: str) -> int:
+    """Images of the job still waiting to be read and embedded."""
+    with session_scope(settings) as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(Image)
+                .where(Image.job_id == job_id, Image.status == ImageStatus.PENDING)
+            )
+            or 0
+        )
+
+
+def pending_ids(settings: Settings, job_id: str) -> list[int]:
+    """Ids of the job's images still pending, in id order (to dispatch them again)."""
+    with session_scope(settings) as session:
+        return [
+            int(i)
+            for i in session.scalars(
+                select(Image.id)
+                .where(Image.job_id == job_id, Image.status == ImageStatus.PENDING)
+                .order_by(Image.id)
+            )
+        ]
+
+
+def fail_pending(settings: Settings, job_id: str, image_ids: list[int], error: str) -> int:
+    """Record the job's images among `image_ids` that are still pending as failed.
+
+    Used when a batch keeps raising for a reason outside its files (a worker-side error):
+    its images are reported instead of holding the job open forever, and the next ingest
+    of the bucket plans them again.
+    """
+    failed = 0
+    with session_scope(settings) as session:
+        for start in range(0, len(image_ids), ID_CHUNK):
+            result = session.execute(
+                update(Image)
+                .where(
+                    Image.id.in_(image_ids[start : start + ID_CHUNK]),
+                    Image.job_id == job_id,
+                    Image.status == ImageStatus.PENDING,
+                )
+                .values(status=ImageStatus.FAILED, error=error, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            failed += int(getattr(result, "rowcount", 0) or 0)
+    return failed
+
+
+def finalize_job(settings: Settings, job_id: str) -> PublishResult | None:
+    """Publish the index with the job's vectors and mark the job done.
+
+    Safe to call more than once and at any time: a job that is already done, or that still
+    has pending images (their batch finalizes when it ends), is left alone and None returned.
+    """
+    with session_scope(settings) as session:
+        if get_job(session, job_id).status == JobStatus.DONE:
+            return None
+    if pending_count(settings, job_id):
+        log.info("ingest.finalize_deferred job=%s: images still pending", job_id)
+        return None
     encoder = get_encoder(settings)
     result = publish_index(settings, settings.model, settings.pretrained, encoder.dim)
     with session_scope(settings) as session:
         job = get_job(session, job_id)
         job.status = JobStatus.DONE
         job.finished_at = utcnow()
+    log.info(
+        "ingest.finalized job=%s generation=%s added=%d removed=%d count=%d",
+        job_id,
+        result.generation,
+        result.added,
+        result.removed,
+        result.count,
+    )
     return result
 
 
@@ -299,6 +384,12 @@ def fail_job(settings: Settings, job_id: str, error: str) -> None:
         job.status = JobStatus.FAILED
         job.error = error
         job.finished_at = utcnow()
+
+
+def job_is_planned(settings: Settings, job_id: str) -> bool:
+    """True once `plan_job` has committed for this job (its start time is set with the plan)."""
+    with session_scope(settings) as session:
+        return get_job(session, job_id).started_at is not None
 
 
 def run_ingest(

@@ -1,30 +1,86 @@
 """Celery tasks: thin wrappers that take ids and call the ingest service.
 
-Each task is idempotent: `process_batch` only touches images still pending for its job,
-and `finalize` re-derives the index from SQL, so a redelivered task changes nothing twice.
+Each task is idempotent, because `acks_late` means a task whose worker died is run again:
+`plan` only plans a job once, `process_batch` only touches images still pending for its
+job, and `finalize` re-derives the index from SQL and leaves a finished job alone.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
 
-from ingest import service
+from celery import Task
+
+from ingest import dispatch, service
 from ingest.celery_app import celery_app
-from ingest.jobs import job_summary
-from pixseek.db import session_scope
-from pixseek.settings import get_settings
+from ingest.sources import open_source
+from pixseek.errors import PixseekError
+from pixseek.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
-@celery_app.task(name="pixseek.ingest.process_batch", acks_late=True)
-def process_batch(job_id: str, bucket: str, image_ids: list[int]) -> int:
-    """Read, decode and embed one batch of a job's images."""
-    return service.process_images(get_settings(), job_id, bucket, image_ids)
+def _retry(task: Task, settings: Settings, exc: Exception) -> None:
+    """Retry with backoff while retries are left; return when they are spent."""
+    if task.request.retries < settings.task_max_retries:
+        raise task.retry(exc=exc, countdown=min(60, 2**task.request.retries))
 
 
-@celery_app.task(name="pixseek.ingest.finalize", acks_late=True)
-def finalize(_results: Any, job_id: str) -> dict[str, Any]:
-    """Publish the index for a job whose batches are all processed."""
+@celery_app.task(bind=True, name=dispatch.PLAN_TASK, acks_late=True)
+def plan(self: Task, job_id: str, uri: str) -> int:
+    """List a job's bucket, record the plan and send its batches; returns the batches sent."""
     settings = get_settings()
-    service.finalize_job(settings, job_id)
-    with session_scope(settings) as session:
-        return job_summary(session, job_id)
+    if service.job_is_planned(settings, job_id):
+        # Redelivered after the plan was committed: send what is still pending again.
+        return dispatch.resume_job(settings, job_id)
+    try:
+        source = open_source(uri, settings)
+        planned = service.plan_job(settings, job_id, source)
+    except PixseekError as exc:  # the bucket vanished or is refused: retrying will not help
+        service.fail_job(settings, job_id, exc.detail)
+        return 0
+    except Exception as exc:
+        _retry(self, settings, exc)
+        service.fail_job(settings, job_id, f"{type(exc).__name__}: {exc}")
+        raise
+    return dispatch.send_batches(settings, job_id, planned.bucket, planned.work)
+
+
+@celery_app.task(bind=True, name=dispatch.BATCH_TASK, acks_late=True)
+def process_batch(self: Task, job_id: str, bucket: str, image_ids: list[int]) -> int:
+    """Read, decode and embed one batch of a job's images; the last batch sends finalize."""
+    settings = get_settings()
+    if self.request.delivery_info and self.request.delivery_info.get("redelivered"):
+        deaths = dispatch.count_redelivery(settings, self.request.id)
+        if deaths >= settings.task_max_redeliveries:
+            # Something in this batch kills the worker outright; stop the crash loop.
+            reason = f"worker died {deaths} times on this file's batch"
+            failed = service.fail_pending(settings, job_id, image_ids, reason)
+            log.error("ingest.batch_given_up job=%s images=%d deaths=%d", job_id, failed, deaths)
+            dispatch.finalize_when_complete(settings, job_id)
+            return 0
+    try:
+        done = service.process_images(settings, job_id, bucket, image_ids)
+    except Exception as exc:
+        # Bad files never get here (they are recorded failed one by one); this is the
+        # worker's own trouble: a database or bucket outage, a model that will not load.
+        _retry(self, settings, exc)
+        reason = f"worker error: {type(exc).__name__}: {exc}"
+        failed = service.fail_pending(settings, job_id, image_ids, reason)
+        log.exception("ingest.batch_failed job=%s images=%d", job_id, failed)
+        done = 0
+    dispatch.finalize_when_complete(settings, job_id)
+    return done
+
+
+@celery_app.task(bind=True, name=dispatch.FINALIZE_TASK, acks_late=True)
+def finalize(self: Task, job_id: str) -> int | None:
+    """Publish the index for a job whose images are all processed; returns the generation."""
+    settings = get_settings()
+    try:
+        result = service.finalize_job(settings, job_id)
+    except Exception as exc:
+        _retry(self, settings, exc)
+        service.fail_job(settings, job_id, f"index writer: {type(exc).__name__}: {exc}")
+        raise
+    return result.generation if result is not None else None

@@ -62,3 +62,8 @@ class UnsupportedImage(PixseekError):
 class ConfigError(PixseekError):
     status_code = 500
     code = "config_error"
+
+
+class BrokerUnavailable(PixseekError):
+    status_code = 503
+    code = "broker_unavailable"

@@ -6,7 +6,7 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Pretrained tags that mean "random weights": only for tests and benchmarks.
@@ -44,6 +44,26 @@ class Settings(BaseSettings):
 
     # Distributed mode: no broker means every task runs in-process.
     broker_url: str | None = None
+    queue: str = Field(default="pixseek", min_length=1, max_length=200)
+    # The index writer's queue; by default the same one. On several machines, point it at a
+    # queue that only workers sharing the data dir consume (`pixseek worker --queues`).
+    index_queue: str | None = None
+    # Redis redelivers an unacknowledged task this many seconds after it was handed out: it
+    # must exceed the longest batch, or a batch still running is started a second time.
+    broker_visibility_timeout: int = Field(default=3600, ge=1)
+    # A batch that raises (database or bucket outage) is retried this many times, then its
+    # remaining images are recorded failed so the job can finish.
+    task_max_retries: int = Field(default=3, ge=0, le=100)
+    # A batch whose worker died this many times while running it (a file that crashes the
+    # decoder, an out-of-memory kill) is given up: its remaining images are recorded failed.
+    task_max_redeliveries: int = Field(default=5, ge=1, le=1000)
+
+    # S3-compatible buckets (`s3://bucket/prefix`). Unset values fall back to the usual
+    # AWS variables and files (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ~/.aws/config, ...).
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
 
     # HTTP API.
     host: str = "127.0.0.1"
@@ -121,6 +141,10 @@ class Settings(BaseSettings):
     @property
     def patch_dir(self) -> Path:
         return self.data_dir / "patches"
+
+    @property
+    def writer_queue(self) -> str:
+        return self.index_queue or self.queue
 
     @property
     def embedded(self) -> bool:

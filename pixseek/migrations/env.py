@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 
 from pixseek.models import Base
+
+# An arbitrary constant that names pixseek's migration lock among PostgreSQL advisory locks.
+MIGRATION_LOCK_KEY = 0x706978736565
 
 config = context.config
 target_metadata = Base.metadata
@@ -52,6 +55,10 @@ def run_migrations_online() -> None:
             include_object=include_object,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Several services may start at once against a new database (api, workers):
+                # one migrates, the others wait here and then find the schema at head.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             context.run_migrations()
     engine.dispose()
 

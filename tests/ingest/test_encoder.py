@@ -68,7 +68,7 @@ def test_patches_are_last_layer_tokens_through_final_norm_and_projection(
     captured: list[torch.Tensor] = []
     handle = visual.ln_post.register_forward_hook(lambda _m, _i, out: captured.append(out))
     try:
-        out = encoder.encode_pixels(pixels[:1])
+        out = encoder.encode_pixels(pixels[:1], "plain")
     finally:
         handle.remove()
     tokens = captured[0][0, 1:]  # drop the class token

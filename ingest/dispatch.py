@@ -1,0 +1,168 @@
+"""Distributed ingest: send a job's work to the broker and follow it from SQL.
+
+The flow, with every step keyed by ids and safe to repeat:
+
+1. `start_job` (the CLI) or the `plan` task (the API) lists the bucket and commits the plan:
+   the job's images are `pending` in SQL.
+2. One `process_batch` task per `task_batch_size` images; any worker embeds them and
+   commits rows, vectors and patch files.
+3. Every batch, once done, counts the job's pending images; the one that sees none left
+   sends `finalize` (two may both see none: finalize is idempotent, so that is harmless).
+4. `finalize` is the single index writer: under the index lock it merges SQL into a new
+   FAISS generation and marks the job done.
+
+A batch killed with its worker is redelivered by the broker (acks_late), finds only its
+still-pending images, and finishes the step-3 check itself. No chord is used: a chord
+counts completions in a result backend and a redelivered task can be counted twice or,
+when it fails, never fire; counting pending rows in SQL is exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from ingest import service
+from ingest.celery_app import celery_for
+from ingest.jobs import JobProgress, JobStatus, job_progress
+from ingest.service import Plan
+from ingest.sources import open_source
+from pixseek.db import session_scope
+from pixseek.errors import BrokerUnavailable, ConfigError
+from pixseek.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PLAN_TASK = "pixseek.ingest.plan"
+BATCH_TASK = "pixseek.ingest.process_batch"
+FINALIZE_TASK = "pixseek.ingest.finalize"
+FINISHED = (JobStatus.DONE, JobStatus.FAILED)
+
+
+def _require_broker(settings: Settings) -> None:
+    if settings.embedded:
+        raise ConfigError("distributed ingest needs PIXSEEK_BROKER_URL (for example redis://host:6379/0)")
+
+
+def send_batches(settings: Settings, job_id: str, bucket: str, image_ids: list[int]) -> int:
+    """One `process_batch` task per `task_batch_size` ids; `finalize` at once when there are none."""
+    _require_broker(settings)
+    app = celery_for(settings)
+    plan = Plan(job_id=job_id, bucket=bucket, work=image_ids)
+    sent = 0
+    for batch in plan.batches(settings.task_batch_size):
+        app.send_task(BATCH_TASK, args=(job_id, bucket, batch), queue=settings.queue)
+        sent += 1
+    if not sent:
+        send_finalize(settings, job_id)
+    log.info("ingest.dispatched job=%s images=%d batches=%d", job_id, len(image_ids), sent)
+    return sent
+
+
+def send_finalize(settings: Settings, job_id: str) -> None:
+    celery_for(settings).send_task(FINALIZE_TASK, args=(job_id,), queue=settings.writer_queue)
+
+
+def finalize_when_complete(settings: Settings, job_id: str) -> bool:
+    """Send `finalize` when the job has no pending image left; True if it was sent."""
+    if service.pending_count(settings, job_id):
+        return False
+    send_finalize(settings, job_id)
+    return True
+
+
+def count_redelivery(settings: Settings, task_id: str) -> int:
+    """How many times the broker has handed out this task again after its worker died.
+
+    Redis only flags a redelivered message, so the count is kept beside the queue, in the
+    broker's own Redis database. Other brokers count nothing (0).
+    """
+    url = settings.broker_url or ""
+    if not url.startswith(("redis://", "rediss://")):
+        return 0
+    import redis
+
+    key = f"pixseek:redeliveries:{task_id}"
+    client = redis.Redis.from_url(url)
+    try:
+        with client.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 7 * 24 * 3600)
+            count, _ = pipe.execute()
+    finally:
+        client.close()
+    return int(count)
+
+
+def _send_or_fail(settings: Settings, job_id: str, send: Callable[[], object]) -> None:
+    """Send a job's tasks; if the broker cannot take them, the job is recorded failed."""
+    try:
+        send()
+    except Exception as exc:
+        # Its pending images stay pending: the next ingest of the bucket plans them again.
+        service.fail_job(settings, job_id, f"cannot send tasks to the broker: {exc}")
+        raise BrokerUnavailable(f"cannot send tasks to the broker ({settings.broker_url}): {exc}") from exc
+
+
+def start_job(settings: Settings, uri: str) -> Plan:
+    """Plan a job here and hand its batches to the workers (what `pixseek ingest` does)."""
+    _require_broker(settings)
+    source = open_source(uri, settings)
+    job_id = service.create_job(settings, source.bucket)
+    try:
+        plan = service.plan_job(settings, job_id, source)
+    except BaseException as exc:
+        service.fail_job(settings, job_id, f"{type(exc).__name__}: {exc}")
+        raise
+    # The plan is committed before any task is sent, so no worker sees a half-made job.
+    _send_or_fail(settings, job_id, lambda: send_batches(settings, job_id, plan.bucket, plan.work))
+    return plan
+
+
+def submit_job(settings: Settings, uri: str) -> str:
+    """Record a job and let a worker plan it (what `POST /v1/jobs` does); returns its id."""
+    _require_broker(settings)
+    source = open_source(uri, settings)  # a bad bucket fails now, with a 4xx
+    job_id = service.create_job(settings, source.bucket)
+    _send_or_fail(
+        settings,
+        job_id,
+        lambda: celery_for(settings).send_task(PLAN_TASK, args=(job_id, uri), queue=settings.queue),
+    )
+    return job_id
+
+
+def resume_job(settings: Settings, job_id: str) -> int:
+    """Send the job's pending images again (after lost messages); returns the batches sent.
+
+    Safe while the original batches still run: whichever run reaches an image first embeds
+    it, and the other finds it no longer pending.
+    """
+    with session_scope(settings) as session:
+        progress = job_progress(session, job_id)
+    if progress.status in FINISHED:
+        return 0
+    return send_batches(settings, job_id, progress.bucket, service.pending_ids(settings, job_id))
+
+
+def wait_for_job(
+    settings: Settings,
+    job_id: str,
+    *,
+    on_progress: Callable[[JobProgress], None] | None = None,
+    poll_seconds: float = 0.5,
+    timeout: float | None = None,
+) -> JobProgress:
+    """Poll the job's progress in SQL until it is done or failed (or `timeout` passes)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with session_scope(settings) as session:
+            progress = job_progress(session, job_id)
+        if on_progress is not None:
+            on_progress(progress)
+        if progress.status in FINISHED:
+            return progress
+        if deadline is not None and time.monotonic() > deadline:
+            return progress
+        time.sleep(poll_seconds)

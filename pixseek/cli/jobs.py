@@ -1,0 +1,49 @@
+"""`pixseek jobs`: the recent ingest jobs and their progress, from SQL."""
+
+from __future__ import annotations
+
+import click
+
+from ingest.dispatch import resume_job
+from ingest.jobs import job_progress, list_jobs
+from pixseek.cli.common import emit, handle_errors, json_option
+from pixseek.db import ensure_schema, session_scope
+from pixseek.settings import get_settings
+
+
+@click.command("jobs")
+@click.option("-n", "--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option(
+    "--resume",
+    "resume_id",
+    default=None,
+    metavar="JOB_ID",
+    help="Send a running job's pending images to the workers again (after lost messages).",
+)
+@json_option
+@handle_errors
+def jobs_command(limit: int, resume_id: str | None, as_json: bool) -> None:
+    """The most recent jobs, newest first: status and counts."""
+    settings = get_settings()
+    ensure_schema(settings)
+    if resume_id is not None:
+        sent = resume_job(settings, resume_id)
+        click.echo(f"job {resume_id}: {sent} batches sent again", err=True)
+    with session_scope(settings) as session:
+        rows = [job_progress(session, job.id).as_dict() for job in list_jobs(session, limit)]
+    if as_json:
+        emit({"jobs": rows})
+        return
+    if not rows:
+        click.echo("no jobs yet")
+    for row in rows:
+        click.echo(
+            f"{row['job_id']}  {row['status']:<8} {row['done']}/{row['total']} done, "
+            f"{row['indexed']} indexed, {row['failed']} failed, {row['skipped']} skipped, "
+            f"{row['deleted']} deleted  {row['created_at']}  {row['bucket']}"
+        )
+        if row["error"]:
+            click.echo(f"    error: {row['error']}")
+
+
+COMMANDS = [jobs_command]

@@ -1,0 +1,66 @@
+"""`pixseek worker`: a Celery worker that embeds batches and writes the index."""
+
+from __future__ import annotations
+
+import click
+
+from pixseek.cli.common import handle_errors
+from pixseek.db import ensure_schema
+from pixseek.errors import ConfigError
+from pixseek.settings import get_settings
+
+
+@click.command("worker")
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Worker processes; each loads its own model, and torch already uses every core for one.",
+)
+@click.option(
+    "-Q",
+    "--queues",
+    default=None,
+    help="Comma-separated queues to consume (default: PIXSEEK_QUEUE and PIXSEEK_INDEX_QUEUE).",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "solo", "threads"]),
+    default="prefork",
+    show_default=True,
+    help="solo runs tasks in the main process (one at a time, least memory).",
+)
+@click.option("--loglevel", default="INFO", show_default=True)
+@click.option("-n", "--hostname", default=None, help="Worker name (default: celery@<host>).")
+@handle_errors
+def worker_command(
+    concurrency: int, queues: str | None, pool: str, loglevel: str, hostname: str | None
+) -> None:
+    """Run a worker for PIXSEEK_BROKER_URL; start any number on any machine sharing the data dir."""
+    settings = get_settings()
+    if settings.embedded:
+        raise ConfigError("`pixseek worker` needs PIXSEEK_BROKER_URL (for example redis://host:6379/0)")
+    ensure_schema(settings)
+    from ingest.celery_app import celery_app, preload_model
+
+    if pool != "prefork":
+        preload_model(settings)  # prefork children load theirs after the fork
+
+    names = queues or ",".join(dict.fromkeys([settings.queue, settings.writer_queue]))
+    argv = [
+        "worker",
+        f"--concurrency={concurrency}",
+        f"--queues={names}",
+        f"--pool={pool}",
+        f"--loglevel={loglevel}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    celery_app.worker_main(argv)
+
+
+COMMANDS = [worker_command]

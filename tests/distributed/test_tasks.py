@@ -1,0 +1,108 @@
+"""The Celery tasks' own decisions, run in this process against the real Redis."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from ingest import dispatch, service, tasks
+from ingest.jobs import job_progress, job_summary
+from ingest.sources import open_source
+from pixseek.db import session_scope
+from pixseek.settings import Settings, get_settings
+from tests.imagegen import write_images
+
+pytestmark = pytest.mark.services
+
+TASK_IDS: list[str] = []  # redelivery counters to remove from Redis after each test
+
+
+@pytest.fixture
+def distributed(settings: Settings, broker_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The test's settings with a broker and a queue of its own (the queue is emptied after)."""
+    queue = f"pixseek-test-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("PIXSEEK_BROKER_URL", broker_url)
+    monkeypatch.setenv("PIXSEEK_QUEUE", queue)
+    monkeypatch.setenv("PIXSEEK_TASK_MAX_REDELIVERIES", "2")
+    get_settings.cache_clear()
+    yield get_settings()
+    client = redis.Redis.from_url(broker_url)
+    for task_id in TASK_IDS:
+        client.delete(f"pixseek:redeliveries:{task_id}")
+    TASK_IDS.clear()
+    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+
+
+def _queued(settings: Settings) -> list[str]:
+    assert settings.broker_url is not None
+    raw = redis.Redis.from_url(settings.broker_url).lrange(settings.queue, 0, -1)
+    return [json.loads(message)["headers"]["task"] for message in raw]
+
+
+def _planned_job(settings: Settings, folder: Path) -> tuple[str, str, list[int]]:
+    write_images(folder, 3)
+    source = open_source(str(folder), settings)
+    job_id = service.create_job(settings, source.bucket)
+    plan = service.plan_job(settings, job_id, source)
+    return job_id, plan.bucket, plan.work
+
+
+def _redeliver(task_id: str, job_id: str, bucket: str, ids: list[int]) -> int:
+    """Run process_batch here as the broker runs a task it hands out again after a worker died."""
+    tasks.process_batch.push_request(id=task_id, retries=0, delivery_info={"redelivered": True})
+    try:
+        return int(tasks.process_batch.run(job_id, bucket, ids))
+    finally:
+        tasks.process_batch.pop_request()
+        TASK_IDS.append(task_id)
+
+
+def test_redelivered_last_batch_embeds_and_sends_finalize(distributed: Settings, tmp_path: Path) -> None:
+    job_id, bucket, ids = _planned_job(distributed, tmp_path / "bucket")
+    assert _redeliver(uuid.uuid4().hex, job_id, bucket, ids) == 3
+    assert service.pending_count(distributed, job_id) == 0
+    assert _queued(distributed) == ["pixseek.ingest.finalize"]
+
+
+def test_batch_that_keeps_killing_its_worker_is_given_up(distributed: Settings, tmp_path: Path) -> None:
+    job_id, bucket, ids = _planned_job(distributed, tmp_path / "bucket")
+    task_id = uuid.uuid4().hex
+    assert dispatch.count_redelivery(distributed, task_id) == 1  # the first death
+    assert _redeliver(task_id, job_id, bucket, ids) == 0  # the second: PIXSEEK_TASK_MAX_REDELIVERIES=2
+    with session_scope(distributed) as session:
+        summary = job_summary(session, job_id)
+    assert sorted(f["key"] for f in summary["failed"]) == ["img000.png", "img001.png", "img002.png"]
+    assert all("worker died 2 times" in f["error"] for f in summary["failed"])
+    # The job is not left hanging: its writer step is on the way.
+    assert service.pending_count(distributed, job_id) == 0
+    assert _queued(distributed) == ["pixseek.ingest.finalize"]
+
+
+def test_plan_task_plans_once_and_resends_pending_images_when_redelivered(
+    distributed: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "bucket"
+    write_images(folder, 5)
+    job_id = dispatch.submit_job(distributed, str(folder))  # what POST /v1/jobs does
+    assert _queued(distributed) == ["pixseek.ingest.plan"]
+
+    # PIXSEEK_TASK_BATCH_SIZE is 256 here: one batch for the five images.
+    assert tasks.plan.run(job_id, str(folder)) == 1
+    with session_scope(distributed) as session:
+        first = job_progress(session, job_id)
+    assert (first.status, first.total, first.planned) == ("running", 5, 5)
+
+    # The same plan message again (its worker died after committing the plan): the job is
+    # not planned twice, its still-pending images are sent again instead.
+    assert tasks.plan.run(job_id, str(folder)) == 1
+    with session_scope(distributed) as session:
+        again = job_progress(session, job_id)
+    assert (again.planned, again.unchanged) == (5, 0)
+    batches = _queued(distributed).count("pixseek.ingest.process_batch")
+    assert batches == 2
+    assert dispatch.resume_job(distributed, job_id) == 1  # `pixseek jobs --resume`

@@ -1,0 +1,79 @@
+"""docker-compose.yml parses, and every pixseek command in it is a real entry point."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pixseek.cli import main
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+
+
+def _services() -> dict[str, Any]:
+    services: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    return services
+
+
+def _pixseek_commands() -> list[tuple[str, list[str]]]:
+    """(service, argv) of every service that runs the pixseek image (entrypoint `pixseek`)."""
+    found = []
+    for name, service in _services().items():
+        if service.get("build") == "." or str(service.get("image", "")).startswith("pixseek"):
+            assert "entrypoint" not in service, f"{name}: the image's entrypoint is `pixseek`"
+            found.append((name, [str(arg) for arg in service["command"]]))
+    return found
+
+
+def test_compose_file_parses() -> None:
+    if shutil.which("docker-compose"):
+        command = ["docker-compose", "-f", str(COMPOSE_FILE), "config", "-q"]
+    elif shutil.which("docker"):
+        command = ["docker", "compose", "-f", str(COMPOSE_FILE), "config", "-q"]
+    else:
+        pytest.skip("neither docker-compose nor docker is installed (`apt-get install docker-compose`)")
+    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_has_the_cluster_services() -> None:
+    services = _services()
+    assert {"api", "worker", "redis", "postgres", "minio", "migrate"} <= set(services)
+    for name in ("api", "worker", "redis", "postgres", "minio"):
+        assert "healthcheck" in services[name], name
+    assert services["api"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["pixseek"]' in dockerfile
+
+
+@pytest.mark.parametrize(("service", "argv"), _pixseek_commands())
+def test_compose_commands_are_pixseek_entry_points(service: str, argv: list[str]) -> None:
+    # The arguments parse against the real command (without running it)...
+    ctx = main.make_context("pixseek", list(argv), resilient_parsing=False)
+    name, command, rest = main.resolve_command(ctx, list(argv))
+    assert command is not None, f"{service}: no pixseek command {argv[0]!r}"
+    command.make_context(name or argv[0], rest, parent=ctx)
+    # ...and the entry point runs.
+    result = subprocess.run(
+        [sys.executable, "-m", "pixseek", argv[0], "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_worker_healthcheck_names_the_celery_app() -> None:
+    check = " ".join(_services()["worker"]["healthcheck"]["test"])
+    assert "-A ingest.celery_app" in check
+    from ingest import celery_app
+
+    assert celery_app.celery_app.main == "pixseek"
