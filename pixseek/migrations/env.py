@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
+from pixseek.migrations.unmodelled import include_object
 from pixseek.models import Base
 
 # An arbitrary constant that names pixseek's migration lock among PostgreSQL advisory locks.
@@ -14,20 +13,6 @@ MIGRATION_LOCK_KEY = 0x706978736565
 
 config = context.config
 target_metadata = Base.metadata
-
-# Full-text search objects that live outside the ORM models (revision 0002): the SQLite FTS5
-# table with its shadow tables, and PostgreSQL's generated tsvector column. Autogenerate must
-# neither drop them nor report them.
-UNMODELLED_TABLE_PREFIX = "image_text_fts"
-UNMODELLED_COLUMNS = {("image_text", "document")}
-
-
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    if type_ == "table" and name and name.startswith(UNMODELLED_TABLE_PREFIX):
-        return False
-    if type_ == "column" and (getattr(obj.table, "name", None), name) in UNMODELLED_COLUMNS:
-        return False
-    return not (type_ == "index" and name == "ix_image_text_document")
 
 
 def run_migrations_offline() -> None:
