@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -167,33 +168,55 @@ def _known_vectors(session: Session, shas: list[str], model: str) -> dict[str, t
     return {sha: (int(image_id), blob) for sha, image_id, blob in rows}
 
 
+@dataclass
+class _Embedded:
+    """One encoder batch after the model: what `_store_chunk` writes."""
+
+    items: list[Prepared | Rejected]
+    vectors: dict[int, bytes]  # image id -> float32 CLS vector, fresh and reused
+    patches: dict[int, np.ndarray]  # image id -> patch grid, fresh images only
+    copies: dict[int, int]  # image id -> id of an identical image whose patches it reuses
+
+
+def _embed_chunk(settings: Settings, encoder: Encoder, items: list[Prepared | Rejected]) -> _Embedded:
+    """Run the model on the images of a chunk whose bytes were never embedded before."""
+    prepared = [item for item in items if isinstance(item, Prepared)]
+    with session_scope(settings) as session:
+        known = _known_vectors(session, sorted({p.sha256 for p in prepared}), encoder.model_id)
+    # The session is closed before the forward pass: no connection is held while the model runs.
+    fresh = [p for p in prepared if p.sha256 not in known]
+    out = _Embedded(items=items, vectors={}, patches={}, copies={})
+    if fresh:
+        encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]))
+        for i, item in enumerate(fresh):
+            out.patches[item.image_id] = encoded.patches[i]
+            out.vectors[item.image_id] = encoded.cls[i].astype("<f4").tobytes()
+    for item in prepared:
+        if item.sha256 in known:
+            source_id, blob = known[item.sha256]
+            out.vectors[item.image_id] = blob
+            if source_id != item.image_id:
+                out.copies[item.image_id] = source_id
+    return out
+
+
 def _store_chunk(
     settings: Settings,
     encoder: Encoder,
     job_id: str,
-    items: list[Prepared | Rejected],
+    embedded: _Embedded,
     patch_store: PatchStore,
     extractors: list[Extractor],
 ) -> None:
     model = encoder.model_id
-    prepared = [item for item in items if isinstance(item, Prepared)]
+    items = embedded.items
+    for image_id, patches in embedded.patches.items():
+        patch_store.put(image_id, patches)
+    for image_id, source_id in embedded.copies.items():
+        copied = patch_store.get(source_id)
+        if copied is not None:
+            patch_store.put(image_id, copied)
     with session_scope(settings) as session:
-        known = _known_vectors(session, sorted({p.sha256 for p in prepared}), model)
-        fresh = [p for p in prepared if p.sha256 not in known]
-        vectors: dict[int, bytes] = {}
-        if fresh:
-            encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]))
-            for i, item in enumerate(fresh):
-                patch_store.put(item.image_id, encoded.patches[i])
-                vectors[item.image_id] = encoded.cls[i].astype("<f4").tobytes()
-        for item in prepared:
-            if item.sha256 in known:
-                source_id, blob = known[item.sha256]
-                vectors[item.image_id] = blob
-                if source_id != item.image_id:
-                    copied = patch_store.get(source_id)
-                    if copied is not None:
-                        patch_store.put(item.image_id, copied)
         now = utcnow()
         for item in items:
             row = session.get(Image, item.image_id)
@@ -220,7 +243,7 @@ def _store_chunk(
                     model=model,
                     dim=encoder.dim,
                     sha256=item.sha256,
-                    vector=vectors[item.image_id],
+                    vector=embedded.vectors[item.image_id],
                 )
             )
             for extractor in extractors:
@@ -243,6 +266,10 @@ def process_images(
     A bad file is recorded `failed` (or `skipped` when it is not an image) with its reason
     and never stops the others. Results are committed every encoder batch, so a crash loses
     at most one batch of work, which a re-run picks up. Returns the number processed.
+
+    Three stages overlap so that the model never waits when it could work: decode threads
+    prepare the next batches (`ordered_map`), this thread runs the model, and one writer
+    thread commits the previous batch (SQL rows, patch files) while the model runs.
     """
     encoder = get_encoder(settings)
     source = open_source(bucket, settings)
@@ -262,16 +289,46 @@ def process_images(
             extractors=extractors,
         )
 
+    # Up to two batches decoded ahead of the model: while it encodes batch N, batch N+1 is
+    # complete and N+2 is being decoded. Memory stays bounded at about four batches of
+    # model input (two prefetched, one in the model, one being written).
     stream = ordered_map(
         prepare, _pending_keys(settings, job_id, image_ids), workers=workers, prefetch=2 * settings.batch_size
     )
     done = 0
-    while chunk := list(islice(stream, settings.batch_size)):
-        _store_chunk(settings, encoder, job_id, chunk, patch_store, extractors)
-        done += len(chunk)
-        if on_progress is not None:
-            on_progress(len(chunk))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixseek-store") as writer:
+        storing: Future[int] | None = None
+        while chunk := list(islice(stream, settings.batch_size)):
+            embedded = _embed_chunk(settings, encoder, chunk)
+            if storing is not None:
+                # At most one batch waits to be written: a slow database slows the model
+                # down instead of letting finished batches pile up in memory.
+                done += _finish(storing, on_progress)
+            storing = writer.submit(
+                _store_and_count, settings, encoder, job_id, embedded, patch_store, extractors
+            )
+        if storing is not None:
+            done += _finish(storing, on_progress)
     return done
+
+
+def _store_and_count(
+    settings: Settings,
+    encoder: Encoder,
+    job_id: str,
+    embedded: _Embedded,
+    patch_store: PatchStore,
+    extractors: list[Extractor],
+) -> int:
+    _store_chunk(settings, encoder, job_id, embedded, patch_store, extractors)
+    return len(embedded.items)
+
+
+def _finish(storing: Future[int], on_progress: ProgressFn | None) -> int:
+    count = storing.result()  # re-raises a failed write here, in the caller's thread
+    if on_progress is not None:
+        on_progress(count)
+    return count
 
 
 def finalize_job(settings: Settings, job_id: str) -> PublishResult:
