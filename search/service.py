@@ -16,6 +16,7 @@ from ingest.decode import DecodeError, decode_image
 from ingest.encoder import Encoder, get_encoder
 from pixseek.errors import IndexNotReady, InvalidRequest, PayloadTooLarge, UnsupportedImage
 from pixseek.settings import Settings
+from search.text_cache import TextEmbeddingCache
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ class SearchService:
 
     def __init__(self, settings: Settings, holder: IndexHolder | None = None) -> None:
         self.settings = settings
-        self.holder = holder or IndexHolder(IndexStore(settings.index_dir))
+        self.holder = holder or IndexHolder(IndexStore(settings.index_dir), device=settings.device)
+        self.text_cache = TextEmbeddingCache()
 
     @property
     def encoder(self) -> Encoder:
@@ -87,7 +89,7 @@ class SearchService:
         if not text:
             raise InvalidRequest("the query text is empty")
         self.loaded_index()  # fail before loading the model when there is nothing to search
-        vector = self.encoder.encode_texts([text])[0]
+        vector = self.text_cache.embed(self.encoder, text)
         return self.search_vector(session, vector, k=k, min_score=min_score, filters=filters)
 
     def search_image_bytes(
@@ -150,7 +152,8 @@ class SearchService:
         if not 1 <= k <= self.settings.max_results:
             raise InvalidRequest(f"k must be between 1 and {self.settings.max_results}")
         loaded = self.loaded_index()
-        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        # A copy: normalize_L2 works in place and `vector` may be a shared cached embedding.
+        query = np.array(vector, dtype=np.float32).reshape(1, -1)
         if query.shape[1] != loaded.manifest.dim:
             raise InvalidRequest(f"query vector has dim {query.shape[1]}, index has {loaded.manifest.dim}")
         faiss.normalize_L2(query)
@@ -164,7 +167,7 @@ class SearchService:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
         # A few extra hits cover excluded ids and rows that changed since the index was built.
         want = min(k + len(exclude) + 8, max(loaded.ntotal, 1))
-        scores, ids = loaded.index.search(query, want, params=params)
+        scores, ids = loaded.search(query, want, params)
         pairs = [
             (float(s), int(i))
             for s, i in zip(scores[0], ids[0], strict=True)
