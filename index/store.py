@@ -28,7 +28,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from index.factory import apply_params, faiss_gpu_count, stored_ids, to_gpu
+from index.factory import apply_params, faiss_gpu_count, single_query_threads, stored_ids, to_gpu
 from index.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ class LoadedIndex:
         """(scores, ids) of the top `k` for each query row, on the GPU when it can."""
         if self.gpu_index is not None and params is None:
             return self.gpu_index.search(query, k)
+        if len(query) == 1:
+            single_query_threads()
         return self.index.search(query, k, params=params)
 
 
