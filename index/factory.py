@@ -308,6 +308,18 @@ def stored_ids(index: faiss.Index) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64, copy=False)
 
 
+def mmap_flags(params: dict[str, Any]) -> int:
+    """`faiss.read_index` flags that map an index of this kind instead of reading it.
+
+    IVF: IO_FLAG_MMAP maps the inverted lists (codes and ids) from the file. Exact:
+    IO_FLAG_MMAP_IFC maps the flat codes. The two cannot be combined: MMAP_IFC swaps the
+    file reader for a mapped one, which the IVF mapping code refuses.
+    """
+    if params.get("kind") == "ivf":
+        return int(faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+    return int(faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+
+
 def single_query_threads() -> None:
     """One FAISS thread for searches issued one query at a time, on the calling thread.
 

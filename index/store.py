@@ -28,7 +28,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from index.factory import apply_params, faiss_gpu_count, single_query_threads, stored_ids, to_gpu
+from index.factory import apply_params, faiss_gpu_count, mmap_flags, single_query_threads, stored_ids, to_gpu
 from index.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -123,9 +123,7 @@ class IndexStore:
         path = folder / INDEX_FILE
         if mmap is None:
             mmap = path.stat().st_size >= MMAP_MIN_BYTES
-        # IO_FLAG_MMAP maps IVF inverted lists; IO_FLAG_MMAP_IFC maps flat codes.
-        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        index = faiss.read_index(str(path), flags)
+        index = faiss.read_index(str(path), mmap_flags(manifest.params) if mmap else 0)
         apply_params(index, manifest.params)
         use_gpu = device == "cuda" or (device == "auto" and faiss_gpu_count() > 0)
         gpu_index = to_gpu(index, manifest.params) if use_gpu else None

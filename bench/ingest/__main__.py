@@ -117,9 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         pixels = np.stack(
             [
                 encoder.preprocessor(d.image, (d.width, d.height))[0]
-                for d in (
-                    decode_image(p.read_bytes(), max_pixels=10**9) for p in paths[: args.batch_size]
-                )
+                for d in (decode_image(p.read_bytes(), max_pixels=10**9) for p in paths[: args.batch_size])
             ]
         )
         say = sys.stdout.write

@@ -29,7 +29,7 @@ from sqlalchemy import insert
 from bench.common import OUT, machine, percentiles, write_json
 from bench.search.data import cached
 from index.catalog import Image, ImageStatus
-from index.factory import _top_k_exact, build_index, recall_at_k, single_query_threads
+from index.factory import _top_k_exact, build_index, mmap_flags, recall_at_k, single_query_threads
 from index.manifest import Manifest
 from index.store import IndexStore
 from pixseek.db import dispose_engines, ensure_schema, session_scope
@@ -92,8 +92,7 @@ def inprocess(n: int) -> dict[str, Any]:
     result: dict[str, Any] = {"n": n, "index": params.get("description", "IDMap2,Flat"), "params": params}
     for mode in ("memory", "mmap"):
         before = rss_mib()
-        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mode == "mmap" else 0
-        index = faiss.read_index(str(path), flags)
+        index = faiss.read_index(str(path), mmap_flags(params) if mode == "mmap" else 0)
         if params.get("kind") == "ivf":
             faiss.extract_index_ivf(index).nprobe = int(params["nprobe"])
         resident = rss_mib() - before
