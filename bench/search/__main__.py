@@ -90,6 +90,7 @@ def inprocess(n: int) -> dict[str, Any]:
     queries = queries_for(n, base, np.array(data[n:], dtype=np.float32))
     path, params = load_or_build(n, base)
     result: dict[str, Any] = {"n": n, "index": params.get("description", "IDMap2,Flat"), "params": params}
+    truth = {name: _top_k_exact(base, q, K) + 1 for name, q in queries.items()}  # ids are positions + 1
     for mode in ("memory", "mmap"):
         before = rss_mib()
         index = faiss.read_index(str(path), mmap_flags(params) if mode == "mmap" else 0)
@@ -98,13 +99,12 @@ def inprocess(n: int) -> dict[str, Any]:
         resident = rss_mib() - before
         timed_search(index, queries["near"][:20])  # warm-up: page in the mapped file
         for name, q in queries.items():
-            truth = _top_k_exact(base, q, K) + 1  # ids are positions + 1
             ms, found = timed_search(index, q)
             p50, p99 = percentiles(ms)
             result[f"{mode}_{name}"] = {
                 "p50_ms": round(p50, 3),
                 "p99_ms": round(p99, 3),
-                "recall_at_10": round(recall_at_k(found, truth), 4),
+                "recall_at_10": round(recall_at_k(found, truth[name]), 4),
             }
         result[f"{mode}_resident_bytes_per_image"] = round(resident * 2**20 / n, 1)
         del index
