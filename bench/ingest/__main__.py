@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
         say(f"(a) pixseek ingest: {a['images_per_s']:.2f} img/s, model busy {a['model_busy_fraction']:.0%}\n")
         c2 = model_only(encoder, pixels, args.model_batches)
         say(f"(c) model only, after: {c2:.2f} img/s\n")
+        # What the README loop's model step alone can do: one image per forward.
+        c_batch1 = model_only(encoder, pixels[:1], args.model_batches * 8)
+        say(f"(c1) model only at batch 1: {c_batch1:.2f} img/s\n")
         decode_ms = decode_cost(sample[:40], encoder)
         c = (c1 + c2) / 2
         result = {
@@ -146,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
             "b_openclip_loop_images_per_s": b,
             "c_model_only_images_per_s": c,
             "c_before_after": [c1, c2],
+            "c_batch1_images_per_s": c_batch1,
             "decode_preprocess_core_ms_per_image": decode_ms,
             "a_over_c": a["images_per_s"] / c,
             "a_over_b": a["images_per_s"] / b,
