@@ -73,3 +73,55 @@ def test_search_service_encodes_a_repeated_query_once(
     assert calls == [["blue squares"]]
     assert [h.id for h in first] == [h.id for h in second]
     assert encoder is get_encoder(settings)
+
+
+class SlowEncoder(CountingEncoder):
+    """Text batches take long enough for concurrent callers to queue behind them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        import time
+
+        self.batches.append(list(texts))
+        time.sleep(0.05)
+        rows = [super(SlowEncoder, self).encode_texts([t])[0] for t in texts]
+        return np.stack(rows)
+
+
+def test_concurrent_queries_are_encoded_together_and_each_gets_its_own_vector() -> None:
+    import threading
+
+    encoder = SlowEncoder()
+    single = {f"text {i}": CountingEncoder().encode_texts([f"text {i}"])[0] for i in range(12)}
+    cache = TextEmbeddingCache()
+    results: dict[str, np.ndarray] = {}
+
+    def query(text: str) -> None:
+        results[text] = cache.embed(encoder, text)  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=query, args=(t,)) for t in single]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(t for batch in encoder.batches for t in batch) == sorted(single)
+    assert len(encoder.batches) < len(single), "no two queries shared a forward"
+    for text, vector in results.items():
+        np.testing.assert_allclose(vector, single[text])
+
+
+def test_an_encoder_error_reaches_the_caller_and_the_next_query_works() -> None:
+    class Failing(CountingEncoder):
+        def encode_texts(self, texts: list[str]) -> np.ndarray:
+            if texts == ["bad"]:
+                raise RuntimeError("tokenizer exploded")
+            return super().encode_texts(texts)
+
+    cache = TextEmbeddingCache()
+    encoder = Failing()
+    with pytest.raises(RuntimeError, match="exploded"):
+        cache.embed(encoder, "bad")  # type: ignore[arg-type]
+    assert cache.embed(encoder, "good").shape == (8,)  # type: ignore[arg-type]
