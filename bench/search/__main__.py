@@ -43,9 +43,68 @@ ROOT = Path(__file__).resolve().parents[2]
 say = sys.stdout.write
 
 
-def rss_mib() -> float:
-    with open("/proc/self/statm", encoding="ascii") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+PRIVATE_PROBE = """
+import sys, faiss, numpy as np
+from index.factory import mmap_flags, single_query_threads
+import json
+def anon():
+    for line in open("/proc/self/status"):
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+params = json.loads(sys.argv[2])
+before = anon()
+index = faiss.read_index(sys.argv[1], mmap_flags(params) if sys.argv[3] == "1" else 0)
+single_query_threads()
+q = np.random.default_rng(0).standard_normal((200, index.d)).astype("float32")
+for i in range(200):
+    index.search(q[i : i + 1], 10)
+print(anon() - before)
+"""
+
+
+def private_bytes(path: Path, params: dict[str, Any], mmap: bool) -> int:
+    """Private (anonymous) memory a fresh process holds after loading and searching the index.
+
+    Measured in a child process: in this one, freed numpy buffers would be reused and
+    hide the index's own allocation. Mapped index pages are page cache, not private.
+    """
+    out = subprocess.run(
+        [sys.executable, "-c", PRIVATE_PROBE, str(path), json.dumps(params), "1" if mmap else "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def text_encoding() -> dict[str, Any]:
+    """In-process text tower latency at batch 1 (what every uncached query pays), and at 8."""
+    from ingest.encoder import Encoder
+
+    encoder = Encoder(MODEL, "none", device="cpu", precision="auto")
+    out: dict[str, Any] = {}
+    for short in (True, False):
+        encoder._short_text = short
+        encoder.encode_texts(["warm up"])
+        ms = []
+        for i in range(40):
+            t0 = time.perf_counter()
+            encoder.encode_texts([f"photo {i} of a street at night"])
+            ms.append((time.perf_counter() - t0) * 1000)
+        p50, p99 = percentiles(ms)
+        out["short_forward" if short else "full_77_tokens"] = {
+            "p50_ms": round(p50, 1),
+            "p99_ms": round(p99, 1),
+        }
+    encoder._short_text = True
+    ms = []
+    for i in range(10):
+        t0 = time.perf_counter()
+        encoder.encode_texts([f"photo {i}-{j} of a street at night" for j in range(8)])
+        ms.append((time.perf_counter() - t0) * 1000)
+    out["batch_8_p50_ms"] = round(percentiles(ms)[0], 1)
+    return out
 
 
 def queries_for(n: int, base: np.ndarray, held_out: np.ndarray) -> dict[str, np.ndarray]:
@@ -101,11 +160,9 @@ def inprocess(n: int) -> dict[str, Any]:
     result: dict[str, Any] = {"n": n, "index": params.get("description", "IDMap2,Flat"), "params": params}
     truth = {name: _top_k_exact(base, q, K) + 1 for name, q in queries.items()}  # ids are positions + 1
     for mode in ("memory", "mmap"):
-        before = rss_mib()
         index = faiss.read_index(str(path), mmap_flags(params) if mode == "mmap" else 0)
         if params.get("kind") == "ivf":
             faiss.extract_index_ivf(index).nprobe = int(params["nprobe"])
-        resident = rss_mib() - before
         timed_search(index, queries["near"][:20])  # warm-up: page in the mapped file
         for name, q in queries.items():
             cpu: list[float] = []
@@ -119,7 +176,7 @@ def inprocess(n: int) -> dict[str, Any]:
                 "cpu_p99_ms": round(cpu99, 3),
                 "recall_at_10": round(recall_at_k(found, truth[name]), 4),
             }
-        result[f"{mode}_resident_bytes_per_image"] = round(resident * 2**20 / n, 1)
+        result[f"{mode}_private_bytes_per_image"] = round(private_bytes(path, params, mode == "mmap") / n, 1)
         del index
     result["file_bytes_per_image"] = round(path.stat().st_size / n, 1)
     # Exact search for comparison: FAISS's flat index over the same vectors, in memory.
@@ -286,9 +343,18 @@ def main(argv: list[str] | None = None) -> None:
             f"recall@10 {m['recall_at_10']:.3f} | far p99 {f['p99_ms']:.2f} ms "
             f"recall {f['recall_at_10']:.3f} | "
             f"mmap p99 {r['mmap_near']['p99_ms']:.2f} ms | exact p50 {r['exact_p50_ms']:.1f} ms | "
-            f"{r['file_bytes_per_image']:.0f} B/image\n"
+            f"{r['file_bytes_per_image']:.0f} B/image on disk, "
+            f"private {r['memory_private_bytes_per_image']:.0f} "
+            f"(mapped: {r['mmap_private_bytes_per_image']:.0f})\n"
         )
         write_json("search.json", report)
+    if http_sizes:
+        report["text_encoding"] = text = text_encoding()
+        say(
+            f"text tower, batch 1: p50 {text['short_forward']['p50_ms']:.1f} ms "
+            f"(all 77 positions: {text['full_77_tokens']['p50_ms']:.1f} ms); "
+            f"batch 8: {text['batch_8_p50_ms']:.1f} ms\n"
+        )
     for n in http_sizes:
         path = OUT / "search" / f"index-{n}.faiss"
         if not path.exists():
