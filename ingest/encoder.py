@@ -249,8 +249,8 @@ def _cached_encoder(
 def get_encoder(settings: Settings) -> Encoder:
     """The process-wide encoder for these settings, loaded once."""
     if settings.torch_threads:
-        # 0 keeps torch's default (one thread per core), which measured best for the
-        # encoder even with decode threads beside it: PIL decodes in C with the GIL released.
+        # 0 keeps torch's default, one thread per core: decode threads run beside it but
+        # cost ~5% of the model's CPU time (docs/performance.md), so the model keeps them all.
         torch.set_num_threads(settings.torch_threads)
     with _LOAD_LOCK:
         return _cached_encoder(
