@@ -308,6 +308,32 @@ def stored_ids(index: faiss.Index) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64, copy=False)
 
 
+def filtered_search_params(
+    params: dict[str, Any], ntotal: int, allowed: np.ndarray
+) -> faiss.SearchParameters:
+    """Search parameters restricting results to the `allowed` ids, with recall kept.
+
+    An exact index scans everything, so the top-k among the allowed ids is exact. An IVF
+    index only looks in `nprobe` lists: with a filter that keeps a fraction f of the
+    collection, the probed lists hold f times fewer candidates, so nprobe grows by 1/f (up
+    to every list) to look at about as many allowed vectors as an unfiltered search does.
+    """
+    selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+    search_params: faiss.SearchParameters
+    if params.get("kind") == "ivf":
+        nlist, nprobe = int(params["nlist"]), int(params["nprobe"])
+        fraction = max(len(allowed), 1) / max(ntotal, 1)
+        ivf_params = faiss.SearchParametersIVF()
+        ivf_params.nprobe = min(nlist, max(nprobe, math.ceil(nprobe / fraction)))
+        search_params = ivf_params
+    else:
+        search_params = faiss.SearchParameters()
+    search_params.sel = selector
+    # SWIG does not keep the selector alive through `sel`; the parameters object must.
+    search_params.referenced_objects = [selector]  # type: ignore[attr-defined]
+    return search_params
+
+
 def mmap_flags(params: dict[str, Any]) -> int:
     """`faiss.read_index` flags that map an index of this kind instead of reading it.
 

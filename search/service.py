@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from index.catalog import SEARCHABLE, Image, ImageVector, get_searchable_image, images_by_ids
+from index.factory import filtered_search_params
 from index.store import IndexHolder, IndexStore, LoadedIndex
 from ingest.decode import DecodeError, decode_image
 from ingest.encoder import Encoder, get_encoder
@@ -163,8 +164,9 @@ class SearchService:
             allowed = self._filtered_ids(session, filters)
             if not allowed:
                 return []
-            # Searching only the allowed ids gives the exact top-k among them, however few.
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+            # Only the allowed ids are searched; an IVF index probes more lists the fewer
+            # they are, so the top-k among them is found however few (index/factory.py).
+            params = filtered_search_params(loaded.manifest.params, loaded.ntotal, np.asarray(allowed))
         # A few extra hits cover excluded ids and rows that changed since the index was built.
         want = min(k + len(exclude) + 8, max(loaded.ntotal, 1))
         scores, ids = loaded.search(query, want, params)

@@ -15,6 +15,7 @@ from index.factory import (
     _top_k_exact,
     apply_params,
     build_index,
+    filtered_search_params,
     needs_rebuild,
     plan_for,
     recall_at_k,
@@ -111,3 +112,25 @@ def test_apply_params_ignores_exact_indexes() -> None:
     index, params = build_index(clustered(100, 8), np.arange(100))
     apply_params(index, params)  # nothing to set on a flat index
     assert stored_ids(index).tolist() == list(range(100))
+
+
+def test_filtered_ivf_search_finds_the_top_k_among_few_allowed_ids() -> None:
+    x = clustered(6_000, 32, seed=9)
+    ids = np.arange(6_000, dtype=np.int64)
+    index, params = build_index(x, ids, flat_max=1_000)
+    allowed = ids[::100]  # a filter keeping 1% of the collection
+    search_params = filtered_search_params(params, index.ntotal, allowed)
+    assert isinstance(search_params, faiss.SearchParametersIVF) and search_params.nprobe > params["nprobe"]
+    queries = x[1:60:3]
+    _, found = index.search(queries, 10, params=search_params)
+    truth = allowed[_top_k_exact(x[allowed], queries, 10)]
+    assert (found >= 0).all() and set(found.ravel().tolist()) <= set(allowed.tolist())
+    assert recall_at_k(found, truth) >= RECALL_TARGET
+
+
+def test_filtered_exact_search_uses_plain_parameters() -> None:
+    x = clustered(500, 16, seed=10)
+    index, params = build_index(x, np.arange(500))
+    search_params = filtered_search_params(params, 500, np.array([3, 7], dtype=np.int64))
+    _, found = index.search(x[:1], 2, params=search_params)
+    assert sorted(found[0].tolist()) == [3, 7]
