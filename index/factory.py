@@ -107,9 +107,7 @@ def _new_ivf(plan: IndexPlan, dim: int) -> faiss.IndexIVF:
         quantizer, dim, plan.nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
     )
     # FAISS's Python constructor keeps `quantizer` alive as long as `index`; once written
-    # and read back, the index owns its quantiser.
-    index.cp.niter = KMEANS_ITERATIONS
-    index.cp.seed = SEED
+    # and read back, the index owns its quantiser. Training is done by `build_index`.
     return index
 
 

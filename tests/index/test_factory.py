@@ -134,3 +134,25 @@ def test_filtered_exact_search_uses_plain_parameters() -> None:
     search_params = filtered_search_params(params, 500, np.array([3, 7], dtype=np.int64))
     _, found = index.search(x[:1], 2, params=search_params)
     assert sorted(found[0].tolist()) == [3, 7]
+
+
+def test_hnsw_coarse_quantiser_path_builds_searches_and_round_trips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.factory as factory
+
+    monkeypatch.setattr(factory, "HNSW_QUANTIZER_MIN_LISTS", 64)
+    x = clustered(4_000, 32, seed=13)
+    ids = np.arange(4_000, dtype=np.int64) + 1
+    index, params = build_index(x, ids, flat_max=1_000)
+    assert params["quantizer"] == "hnsw" and params["description"].startswith("IVF128_HNSW32")
+    assert params["recall_at_10"] >= RECALL_TARGET
+    path = tmp_path / "hnsw.faiss"
+    faiss.write_index(index, str(path))
+    loaded = faiss.read_index(str(path))
+    apply_params(loaded, params)
+    quantizer = faiss.downcast_index(faiss.extract_index_ivf(loaded).quantizer)
+    assert isinstance(quantizer, faiss.IndexHNSW) and quantizer.hnsw.efSearch == params["ef_search"]
+    truth = ids[_top_k_exact(x, x[:40], 10)]
+    _, found = loaded.search(x[:40], 10)
+    assert recall_at_k(found, truth) >= RECALL_TARGET
