@@ -184,6 +184,8 @@ def _embed_chunk(settings: Settings, encoder: Encoder, items: list[Prepared | Re
     with session_scope(settings) as session:
         known = _known_vectors(session, sorted({p.sha256 for p in prepared}), encoder.model_id)
     # The session is closed before the forward pass: no connection is held while the model runs.
+    # A copy of an image in the batch still being written is not seen yet and is encoded
+    # again: the same vector, written twice, which costs a forward but is never wrong.
     fresh = [p for p in prepared if p.sha256 not in known]
     out = _Embedded(items=items, vectors={}, patches={}, copies={})
     if fresh:
@@ -265,7 +267,8 @@ def process_images(
 
     A bad file is recorded `failed` (or `skipped` when it is not an image) with its reason
     and never stops the others. Results are committed every encoder batch, so a crash loses
-    at most one batch of work, which a re-run picks up. Returns the number processed.
+    at most two batches of work (one encoded, one being written), which a re-run picks up.
+    Returns the number processed.
 
     Three stages overlap so that the model never waits when it could work: decode threads
     prepare the next batches (`ordered_map`), this thread runs the model, and one writer
