@@ -24,7 +24,7 @@ from index.writer import PublishResult, publish_index
 from ingest.encoder import Encoder, get_encoder
 from ingest.extractors import Extractor, active_extractors
 from ingest.jobs import Job, JobStatus, get_job, new_job_id
-from ingest.pipeline import Prepared, Rejected, ordered_map, prepare_file
+from ingest.pipeline import Prepared, Rejected, lower_thread_priority, ordered_map, prepare_file
 from ingest.sources import BucketSource, Entry, open_source
 from pixseek.db import ensure_schema, session_scope, utcnow
 from pixseek.settings import Settings
@@ -296,10 +296,16 @@ def process_images(
     # complete and N+2 is being decoded. Memory stays bounded at about four batches of
     # model input (two prefetched, one in the model, one being written).
     stream = ordered_map(
-        prepare, _pending_keys(settings, job_id, image_ids), workers=workers, prefetch=2 * settings.batch_size
+        prepare,
+        _pending_keys(settings, job_id, image_ids),
+        workers=workers,
+        prefetch=2 * settings.batch_size,
+        initializer=lower_thread_priority if settings.device != "cuda" else None,
     )
     done = 0
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixseek-store") as writer:
+    with ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="pixseek-store", initializer=lower_thread_priority
+    ) as writer:
         storing: Future[int] | None = None
         while chunk := list(islice(stream, settings.batch_size)):
             embedded = _embed_chunk(settings, encoder, chunk)
