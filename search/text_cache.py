@@ -6,7 +6,7 @@ Entries are keyed by model and exact text, so a model change never serves a stal
 1,024 entries of 512 float32 take 2 MiB.
 
 Queries that miss the cache while another is being encoded are encoded together in the
-next forward. A batch of 8 short texts costs 1.4-4x one on the development machine, not 8x,
+next forward. A batch of 8 short texts costs 1.4-4.2x one on the development machine, not 8x,
 so under concurrent load each query waits for about one forward instead of one forward per
 query queued before it.
 """
