@@ -24,11 +24,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import faiss
 import numpy as np
 
+from index.factory import apply_params, faiss_gpu_count, mmap_flags, single_query_threads, stored_ids, to_gpu
 from index.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -37,16 +37,32 @@ INDEX_FILE = "cls.faiss"
 MANIFEST_FILE = "manifest.json"
 CURRENT_FILE = "current.json"
 KEEP_GENERATIONS = 3
+# Serving processes map index files at least this large instead of reading them (see load).
+MMAP_MIN_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
 class LoadedIndex:
     index: faiss.Index
     manifest: Manifest
+    # A copy on the GPU when PIXSEEK_DEVICE asks for CUDA and FAISS has a GPU; the CPU index
+    # stays for searches the GPU index cannot run (id selectors, used by filters).
+    gpu_index: faiss.Index | None = None
+    mmapped: bool = False
 
     @property
     def ntotal(self) -> int:
         return int(self.index.ntotal)
+
+    def search(
+        self, query: np.ndarray, k: int, params: faiss.SearchParameters | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of the top `k` for each query row, on the GPU when it can."""
+        if self.gpu_index is not None and params is None:
+            return self.gpu_index.search(query, k)
+        if len(query) == 1:
+            single_query_threads()
+        return self.index.search(query, k, params=params)
 
 
 def new_flat_index(dim: int) -> faiss.Index:
@@ -55,9 +71,8 @@ def new_flat_index(dim: int) -> faiss.Index:
 
 
 def index_ids(index: faiss.Index) -> np.ndarray:
-    """The ids held by an IDMap index, as int64."""
-    id_map: Any = index  # faiss's stubs do not know IndexIDMap2
-    return faiss.vector_to_array(id_map.id_map).astype(np.int64, copy=False)
+    """The ids held by an index (exact or IVF), as int64."""
+    return stored_ids(index)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -84,17 +99,35 @@ class IndexStore:
     def generation_dir(self, generation: int) -> Path:
         return self.root / f"gen-{generation:08d}"
 
-    def load(self, generation: int | None = None, *, mmap: bool = False) -> LoadedIndex | None:
-        """The named (default: current) generation, or None when nothing was published."""
+    def load(
+        self, generation: int | None = None, *, mmap: bool | None = False, device: str = "cpu"
+    ) -> LoadedIndex | None:
+        """The named (default: current) generation, or None when nothing was published.
+
+        Args:
+            generation: which generation; the current one by default.
+            mmap: map the index file read-only instead of reading it into memory; `None`
+                decides by size (files of `MMAP_MIN_BYTES` or more). A mapped index costs
+                page cache, not private memory: the pages are shared by every process
+                serving the same generation and the kernel can drop them under pressure.
+                Writers must load with `mmap=False` (a mapped index is read-only).
+            device: `cuda` (or `auto` on a machine with a GPU) adds a GPU copy of the index
+                for unfiltered searches.
+        """
         if generation is None:
             generation = self.current_generation()
             if generation is None:
                 return None
         folder = self.generation_dir(generation)
         manifest = Manifest.read(folder / MANIFEST_FILE)
-        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        index = faiss.read_index(str(folder / INDEX_FILE), flags)
-        return LoadedIndex(index=index, manifest=manifest)
+        path = folder / INDEX_FILE
+        if mmap is None:
+            mmap = path.stat().st_size >= MMAP_MIN_BYTES
+        index = faiss.read_index(str(path), mmap_flags(manifest.params) if mmap else 0)
+        apply_params(index, manifest.params)
+        use_gpu = device == "cuda" or (device == "auto" and faiss_gpu_count() > 0)
+        gpu_index = to_gpu(index, manifest.params) if use_gpu else None
+        return LoadedIndex(index=index, manifest=manifest, gpu_index=gpu_index, mmapped=bool(mmap))
 
     def publish(self, index: faiss.Index, manifest: Manifest) -> int:
         """Write `index` as the next generation and make it current. Caller holds `lock()`."""
@@ -162,10 +195,18 @@ class IndexHolder:
     so a search that started on the old generation finishes on it.
     """
 
-    def __init__(self, store: IndexStore, *, check_interval: float = 0.5, mmap: bool = False) -> None:
+    def __init__(
+        self,
+        store: IndexStore,
+        *,
+        check_interval: float = 0.5,
+        mmap: bool | None = None,
+        device: str = "cpu",
+    ) -> None:
         self.store = store
         self.check_interval = check_interval
         self.mmap = mmap
+        self.device = device
         self._loaded: LoadedIndex | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
@@ -181,7 +222,7 @@ class IndexHolder:
                 self._loaded = None
             elif self._loaded is None or self._loaded.manifest.generation != generation:
                 try:
-                    self._loaded = self.store.load(generation, mmap=self.mmap)
+                    self._loaded = self.store.load(generation, mmap=self.mmap, device=self.device)
                 except FileNotFoundError:
                     # Pruned between reading current.json and opening it: keep what we serve.
                     log.warning("index.reload_raced generation=%d", generation)

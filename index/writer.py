@@ -17,9 +17,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from index.catalog import SEARCHABLE, Image, ImageStatus, ImageVector
+from index.factory import FLAT, add_vectors, build_index, needs_rebuild
 from index.manifest import Manifest
 from index.patch_sync import update_patch_index
-from index.store import IndexStore, index_ids, new_flat_index
+from index.store import IndexStore, index_ids
 from pixseek.db import session_scope, utcnow
 from pixseek.settings import Settings
 
@@ -53,21 +54,22 @@ def _vectors(session: Session, ids: list[int], dim: int) -> tuple[np.ndarray, np
 
 
 def publish_index(settings: Settings, model: str, pretrained: str, dim: int) -> PublishResult:
-    """Bring the index in line with the catalog and publish a generation if anything changed."""
+    """Bring the index in line with the catalog and publish a generation if anything changed.
+
+    Small changes are applied in place (remove stale and refreshed ids, add new vectors).
+    The index is built from scratch when there is none, when the model changed, or when
+    the collection has outgrown (or shrunk out of) its index type: see `index.factory`.
+    A rebuild reads every searchable vector from SQL, so it holds the whole collection in
+    memory twice for a moment (2 KiB a vector at dim 512: ~4 GiB at a million images).
+    """
     store = IndexStore(settings.index_dir)
     model_id = f"{model}/{pretrained}"
+    flat_max = settings.index_flat_max
     with store.lock(), session_scope(settings) as session:
-        loaded = store.load()
-        if loaded is None or loaded.manifest.model_id != model_id or loaded.manifest.dim != dim:
-            if loaded is not None:
-                log.warning(
-                    "index.model_changed old=%s new=%s: rebuilding", loaded.manifest.model_id, model_id
-                )
-            index = new_flat_index(dim)
-            present = np.empty(0, dtype=np.int64)
-        else:
-            index = loaded.index
-            present = index_ids(index)
+        loaded = store.load(mmap=False)
+        if loaded is not None and (loaded.manifest.model_id != model_id or loaded.manifest.dim != dim):
+            log.warning("index.model_changed old=%s new=%s: rebuilding", loaded.manifest.model_id, model_id)
+            loaded = None
         searchable = np.asarray(
             session.scalars(
                 select(Image.id).where(Image.status.in_(list(SEARCHABLE)), Image.model == model_id)
@@ -79,21 +81,42 @@ def publish_index(settings: Settings, model: str, pretrained: str, dim: int) -> 
                 select(Image.id).where(Image.status == ImageStatus.EMBEDDED, Image.model == model_id)
             ).all()
         )
-        if loaded is None or index is not loaded.index:
-            # A fresh index takes every searchable vector, not only the newly embedded ones.
-            to_add_ids = sorted(int(i) for i in searchable)
+        present = index_ids(loaded.index) if loaded is not None else np.empty(0, dtype=np.int64)
         stale = np.setdiff1d(present, searchable, assume_unique=False)
-        refresh = np.intersect1d(present, np.asarray(to_add_ids, dtype=np.int64))
-        to_remove = np.union1d(stale, refresh)
-        if to_remove.size:
-            int(index.remove_ids(faiss.IDSelectorBatch(to_remove)))
-        add_ids, vectors = _vectors(session, to_add_ids, dim)
-        if add_ids.size:
-            index.add_with_ids(vectors, add_ids)
-        changed = bool(add_ids.size or stale.size) or loaded is None
+        if loaded is None or needs_rebuild(loaded.manifest.params, len(searchable), flat_max=flat_max):
+            if loaded is not None:
+                log.info(
+                    "index.rebuild from=%s count=%d",
+                    loaded.manifest.params.get("description", loaded.manifest.index_type),
+                    len(searchable),
+                )
+            # A new index takes every searchable vector, not only the newly embedded ones.
+            all_ids, vectors = _vectors(session, sorted(int(i) for i in searchable), dim)
+            index, params = build_index(vectors, all_ids, flat_max=flat_max)
+            del vectors
+            added = len(all_ids) if loaded is None else len(np.intersect1d(all_ids, to_add_ids))
+            changed = True
+        else:
+            index, params = loaded.index, loaded.manifest.params
+            refresh = np.intersect1d(present, np.asarray(to_add_ids, dtype=np.int64))
+            to_remove = np.union1d(stale, refresh)
+            if to_remove.size:
+                index.remove_ids(faiss.IDSelectorBatch(to_remove))
+            add_ids, vectors = _vectors(session, to_add_ids, dim)
+            add_vectors(index, vectors, add_ids)
+            added = int(add_ids.size)
+            changed = bool(add_ids.size or stale.size)
         generation = loaded.manifest.generation if loaded is not None else None
         if changed:
-            manifest = Manifest(model=model, pretrained=pretrained, dim=dim, count=0, generation=0)
+            manifest = Manifest(
+                model=model,
+                pretrained=pretrained,
+                dim=dim,
+                count=0,
+                generation=0,
+                index_type=str(params.get("description", FLAT)),
+                params=params,
+            )
             generation = store.publish(index, manifest)
         # Region search (issue 6): the patch index follows the same catalog state, under the same lock.
         update_patch_index(settings, session, model, pretrained, dim, generation)
@@ -106,7 +129,7 @@ def publish_index(settings: Settings, model: str, pretrained: str, dim: int) -> 
             )
         return PublishResult(
             generation=generation,
-            added=int(add_ids.size),
+            added=added,
             removed=len(stale),
             count=int(index.ntotal),
         )

@@ -6,7 +6,10 @@ PIL's decoders and hashlib release the GIL, so a few threads keep the encoder fe
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -91,9 +94,32 @@ def prepare_file(
     )
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, prefetch: int) -> Iterator[R]:
+def lower_thread_priority(niceness: int = 10) -> None:
+    """Make the calling thread yield the CPU to others (Linux: threads have their own nice).
+
+    Decode threads need ~5% of the CPU the model needs and work ahead of it, so they lose
+    nothing by running in the model's gaps. At normal priority they can preempt one of
+    torch's threads, and a forward pass then waits at its next barrier for that thread.
+    (Its effect could not be isolated on the shared development machine: see
+    docs/benchmarks/performance.md.)
+    """
+    # Not Linux, or not permitted: keep the priority.
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+
+
+def ordered_map(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    workers: int,
+    prefetch: int,
+    initializer: Callable[[], None] | None = None,
+) -> Iterator[R]:
     """`map(fn, items)` on a thread pool, in input order, with at most `prefetch` in flight."""
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pixseek-decode") as pool:
+    with ThreadPoolExecutor(
+        max_workers=max(1, workers), thread_name_prefix="pixseek-decode", initializer=initializer
+    ) as pool:
         pending: deque[Future[R]] = deque()
         for item in items:
             pending.append(pool.submit(fn, item))

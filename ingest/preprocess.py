@@ -7,6 +7,7 @@ cells back to pixels of the original image with it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,14 @@ class Preprocessor:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
 
+    @functools.cached_property
+    def _lut(self) -> np.ndarray:
+        """(3, 256) float32: the normalised value of every 8-bit level, per channel."""
+        levels = np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0)
+        mean = np.asarray(self.mean, dtype=np.float32)[:, None]
+        std = np.asarray(self.std, dtype=np.float32)[:, None]
+        return np.ascontiguousarray((levels[None, :] - mean) / std)
+
     def __call__(self, img: Image.Image, full_size: tuple[int, int]) -> tuple[np.ndarray, Geometry]:
         """A float32 CHW array for the model and its geometry in `full_size` pixels.
 
@@ -42,16 +51,26 @@ class Preprocessor:
             nw, nh = s, int(s * h / w)
         else:
             nw, nh = int(s * w / h), s
-        if (nw, nh) != (w, h):
-            img = img.resize((nw, nh), Image.Resampling.BICUBIC)
         # Same offsets as torchvision.transforms.CenterCrop.
         left = round((nw - s) / 2.0)
         top = round((nh - s) / 2.0)
-        img = img.crop((left, top, left + s, top + s))
-        arr: np.ndarray = np.asarray(img, dtype=np.float32) * np.float32(1.0 / 255.0)
-        arr = (arr - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
+        if (nw, nh) != (w, h):
+            # Resample only the source box that lands in the crop: the sampling grid and
+            # the bicubic filter (whose support may reach outside the box) are the same as
+            # resize-then-crop, but the discarded margins are never computed, which halves
+            # the resize time for 4:3 photos.
+            sx, sy = w / nw, h / nh
+            box = (left * sx, top * sy, (left + s) * sx, (top + s) * sy)
+            img = img.resize((s, s), Image.Resampling.BICUBIC, box=box)
+        else:
+            img = img.crop((left, top, left + s, top + s))
+        # Normalise through a per-channel lookup table: one gather per value instead of a
+        # float conversion, a subtraction and a division over the whole array.
+        chw = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
+        lut = self._lut
+        arr = np.stack([lut[c][chw[c]] for c in range(3)])
         full_w, full_h = full_size
         scale = nw / full_w
         geometry = Geometry(scale=scale, left=left / scale, top=top / scale, size=s / scale)
         del full_h
-        return np.ascontiguousarray(arr.transpose(2, 0, 1)), geometry
+        return arr, geometry

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -24,7 +25,7 @@ from index.writer import PublishResult, publish_index
 from ingest.encoder import Encoder, get_encoder
 from ingest.extractors import Extractor, active_extractors
 from ingest.jobs import Job, JobStatus, get_job, new_job_id
-from ingest.pipeline import Prepared, Rejected, ordered_map, prepare_file
+from ingest.pipeline import Prepared, Rejected, lower_thread_priority, ordered_map, prepare_file
 from ingest.sources import BucketSource, Entry, open_source
 from pixseek.db import ensure_schema, session_scope, utcnow
 from pixseek.settings import Settings
@@ -174,32 +175,51 @@ def _known_vectors(session: Session, shas: list[str], model: str) -> dict[str, t
     return {sha: (int(image_id), blob) for sha, image_id, blob in rows}
 
 
+@dataclass
+class _Embedded:
+    """One encoder batch after the model: what `_store_chunk` writes."""
+
+    items: list[Prepared | Rejected]
+    vectors: dict[int, bytes]  # image id -> float32 CLS vector, fresh and reused
+    patches: dict[int, np.ndarray]  # image id -> patch grid, fresh images only
+    copies: dict[int, int]  # image id -> id of an identical image whose patches it reuses
+
+
+def _embed_chunk(settings: Settings, encoder: Encoder, items: list[Prepared | Rejected]) -> _Embedded:
+    """Run the model on the images of a chunk whose bytes were never embedded before."""
+    prepared = [item for item in items if isinstance(item, Prepared)]
+    with session_scope(settings) as session:
+        known = _known_vectors(session, sorted({p.sha256 for p in prepared}), encoder.model_id)
+    # The session is closed before the forward pass: no connection is held while the model runs.
+    # A copy of an image in the batch still being written is not seen yet and is encoded
+    # again: the same vector, written twice, which costs a forward but is never wrong.
+    fresh = [p for p in prepared if p.sha256 not in known]
+    out = _Embedded(items=items, vectors={}, patches={}, copies={})
+    if fresh:
+        encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]), settings.patch_mode)
+        for i, item in enumerate(fresh):
+            out.patches[item.image_id] = encoded.patches[i]
+            out.vectors[item.image_id] = encoded.cls[i].astype("<f4").tobytes()
+    for item in prepared:
+        if item.sha256 in known:
+            source_id, blob = known[item.sha256]
+            out.vectors[item.image_id] = blob
+            if source_id != item.image_id:
+                out.copies[item.image_id] = source_id
+    return out
+
+
 def _store_chunk(
     settings: Settings,
     encoder: Encoder,
     job_id: str,
-    items: list[Prepared | Rejected],
+    embedded: _Embedded,
     patch_store: PatchStore,
     extractors: list[Extractor],
 ) -> None:
     model = encoder.model_id
-    prepared = [item for item in items if isinstance(item, Prepared)]
+    items = embedded.items
     with session_scope(settings) as session:
-        known = _known_vectors(session, sorted({p.sha256 for p in prepared}), model)
-        fresh = [p for p in prepared if p.sha256 not in known]
-        vectors: dict[int, bytes] = {}
-        patches: dict[int, np.ndarray | None] = {}
-        if fresh:
-            encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]), settings.patch_mode)
-            for i, new in enumerate(fresh):
-                patches[new.image_id] = encoded.patches[i]
-                vectors[new.image_id] = encoded.cls[i].astype("<f4").tobytes()
-        for copy in prepared:
-            if copy.sha256 in known:
-                source_id, blob = known[copy.sha256]
-                vectors[copy.image_id] = blob
-                if source_id != copy.image_id:
-                    patches[copy.image_id] = patch_store.get(source_id)
         # Lock the chunk's rows, in id order so two runs never deadlock, and decide on what
         # they say now: a redelivered copy of this batch running at the same time (a worker
         # presumed dead, a visibility timeout) waits here, then finds them no longer pending.
@@ -230,7 +250,9 @@ def _store_chunk(
                 rejected.append(item.image_id)
                 log.info("ingest.%s key=%s reason=%s", item.status, row.key, item.reason)
                 continue
-            patch = patches.get(item.image_id)
+            patch = embedded.patches.get(item.image_id)
+            if patch is None and item.image_id in embedded.copies:
+                patch = patch_store.get(embedded.copies[item.image_id])
             if patch is not None:
                 patch_store.put(item.image_id, patch)
             row.status, row.error = ImageStatus.EMBEDDED, None
@@ -245,7 +267,7 @@ def _store_chunk(
                     model=model,
                     dim=encoder.dim,
                     sha256=item.sha256,
-                    vector=vectors[item.image_id],
+                    vector=embedded.vectors[item.image_id],
                 )
             )
             for extractor in extractors:
@@ -266,7 +288,12 @@ def process_images(
 
     A bad file is recorded `failed` (or `skipped` when it is not an image) with its reason
     and never stops the others. Results are committed every encoder batch, so a crash loses
-    at most one batch of work, which a re-run picks up. Returns the number processed.
+    at most two batches of work (one encoded, one being written), which a re-run picks up.
+    Returns the number processed.
+
+    Three stages overlap so that the model never waits when it could work: decode threads
+    prepare the next batches (`ordered_map`), this thread runs the model, and one writer
+    thread commits the previous batch (SQL rows, patch files) while the model runs.
     """
     encoder = get_encoder(settings)
     source = open_source(bucket, settings)
@@ -287,16 +314,52 @@ def process_images(
             extractors=extractors,
         )
 
+    # Up to two batches decoded ahead of the model: while it encodes batch N, batch N+1 is
+    # complete and N+2 is being decoded. Memory stays bounded at about four batches of
+    # model input (two prefetched, one in the model, one being written).
     stream = ordered_map(
-        prepare, _pending_keys(settings, job_id, image_ids), workers=workers, prefetch=2 * settings.batch_size
+        prepare,
+        _pending_keys(settings, job_id, image_ids),
+        workers=workers,
+        prefetch=2 * settings.batch_size,
+        initializer=lower_thread_priority if settings.device != "cuda" else None,
     )
     done = 0
-    while chunk := list(islice(stream, settings.batch_size)):
-        _store_chunk(settings, encoder, job_id, chunk, patch_store, extractors)
-        done += len(chunk)
-        if on_progress is not None:
-            on_progress(len(chunk))
+    with ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="pixseek-store", initializer=lower_thread_priority
+    ) as writer:
+        storing: Future[int] | None = None
+        while chunk := list(islice(stream, settings.batch_size)):
+            embedded = _embed_chunk(settings, encoder, chunk)
+            if storing is not None:
+                # At most one batch waits to be written: a slow database slows the model
+                # down instead of letting finished batches pile up in memory.
+                done += _finish(storing, on_progress)
+            storing = writer.submit(
+                _store_and_count, settings, encoder, job_id, embedded, patch_store, extractors
+            )
+        if storing is not None:
+            done += _finish(storing, on_progress)
     return done
+
+
+def _store_and_count(
+    settings: Settings,
+    encoder: Encoder,
+    job_id: str,
+    embedded: _Embedded,
+    patch_store: PatchStore,
+    extractors: list[Extractor],
+) -> int:
+    _store_chunk(settings, encoder, job_id, embedded, patch_store, extractors)
+    return len(embedded.items)
+
+
+def _finish(storing: Future[int], on_progress: ProgressFn | None) -> int:
+    count = storing.result()  # re-raises a failed write here, in the caller's thread
+    if on_progress is not None:
+        on_progress(count)
+    return count
 
 
 def pending_count(settings: Settings, job_id: str) -> int:

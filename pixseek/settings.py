@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
     task_batch_size: int = Field(default=256, ge=1, le=100_000)
 
+    # Index: collections this large or larger get a tuned IVF index instead of exact search.
+    index_flat_max: int = Field(default=50_000, ge=1)
+
     # Distributed mode: no broker means every task runs in-process.
     broker_url: str | None = None
     queue: str = Field(default="pixseek", min_length=1, max_length=200)

@@ -1,4 +1,4 @@
-"""Prompt templates for short text queries, and a cache of text embeddings.
+"""Prompt templates for short text queries.
 
 CLIP was trained on captions, so a bare word ("beach") embeds less well than a caption
 ("a photo of beach."). A short query (at most `prompt_max_words` words) is put in every
@@ -9,16 +9,13 @@ as written. Every text part of every query goes through here, negative ones incl
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 
 from ingest.encoder import Encoder
 from pixseek.errors import InvalidRequest
-
-CACHE_SIZE = 512
+from search.text_cache import TextEmbeddingCache
 
 
 def check_templates(templates: Sequence[str]) -> None:
@@ -36,25 +33,21 @@ def prompts_for(text: str, templates: Sequence[str], max_words: int) -> list[str
 
 
 class TextEmbedder:
-    """Unit text embeddings with templates applied, cached (pages of one query re-embed nothing)."""
+    """Unit text embeddings with templates applied.
 
-    def __init__(self, max_words: int) -> None:
+    Each filled prompt goes through the shared text cache (an LRU that also batches
+    concurrent misses into one forward, search/text_cache.py), so pages of one query and
+    repeated queries re-embed nothing.
+    """
+
+    def __init__(self, max_words: int, cache: TextEmbeddingCache | None = None) -> None:
         self.max_words = max_words
-        self._cache: OrderedDict[tuple[str, str, tuple[str, ...]], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self.cache = cache or TextEmbeddingCache()
 
     def embed(self, encoder: Encoder, text: str, templates: Sequence[str]) -> np.ndarray:
-        key = (encoder.model_id, text, tuple(templates))
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
         prompts = prompts_for(text, templates, self.max_words)
-        vectors = encoder.encode_texts(prompts)
+        vectors = np.stack([self.cache.embed(encoder, prompt) for prompt in prompts])
+        if len(prompts) == 1:
+            return vectors[0]
         mean = vectors.mean(axis=0)
-        vector = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
-        with self._lock:
-            self._cache[key] = vector
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return vector
+        return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)

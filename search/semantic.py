@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from index.catalog import ImageVector
+from index.store import LoadedIndex
 
 READ_CHUNK = 10_000  # ids per IN (...) list; SQLite allows 32766 parameters
 SCORE_CHUNK = 8192
@@ -98,7 +99,7 @@ def exact_top(
 
 
 def index_top(
-    index: faiss.Index,
+    index: faiss.Index | LoadedIndex,
     query: np.ndarray,
     n: int,
     *,
@@ -115,7 +116,9 @@ def index_top(
     It also widens while the n-th score ties with the last one returned, so the
     (score, id) order is exact at the page boundary.
     """
-    ntotal = int(index.ntotal)
+    # A LoadedIndex searches its GPU copy when it has one and single queries on one thread.
+    raw = index.index if isinstance(index, LoadedIndex) else index
+    ntotal = int(raw.ntotal)
     if n <= 0 or ntotal == 0 or (allowed is not None and allowed.size == 0):
         return Ranked(np.empty(0, np.int64), np.empty(0, np.float32))
     q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
@@ -123,7 +126,7 @@ def index_top(
     if allowed is not None:
         # `selector` must outlive every search below: FAISS keeps only a raw pointer to it.
         selector = faiss.IDSelectorBatch(allowed.astype(np.int64))
-        params = selector_params(index, selector)
+        params = selector_params(raw, selector)
     reachable = ntotal if allowed is None else min(ntotal, int(allowed.size))
     k = min(n + 16, reachable)
     while True:

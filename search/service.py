@@ -106,7 +106,7 @@ class SearchService:
 
     def __init__(self, settings: Settings, holder: IndexHolder | None = None) -> None:
         self.settings = settings
-        self.holder = holder or IndexHolder(IndexStore(settings.index_dir))
+        self.holder = holder or IndexHolder(IndexStore(settings.index_dir), device=settings.device)
         self.texts = TextEmbedder(settings.prompt_max_words)
 
     @property
@@ -270,7 +270,7 @@ class SearchService:
         if not query.filters.active:
             total = int(session.scalar(select(func.count()).select_from(Image).where(*conds)) or 0)
             ranked = semantic.index_top(
-                loaded.index,
+                loaded,
                 q,
                 n,
                 accept=lambda ids: self._passing(session, ids, conds),
@@ -281,7 +281,7 @@ class SearchService:
         if allowed.size <= self.settings.search_exact_max and not semantic.is_exact(loaded.index):
             ids, vectors = semantic.stored_vectors(session, allowed, self.model_id, dim)
             return semantic.exact_top(vectors, ids, q, n, query.min_score)
-        ranked = semantic.index_top(loaded.index, q, n, allowed=allowed, min_score=query.min_score)
+        ranked = semantic.index_top(loaded, q, n, allowed=allowed, min_score=query.min_score)
         return replace(ranked, total=int(allowed.size) if query.min_score is None else None)
 
     def _passing(self, session: Session, ids: np.ndarray, conds: list[ColumnElement[bool]]) -> np.ndarray:

@@ -1,0 +1,167 @@
+"""`python -m bench.ingest`: ingest images/s, side by side in one run.
+
+(a) pixseek end to end (`run_ingest`: list, hash, decode, preprocess, encode, SQL, patches,
+    index publish), the model loaded beforehand as in a long-running worker;
+(b) the loop a user writes from open_clip's README: open, preprocess, encode, one image at a time;
+(c) the model alone: `Encoder.encode_pixels` on pre-made tensors at pixseek's batch size and
+    precision. Measured before and after (a) and (b), since the machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from bench.common import OUT, machine, write_json
+from bench.ingest.dataset import build, default_source
+from ingest.decode import decode_image
+from ingest.encoder import Encoder, get_encoder
+from ingest.service import run_ingest
+from pixseek.settings import Settings
+
+
+def model_only(encoder: Encoder, pixels: np.ndarray, batches: int) -> float:
+    """Images/s of the encoder forward alone on one fixed batch."""
+    encoder.encode_pixels(pixels)  # warm-up: first-call allocations and kernel selection
+    start = time.perf_counter()
+    for _ in range(batches):
+        encoder.encode_pixels(pixels)
+    return batches * len(pixels) / (time.perf_counter() - start)
+
+
+def openclip_loop(paths: list[Path], model_name: str) -> float:
+    """Images/s of open_clip's README recipe, one image at a time, fp32."""
+    import open_clip
+
+    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=None)
+    model.eval()
+    with torch.no_grad():
+        model.encode_image(preprocess(Image.open(paths[0])).unsqueeze(0))  # warm-up
+        start = time.perf_counter()
+        for path in paths:
+            image = preprocess(Image.open(path)).unsqueeze(0)
+            features = model.encode_image(image)
+            features /= features.norm(dim=-1, keepdim=True)
+    return len(paths) / (time.perf_counter() - start)
+
+
+def pixseek_ingest(folder: Path, settings: Settings) -> dict[str, float]:
+    """Images/s of `run_ingest` on `folder`, and how much of that time the model was busy."""
+    encoder = get_encoder(settings)
+    busy = [0.0]
+    forward = encoder.encode_pixels
+
+    def timed(pixels: np.ndarray) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return forward(pixels)
+        finally:
+            busy[0] += time.perf_counter() - t0
+
+    setattr(encoder, "encode_pixels", timed)  # noqa: B010 - shadow the method on this instance only
+    try:
+        start = time.perf_counter()
+        run_ingest(settings, str(folder))
+        wall = time.perf_counter() - start
+    finally:
+        delattr(encoder, "encode_pixels")
+    count = len(list(folder.glob("*.jpg")))
+    return {"images_per_s": count / wall, "wall_s": wall, "model_busy_fraction": busy[0] / wall}
+
+
+def decode_cost(paths: list[Path], encoder: Encoder) -> float:
+    """Milliseconds of one core per image for decode + preprocess (pixseek's path)."""
+    start = time.perf_counter()
+    for path in paths:
+        decoded = decode_image(path.read_bytes(), max_pixels=10**9, draft_size=encoder.image_size * 2)
+        encoder.preprocessor(decoded.image, (decoded.width, decoded.height))
+    return (time.perf_counter() - start) / len(paths) * 1000
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
+    parser.add_argument("--images", type=int, default=560, help="JPEGs in the test folder (default 560)")
+    parser.add_argument("--loop-images", type=int, default=100, help="images for the open_clip loop")
+    parser.add_argument("--model", default="ViT-B-32")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--model-batches", type=int, default=4, help="batches for the model-only bound")
+    parser.add_argument("--torch-threads", type=int, default=0)
+    parser.add_argument("--source", type=Path, default=None, help="folder of source JPEGs")
+    args = parser.parse_args(argv)
+
+    folder = OUT / "ingest-images"
+    paths = build(folder, args.images, args.source or default_source())
+    work = Path(tempfile.mkdtemp(prefix="pixseek-bench-ingest-"))
+    try:
+        settings = Settings(
+            data_dir=work,
+            model=args.model,
+            pretrained="none",
+            device="cpu",
+            precision=args.precision,
+            batch_size=args.batch_size,
+            torch_threads=args.torch_threads,
+        )
+        encoder = get_encoder(settings)
+        sample = paths[:: max(1, len(paths) // args.loop_images)][: args.loop_images]
+        pixels = np.stack(
+            [
+                encoder.preprocessor(d.image, (d.width, d.height))[0]
+                for d in (decode_image(p.read_bytes(), max_pixels=10**9) for p in paths[: args.batch_size])
+            ]
+        )
+        say = sys.stdout.write
+        say(f"{len(paths)} JPEGs in {folder}; model {args.model} (random weights), ")
+        say(f"precision {encoder.precision}, batch {args.batch_size}, ")
+        say(f"torch threads {torch.get_num_threads()}\n")
+        c1 = model_only(encoder, pixels, args.model_batches)
+        say(f"(c) model only, before: {c1:.2f} img/s\n")
+        b = openclip_loop(sample, args.model)
+        say(f"(b) open_clip README loop: {b:.2f} img/s ({len(sample)} images)\n")
+        a = pixseek_ingest(folder, settings)
+        say(f"(a) pixseek ingest: {a['images_per_s']:.2f} img/s, model busy {a['model_busy_fraction']:.0%}\n")
+        c2 = model_only(encoder, pixels, args.model_batches)
+        say(f"(c) model only, after: {c2:.2f} img/s\n")
+        # What the README loop's model step alone can do: one image per forward.
+        c_batch1 = model_only(encoder, pixels[:1], args.model_batches * 8)
+        say(f"(c1) model only at batch 1: {c_batch1:.2f} img/s\n")
+        decode_ms = decode_cost(sample[:40], encoder)
+        c = (c1 + c2) / 2
+        result = {
+            "command": "python -m bench.ingest " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "machine": machine(),
+            "model": args.model,
+            "precision": encoder.precision,
+            "batch_size": args.batch_size,
+            "images": len(paths),
+            "a_pixseek_images_per_s": a["images_per_s"],
+            "a_model_busy_fraction": a["model_busy_fraction"],
+            "b_openclip_loop_images_per_s": b,
+            "c_model_only_images_per_s": c,
+            "c_before_after": [c1, c2],
+            "c_batch1_images_per_s": c_batch1,
+            "decode_preprocess_core_ms_per_image": decode_ms,
+            "a_over_c": a["images_per_s"] / c,
+            "a_over_b": a["images_per_s"] / b,
+        }
+        say(
+            f"a/c = {result['a_over_c']:.2f} (target >= 0.8), a/b = {result['a_over_b']:.2f} (target >= 5); "
+            f"decode+preprocess {decode_ms:.1f} core-ms/image\n"
+        )
+        say(f"written to {write_json('ingest.json', result)}\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

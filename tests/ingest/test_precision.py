@@ -1,0 +1,56 @@
+"""The precision setting picks the encoder's dtype; bf16 stays close to fp32; the short text
+forward gives the same vectors as open_clip's full one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ingest import encoder as encoder_module
+from ingest.encoder import Encoder, get_encoder, resolve_precision
+from pixseek.settings import Settings
+
+
+@pytest.mark.parametrize(("native", "expected"), [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_follows_native_bf16_on_cpu(
+    monkeypatch: pytest.MonkeyPatch, native: bool, expected: str
+) -> None:
+    monkeypatch.setattr(encoder_module, "cpu_has_native_bf16", lambda: native)
+    assert resolve_precision("auto", "cpu") == expected
+    assert resolve_precision("auto", "cuda") == "fp16"
+    assert resolve_precision("fp32", "cpu") == "fp32"
+
+
+@pytest.mark.parametrize(("setting", "dtype"), [("fp32", torch.float32), ("bf16", torch.bfloat16)])
+def test_precision_setting_selects_weight_dtype(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, setting: str, dtype: torch.dtype
+) -> None:
+    monkeypatch.setenv("PIXSEEK_PRECISION", setting)
+    encoder = get_encoder(Settings())
+    assert encoder.precision == setting and encoder.dtype == dtype
+    assert next(encoder.model.parameters()).dtype == dtype
+    assert not encoder.autocast  # autocast is only used on CUDA
+
+
+def test_bf16_embeddings_agree_with_fp32() -> None:
+    fp32 = Encoder("pixseek-tiny", "none", device="cpu", precision="fp32")
+    bf16 = Encoder("pixseek-tiny", "none", device="cpu", precision="bf16")
+    pixels = (
+        np.random.default_rng(0).standard_normal((4, 3, fp32.image_size, fp32.image_size)).astype(np.float32)
+    )
+    a, b = fp32.encode_pixels(pixels).cls, bf16.encode_pixels(pixels).cls
+    assert (a * b).sum(axis=1).min() >= 0.99
+    ta, tb = fp32.encode_texts(["a dog", "a red car"]), bf16.encode_texts(["a dog", "a red car"])
+    assert (ta * tb).sum(axis=1).min() >= 0.99
+
+
+def test_short_text_forward_equals_open_clip_encode_text() -> None:
+    encoder = Encoder("pixseek-tiny", "none", device="cpu", precision="fp32")
+    assert encoder._short_text
+    texts = ["a dog", "a photo of a red bicycle leaning on a wall at night", "x " * 200]
+    short = encoder.encode_texts(texts)
+    tokens = encoder.tokenizer(texts)
+    with torch.inference_mode():
+        full = torch.nn.functional.normalize(encoder.model.encode_text(tokens).float(), dim=-1).numpy()
+    np.testing.assert_allclose(short, full, atol=1e-5)
