@@ -54,15 +54,18 @@ class Preprocessor:
         # Same offsets as torchvision.transforms.CenterCrop.
         left = round((nw - s) / 2.0)
         top = round((nh - s) / 2.0)
-        if (nw, nh) != (w, h):
-            # Resample only the source box that lands in the crop: the sampling grid and
-            # the bicubic filter (whose support may reach outside the box) are the same as
-            # resize-then-crop, but the discarded margins are never computed, which halves
-            # the resize time for 4:3 photos.
+        if nw < w and nh < h:
+            # Downscaling: resample only the source box that lands in the crop. The sampling
+            # grid and the bicubic filter (whose support may reach outside the box) are the
+            # same as resize-then-crop, but the discarded margins are never computed, which
+            # halves the resize time for 4:3 photos. (Upscaling small images does not give
+            # the same pixels this way, and costs little, so it takes the plain path.)
             sx, sy = w / nw, h / nh
             box = (left * sx, top * sy, (left + s) * sx, (top + s) * sy)
             img = img.resize((s, s), Image.Resampling.BICUBIC, box=box)
         else:
+            if (nw, nh) != (w, h):
+                img = img.resize((nw, nh), Image.Resampling.BICUBIC)
             img = img.crop((left, top, left + s, top + s))
         # Normalise through a per-channel lookup table: one gather per value instead of a
         # float conversion, a subtraction and a division over the whole array.
