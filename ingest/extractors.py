@@ -49,3 +49,4 @@ def active_extractors(settings: Settings) -> list[Extractor]:
 def _load_builtin() -> None:
     """Import the modules that register pixseek's own extractors."""
     # Each feature adds its module here; importing registers it once.
+    import ingest.hashes  # noqa: F401  (duplicates: perceptual signatures)

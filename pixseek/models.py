@@ -3,5 +3,22 @@
 from index.catalog import Image, ImageVector
 from ingest.jobs import Job
 from pixseek.db import Base
+from search.duplicates.models import (
+    DuplicateDecision,
+    DuplicateGroup,
+    DuplicateMember,
+    DuplicatePair,
+    ImageHash,
+)
 
-__all__ = ["Base", "Image", "ImageVector", "Job"]
+__all__ = [
+    "Base",
+    "DuplicateDecision",
+    "DuplicateGroup",
+    "DuplicateMember",
+    "DuplicatePair",
+    "Image",
+    "ImageHash",
+    "ImageVector",
+    "Job",
+]
