@@ -17,9 +17,9 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from pixseek.cli import ingest, search, serve, status
+    from pixseek.cli import duplicates, ingest, search, serve, status
 
-    for module in (ingest, search, serve, status):
+    for module in (ingest, search, serve, status, duplicates):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -36,7 +36,7 @@ def _pairs_from_range(
     lims: np.ndarray, labels: np.ndarray, query_rows: np.ndarray, owner: np.ndarray
 ) -> np.ndarray:
     """Turn a range-search answer into unique (i, j) row pairs with i < j."""
-    counts = np.diff(lims)
+    counts = np.diff(lims).astype(np.int64)
     left = np.repeat(query_rows, counts)
     right = owner[labels]
     keep = left != right
