@@ -91,9 +91,9 @@ def test_bad_input_is_a_4xx(
     client: TestClient,
     method: str,
     url: str,
-    kwargs: dict,
+    kwargs: dict[str, Any],
     status: int,
-    code: str,  # type: ignore[type-arg]
+    code: str,
 ) -> None:
     response = getattr(client, method)(url, **kwargs)
     assert response.status_code == status
