@@ -38,8 +38,8 @@ def test_exact_hash_search_equals_brute_force() -> None:
 
 
 def test_multi_index_hashing_finds_close_pairs() -> None:
-    codes = _codes(2000, 1, [(0, 1, 2), (2, 3, 5), (4, 5, 0)])
-    pairs = hash_candidates(codes, radius=8, exact_limit=100, batch=500)
+    codes = _codes(500, 1, [(0, 1, 2), (2, 3, 5), (4, 5, 0)])
+    pairs = hash_candidates(codes, radius=8, exact_limit=100, batch=200)
     found = {tuple(p) for p in pairs.tolist()}
     assert {(0, 1), (2, 3), (4, 5)} <= found
     assert found <= _brute(codes, 8 + CANDIDATE_SLACK)
