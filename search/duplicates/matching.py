@@ -11,11 +11,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from search.duplicates.hashing import GRID, HASH_BYTES, SCALES, compare_many
 from search.duplicates.models import Kind
+
+
+class Rows(Protocol):
+    """Anything indexed by an array of rows: a numpy array, a memmap, thumbnails read from SQL."""
+
+    def __getitem__(self, rows: np.ndarray, /) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ def classify(
     pairs: np.ndarray,
     cls_scores: np.ndarray,
     codes: np.ndarray,
-    thumbs: np.ndarray,
+    thumbs: Rows,
     rules: Rules,
     *,
     batch: int = 200_000,

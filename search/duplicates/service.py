@@ -27,7 +27,8 @@ from ingest.sources import SourceError, open_source
 from pixseek.db import utcnow
 from pixseek.errors import InvalidRequest, PayloadTooLarge, PixseekError, UnsupportedImage
 from pixseek.settings import Settings
-from search.duplicates.candidates import CANDIDATE_SLACK, cls_candidates, hash_candidates
+from search.duplicates.candidates import CANDIDATE_SLACK
+from search.duplicates.detect import SearchLimits, find_matches
 from search.duplicates.grouping import Star, classes, star_groups
 from search.duplicates.hashing import (
     VERSION,
@@ -36,7 +37,7 @@ from search.duplicates.hashing import (
     signature,
 )
 from search.duplicates.keeper import keeper_reason, rank_key
-from search.duplicates.matching import Matches, Rules, classify, merge_candidates
+from search.duplicates.matching import Matches, Rules, classify
 from search.duplicates.models import (
     Decision,
     DuplicateDecision,
@@ -147,36 +148,17 @@ class DuplicateService:
 
     def _match(self, session: Session, collection: Collection, query_rows: np.ndarray | None) -> Matches:
         cfg = self.settings.duplicates
-        batch = query_batch(self.settings)
-        hash_pairs = hash_candidates(
+        limits = SearchLimits(knn=cfg.knn, exact_limit=cfg.exact_limit, batch=query_batch(self.settings))
+        vector_rows, vectors = load_vectors(session, collection.ids, model_id(self.settings))
+        return find_matches(
             collection.codes,
-            radius=cfg.near_hash_distance,
-            exact_limit=cfg.exact_limit,
-            batch=batch,
+            collection.thumbs,
+            self.rules,
+            limits,
+            vectors=vectors if len(vector_rows) >= 2 else None,
+            vector_rows=vector_rows,
             query_rows=query_rows,
         )
-        cls_pairs = np.empty((0, 2), dtype=np.int64)
-        cls_scores = np.empty(0, dtype=np.float32)
-        vec_rows, vectors = load_vectors(session, collection.ids, model_id(self.settings))
-        if len(vec_rows) >= 2:
-            # Query only the rows asked for, expressed as positions among rows with a vector.
-            sub_query = None
-            if query_rows is not None:
-                mask = np.isin(vec_rows, query_rows)
-                sub_query = np.flatnonzero(mask)
-            if sub_query is None or len(sub_query):
-                min_score = self.rules.similar_threshold if self.rules.similar_threshold is not None else -1.0
-                sub_pairs, cls_scores = cls_candidates(
-                    vectors,
-                    k=cfg.knn,
-                    min_score=min_score,
-                    exact_limit=cfg.exact_limit,
-                    batch=batch,
-                    query_rows=sub_query,
-                )
-                cls_pairs = np.sort(vec_rows[sub_pairs], axis=1) if len(sub_pairs) else cls_pairs
-        pairs, scores = merge_candidates(hash_pairs, cls_pairs, cls_scores)
-        return classify(pairs, scores, collection.codes, collection.thumbs, self.rules)
 
     def _store_pairs(self, session: Session, collection: Collection, matches: Matches) -> int:
         if not len(matches):

@@ -16,13 +16,43 @@ from search.duplicates.models import ImageHash
 CHUNK = 20_000
 
 
+class SqlThumbs:
+    """Thumbnails read from SQL on demand: only candidate rows are ever loaded.
+
+    Indexing with an array of rows returns (len(rows), S, 16, 16) uint8, like a numpy array
+    would; the codes of a million images fit in 64 MB, their thumbnails would need 1 GB.
+    """
+
+    def __init__(self, session: Session, ids: np.ndarray) -> None:
+        self.session = session
+        self.ids = ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        unique, inverse = np.unique(rows, return_inverse=True)
+        wanted = self.ids[unique]
+        blobs: dict[int, bytes] = {}
+        for start in range(0, len(wanted), CHUNK):
+            part = wanted[start : start + CHUNK].tolist()
+            for image_id, blob in self.session.execute(
+                select(ImageHash.image_id, ImageHash.thumbs).where(ImageHash.image_id.in_(part))
+            ):
+                blobs[int(image_id)] = blob
+        data = b"".join(blobs[int(i)] for i in wanted)
+        found = np.frombuffer(data, dtype=np.uint8).reshape(len(wanted), len(SCALES), THUMB, THUMB)
+        return found[inverse.reshape(-1)]
+
+
 @dataclass
 class Collection:
-    """Every searchable image with a current signature, row-aligned arrays."""
+    """Every searchable image with a current signature, row-aligned."""
 
     ids: np.ndarray  # (N,) int64, sorted
     codes: np.ndarray  # (N, 2, S, 8) uint8
-    thumbs: np.ndarray  # (N, S, 16, 16) uint8
+    thumbs: SqlThumbs  # (N, S, 16, 16) uint8, read on demand
     unchecked: np.ndarray  # (N,) bool: never compared since it arrived or changed
 
     def rows_of(self, image_ids: np.ndarray) -> np.ndarray:
@@ -32,12 +62,11 @@ class Collection:
 def load_collection(session: Session) -> Collection:
     ids: list[int] = []
     codes: list[bytes] = []
-    thumbs: list[bytes] = []
     unchecked: list[bool] = []
     last = -1
     while True:
         rows = session.execute(
-            select(ImageHash.image_id, ImageHash.codes, ImageHash.thumbs, ImageHash.checked_at)
+            select(ImageHash.image_id, ImageHash.codes, ImageHash.checked_at)
             .join(Image, Image.id == ImageHash.image_id)
             .where(
                 Image.status.in_(list(SEARCHABLE)), ImageHash.version == VERSION, ImageHash.image_id > last
@@ -47,19 +76,18 @@ def load_collection(session: Session) -> Collection:
         ).all()
         if not rows:
             break
-        for image_id, code, thumb, checked in rows:
+        for image_id, code, checked in rows:
             ids.append(int(image_id))
             codes.append(code)
-            thumbs.append(thumb)
             unchecked.append(checked is None)
         last = ids[-1]
     n = len(ids)
     code_arr = np.frombuffer(b"".join(codes), dtype=np.uint8).reshape(n, CODES_BYTES)
-    thumb_arr = np.frombuffer(b"".join(thumbs), dtype=np.uint8).reshape(n, len(SCALES), THUMB, THUMB)
+    id_arr = np.asarray(ids, dtype=np.int64)
     return Collection(
-        ids=np.asarray(ids, dtype=np.int64),
+        ids=id_arr,
         codes=unpack_codes(code_arr),
-        thumbs=thumb_arr,
+        thumbs=SqlThumbs(session, id_arr),
         unchecked=np.asarray(unchecked, dtype=bool),
     )
 
