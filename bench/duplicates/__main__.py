@@ -190,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for edit in [*TRANSFORMS, "all pairs"]:
         p, b = result["pixseek"][edit], result["phash"][edit]
-        ours = f"{p['precision']:.3f} | {p['recall']:.3f}"
-        lines.append(f"| {edit} | {ours} | {b['precision']:.3f} | {b['recall']:.3f} |")
+        cells = f"{p['precision']:.3f} | {p['recall']:.3f}"
+        lines.append(f"| {edit} | {cells} | {b['precision']:.3f} | {b['recall']:.3f} |")
     lines += ["", "timings (s): " + ", ".join(f"{k}={v}" for k, v in result["timings"].items())]
     print("\n".join(lines))  # noqa: T201
     return 0

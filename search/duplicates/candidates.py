@@ -21,11 +21,16 @@ log = logging.getLogger(__name__)
 # Hash candidates are searched a little wider than the `near` threshold: the candidate
 # search compares fewer crop pairs than the final check, which takes the best of all.
 CANDIDATE_SLACK = 4
-# Multi-index hashing: 3 tables of 21 bits, probing buckets 1 bit away, finds every code
-# within 3 * (1 + 1) - 1 = 5 bits for sure, and farther ones when they share a bucket.
-_MULTIHASH_TABLES = 3
-_MULTIHASH_BITS = 21
-_MULTIHASH_FLIP = 1
+# Multi-index hashing: 4 tables of 16 bits, exact bucket lookups, finds every code within
+# 4 - 1 = 3 bits for sure (pigeonhole), and farther ones when they share a bucket.
+_MULTIHASH_TABLES = 4
+_MULTIHASH_BITS = 16
+_MULTIHASH_FLIP = 0
+# CLS search past `exact_limit`: PCA to 64 dimensions, ~2*sqrt(N) inverted lists, 8 probed;
+# the neighbours found are then scored with the full vectors.
+_PCA_DIM = 64
+_NPROBE = 8
+_TRAIN_PER_LIST = 32
 
 
 def _batches(n: int, size: int) -> list[tuple[int, int]]:
@@ -128,15 +133,16 @@ def cls_candidates(
     if n <= exact_limit:
         index: faiss.Index = faiss.IndexFlatIP(dim)
     else:
-        # IVF with 8-bit codes: a quarter of the float32 memory; ~4*sqrt(N) lists, 16 probed.
-        nlist = int(4 * math.sqrt(n))
-        index = faiss.IndexIVFScalarQuantizer(
-            faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        # Memory: N x 64 float32 (256 MB at 1M) instead of N x dim float32 (2 GB at 512-d).
+        nlist = int(2 * math.sqrt(n))
+        index = faiss.index_factory(
+            dim, f"PCA{min(_PCA_DIM, dim)},IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT
         )
+        faiss.extract_index_ivf(index).cp.niter = 10
         rng = np.random.default_rng(seed)
-        sample = vectors[np.sort(rng.choice(n, size=min(n, 64 * nlist), replace=False))]
+        sample = vectors[np.sort(rng.choice(n, size=min(n, _TRAIN_PER_LIST * nlist), replace=False))]
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        index.nprobe = 16
+        faiss.extract_index_ivf(index).nprobe = _NPROBE
     for start, stop in _batches(n, batch):
         index.add(np.ascontiguousarray(vectors[start:stop], dtype=np.float32))
     want = min(k + 1, n)
@@ -144,10 +150,16 @@ def cls_candidates(
     score_parts: list[np.ndarray] = []
     for start, stop in _batches(len(rows), batch):
         part = rows[start:stop]
-        scores, labels = index.search(np.ascontiguousarray(vectors[part], dtype=np.float32), want)
+        queries = np.ascontiguousarray(vectors[part], dtype=np.float32)
+        _approx, labels = index.search(queries, want)
         left = np.repeat(part, want)
-        right, flat = labels.ravel(), scores.ravel()
-        keep = (right >= 0) & (right != left) & (flat >= min_score)
+        right = labels.ravel()
+        keep = (right >= 0) & (right != left)
+        left, right = left[keep], right[keep]
+        # Exact cosine of each neighbour pair, from the full vectors (rows of one batch at a time).
+        local = np.repeat(np.arange(len(part)), want)[keep]
+        flat = np.einsum("ij,ij->i", queries[local], np.asarray(vectors[right], dtype=np.float32))
+        keep = flat >= min_score
         left, right, flat = left[keep], right[keep], flat[keep]
         pair_parts.append(np.stack([np.minimum(left, right), np.maximum(left, right)], axis=1))
         score_parts.append(flat.astype(np.float32))
