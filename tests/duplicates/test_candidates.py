@@ -37,8 +37,8 @@ def test_exact_hash_search_equals_brute_force() -> None:
     assert {(0, 1), (5, 6), (7, 8)} <= found and (9, 10) not in found
 
 
-def test_multi_index_hashing_finds_close_pairs() -> None:
-    codes = _codes(500, 1, [(0, 1, 2), (2, 3, 5), (4, 5, 0)])
+def test_multi_index_hashing_finds_every_pair_within_3_bits() -> None:
+    codes = _codes(500, 1, [(0, 1, 2), (2, 3, 3), (4, 5, 0)])
     pairs = hash_candidates(codes, radius=8, exact_limit=100, batch=200)
     found = {tuple(p) for p in pairs.tolist()}
     assert {(0, 1), (2, 3), (4, 5)} <= found
@@ -66,3 +66,15 @@ def test_cls_knn_equals_brute_force() -> None:
     assert {tuple(p) for p in pairs.tolist()} == expected
     for (i, j), s in zip(pairs.tolist(), scores.tolist(), strict=True):
         assert abs(s - sims[i, j]) < 1e-4
+
+
+def test_approximate_cls_search_finds_planted_copies_with_exact_scores() -> None:
+    rng = np.random.default_rng(4)
+    vectors = rng.normal(size=(3000, 96)).astype(np.float32)
+    for src, dst in ((0, 2999), (10, 2000), (500, 1500)):
+        vectors[dst] = vectors[src] + 0.2 * rng.normal(size=96).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    pairs, scores = cls_candidates(vectors, k=5, min_score=0.9, exact_limit=100, batch=1000)
+    assert {tuple(p) for p in pairs.tolist()} == {(0, 2999), (10, 2000), (500, 1500)}
+    for (i, j), s in zip(pairs.tolist(), scores.tolist(), strict=True):
+        assert abs(s - float(vectors[i] @ vectors[j])) < 1e-4
