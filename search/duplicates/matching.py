@@ -49,7 +49,8 @@ class Matches:
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def reason(self, i: int) -> str:
+    def reason(self, i: int, names: tuple[str, str] = ("a", "b")) -> str:
+        """Why pair `i` matched; `names` label its two images in the crop note."""
         if self.kinds[i] == Kind.SIMILAR:
             return f"similar: CLS cosine {float(self.cls[i]):.3f}"
         parts = [f"pHash distance {int(self.distance[i])}/{8 * HASH_BYTES}"]
@@ -57,7 +58,7 @@ class Matches:
             parts.append("mirrored")
         sa, sb = SCALES[int(self.scale_a[i])], SCALES[int(self.scale_b[i])]
         if sa != sb:
-            parts.append(f"crop {sa:.0%} vs {sb:.0%}")
+            parts.append(f"crop {sa:.0%} of {names[0]} ~ {sb:.0%} of {names[1]}")
         agree = round(float(self.agreement[i]) * GRID * GRID)
         return f"near: {', '.join(parts)}; {agree}/{GRID * GRID} patches agree"
 

@@ -188,7 +188,7 @@ class DuplicateService:
                 "hash_distance": int(matches.distance[i]),
                 "patch_agreement": float(matches.agreement[i]),
                 "cls_score": None if np.isnan(matches.cls[i]) else float(matches.cls[i]),
-                "reason": matches.reason(i),
+                "reason": matches.reason(i, (f"#{a_ids[i]}", f"#{b_ids[i]}")),
                 "found_at": now,
             }
             for i in range(len(matches))
@@ -581,15 +581,12 @@ class DuplicateService:
         thumbs = np.concatenate([sig.thumbs[None], collection.thumbs[rows]])
         pairs = np.stack([np.zeros(len(rows), dtype=np.int64), np.arange(1, len(rows) + 1)], axis=1)
         matched = classify(pairs, np.full(len(rows), np.nan, dtype=np.float32), codes, thumbs, self.rules)
-        return [
-            (
-                int(collection.ids[rows[int(matched.pairs[i, 1]) - 1]]),
-                str(matched.kinds[i]),
-                float(matched.scores[i]),
-                matched.reason(i),
-            )
-            for i in range(len(matched))
-        ]
+        out: list[tuple[int, str, float, str]] = []
+        for i in range(len(matched)):
+            image_id = int(collection.ids[rows[int(matched.pairs[i, 1]) - 1]])
+            reason = matched.reason(i, ("this image", f"#{image_id}"))
+            out.append((image_id, str(matched.kinds[i]), float(matched.scores[i]), reason))
+        return out
 
     def _check_similar(self, session: Session, data: bytes) -> list[tuple[int, float]]:
         from search.service import SearchService
