@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 
 from api.errors import error_response, install_error_handlers
 from api.jobs_runner import JobRunner
-from api.routes import health, images, jobs, regions, search
+from api.routes import duplicates, health, images, jobs, regions, search
 from pixseek import __version__
 from pixseek.db import ensure_schema
 from pixseek.settings import Settings, get_settings
@@ -58,7 +58,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response: Response = await call_next(request)
         return response
 
-    for module in (health, search, images, jobs):
+    for module in (health, search, regions, images, jobs, duplicates):
         app.include_router(module.router)
-    app.include_router(regions.router)  # region search and heatmaps (issue 6)
     return app

@@ -1,1 +1,1 @@
-"""Benchmarks: `python -m bench.ingest` and `python -m bench.search` (outputs under bench/out/)."""
+"""Benchmarks: each runs from one command and prints the figures docs/benchmarks.md quotes."""

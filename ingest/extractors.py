@@ -49,4 +49,5 @@ def active_extractors(settings: Settings) -> list[Extractor]:
 def _load_builtin() -> None:
     """Import the modules that register pixseek's own extractors."""
     # Each feature adds its module here; importing registers it once.
+    import ingest.hashes
     import ingest.keywords  # noqa: F401

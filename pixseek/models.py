@@ -4,5 +4,23 @@ from index.catalog import Image, ImageVector
 from index.text import ImageText
 from ingest.jobs import Job
 from pixseek.db import Base
+from search.duplicates.models import (
+    DuplicateDecision,
+    DuplicateGroup,
+    DuplicateMember,
+    DuplicatePair,
+    ImageHash,
+)
 
-__all__ = ["Base", "Image", "ImageText", "ImageVector", "Job"]
+__all__ = [
+    "Base",
+    "DuplicateDecision",
+    "DuplicateGroup",
+    "DuplicateMember",
+    "DuplicatePair",
+    "Image",
+    "ImageHash",
+    "ImageText",
+    "ImageVector",
+    "Job",
+]

@@ -6,11 +6,39 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Pretrained tags that mean "random weights": only for tests and benchmarks.
 RANDOM_WEIGHTS = ("none", "")
+
+
+KeeperRule = Literal["resolution", "file_size", "captured_at"]
+DEFAULT_KEEPER_ORDER: tuple[KeeperRule, ...] = ("resolution", "file_size", "captured_at")
+
+
+class DuplicateSettings(BaseModel):
+    """Duplicate detection (`PIXSEEK_DUPLICATES__<NAME>`); docs/duplicates.md explains each rule."""
+
+    # near: best pHash distance over crops and mirroring, and the share of agreeing patches.
+    near_hash_distance: int = Field(default=8, ge=0, le=32)
+    near_patch_agreement: float = Field(default=0.7, ge=0.0, le=1.0)
+    # similar: CLS cosine similarity (pretrained weights only; ignored with random weights).
+    similar_threshold: float = Field(default=0.9, ge=-1.0, le=1.0)
+    knn: int = Field(default=10, ge=1, le=1000)  # CLS neighbours examined per image
+    # Up to this many images the searches are exact (brute force); above, FAISS multi-index
+    # hashing on the hashes and an IVF index on the CLS vectors.
+    exact_limit: int = Field(default=20_000, ge=1)
+    # Bounds the working memory of a detection run: queries go in batches of about this size.
+    memory_mb: int = Field(default=1024, ge=64)
+    keeper_order: list[KeeperRule] = Field(default_factory=lambda: list(DEFAULT_KEEPER_ORDER))
+
+    @field_validator("keeper_order", mode="after")
+    @classmethod
+    def _distinct(cls, value: list[KeeperRule]) -> list[KeeperRule]:
+        if len(set(value)) != len(value):
+            raise ValueError("keeper_order names a rule twice")
+        return value
 
 
 def _default_data_dir() -> Path:
@@ -21,7 +49,11 @@ class Settings(BaseSettings):
     """Every knob pixseek has; each field is `PIXSEEK_<NAME>` in the environment."""
 
     model_config = SettingsConfigDict(
-        env_prefix="PIXSEEK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="PIXSEEK_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_nested_delimiter="__",
     )
 
     data_dir: Path = Field(default_factory=_default_data_dir)
@@ -102,6 +134,8 @@ class Settings(BaseSettings):
     patch_nprobe: int = Field(default=32, ge=1, le=65_536)
     patch_candidates: int = Field(default=256, ge=1, le=100_000)  # patches re-scored exactly
     # --- end region search ---
+
+    duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
 
     @field_validator("data_dir", "model_cache_dir", mode="after")
     @classmethod

@@ -1,0 +1,1 @@
+"""Duplicate-detection benchmarks: quality on edited photos (`python -m bench.duplicates`), scale."""

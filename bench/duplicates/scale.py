@@ -1,0 +1,146 @@
+"""Time and peak memory of full duplicate detection over synthetic collections.
+
+    python -m bench.duplicates.scale --n 100000 [--n 1000000] [--dim 512] [--memory-mb 1024]
+
+Synthetic data, written to memory-mapped files in a temp dir before the clock starts:
+random unit CLS vectors (float16 on disk), random hash codes and thumbnails, and 1% of
+the images planted as edited copies of another (CLS cosine ~0.95, 2-4 hash bits flipped,
+thumbnails with a little noise). Detection is the same `find_matches` the service runs
+(hash candidates with FAISS multi-index hashing, CLS kNN with IVF-SQ8, tier rules) plus
+the grouping; SQL reads and writes are not included. Each size runs in a fresh process so
+that its peak RSS (`resource.getrusage`) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search.duplicates.detect import SearchLimits, find_matches
+from search.duplicates.grouping import star_groups
+from search.duplicates.hashing import SCALES, THUMB
+from search.duplicates.matching import Rules
+
+CHUNK = 100_000
+PLANTED = 0.01
+
+
+def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    x = rng.standard_normal((n, dim), dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def generate(folder: Path, n: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Memory-mapped (codes, thumbs, vectors) with planted copies; returns them and the copy count."""
+    rng = np.random.default_rng(seed)
+    s = len(SCALES)
+    codes = np.lib.format.open_memmap(folder / "codes.npy", "w+", np.uint8, (n, 2, s, 8))
+    thumbs = np.lib.format.open_memmap(folder / "thumbs.npy", "w+", np.uint8, (n, s, THUMB, THUMB))
+    vectors = np.lib.format.open_memmap(folder / "vectors.npy", "w+", np.float16, (n, dim))
+    for start in range(0, n, CHUNK):
+        stop = min(n, start + CHUNK)
+        codes[start:stop] = rng.integers(0, 256, (stop - start, 2, s, 8), dtype=np.uint8)
+        thumbs[start:stop] = rng.integers(0, 256, (stop - start, s, THUMB, THUMB), dtype=np.uint8)
+        vectors[start:stop] = _unit(rng, stop - start, dim)
+    copies = int(n * PLANTED)
+    src = rng.choice(n // 2, size=copies, replace=False)
+    dst = n // 2 + rng.choice(n - n // 2, size=copies, replace=False)
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        bits = np.unpackbits(codes[a])
+        flip = rng.choice(bits.size, size=int(rng.integers(2, 5)), replace=False)
+        bits[flip] ^= 1
+        codes[b] = np.packbits(bits).reshape(codes[a].shape)
+        noisy = thumbs[a].astype(np.int16) + rng.integers(-6, 7, thumbs[a].shape)
+        thumbs[b] = np.clip(noisy, 0, 255).astype(np.uint8)
+        v = vectors[a].astype(np.float32) + 0.33 * _unit(rng, 1, dim)[0]
+        vectors[b] = v / np.linalg.norm(v)
+    for array in (codes, thumbs, vectors):
+        array.flush()
+    return codes, thumbs, vectors, copies
+
+
+class Float32Rows:
+    """A float16 memmap read as float32, one slice at a time (what FAISS is given)."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data = data
+        self.shape = data.shape
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        return np.asarray(self.data[rows], dtype=np.float32)
+
+
+def run_one(n: int, dim: int, memory_mb: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="pixseek-dup-scale-") as tmp:
+        codes, thumbs, vectors, copies = generate(Path(tmp), n, dim)
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rules = Rules(similar_threshold=0.9)  # as with pretrained weights: the CLS search runs
+        limits = SearchLimits(knn=10, exact_limit=20_000, batch=max(256, memory_mb * 1024 // 64))
+        started = time.perf_counter()
+        matches = find_matches(codes, thumbs, rules, limits, vectors=Float32Rows(vectors))  # type: ignore[arg-type]
+        matched = time.perf_counter()
+        stars = star_groups(
+            ((int(a), int(b), None) for a, b in matches.pairs[matches.kinds == "near"]), rank=lambda i: i
+        )
+        grouped = time.perf_counter()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    near = {(int(a), int(b)) for a, b in matches.pairs[matches.kinds == "near"]}
+    return {
+        "images": n,
+        "dim": dim,
+        "memory_mb_setting": memory_mb,
+        "planted_copies": copies,
+        "near_pairs_found": len(near),
+        "similar_pairs_found": int((matches.kinds == "similar").sum()),
+        "groups": len(stars),
+        "match_s": round(matched - started, 1),
+        "group_s": round(grouped - matched, 2),
+        "total_s": round(grouped - started, 1),
+        "peak_rss_mb": round(peak / 1024),
+        "rss_before_detection_mb": round(rss_before / 1024),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.duplicates.scale")
+    parser.add_argument("--n", type=int, action="append", help="collection size (repeatable)")
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--memory-mb", type=int, default=1024)
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    sizes = args.n or [100_000, 1_000_000]
+    if args.one:
+        print(json.dumps(run_one(sizes[0], args.dim, args.memory_mb)))  # noqa: T201
+        return 0
+    for n in sizes:
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.duplicates.scale",
+            "--one",
+            "--n",
+            str(n),
+            "--dim",
+            str(args.dim),
+            "--memory-mb",
+            str(args.memory_mb),
+        ]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        print(out.strip(), flush=True)  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

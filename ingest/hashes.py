@@ -1,0 +1,51 @@
+"""The duplicates extractor: a perceptual signature of every image, stored beside its vector."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, or_
+from sqlalchemy.orm import Session
+
+from ingest.decode import Decoded
+from ingest.extractors import register
+from ingest.sources.base import BucketSource
+from pixseek.settings import Settings
+from search.duplicates.hashing import VERSION, Signature, signature
+from search.duplicates.models import DuplicatePair, ImageHash
+
+
+class SignatureExtractor:
+    name = "duplicates.signature"
+
+    def extract(self, source: BucketSource, key: str, data: bytes, decoded: Decoded) -> Signature:
+        return signature(decoded.image)
+
+    def store(self, session: Session, image_id: int, value: Signature) -> None:
+        # New or changed content: its old matches go, and the next detection run compares it again.
+        session.execute(
+            delete(DuplicatePair).where(
+                or_(DuplicatePair.image_a == image_id, DuplicatePair.image_b == image_id)
+            )
+        )
+        session.merge(
+            ImageHash(
+                image_id=image_id,
+                version=VERSION,
+                codes=value.codes_blob(),
+                thumbs=value.thumbs_blob(),
+                checked_at=None,
+            )
+        )
+
+    def forget(self, session: Session, image_ids: Sequence[int]) -> None:
+        ids = list(image_ids)
+        session.execute(
+            delete(DuplicatePair).where(or_(DuplicatePair.image_a.in_(ids), DuplicatePair.image_b.in_(ids)))
+        )
+        session.execute(delete(ImageHash).where(ImageHash.image_id.in_(ids)))
+
+
+@register
+def signature_extractor(settings: Settings) -> SignatureExtractor:
+    return SignatureExtractor()

@@ -1,0 +1,137 @@
+"""`pixseek duplicates`: find duplicate groups, check one file, resolve or dismiss a group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pixseek.cli.common import emit, handle_errors, json_option
+from pixseek.db import ensure_schema, session_scope
+from pixseek.errors import InvalidRequest
+from pixseek.settings import get_settings
+from search.duplicates.service import ACTIONS, DuplicateService
+
+KINDS = ("exact", "near", "similar")
+
+
+def _print_group(group: dict[str, Any]) -> None:
+    click.echo(f"group {group['id']} [{group['kind']}, {group['status']}] keep {group['keep']}")
+    for image in group["images"]:
+        mark = "*" if image["role"] == "keep" else "-" if image["role"] == "duplicate" else " "
+        click.echo(f"  {mark} [{image['id']}] {image['bucket']}/{image['key']}  {image['reason']}")
+
+
+@click.group("duplicates", invoke_without_command=True)
+@click.option("--kind", type=click.Choice(KINDS), default=None, help="Only groups of this tier.")
+@click.option(
+    "--status",
+    type=click.Choice(("open", "resolved", "dismissed")),
+    default="open",
+    show_default=True,
+    help="Which groups to list.",
+)
+@click.option("--full", is_flag=True, help="Compare every image again, not only the new ones.")
+@click.option("--no-detect", is_flag=True, help="List the stored groups without looking for new pairs.")
+@click.option("--offset", type=int, default=0, show_default=True)
+@click.option("--limit", type=int, default=1000, show_default=True)
+@json_option
+@click.pass_context
+@handle_errors
+def duplicates_command(
+    ctx: click.Context,
+    kind: str | None,
+    status: str,
+    full: bool,
+    no_detect: bool,
+    offset: int,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Find duplicates (new images against the collection) and list the groups."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = get_settings()
+    ensure_schema(settings)
+    service = DuplicateService(settings)
+    summary = None
+    if not no_detect:
+        with session_scope(settings) as session:
+            summary = service.detect(session, full=full)
+    with session_scope(settings) as session:
+        total, groups = service.list_groups(session, kind=kind, status=status, offset=offset, limit=limit)
+    if as_json:
+        document: dict[str, Any] = {"groups": groups, "total": total}
+        if summary is not None:
+            document["detection"] = summary.as_dict()
+        emit(document)
+        return
+    if summary is not None:
+        click.echo(f"compared {summary.compared} of {summary.images} images; {summary.pairs_found} new pairs")
+    for group in groups:
+        _print_group(group)
+    click.echo(f"{total} {status} group(s)")
+
+
+@duplicates_command.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@handle_errors
+def check_command(file: Path, as_json: bool) -> None:
+    """Say whether the collection already holds a copy of FILE (nothing is written)."""
+    settings = get_settings()
+    ensure_schema(settings)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read {file}: {exc.strerror or exc}") from exc
+    with session_scope(settings) as session:
+        result = DuplicateService(settings).check(session, data, max_bytes=settings.max_file_bytes)
+    if as_json:
+        emit(result)
+        return
+    click.echo(f"{file}: {result['verdict']}")
+    for match in result["matches"]:
+        click.echo(
+            f"  {match['kind']:7s} [{match['id']}] {match['bucket']}/{match['key']}  {match['reason']}"
+        )
+
+
+@duplicates_command.command("resolve")
+@click.argument("group_id", type=int)
+@click.option(
+    "--keep", "keep", type=int, multiple=True, help="Image id to keep (repeat; default: the keeper)."
+)
+@click.option("--action", type=click.Choice(ACTIONS), default="hide", show_default=True)
+@json_option
+@handle_errors
+def resolve_command(group_id: int, keep: tuple[int, ...], action: str, as_json: bool) -> None:
+    """Keep some images of GROUP_ID and mark the rest to remove or hide (files are never deleted)."""
+    settings = get_settings()
+    ensure_schema(settings)
+    with session_scope(settings) as session:
+        group = DuplicateService(settings).resolve(session, group_id, keep=list(keep) or None, action=action)
+    if as_json:
+        emit(group)
+    else:
+        _print_group(group)
+
+
+@duplicates_command.command("dismiss")
+@click.argument("group_id", type=int)
+@json_option
+@handle_errors
+def dismiss_command(group_id: int, as_json: bool) -> None:
+    """Mark GROUP_ID as "not duplicates"; its pairs are never grouped again."""
+    settings = get_settings()
+    ensure_schema(settings)
+    with session_scope(settings) as session:
+        group = DuplicateService(settings).dismiss(session, group_id)
+    if as_json:
+        emit(group)
+    else:
+        _print_group(group)
+
+
+COMMANDS = [duplicates_command]

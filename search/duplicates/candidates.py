@@ -1,0 +1,176 @@
+"""Candidate pairs from FAISS: range search over perceptual hashes, kNN over CLS vectors.
+
+Plain functions over numpy arrays; rows are positions in the arrays given, and callers map
+them to image ids. No function here forms all pairs: queries go in batches sized from the
+memory budget, and past `exact_limit` images the indexes are approximate (multi-index
+hashing for hashes, IVF with 8-bit scalar quantisation for CLS vectors).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import faiss
+import numpy as np
+
+from search.duplicates.hashing import HASH_BYTES, SCALES
+
+log = logging.getLogger(__name__)
+
+# Hash candidates are searched a little wider than the `near` threshold: the candidate
+# search compares fewer crop pairs than the final check, which takes the best of all.
+CANDIDATE_SLACK = 4
+# Multi-index hashing: 4 tables of 16 bits, exact bucket lookups, finds every code within
+# 4 - 1 = 3 bits for sure (pigeonhole), and farther ones when they share a bucket.
+_MULTIHASH_TABLES = 4
+_MULTIHASH_BITS = 16
+_MULTIHASH_FLIP = 0
+# CLS search past `exact_limit`: PCA to 64 dimensions, ~2*sqrt(N) inverted lists, 8 probed;
+# the neighbours found are then scored with the full vectors.
+_PCA_DIM = 64
+_NPROBE = 8
+_TRAIN_PER_LIST = 32
+
+
+def _batches(n: int, size: int) -> list[tuple[int, int]]:
+    return [(start, min(n, start + size)) for start in range(0, n, max(1, size))]
+
+
+def _pairs_from_range(
+    lims: np.ndarray, labels: np.ndarray, query_rows: np.ndarray, owner: np.ndarray
+) -> np.ndarray:
+    """Turn a range-search answer into unique (i, j) row pairs with i < j."""
+    counts = np.diff(lims).astype(np.int64)
+    left = np.repeat(query_rows, counts)
+    right = owner[labels]
+    keep = left != right
+    pairs = np.stack([np.minimum(left, right), np.maximum(left, right)], axis=1)[keep]
+    return pairs
+
+
+def unique_pairs(pairs: np.ndarray) -> np.ndarray:
+    """Distinct rows of an (P, 2) int64 array, sorted."""
+    if len(pairs) == 0:
+        return np.empty((0, 2), dtype=np.int64)
+    return np.unique(pairs.astype(np.int64, copy=False), axis=0)
+
+
+def hash_candidates(
+    codes: np.ndarray,
+    *,
+    radius: int,
+    exact_limit: int,
+    batch: int,
+    query_rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """Row pairs whose hashes are within `radius` (+ slack) bits at some crop, mirror included.
+
+    Args:
+        codes: (N, 2, S, 8) uint8, the codes and mirror codes of every image.
+        radius: the `near` Hamming threshold.
+        exact_limit: up to this many images, brute-force search (exact).
+        batch: images queried per FAISS call.
+        query_rows: only these rows ask (incremental runs); default every row.
+
+    Returns:
+        (P, 2) int64 unique pairs (i < j) of rows.
+    """
+    n = len(codes)
+    if n < 2:
+        return np.empty((0, 2), dtype=np.int64)
+    n_scales = len(SCALES)
+    incremental = query_rows is not None
+    rows = np.arange(n, dtype=np.int64) if query_rows is None else np.asarray(query_rows, dtype=np.int64)
+    # A full run indexes the whole-picture codes and asks with every crop and its mirror: each
+    # pair is asked from both sides. An incremental run asks from the new side only, so it
+    # indexes every crop of every image instead.
+    if incremental:
+        base = np.ascontiguousarray(codes[:, 0].reshape(n * n_scales, HASH_BYTES))
+        owner = np.repeat(np.arange(n, dtype=np.int64), n_scales)
+    else:
+        base = np.ascontiguousarray(codes[:, 0, 0])
+        owner = np.arange(n, dtype=np.int64)
+    if n <= exact_limit:
+        index: faiss.IndexBinary = faiss.IndexBinaryFlat(8 * HASH_BYTES)
+    else:
+        index = faiss.IndexBinaryMultiHash(8 * HASH_BYTES, _MULTIHASH_TABLES, _MULTIHASH_BITS)
+        index.nflip = _MULTIHASH_FLIP
+    index.add(base)
+    # FAISS keeps results of distance < radius, so ask for one more than the inclusive bound.
+    search_radius = radius + CANDIDATE_SLACK + 1
+    found: list[np.ndarray] = []
+    per_query = 2 * n_scales
+    for start, stop in _batches(len(rows), batch):
+        part = rows[start:stop]
+        queries = np.ascontiguousarray(codes[part].reshape(len(part) * per_query, HASH_BYTES))
+        lims, _dist, labels = index.range_search(queries, search_radius)
+        found.append(_pairs_from_range(lims, labels, np.repeat(part, per_query), owner))
+    pairs = unique_pairs(np.concatenate(found)) if found else np.empty((0, 2), dtype=np.int64)
+    log.info("duplicates.hash_candidates images=%d queries=%d pairs=%d", n, len(rows), len(pairs))
+    return pairs
+
+
+def cls_candidates(
+    vectors: np.ndarray,
+    *,
+    k: int,
+    min_score: float,
+    exact_limit: int,
+    batch: int,
+    query_rows: np.ndarray | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs among each image's `k` nearest CLS neighbours with cosine >= `min_score`.
+
+    Returns:
+        ((P, 2) int64 pairs with i < j, (P,) float32 cosine similarities).
+    """
+    n, dim = vectors.shape
+    if n < 2:
+        return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.float32)
+    rows = np.arange(n, dtype=np.int64) if query_rows is None else np.asarray(query_rows, dtype=np.int64)
+    if n <= exact_limit:
+        index: faiss.Index = faiss.IndexFlatIP(dim)
+    else:
+        # Memory: N x 64 float32 (256 MB at 1M) instead of N x dim float32 (2 GB at 512-d).
+        nlist = int(2 * math.sqrt(n))
+        index = faiss.index_factory(
+            dim, f"PCA{min(_PCA_DIM, dim)},IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT
+        )
+        faiss.extract_index_ivf(index).cp.niter = 10
+        rng = np.random.default_rng(seed)
+        sample = vectors[np.sort(rng.choice(n, size=min(n, _TRAIN_PER_LIST * nlist), replace=False))]
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        faiss.extract_index_ivf(index).nprobe = _NPROBE
+    for start, stop in _batches(n, batch):
+        index.add(np.ascontiguousarray(vectors[start:stop], dtype=np.float32))
+    want = min(k + 1, n)
+    pair_parts: list[np.ndarray] = []
+    score_parts: list[np.ndarray] = []
+    for start, stop in _batches(len(rows), batch):
+        part = rows[start:stop]
+        queries = np.ascontiguousarray(vectors[part], dtype=np.float32)
+        _approx, labels = index.search(queries, want)
+        left = np.repeat(part, want)
+        right = labels.ravel()
+        keep = (right >= 0) & (right != left)
+        left, right = left[keep], right[keep]
+        # Exact cosine of each neighbour pair, from the full vectors (rows of one batch at a time).
+        local = np.repeat(np.arange(len(part)), want)[keep]
+        flat = np.einsum("ij,ij->i", queries[local], np.asarray(vectors[right], dtype=np.float32))
+        keep = flat >= min_score
+        left, right, flat = left[keep], right[keep], flat[keep]
+        pair_parts.append(np.stack([np.minimum(left, right), np.maximum(left, right)], axis=1))
+        score_parts.append(flat.astype(np.float32))
+    if not pair_parts:
+        return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.float32)
+    pairs = np.concatenate(pair_parts)
+    scores_all = np.concatenate(score_parts)
+    # The same pair may come from both sides; keep one (its best score).
+    order = np.lexsort((-scores_all, pairs[:, 1], pairs[:, 0]))
+    pairs, scores_all = pairs[order], scores_all[order]
+    first = np.ones(len(pairs), dtype=bool)
+    first[1:] = np.any(pairs[1:] != pairs[:-1], axis=1)
+    log.info("duplicates.cls_candidates images=%d queries=%d pairs=%d", n, len(rows), int(first.sum()))
+    return pairs[first], scores_all[first]

@@ -1,0 +1,136 @@
+"""The tier rules: which candidate pairs are `near` or `similar` duplicates, and why.
+
+- near: best pHash distance over crops and mirroring <= `near_hash_distance` (8 of 64
+  bits) AND at that alignment at least `near_patch_agreement` (70%) of the 16 patches
+  agree. Both signals must hold; neither depends on model weights.
+- similar: not near, and CLS cosine similarity >= `similar_threshold`. Only with
+  pretrained weights: random weights make every CLS vector alike.
+- exact (same sha256) is decided from the catalog, not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from search.duplicates.hashing import GRID, HASH_BYTES, SCALES, compare_many
+from search.duplicates.models import Kind
+
+
+class Rows(Protocol):
+    """Anything indexed by an array of rows: a numpy array, a memmap, thumbnails read from SQL."""
+
+    def __getitem__(self, rows: np.ndarray, /) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Rules:
+    near_hash_distance: int = 8
+    near_patch_agreement: float = 0.7
+    similar_threshold: float | None = 0.9  # None: the similar tier is off
+
+
+@dataclass
+class Matches:
+    """Matched pairs of rows, one entry per pair, best signals kept."""
+
+    pairs: np.ndarray  # (M, 2) int64, i < j
+    kinds: np.ndarray  # (M,) str: "near" or "similar"
+    scores: np.ndarray  # (M,) float32: 1 - distance/64 for near, cosine for similar
+    distance: np.ndarray  # (M,) int32
+    agreement: np.ndarray  # (M,) float32
+    cls: np.ndarray  # (M,) float32, NaN when the pair was not a CLS candidate
+    mirrored: np.ndarray  # (M,) bool
+    scale_a: np.ndarray
+    scale_b: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def reason(self, i: int, names: tuple[str, str] = ("a", "b")) -> str:
+        """Why pair `i` matched; `names` label its two images in the crop note."""
+        if self.kinds[i] == Kind.SIMILAR:
+            return f"similar: CLS cosine {float(self.cls[i]):.3f}"
+        parts = [f"pHash distance {int(self.distance[i])}/{8 * HASH_BYTES}"]
+        if self.mirrored[i]:
+            parts.append("mirrored")
+        sa, sb = SCALES[int(self.scale_a[i])], SCALES[int(self.scale_b[i])]
+        if sa != sb:
+            parts.append(f"crop {sa:.0%} of {names[0]} ~ {sb:.0%} of {names[1]}")
+        agree = round(float(self.agreement[i]) * GRID * GRID)
+        return f"near: {', '.join(parts)}; {agree}/{GRID * GRID} patches agree"
+
+
+def merge_candidates(
+    hash_pairs: np.ndarray, cls_pairs: np.ndarray, cls_scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The union of both candidate lists, with the CLS score where known (NaN elsewhere)."""
+    all_pairs = np.concatenate([hash_pairs.reshape(-1, 2), cls_pairs.reshape(-1, 2)]).astype(np.int64)
+    scores = np.concatenate(
+        [np.full(len(hash_pairs), np.nan, dtype=np.float32), cls_scores.astype(np.float32)]
+    )
+    if len(all_pairs) == 0:
+        return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.float32)
+    # Sort so that, per pair, a known CLS score comes first; NaN sorts last.
+    order = np.lexsort((np.isnan(scores), all_pairs[:, 1], all_pairs[:, 0]))
+    all_pairs, scores = all_pairs[order], scores[order]
+    first = np.ones(len(all_pairs), dtype=bool)
+    first[1:] = np.any(all_pairs[1:] != all_pairs[:-1], axis=1)
+    return all_pairs[first], scores[first]
+
+
+def classify(
+    pairs: np.ndarray,
+    cls_scores: np.ndarray,
+    codes: np.ndarray,
+    thumbs: Rows,
+    rules: Rules,
+    *,
+    batch: int = 200_000,
+) -> Matches:
+    """Apply the tier rules to candidate pairs; returns only the pairs that match a tier.
+
+    `codes` (N, 2, S, 8) and `thumbs` (N, S, 16, 16) are indexed by the pairs' rows;
+    they may be memory-mapped, only the rows of one batch are read at a time.
+    """
+    kept: list[dict[str, np.ndarray]] = []
+    for start in range(0, len(pairs), batch):
+        part = pairs[start : start + batch]
+        cls = cls_scores[start : start + batch]
+        a, b = part[:, 0], part[:, 1]
+        s = compare_many(codes[a], thumbs[a], codes[b], thumbs[b])
+        near = (s.distance <= rules.near_hash_distance) & (s.agreement >= rules.near_patch_agreement)
+        similar = np.zeros_like(near)
+        if rules.similar_threshold is not None:
+            similar = ~near & ~np.isnan(cls) & (cls >= rules.similar_threshold)
+        keep = near | similar
+        near_score = 1.0 - s.distance.astype(np.float32) / (8 * HASH_BYTES)
+        kept.append(
+            {
+                "pairs": part[keep],
+                "kinds": np.where(near, Kind.NEAR.value, Kind.SIMILAR.value)[keep],
+                "scores": np.where(near, near_score, np.nan_to_num(cls))[keep].astype(np.float32),
+                "distance": s.distance[keep],
+                "agreement": s.agreement[keep],
+                "cls": cls[keep],
+                "mirrored": s.mirrored[keep],
+                "scale_a": s.scale_a[keep],
+                "scale_b": s.scale_b[keep],
+            }
+        )
+    if not kept:
+        empty = np.empty(0)
+        return Matches(
+            pairs=np.empty((0, 2), dtype=np.int64),
+            kinds=empty.astype(str),
+            scores=empty.astype(np.float32),
+            distance=empty.astype(np.int32),
+            agreement=empty.astype(np.float32),
+            cls=empty.astype(np.float32),
+            mirrored=empty.astype(bool),
+            scale_a=empty.astype(np.int64),
+            scale_b=empty.astype(np.int64),
+        )
+    return Matches(**{name: np.concatenate([k[name] for k in kept]) for name in kept[0]})

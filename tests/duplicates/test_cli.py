@@ -1,0 +1,57 @@
+"""`pixseek duplicates`, `duplicates check`, `resolve` and `dismiss`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ingest.service import run_ingest
+from pixseek.cli import main
+from pixseek.settings import Settings
+from tests.duplicates.photos import EDITS, photo, write
+
+
+def test_list_groups_as_json(settings: Settings, dup_bucket: Path) -> None:
+    run_ingest(settings, str(dup_bucket))
+    result = CliRunner().invoke(main, ["duplicates", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert {g["kind"] for g in document["groups"]} == {"exact", "near"}
+    for group in document["groups"]:
+        assert set(group) >= {"id", "kind", "keep", "images"}
+        assert group["images"][0]["id"] == group["keep"]
+        for image in group["images"]:
+            assert set(image) >= {"id", "bucket", "key", "score", "reason"}
+    near = CliRunner().invoke(main, ["duplicates", "--kind", "near", "--json", "--no-detect"])
+    assert [g["kind"] for g in json.loads(near.output)["groups"]] == ["near"]
+
+
+def test_check_resolve_dismiss(settings: Settings, dup_bucket: Path, tmp_path: Path) -> None:
+    run_ingest(settings, str(dup_bucket))
+    runner = CliRunner()
+    groups = json.loads(runner.invoke(main, ["duplicates", "--json"]).output)["groups"]
+    probe = write(tmp_path / "probe.jpg", EDITS["grey"](photo(1, (240, 180))))
+    checked = runner.invoke(main, ["duplicates", "check", str(probe), "--json"])
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.output)["verdict"] == "near"
+
+    near = next(g for g in groups if g["kind"] == "near")
+    resolved = runner.invoke(main, ["duplicates", "resolve", str(near["id"]), "--action", "remove", "--json"])
+    assert resolved.exit_code == 0 and json.loads(resolved.output)["status"] == "resolved"
+    exact = next(g for g in groups if g["kind"] == "exact")
+    dismissed = runner.invoke(main, ["duplicates", "dismiss", str(exact["id"])])
+    assert dismissed.exit_code == 0 and "dismissed" in dismissed.output
+    assert json.loads(runner.invoke(main, ["duplicates", "--json"]).output)["groups"] == []
+
+
+def test_errors_exit_2(settings: Settings, tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(main, ["duplicates", "check", str(tmp_path / "nope.jpg"), "--json"])
+    assert missing.exit_code == 2 and json.loads(missing.output)["error"] == "invalid_request"
+    (tmp_path / "t.jpg").write_text("hello")
+    bad = runner.invoke(main, ["duplicates", "check", str(tmp_path / "t.jpg"), "--json"])
+    assert bad.exit_code == 2 and json.loads(bad.output)["error"] == "unsupported_image"
+    unknown = runner.invoke(main, ["duplicates", "dismiss", "4242", "--json"])
+    assert unknown.exit_code == 2 and json.loads(unknown.output)["error"] == "group_not_found"

@@ -1,0 +1,91 @@
+"""Regrouping from stored pairs: `similar` kept apart from `near`, weak links never chain."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from index.catalog import Image, ImageStatus
+from pixseek.db import session_scope
+from pixseek.settings import Settings
+from search.duplicates.matching import Rules, classify
+from search.duplicates.models import DuplicatePair
+from search.duplicates.service import DuplicateService
+
+
+def _catalog(settings: Settings, sizes: dict[str, int]) -> dict[str, int]:
+    ids = {}
+    with session_scope(settings) as session:
+        for name, side in sizes.items():
+            row = Image(
+                bucket="b",
+                key=name,
+                status=ImageStatus.INDEXED,
+                sha256=name * 8,
+                width=side,
+                height=side,
+                size=1,
+            )
+            session.add(row)
+            session.flush()
+            ids[name] = row.id
+    return ids
+
+
+def _pair(session, a: int, b: int, kind: str, score: float) -> None:  # type: ignore[no-untyped-def]
+    session.add(
+        DuplicatePair(image_a=min(a, b), image_b=max(a, b), kind=kind, score=score, reason=f"{kind} test")
+    )
+
+
+def test_similar_groups_are_reported_apart_from_near(settings: Settings) -> None:
+    pretrained = settings.model_copy(update={"pretrained": "some-tag"})
+    ids = _catalog(settings, {"a": 300, "b": 200, "c": 100, "d": 50})
+    service = DuplicateService(pretrained)
+    with session_scope(settings) as session:
+        _pair(session, ids["a"], ids["b"], "near", 0.95)  # A~B strong
+        _pair(session, ids["b"], ids["c"], "similar", 0.92)  # B~C weak; A and C unrelated
+        session.flush()
+        counts = service.regroup(session)
+        _, groups = service.list_groups(session)
+    assert counts == {"exact": 0, "near": 1, "similar": 1}
+    near = next(g for g in groups if g["kind"] == "near")
+    similar = next(g for g in groups if g["kind"] == "similar")
+    assert {i["id"] for i in near["images"]} == {ids["a"], ids["b"]}
+    # B is represented by its near keeper A in the similar step: C is similar to that group.
+    assert {i["id"] for i in similar["images"]} == {ids["a"], ids["c"]}
+    assert ids["d"] not in {i["id"] for g in groups for i in g["images"]}
+
+
+def test_random_weights_report_no_similar_groups(settings: Settings) -> None:
+    ids = _catalog(settings, {"a": 300, "b": 200})
+    with session_scope(settings) as session:
+        _pair(session, ids["a"], ids["b"], "similar", 0.99)
+        session.flush()
+        assert DuplicateService(settings).regroup(session) == {"exact": 0, "near": 0, "similar": 0}
+
+
+def test_near_chain_splits_at_the_keeper(settings: Settings) -> None:
+    ids = _catalog(settings, {"a": 300, "b": 200, "c": 100})
+    with session_scope(settings) as session:
+        _pair(session, ids["a"], ids["b"], "near", 0.95)
+        _pair(session, ids["b"], ids["c"], "near", 0.95)
+        session.flush()
+        DuplicateService(settings).regroup(session)
+        _, groups = DuplicateService(settings).list_groups(session)
+    assert [{i["id"] for i in g["images"]} for g in groups] == [{ids["a"], ids["b"]}]
+
+
+def test_classify_needs_both_hash_and_patches_and_uses_cls_only_for_similar() -> None:
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 256, size=(3, 2, 4, 8), dtype=np.uint8)
+    codes[1] = codes[0]
+    codes[2] = codes[0]
+    thumbs = rng.integers(0, 256, size=(3, 4, 16, 16), dtype=np.uint8)
+    thumbs[1] = thumbs[0]  # 0-1: same hash, same patches -> near
+    pairs = np.array([[0, 1], [0, 2], [1, 2]])
+    cls = np.array([np.nan, 0.95, np.nan], dtype=np.float32)  # 0-2: same hash, other patches
+    m = classify(pairs, cls, codes, thumbs, Rules(similar_threshold=0.9))
+    assert m.pairs.tolist() == [[0, 1], [0, 2]]
+    assert m.kinds.tolist() == ["near", "similar"]
+    off = classify(pairs, cls, codes, thumbs, Rules(similar_threshold=None))
+    assert off.pairs.tolist() == [[0, 1]]
