@@ -61,6 +61,10 @@ def send_batches(settings: Settings, job_id: str, bucket: str, image_ids: list[i
 
 
 def send_finalize(settings: Settings, job_id: str) -> None:
+    if settings.embedded:
+        # No broker: tasks run in this process (eagerly), so the index writer runs here too.
+        service.finalize_job(settings, job_id)
+        return
     celery_for(settings).send_task(FINALIZE_TASK, args=(job_id,), queue=settings.writer_queue)
 
 

@@ -70,7 +70,7 @@ def test_search_service_encodes_a_repeated_query_once(
     with session_scope(settings) as session:
         first = service.search_text(session, "blue squares", k=3)
         second = service.search_text(session, "blue squares", k=3)
-    assert calls == [["blue squares"]]
+    assert calls == [["a photo of blue squares."]]  # the default prompt template, encoded once
     assert [h.id for h in first] == [h.id for h in second]
     assert encoder is get_encoder(settings)
 
