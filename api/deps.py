@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from api.jobs_runner import JobRunner
-from pixseek.db import session_factory
+from pixseek.db import session_scope
 from pixseek.settings import Settings
 from search.service import SearchService
 
@@ -21,15 +21,8 @@ def get_settings_dep(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     """A session that commits when the request succeeds and rolls back when it fails."""
-    session = session_factory(request.app.state.settings)()
-    try:
+    with session_scope(request.app.state.settings) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def get_search(request: Request) -> SearchService:

@@ -27,9 +27,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -40,6 +37,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from index.generations import GenerationFolder
 from pixseek.errors import ModelMismatch
 
 log = logging.getLogger(__name__)
@@ -47,8 +45,6 @@ log = logging.getLogger(__name__)
 INDEX_FILE = "patches.faiss"
 IMAGES_FILE = "images.npy"
 MANIFEST_FILE = "manifest.json"
-CURRENT_FILE = "current.json"
-KEEP_GENERATIONS = 3
 EXACT_TYPE = "IDMap2,SQfp16"
 # FAISS warns below 39 training points per centroid; k-means is unreliable under that.
 MIN_POINTS_PER_CENTROID = 39
@@ -242,21 +238,8 @@ class LoadedPatchIndex:
     manifest: PatchManifest
 
 
-class PatchIndexStore:
+class PatchIndexStore(GenerationFolder):
     """Generations of the patch index in one folder; the CLS index writer's lock guards writes."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def current_generation(self) -> int | None:
-        try:
-            data = json.loads((self.root / CURRENT_FILE).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        return int(data["generation"])
-
-    def generation_dir(self, generation: int) -> Path:
-        return self.root / f"gen-{generation:08d}"
 
     def load(self, generation: int | None = None, *, mmap: bool = False) -> LoadedPatchIndex | None:
         if generation is None:
@@ -272,36 +255,18 @@ class PatchIndexStore:
 
     def publish(self, index: faiss.Index, images: np.ndarray, manifest: PatchManifest) -> int:
         """Write the next generation and make it current; the caller holds the writer lock."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        generation = (self.current_generation() or 0) + 1
-        manifest.generation = generation
-        manifest.count = int(index.ntotal)
-        manifest.images = len(images)
-        manifest.index_type = index_type(index)
-        final = self.generation_dir(generation)
-        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".gen-{generation:08d}."))
-        try:
-            faiss.write_index(index, str(tmp / INDEX_FILE))
-            np.save(tmp / IMAGES_FILE, np.asarray(images, dtype=np.int64), allow_pickle=False)
-            (tmp / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
-            for name in (INDEX_FILE, IMAGES_FILE, MANIFEST_FILE):
-                with open(tmp / name, "rb") as fh:
-                    os.fsync(fh.fileno())
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        fd, cur = tempfile.mkstemp(dir=self.root, prefix=".current.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"generation": generation}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(cur, self.root / CURRENT_FILE)
-        for folder in self.root.glob("gen-*"):
-            if folder.name[4:].isdigit() and int(folder.name[4:]) <= generation - KEEP_GENERATIONS:
-                shutil.rmtree(folder, ignore_errors=True)
+
+        def write(folder: Path, generation: int) -> list[str]:
+            manifest.generation = generation
+            manifest.count = int(index.ntotal)
+            manifest.images = len(images)
+            manifest.index_type = index_type(index)
+            faiss.write_index(index, str(folder / INDEX_FILE))
+            np.save(folder / IMAGES_FILE, np.asarray(images, dtype=np.int64), allow_pickle=False)
+            (folder / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
+            return [INDEX_FILE, IMAGES_FILE, MANIFEST_FILE]
+
+        generation = self.publish_generation(write)
         log.info(
             "patch_index.published generation=%d patches=%d images=%d type=%s",
             generation,

@@ -13,11 +13,7 @@ until two newer ones exist, so a reader that has just read `current.json` still 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -29,14 +25,13 @@ import faiss
 import numpy as np
 
 from index.factory import apply_params, faiss_gpu_count, mmap_flags, single_query_threads, stored_ids, to_gpu
+from index.generations import GenerationFolder
 from index.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "cls.faiss"
 MANIFEST_FILE = "manifest.json"
-CURRENT_FILE = "current.json"
-KEEP_GENERATIONS = 3
 # Serving processes map index files at least this large instead of reading them (see load).
 MMAP_MIN_BYTES = 256 * 1024 * 1024
 
@@ -75,29 +70,8 @@ def index_ids(index: faiss.Index) -> np.ndarray:
     return stored_ids(index)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class IndexStore:
-    """Reads and writes index generations in one folder."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def current_generation(self) -> int | None:
-        try:
-            data = json.loads((self.root / CURRENT_FILE).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        return int(data["generation"])
-
-    def generation_dir(self, generation: int) -> Path:
-        return self.root / f"gen-{generation:08d}"
+class IndexStore(GenerationFolder):
+    """Reads and writes CLS index generations in one folder."""
 
     def load(
         self, generation: int | None = None, *, mmap: bool | None = False, device: str = "cpu"
@@ -131,50 +105,17 @@ class IndexStore:
 
     def publish(self, index: faiss.Index, manifest: Manifest) -> int:
         """Write `index` as the next generation and make it current. Caller holds `lock()`."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        generation = (self.current_generation() or 0) + 1
-        manifest.generation = generation
-        manifest.count = int(index.ntotal)
-        final = self.generation_dir(generation)
-        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".gen-{generation:08d}."))
-        try:
-            faiss.write_index(index, str(tmp / INDEX_FILE))
-            (tmp / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
-            for name in (INDEX_FILE, MANIFEST_FILE):
-                with open(tmp / name, "rb") as fh:
-                    os.fsync(fh.fileno())
-            if final.exists():  # left by a writer that died after the rename, before current.json
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        self._write_current(generation)
-        self._prune(generation)
+
+        def write(folder: Path, generation: int) -> list[str]:
+            manifest.generation = generation
+            manifest.count = int(index.ntotal)
+            faiss.write_index(index, str(folder / INDEX_FILE))
+            (folder / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
+            return [INDEX_FILE, MANIFEST_FILE]
+
+        generation = self.publish_generation(write)
         log.info("index.published generation=%d count=%d", generation, manifest.count)
         return generation
-
-    def _write_current(self, generation: int) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".current.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"generation": generation}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.root / CURRENT_FILE)
-        _fsync_dir(self.root)
-
-    def _prune(self, current: int) -> None:
-        for folder in self.root.glob("gen-*"):
-            try:
-                gen = int(folder.name[4:])
-            except ValueError:
-                continue
-            if gen <= current - KEEP_GENERATIONS:
-                shutil.rmtree(folder, ignore_errors=True)
-        # Temp folders of writers that died mid-write.
-        for folder in self.root.glob(".gen-*"):
-            if time.time() - folder.stat().st_mtime > 3600:
-                shutil.rmtree(folder, ignore_errors=True)
 
     @contextmanager
     def lock(self) -> Iterator[None]:

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import update
 
 from index.catalog import Image, ImageStatus
+from index.generations import CURRENT_FILE
 from index.manifest import Manifest
 from index.patches import PatchStore
 from index.store import (
-    CURRENT_FILE,
     INDEX_FILE,
     MANIFEST_FILE,
     IndexHolder,

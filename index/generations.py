@@ -1,0 +1,93 @@
+"""Numbered generations of files in one folder, published atomically.
+
+Layout:
+
+    current.json         {"generation": N}  (replaced atomically: readers never see a partial write)
+    gen-0000000N/        the generation's files, written in a temp folder, fsynced, then renamed
+
+A reader loads `current.json`, then the generation it names. Old generations stay on disk
+until `KEEP_GENERATIONS` newer ones exist, so a reader that has just read `current.json`
+still finds its files. The CLS index and the patch index both live in such folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+CURRENT_FILE = "current.json"
+KEEP_GENERATIONS = 3
+# Temp folders older than this were left by a writer that died mid-write.
+STALE_TEMP_SECONDS = 3600
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class GenerationFolder:
+    """Reads the current generation number of a folder and publishes the next one."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def current_generation(self) -> int | None:
+        try:
+            data = json.loads((self.root / CURRENT_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        return int(data["generation"])
+
+    def generation_dir(self, generation: int) -> Path:
+        return self.root / f"gen-{generation:08d}"
+
+    def publish_generation(self, write: Callable[[Path, int], Iterable[str]]) -> int:
+        """Make the next generation current: `write(folder, generation)` fills a temp folder
+        and returns the names it wrote. The caller holds the writer lock."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        generation = (self.current_generation() or 0) + 1
+        final = self.generation_dir(generation)
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".gen-{generation:08d}."))
+        try:
+            for name in write(tmp, generation):
+                with open(tmp / name, "rb") as fh:
+                    os.fsync(fh.fileno())
+            if final.exists():  # left by a writer that died after the rename, before current.json
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._write_current(generation)
+        self._prune(generation)
+        return generation
+
+    def _write_current(self, generation: int) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".current.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"generation": generation}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.root / CURRENT_FILE)
+        _fsync_dir(self.root)
+
+    def _prune(self, current: int) -> None:
+        for folder in self.root.glob("gen-*"):
+            try:
+                gen = int(folder.name[4:])
+            except ValueError:
+                continue
+            if gen <= current - KEEP_GENERATIONS:
+                shutil.rmtree(folder, ignore_errors=True)
+        for folder in self.root.glob(".gen-*"):
+            if time.time() - folder.stat().st_mtime > STALE_TEMP_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
