@@ -101,7 +101,7 @@ def lower_thread_priority(niceness: int = 10) -> None:
     nothing by running in the model's gaps. At normal priority they can preempt one of
     torch's threads, and a forward pass then waits at its next barrier for that thread.
     (Its effect could not be isolated on the shared development machine: see
-    docs/benchmarks/performance.md.)
+    docs/benchmarks.md.)
     """
     # Not Linux, or not permitted: keep the priority.
     with contextlib.suppress(OSError, AttributeError):

@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     prompt_templates: list[str] = Field(default_factory=lambda: ["a photo of {}."])
     prompt_max_words: int = Field(default=4, ge=0, le=100)
     # A filter that keeps at most this many images is scored exactly from stored vectors;
-    # larger ones search the index with an id selector (docs/benchmarks/search-filters.md).
+    # larger ones search the index with an id selector (docs/benchmarks.md).
     search_exact_max: int = Field(default=5_000, ge=0)
     # Reciprocal rank fusion: k, and how deep each ranked list goes before fusing.
     fusion_k: int = Field(default=60, ge=1)

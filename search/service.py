@@ -260,7 +260,7 @@ class SearchService:
         index with an id selector, which skips the other ids; that is exact on a flat index.
         On an approximate index (IVF, HNSW) a selective filter would lose recall, so a
         subset of at most `search_exact_max` images is scored by brute force over its
-        stored vectors instead (docs/benchmarks/search-filters.md has the measurements).
+        stored vectors instead (docs/benchmarks.md has the measurements).
         """
         loaded = self.loaded_index()
         dim = loaded.manifest.dim

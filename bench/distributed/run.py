@@ -1,6 +1,6 @@
 """Ingest throughput: embedded mode vs 1 and 2 `pixseek worker` processes (Redis + PostgreSQL).
 
-    python bench/distributed/run.py --images 256 --model ViT-B-32
+    python -m bench.distributed.run --images 256 --model ViT-B-32
 
 Each mode ingests the same generated folder into a fresh database and data dir. Throughput
 is images / (job finished - job created) from the job's own SQL timestamps, so process and
@@ -29,14 +29,13 @@ import redis
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT))
 
-from ingest import dispatch  # noqa: E402
-from ingest.encoder import get_encoder  # noqa: E402
-from ingest.jobs import job_progress  # noqa: E402
-from ingest.service import run_ingest  # noqa: E402
-from pixseek.db import migrate, session_scope  # noqa: E402
-from pixseek.settings import Settings  # noqa: E402
+from ingest import dispatch
+from ingest.encoder import get_encoder
+from ingest.jobs import job_progress
+from ingest.service import run_ingest
+from pixseek.db import migrate, session_scope
+from pixseek.settings import Settings
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
