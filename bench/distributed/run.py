@@ -28,14 +28,14 @@ import psycopg
 import redis
 from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 from ingest import dispatch
 from ingest.encoder import get_encoder
 from ingest.jobs import job_progress
 from ingest.service import run_ingest
 from pixseek.db import migrate, session_scope
 from pixseek.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
