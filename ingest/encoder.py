@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,23 @@ def resolve_precision(setting: str, device: str) -> str:
     if device == "cuda":
         return "fp16"
     return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+class _DropRandomInitNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded")
+
+
+@contextlib.contextmanager
+def _quiet_open_clip_random_init() -> Iterator[None]:
+    """open_clip announces random init on the root logger; ours says it once, with context."""
+    notice = _DropRandomInitNotice()
+    root = logging.getLogger()
+    root.addFilter(notice)
+    try:
+        yield
+    finally:
+        root.removeFilter(notice)
 
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -126,7 +144,7 @@ class Encoder:
                     "use only for tests and benchmarks",
                     model_name,
                 )
-                with torch.random.fork_rng(devices=[]):
+                with torch.random.fork_rng(devices=[]), _quiet_open_clip_random_init():
                     torch.manual_seed(RANDOM_WEIGHTS_SEED)
                     model, _, _ = open_clip.create_model_and_transforms(model_name, pretrained=None)
             else:

@@ -178,3 +178,12 @@ def test_migrate_command(settings: Settings) -> None:
     assert result.exit_code == 0
     assert "database migrated to head" in result.stderr
     assert result.stdout == ""
+
+
+def test_bucket_filter_accepts_a_relative_folder(
+    settings: Settings, bucket: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_json("ingest", str(bucket))
+    monkeypatch.chdir(bucket.parent)
+    results = run_json("search", "x", "-k", "10", "--bucket", f"./{bucket.name}")["results"]
+    assert len(results) == 6

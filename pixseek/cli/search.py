@@ -6,6 +6,7 @@ See docs/search.md for the query model.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -110,9 +111,16 @@ def filter_options(fn: F) -> F:
     return fn
 
 
+def _bucket_name(value: str | None) -> str | None:
+    """A local folder given on the command line names its bucket by its real path."""
+    if value is None or "://" in value or not os.path.isdir(value):
+        return value
+    return os.path.realpath(value)
+
+
 def filters_from(options: dict[str, Any]) -> Filters:
     return Filters(
-        bucket=options.pop("bucket"),
+        bucket=_bucket_name(options.pop("bucket")),
         key_prefix=options.pop("key_prefix"),
         key_glob=options.pop("key_glob"),
         formats=tuple(f.upper() for f in options.pop("formats")),
