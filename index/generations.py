@@ -13,12 +13,18 @@ still finds its files. The CLS index and the patch index both live in such folde
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CURRENT_FILE = "current.json"
 KEEP_GENERATIONS = 3
@@ -91,3 +97,47 @@ class GenerationFolder:
         for folder in self.root.glob(".gen-*"):
             if time.time() - folder.stat().st_mtime > STALE_TEMP_SECONDS:
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+class GenerationHolder(Generic[T]):
+    """What a long-running reader serves from a generation folder, swapped when a new
+    generation appears.
+
+    Readers take a reference with `get()` and search it; a swap replaces the reference, so a
+    search that started on the old generation finishes on it. `current.json` is read at most
+    once per `check_interval` seconds.
+    """
+
+    def __init__(
+        self,
+        folder: GenerationFolder,
+        load: Callable[[int], T | None],
+        generation_of: Callable[[T], int],
+        *,
+        check_interval: float = 0.5,
+        event: str = "index",
+    ) -> None:
+        self.folder = folder
+        self.check_interval = check_interval
+        self._load = load
+        self._generation_of = generation_of
+        self._event = event
+        self._loaded: T | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> T | None:
+        if self._loaded is not None and time.monotonic() - self._checked_at < self.check_interval:
+            return self._loaded
+        with self._lock:
+            self._checked_at = time.monotonic()
+            generation = self.folder.current_generation()
+            if generation is None:
+                self._loaded = None
+            elif self._loaded is None or self._generation_of(self._loaded) != generation:
+                try:
+                    self._loaded = self._load(generation)
+                except FileNotFoundError:
+                    # Pruned between reading current.json and opening it: keep what we serve.
+                    log.warning("%s.reload_raced generation=%d", self._event, generation)
+            return self._loaded

@@ -27,8 +27,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +35,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from index.generations import GenerationFolder
+from index.generations import GenerationFolder, GenerationHolder
 from pixseek.errors import ModelMismatch
 
 log = logging.getLogger(__name__)
@@ -277,27 +275,15 @@ class PatchIndexStore(GenerationFolder):
         return generation
 
 
-class PatchIndexHolder:
+class PatchIndexHolder(GenerationHolder[LoadedPatchIndex]):
     """The patch index a long-running reader serves, swapped when a new generation appears."""
 
     def __init__(self, store: PatchIndexStore, *, check_interval: float = 0.5) -> None:
         self.store = store
-        self.check_interval = check_interval
-        self._loaded: LoadedPatchIndex | None = None
-        self._checked_at = 0.0
-        self._lock = threading.Lock()
-
-    def get(self) -> LoadedPatchIndex | None:
-        if self._loaded is not None and time.monotonic() - self._checked_at < self.check_interval:
-            return self._loaded
-        with self._lock:
-            self._checked_at = time.monotonic()
-            generation = self.store.current_generation()
-            if generation is None:
-                self._loaded = None
-            elif self._loaded is None or self._loaded.manifest.generation != generation:
-                try:
-                    self._loaded = self.store.load(generation)
-                except FileNotFoundError:
-                    log.warning("patch_index.reload_raced generation=%d", generation)
-            return self._loaded
+        super().__init__(
+            store,
+            store.load,
+            lambda loaded: loaded.manifest.generation,
+            check_interval=check_interval,
+            event="patch_index",
+        )

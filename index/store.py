@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +23,7 @@ import faiss
 import numpy as np
 
 from index.factory import apply_params, faiss_gpu_count, mmap_flags, single_query_threads, stored_ids, to_gpu
-from index.generations import GenerationFolder
+from index.generations import GenerationFolder, GenerationHolder
 from index.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -129,12 +127,8 @@ class IndexStore(GenerationFolder):
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-class IndexHolder:
-    """The index a long-running reader serves, swapped when a new generation appears.
-
-    Readers take a reference with `get()` and search it; a swap replaces the reference,
-    so a search that started on the old generation finishes on it.
-    """
+class IndexHolder(GenerationHolder[LoadedIndex]):
+    """The CLS index a long-running reader serves, swapped when a new generation appears."""
 
     def __init__(
         self,
@@ -145,26 +139,10 @@ class IndexHolder:
         device: str = "cpu",
     ) -> None:
         self.store = store
-        self.check_interval = check_interval
-        self.mmap = mmap
-        self.device = device
-        self._loaded: LoadedIndex | None = None
-        self._checked_at = 0.0
-        self._lock = threading.Lock()
-
-    def get(self) -> LoadedIndex | None:
-        now = time.monotonic()
-        if self._loaded is not None and now - self._checked_at < self.check_interval:
-            return self._loaded
-        with self._lock:
-            self._checked_at = time.monotonic()
-            generation = self.store.current_generation()
-            if generation is None:
-                self._loaded = None
-            elif self._loaded is None or self._loaded.manifest.generation != generation:
-                try:
-                    self._loaded = self.store.load(generation, mmap=self.mmap, device=self.device)
-                except FileNotFoundError:
-                    # Pruned between reading current.json and opening it: keep what we serve.
-                    log.warning("index.reload_raced generation=%d", generation)
-            return self._loaded
+        super().__init__(
+            store,
+            lambda generation: store.load(generation, mmap=mmap, device=device),
+            lambda loaded: loaded.manifest.generation,
+            check_interval=check_interval,
+            event="index",
+        )
