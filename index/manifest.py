@@ -6,15 +6,36 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from pixseek.errors import ModelMismatch
 
 METRIC = "inner_product"  # on unit vectors: cosine similarity
 
 
+class ManifestFile:
+    """JSON persistence shared by the manifests of dataclass shape (CLS and patch indexes)."""
+
+    model: str
+    pretrained: str
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.model}/{self.pretrained}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)  # type: ignore[call-overload]
+
+    @classmethod
+    def read(cls, path: Path) -> Self:
+        """Load a manifest, ignoring keys written by a newer version of pixseek."""
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
 @dataclass
-class Manifest:
+class Manifest(ManifestFile):
     model: str
     pretrained: str
     dim: int
@@ -24,19 +45,6 @@ class Manifest:
     metric: str = METRIC
     built_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     params: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def model_id(self) -> str:
-        return f"{self.model}/{self.pretrained}"
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
-
-    @classmethod
-    def read(cls, path: Path) -> Manifest:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
 
     def check_model(self, model: str, pretrained: str) -> None:
         """Refuse to serve an index built by another model than the configured one."""

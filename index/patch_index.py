@@ -24,10 +24,9 @@ then `current.json`): `gen-0000000N/{patches.faiss, images.npy, manifest.json}`.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ import faiss
 import numpy as np
 
 from index.generations import GenerationFolder, GenerationHolder
+from index.manifest import ManifestFile
 from pixseek.errors import ModelMismatch
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ def build_index(
 
 
 @dataclass
-class PatchManifest:
+class PatchManifest(ManifestFile):
     model: str
     pretrained: str
     dim: int
@@ -201,19 +201,6 @@ class PatchManifest:
     @property
     def grid(self) -> tuple[int, int]:
         return (self.grid_h, self.grid_w)
-
-    @property
-    def model_id(self) -> str:
-        return f"{self.model}/{self.pretrained}"
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
-
-    @classmethod
-    def read(cls, path: Path) -> PatchManifest:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
 
     def check(self, model: str, pretrained: str, patch_mode: str) -> None:
         """Refuse a patch index built by another model or another patch mode."""
