@@ -191,11 +191,11 @@ class RegionSearchService:
         return loaded
 
     def text_vector(self, text: str) -> np.ndarray:
+        """The text's embedding as every other search makes it (prompt templates, shared cache)."""
         text = text.strip()
         if not text:
             raise InvalidRequest("the query text is empty")
-        vector: np.ndarray = self.search.encoder.encode_texts([text])[0]
-        return vector
+        return self.search.texts.embed(self.search.encoder, text, self.settings.prompt_templates)
 
     def search_text(
         self,
