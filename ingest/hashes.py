@@ -11,7 +11,7 @@ from ingest.decode import Decoded
 from ingest.extractors import register
 from ingest.sources.base import BucketSource
 from pixseek.settings import Settings
-from search.duplicates.hashing import VERSION, Signature, signature
+from search.duplicates.hashing import Signature, signature
 from search.duplicates.models import DuplicatePair, ImageHash
 
 
@@ -28,15 +28,7 @@ class SignatureExtractor:
                 or_(DuplicatePair.image_a == image_id, DuplicatePair.image_b == image_id)
             )
         )
-        session.merge(
-            ImageHash(
-                image_id=image_id,
-                version=VERSION,
-                codes=value.codes_blob(),
-                thumbs=value.thumbs_blob(),
-                checked_at=None,
-            )
-        )
+        session.merge(ImageHash.fresh(image_id, value))
 
     def forget(self, session: Session, image_ids: Sequence[int]) -> None:
         ids = list(image_ids)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from index.catalog import IdType
 from pixseek.db import Base, UTCDateTime, utcnow
+from search.duplicates.hashing import VERSION, Signature
 
 
 class Kind(enum.StrEnum):
@@ -49,6 +50,17 @@ class ImageHash(Base):
     # When this image was last compared against the collection; NULL means "new, compare it".
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @classmethod
+    def fresh(cls, image_id: int, sig: Signature) -> ImageHash:
+        """The row for a newly computed signature: not yet compared with the collection."""
+        return cls(
+            image_id=image_id,
+            version=VERSION,
+            codes=sig.codes_blob(),
+            thumbs=sig.thumbs_blob(),
+            checked_at=None,
+        )
 
 
 class DuplicatePair(Base):

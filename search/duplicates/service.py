@@ -235,16 +235,7 @@ class DuplicateService:
                 except (SourceError, DecodeError) as exc:
                     log.warning("duplicates.backfill_failed key=%s reason=%s", key, exc)
                     continue
-                sig = signature(decoded.image)
-                session.merge(
-                    ImageHash(
-                        image_id=image_id,
-                        version=VERSION,
-                        codes=sig.codes_blob(),
-                        thumbs=sig.thumbs_blob(),
-                        checked_at=None,
-                    )
-                )
+                session.merge(ImageHash.fresh(image_id, signature(decoded.image)))
                 done += 1
         session.flush()
         return done
