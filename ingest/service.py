@@ -123,10 +123,11 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
                 row.status = ImageStatus.DELETED
                 row.job_id = job_id
         forgotten = deleted_ids + dropped_ids
+        extractors = active_extractors(settings) if forgotten else []
         for start in range(0, len(forgotten), ID_CHUNK):
             part = forgotten[start : start + ID_CHUNK]
             session.execute(delete(ImageVector).where(ImageVector.image_id.in_(part)))
-            for extractor in active_extractors(settings):
+            for extractor in extractors:
                 extractor.forget(session, part)
         session.flush()  # assigns ids to new rows
         plan.work = [row.id for row in pending_rows]
@@ -216,7 +217,7 @@ def _store_chunk(
     embedded: _Embedded,
     patch_store: PatchStore,
     extractors: list[Extractor],
-) -> None:
+) -> int:
     model = encoder.model_id
     items = embedded.items
     with session_scope(settings) as session:
@@ -275,6 +276,7 @@ def _store_chunk(
                     extractor.store(session, item.image_id, item.extras[extractor.name])
     for image_id in rejected:
         patch_store.delete(image_id)
+    return len(items)
 
 
 def process_images(
@@ -336,23 +338,11 @@ def process_images(
                 # down instead of letting finished batches pile up in memory.
                 done += _finish(storing, on_progress)
             storing = writer.submit(
-                _store_and_count, settings, encoder, job_id, embedded, patch_store, extractors
+                _store_chunk, settings, encoder, job_id, embedded, patch_store, extractors
             )
         if storing is not None:
             done += _finish(storing, on_progress)
     return done
-
-
-def _store_and_count(
-    settings: Settings,
-    encoder: Encoder,
-    job_id: str,
-    embedded: _Embedded,
-    patch_store: PatchStore,
-    extractors: list[Extractor],
-) -> int:
-    _store_chunk(settings, encoder, job_id, embedded, patch_store, extractors)
-    return len(embedded.items)
 
 
 def _finish(storing: Future[int], on_progress: ProgressFn | None) -> int:

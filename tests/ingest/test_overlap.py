@@ -34,11 +34,11 @@ def test_a_failed_write_stops_the_job_with_its_error(
     original = service._store_chunk
     calls = []
 
-    def failing(*args: object, **kwargs: object) -> None:
+    def failing(*args: object, **kwargs: object) -> int:
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("disk full")
-        original(*args, **kwargs)  # type: ignore[arg-type]
+        return original(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(service, "_store_chunk", failing)
     with pytest.raises(RuntimeError, match="disk full"):
