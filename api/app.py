@@ -14,6 +14,8 @@ from api.routes import duplicates, health, images, jobs, regions, search
 from pixseek import __version__
 from pixseek.db import ensure_schema
 from pixseek.settings import Settings, get_settings
+from search.duplicates.service import DuplicateService
+from search.regions import RegionSearchService
 from search.service import SearchService
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.search = SearchService(settings)
+    # The region and duplicate services share the search service's model and index.
+    app.state.regions = RegionSearchService(settings, app.state.search)
+    app.state.duplicates = DuplicateService(settings, app.state.search)
     app.state.jobs = JobRunner(settings)
     install_error_handlers(app)
 

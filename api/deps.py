@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from api.jobs_runner import JobRunner
 from pixseek.db import session_scope
 from pixseek.settings import Settings
+from search.duplicates.service import DuplicateService
+from search.regions import RegionSearchService
 from search.service import SearchService
 
 
@@ -30,6 +32,16 @@ def get_search(request: Request) -> SearchService:
     return service
 
 
+def get_regions(request: Request) -> RegionSearchService:
+    service: RegionSearchService = request.app.state.regions
+    return service
+
+
+def get_duplicates(request: Request) -> DuplicateService:
+    service: DuplicateService = request.app.state.duplicates
+    return service
+
+
 def get_runner(request: Request) -> JobRunner:
     runner: JobRunner = request.app.state.jobs
     return runner
@@ -39,3 +51,5 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SearchDep = Annotated[SearchService, Depends(get_search)]
 RunnerDep = Annotated[JobRunner, Depends(get_runner)]
+RegionsDep = Annotated[RegionSearchService, Depends(get_regions)]
+DuplicatesDep = Annotated[DuplicateService, Depends(get_duplicates)]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import DuplicatesDep, SessionDep, SettingsDep
 from api.uploads import read_upload
-from search.duplicates.service import DuplicateService
 
 router = APIRouter(prefix="/v1/duplicates", tags=["duplicates"])
 
@@ -68,17 +67,9 @@ class CheckResponse(BaseModel):
     matches: list[CheckMatch]
 
 
-def _service(request: Request) -> DuplicateService:
-    service: DuplicateService | None = getattr(request.app.state, "duplicates", None)
-    if service is None:
-        service = DuplicateService(request.app.state.settings)
-        request.app.state.duplicates = service
-    return service
-
-
 @router.get("/groups", response_model=GroupPage)
 def list_groups(
-    request: Request,
+    duplicates: DuplicatesDep,
     session: SessionDep,
     kind: KindParam | None = None,
     status: StatusParam = "open",
@@ -86,46 +77,43 @@ def list_groups(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     """Groups of one status (default open), optionally of one tier, a page at a time."""
-    total, groups = _service(request).list_groups(
-        session, kind=kind, status=status, offset=offset, limit=limit
-    )
+    total, groups = duplicates.list_groups(session, kind=kind, status=status, offset=offset, limit=limit)
     return {"groups": groups, "total": total, "offset": offset, "limit": limit}
 
 
 @router.get("/groups/{group_id}", response_model=Group)
-def get_group(group_id: int, request: Request, session: SessionDep) -> dict[str, Any]:
+def get_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> dict[str, Any]:
     """One group with its images, keeper first."""
-    return _service(request).get_group(session, group_id)
+    return duplicates.get_group(session, group_id)
 
 
 @router.post("/groups/{group_id}/resolve", response_model=Group)
 def resolve_group(
-    group_id: int, body: ResolveRequest, request: Request, session: SessionDep
+    group_id: int, body: ResolveRequest, duplicates: DuplicatesDep, session: SessionDep
 ) -> dict[str, Any]:
     """Keep some images and mark the others to remove or hide; no file is ever deleted."""
-    return _service(request).resolve(session, group_id, keep=body.keep, action=body.action)
+    return duplicates.resolve(session, group_id, keep=body.keep, action=body.action)
 
 
 @router.post("/groups/{group_id}/dismiss", response_model=Group)
-def dismiss_group(group_id: int, request: Request, session: SessionDep) -> dict[str, Any]:
+def dismiss_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> dict[str, Any]:
     """Not duplicates: none of the group's pairs will be grouped again."""
-    return _service(request).dismiss(session, group_id)
+    return duplicates.dismiss(session, group_id)
 
 
 @router.post("/detect")
-def detect(body: DetectRequest, request: Request, session: SessionDep) -> dict[str, Any]:
+def detect(body: DetectRequest, duplicates: DuplicatesDep, session: SessionDep) -> dict[str, Any]:
     """Compare new images (or all, with `full`) and rebuild the open groups."""
-    return _service(request).detect(session, full=body.full).as_dict()
+    return duplicates.detect(session, full=body.full).as_dict()
 
 
 @router.post("/check", response_model=CheckResponse)
 async def check(
     file: Annotated[UploadFile, File(description="A JPEG, PNG, WebP, GIF, BMP or TIFF image.")],
-    request: Request,
+    duplicates: DuplicatesDep,
     session: SessionDep,
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Whether the collection already holds an exact, near or similar copy of the upload."""
     data = await read_upload(file, settings.max_upload_bytes)
-    service = _service(request)
-    return await run_in_threadpool(service.check, session, data)
+    return await run_in_threadpool(duplicates.check, session, data)

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from api.deps import SearchDep, SessionDep, SettingsDep
+from api.deps import RegionsDep, SessionDep, SettingsDep
 from api.uploads import read_upload
 from index.catalog import get_searchable_image
 from search.heatmap import displayed_image, render_heatmap
-from search.regions import MAX_SMOOTH, RegionHit, RegionSearchService
+from search.regions import MAX_SMOOTH, RegionHit
 from search.service import Filters
 
 router = APIRouter(prefix="/v1", tags=["regions"])
-
-
-def get_regions(request: Request, search: SearchDep) -> RegionSearchService:
-    """One region service per app, made on first use next to the search service."""
-    service: RegionSearchService | None = getattr(request.app.state, "regions", None)
-    if service is None:
-        service = RegionSearchService(request.app.state.settings, search)
-        request.app.state.regions = service
-    return service
-
-
-RegionsDep = Annotated[RegionSearchService, Depends(get_regions)]
 
 
 class RegionSearchHit(BaseModel):

@@ -14,7 +14,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import delete, func, insert, or_, select, update
@@ -50,6 +50,9 @@ from search.duplicates.models import (
     Role,
 )
 from search.duplicates.store import CHUNK, Collection, load_collection, load_facts, load_vectors
+
+if TYPE_CHECKING:
+    from search.service import SearchService
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +119,20 @@ class DuplicateService:
         ...     total, groups = service.list_groups(session, kind="near")
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, search: SearchService | None = None) -> None:
+        """`search` is the process's search service when it has one (the API's), so checking
+        an image reuses its loaded model and index instead of loading them again."""
         self.settings = settings
         self.rules = rules_for(settings)
+        self._search = search
+
+    @property
+    def search(self) -> SearchService:
+        if self._search is None:
+            from search.service import SearchService
+
+            self._search = SearchService(self.settings)
+        return self._search
 
     # -- detection -------------------------------------------------------------------------
 
@@ -580,9 +594,7 @@ class DuplicateService:
         return out
 
     def _check_similar(self, session: Session, data: bytes) -> list[tuple[int, float]]:
-        from search.service import SearchService
-
-        search = SearchService(self.settings)
+        search = self.search
         if search.holder.get() is None:
             return []
         vector = search.embed_image_bytes(data, max_bytes=len(data))
