@@ -8,15 +8,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from api.errors import error_response, install_error_handlers
-from api.jobs_runner import JobRunner
-from api.routes import duplicates, health, images, jobs, regions, search
 from pixseek import __version__
-from pixseek.db import ensure_schema
-from pixseek.settings import Settings, get_settings
-from search.duplicates.service import DuplicateService
-from search.regions import RegionSearchService
-from search.service import SearchService
+from pixseek.api.errors import error_response, install_error_handlers
+from pixseek.api.jobs_runner import JobRunner
+from pixseek.api.routes import duplicates, health, images, jobs, regions, search
+from pixseek.core.db import ensure_schema
+from pixseek.core.settings import Settings, get_settings
+from pixseek.search.duplicates.service import DuplicateService
+from pixseek.search.regions import RegionSearchService
+from pixseek.search.service import SearchService
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from api.jobs_runner import JobRunner
-from pixseek.db import session_scope
-from pixseek.settings import Settings
-from search.duplicates.service import DuplicateService
-from search.regions import RegionSearchService
-from search.service import SearchService
+from pixseek.api.jobs_runner import JobRunner
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.search.duplicates.service import DuplicateService
+from pixseek.search.regions import RegionSearchService
+from pixseek.search.service import SearchService
 
 
 def get_settings_dep(request: Request) -> Settings:

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pixseek.errors import PixseekError
+from pixseek.core.errors import PixseekError
 
 log = logging.getLogger(__name__)
 

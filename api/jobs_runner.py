@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from ingest.dispatch import submit_job
-from ingest.service import create_job, run_ingest
-from ingest.sources import open_source
-from pixseek.settings import Settings
+from pixseek.core.settings import Settings
+from pixseek.ingest.dispatch import submit_job
+from pixseek.ingest.service import create_job, run_ingest
+from pixseek.media.sources import open_source
 
 log = logging.getLogger(__name__)
 

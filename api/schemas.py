@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from api.search_schemas import (
+from pixseek.api.search_schemas import (
     FiltersIn,
     PartScoreOut,
     QueryPartIn,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import UploadFile
 
-from pixseek.errors import InvalidRequest, PayloadTooLarge
+from pixseek.core.errors import InvalidRequest, PayloadTooLarge
 
 CHUNK = 1024 * 1024
 

@@ -19,8 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from pixseek.db import Base, UTCDateTime, utcnow
-from pixseek.errors import ImageNotFound
+from pixseek.core.db import Base, UTCDateTime, utcnow
+from pixseek.core.errors import ImageNotFound
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
@@ -87,6 +87,11 @@ class ImageVector(Base):
     dim: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised
+
+
+def vector_dim(session: Session, model: str) -> int | None:
+    """The dimension of the CLS vectors stored for `model` (its `ModelId.key`), or None if there are none."""
+    return session.scalars(select(ImageVector.dim).where(ImageVector.model == model).limit(1)).first()
 
 
 def get_image(session: Session, image_id: int) -> Image:

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-from pixseek.errors import ModelMismatch
+from pixseek.core.errors import ModelMismatch
+from pixseek.model.identity import ModelId
 
 METRIC = "inner_product"  # on unit vectors: cosine similarity
 
@@ -20,8 +21,8 @@ class ManifestFile:
     pretrained: str
 
     @property
-    def model_id(self) -> str:
-        return f"{self.model}/{self.pretrained}"
+    def model_id(self) -> ModelId:
+        return ModelId(self.model, self.pretrained)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)  # type: ignore[call-overload]
@@ -46,11 +47,11 @@ class Manifest(ManifestFile):
     built_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     params: dict[str, Any] = field(default_factory=dict)
 
-    def check_model(self, model: str, pretrained: str) -> None:
+    def check_model(self, model: ModelId) -> None:
         """Refuse to serve an index built by another model than the configured one."""
-        if (self.model, self.pretrained) != (model, pretrained):
+        if self.model_id != model:
             raise ModelMismatch(
                 f"the index was built with {self.model_id} but pixseek is configured for "
-                f"{model}/{pretrained}; re-index with `pixseek ingest` under the new model "
+                f"{model}; re-index with `pixseek ingest` under the new model "
                 f"or set PIXSEEK_MODEL={self.model} PIXSEEK_PRETRAINED={self.pretrained}"
             )

@@ -34,9 +34,10 @@ from typing import Any
 import faiss
 import numpy as np
 
-from index.generations import GenerationFolder, GenerationHolder
-from index.manifest import ManifestFile
-from pixseek.errors import ModelMismatch
+from pixseek.core.errors import ModelMismatch
+from pixseek.index.generations import GenerationFolder, GenerationHolder
+from pixseek.index.manifest import ManifestFile
+from pixseek.model.identity import ModelId
 
 log = logging.getLogger(__name__)
 
@@ -202,12 +203,12 @@ class PatchManifest(ManifestFile):
     def grid(self) -> tuple[int, int]:
         return (self.grid_h, self.grid_w)
 
-    def check(self, model: str, pretrained: str, patch_mode: str) -> None:
+    def check(self, model: ModelId, patch_mode: str) -> None:
         """Refuse a patch index built by another model or another patch mode."""
-        if self.model_id != f"{model}/{pretrained}":
+        if self.model_id != model:
             raise ModelMismatch(
                 f"the patch index was built with {self.model_id}, pixseek is configured for "
-                f"{model}/{pretrained}; re-index under the new model"
+                f"{model}; re-index under the new model"
             )
         if self.patch_mode != patch_mode:
             raise PatchModeMismatch(

@@ -25,8 +25,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from index.catalog import SEARCHABLE, Image, ImageStatus
-from index.patch_index import (
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import SEARCHABLE, Image, ImageStatus
+from pixseek.index.patch_index import (
     EXACT_TYPE,
     RETRAIN_GROWTH,
     PatchIndexStore,
@@ -38,8 +39,8 @@ from index.patch_index import (
     patch_ids,
     train_compressed_index,
 )
-from index.patches import PatchStore
-from pixseek.settings import Settings
+from pixseek.index.patches import PatchStore
+from pixseek.model.identity import ModelId
 
 log = logging.getLogger(__name__)
 
@@ -143,18 +144,17 @@ def _new_index(
 
 
 def update_patch_index(
-    settings: Settings, session: Session, model: str, pretrained: str, dim: int, cls_generation: int | None
+    settings: Settings, session: Session, model: ModelId, dim: int, cls_generation: int | None
 ) -> PatchIndexResult:
     """Bring the patch index in line with the catalog; publish a generation if anything changed.
 
     Call with the index writer's lock held, before embedded images are marked indexed.
     """
-    model_id = f"{model}/{pretrained}"
     patch_store = PatchStore(settings.patch_dir)
     mode = store_patch_mode(settings.patch_dir) or settings.patch_mode
     rows = session.execute(
         select(Image.id, Image.status, Image.grid_h, Image.grid_w).where(
-            Image.status.in_(list(SEARCHABLE)), Image.model == model_id
+            Image.status.in_(list(SEARCHABLE)), Image.model == model.key
         )
     ).all()
     grids = {(int(gh), int(gw)) for _, _, gh, gw in rows if gh and gw}
@@ -171,7 +171,7 @@ def update_patch_index(
     )
     fresh = loaded is None or (
         (loaded.manifest.model_id, loaded.manifest.dim, loaded.manifest.grid, loaded.manifest.patch_mode)
-        != (model_id, dim, grid, mode)
+        != (model, dim, grid, mode)
     )
     if not fresh:
         assert loaded is not None
@@ -189,7 +189,7 @@ def update_patch_index(
             fresh = True
     if fresh:
         if loaded is not None and grid != (0, 0):
-            log.info("patch_index.rebuilding old=%s new=%s/%s", loaded.manifest.model_id, model_id, mode)
+            log.info("patch_index.rebuilding old=%s new=%s/%s", loaded.manifest.model_id, model, mode)
         index, trained_on = _new_index(settings, patch_store, searchable, grid, dim)
         present = np.empty(0, dtype=np.int64)
         to_add = searchable
@@ -211,8 +211,8 @@ def update_patch_index(
     generation = loaded.manifest.generation if loaded is not None else None
     if changed and grid != (0, 0):
         manifest = PatchManifest(
-            model=model,
-            pretrained=pretrained,
+            model=model.name,
+            pretrained=model.pretrained,
             dim=dim,
             grid_h=grid[0],
             grid_w=grid[1],

@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from index.catalog import Image
-from index.patch_sync import patch_index_status
-from index.store import IndexStore
-from pixseek.settings import Settings
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image
+from pixseek.index.patch_sync import patch_index_status
+from pixseek.index.store import IndexStore
 
 
 def catalog_status(settings: Settings, session: Session) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def catalog_status(settings: Settings, session: Session) -> dict[str, Any]:
         folder = store.generation_dir(generation)
         manifest_path = folder / "manifest.json"
         if manifest_path.exists():
-            from index.manifest import Manifest
+            from pixseek.index.manifest import Manifest
 
             manifest = Manifest.read(manifest_path)
             index = {

@@ -22,9 +22,16 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from index.factory import apply_params, faiss_gpu_count, mmap_flags, single_query_threads, stored_ids, to_gpu
-from index.generations import GenerationFolder, GenerationHolder
-from index.manifest import Manifest
+from pixseek.index.factory import (
+    apply_params,
+    faiss_gpu_count,
+    mmap_flags,
+    single_query_threads,
+    stored_ids,
+    to_gpu,
+)
+from pixseek.index.generations import GenerationFolder, GenerationHolder
+from pixseek.index.manifest import Manifest
 
 log = logging.getLogger(__name__)
 

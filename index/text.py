@@ -21,10 +21,10 @@ from sqlalchemy import ForeignKey, Text, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
-from index.catalog import IdType, Image
-from index.tokenize import TextDocument
-from pixseek.db import Base
-from pixseek.errors import PixseekError
+from pixseek.core.db import Base
+from pixseek.core.errors import PixseekError
+from pixseek.index.catalog import IdType, Image
+from pixseek.index.tokenize import TextDocument
 
 FTS_TABLE = "image_text_fts"
 # bm25 weights per FTS5 column (name, path, caption); PostgreSQL uses setweight A, B, C.

@@ -9,6 +9,7 @@ point converges to the same index, with no id twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import faiss
@@ -16,13 +17,14 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from index.catalog import SEARCHABLE, Image, ImageStatus, ImageVector
-from index.factory import FLAT, add_vectors, build_index, needs_rebuild
-from index.manifest import Manifest
-from index.patch_sync import update_patch_index
-from index.store import IndexStore, index_ids
-from pixseek.db import session_scope, utcnow
-from pixseek.settings import Settings
+from pixseek.core.db import session_scope, utcnow
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import SEARCHABLE, Image, ImageStatus, ImageVector, vector_dim
+from pixseek.index.factory import FLAT, add_vectors, build_index, needs_rebuild
+from pixseek.index.manifest import Manifest
+from pixseek.index.patch_sync import update_patch_index
+from pixseek.index.store import IndexStore, index_ids
+from pixseek.model.identity import ModelId
 
 log = logging.getLogger(__name__)
 
@@ -53,32 +55,42 @@ def _vectors(session: Session, ids: list[int], dim: int) -> tuple[np.ndarray, np
     return np.asarray(out_ids, dtype=np.int64), np.vstack(chunks).reshape(-1, dim)
 
 
-def publish_index(settings: Settings, model: str, pretrained: str, dim: int) -> PublishResult:
+def publish_index(
+    settings: Settings, model: ModelId, empty_dim: Callable[[], int] | None = None
+) -> PublishResult:
     """Bring the index in line with the catalog and publish a generation if anything changed.
 
     Small changes are applied in place (remove stale and refreshed ids, add new vectors).
     The index is built from scratch when there is none, when the model changed, or when
     the collection has outgrown (or shrunk out of) its index type: see `index.factory`.
-    A rebuild reads every searchable vector from SQL, so it holds the whole collection in
-    memory twice for a moment (2 KiB a vector at dim 512: ~4 GiB at a million images).
+    `empty_dim` gives the width for an empty index when no vector exists yet (an empty
+    bucket); otherwise the width comes from the stored vectors. A rebuild reads every
+    searchable vector from SQL, so it holds the whole collection in memory twice for a
+    moment (2 KiB a vector at dim 512: ~4 GiB at a million images).
     """
     store = IndexStore(settings.index_dir)
-    model_id = f"{model}/{pretrained}"
     flat_max = settings.index_flat_max
     with store.lock(), session_scope(settings) as session:
         loaded = store.load(mmap=False)
-        if loaded is not None and (loaded.manifest.model_id != model_id or loaded.manifest.dim != dim):
-            log.warning("index.model_changed old=%s new=%s: rebuilding", loaded.manifest.model_id, model_id)
+        # The dimension comes from the vectors themselves (or the index they went into): the
+        # writer never loads the model just to learn a number.
+        dim = vector_dim(session, model.key) or (loaded.manifest.dim if loaded is not None else None)
+        if dim is None:
+            if empty_dim is None:
+                return PublishResult(generation=None, added=0, removed=0, count=0)
+            dim = empty_dim()  # no vector anywhere yet: publish an empty index of the model's width
+        if loaded is not None and (loaded.manifest.model_id != model or loaded.manifest.dim != dim):
+            log.warning("index.model_changed old=%s new=%s: rebuilding", loaded.manifest.model_id, model)
             loaded = None
         searchable = np.asarray(
             session.scalars(
-                select(Image.id).where(Image.status.in_(list(SEARCHABLE)), Image.model == model_id)
+                select(Image.id).where(Image.status.in_(list(SEARCHABLE)), Image.model == model.key)
             ).all(),
             dtype=np.int64,
         )
         to_add_ids = sorted(
             session.scalars(
-                select(Image.id).where(Image.status == ImageStatus.EMBEDDED, Image.model == model_id)
+                select(Image.id).where(Image.status == ImageStatus.EMBEDDED, Image.model == model.key)
             ).all()
         )
         present = index_ids(loaded.index) if loaded is not None else np.empty(0, dtype=np.int64)
@@ -109,8 +121,8 @@ def publish_index(settings: Settings, model: str, pretrained: str, dim: int) -> 
         generation = loaded.manifest.generation if loaded is not None else None
         if changed:
             manifest = Manifest(
-                model=model,
-                pretrained=pretrained,
+                model=model.name,
+                pretrained=model.pretrained,
                 dim=dim,
                 count=0,
                 generation=0,
@@ -119,7 +131,7 @@ def publish_index(settings: Settings, model: str, pretrained: str, dim: int) -> 
             )
             generation = store.publish(index, manifest)
         # Region search (issue 6): the patch index follows the same catalog state, under the same lock.
-        update_patch_index(settings, session, model, pretrained, dim, generation)
+        update_patch_index(settings, session, model, dim, generation)
         if to_add_ids:
             session.execute(
                 update(Image)

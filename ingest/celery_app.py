@@ -8,14 +8,14 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init
 
-from pixseek.db import dispose_engines
-from pixseek.settings import Settings, get_settings
+from pixseek.core.db import dispose_engines
+from pixseek.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("pixseek", include=["ingest.tasks"])
+    app = Celery("pixseek", include=["pixseek.ingest.tasks"])
     if settings.broker_url:
         timeout = settings.broker_visibility_timeout
         app.conf.update(
@@ -61,8 +61,8 @@ def celery_for(settings: Settings) -> Celery:
 
 def preload_model(settings: Settings) -> None:
     """Load the encoder before the first task, so no batch pays for it (or outlives its lease)."""
-    from ingest.encoder import get_encoder
-    from pixseek.errors import ConfigError
+    from pixseek.core.errors import ConfigError
+    from pixseek.model.encoder import get_encoder
 
     try:
         get_encoder(settings)

@@ -23,14 +23,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from ingest import service
-from ingest.celery_app import celery_for
-from ingest.jobs import JobProgress, JobStatus, job_progress
-from ingest.service import Plan
-from ingest.sources import open_source
-from pixseek.db import session_scope
-from pixseek.errors import BrokerUnavailable, ConfigError
-from pixseek.settings import Settings
+from pixseek.core.db import session_scope
+from pixseek.core.errors import BrokerUnavailable, ConfigError
+from pixseek.core.settings import Settings
+from pixseek.index.jobs import JobProgress, JobStatus, job_progress
+from pixseek.ingest import service
+from pixseek.ingest.celery_app import celery_for
+from pixseek.ingest.service import Plan
+from pixseek.media.sources import open_source
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from ingest.decode import Decoded
-from ingest.sources.base import BucketSource
-from pixseek.settings import Settings
+from pixseek.core.settings import Settings
+from pixseek.media.decode import Decoded
+from pixseek.media.sources.base import BucketSource
 
 
 class Extractor(Protocol):
@@ -49,5 +49,5 @@ def active_extractors(settings: Settings) -> list[Extractor]:
 def _load_builtin() -> None:
     """Import the modules that register pixseek's own extractors."""
     # Each feature adds its module here; importing registers it once.
-    import ingest.hashes
-    import ingest.keywords  # noqa: F401
+    import pixseek.ingest.hashes
+    import pixseek.ingest.keywords  # noqa: F401

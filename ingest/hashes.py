@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session
 
-from ingest.decode import Decoded
-from ingest.extractors import register
-from ingest.sources.base import BucketSource
-from pixseek.settings import Settings
-from search.duplicates.hashing import Signature, signature
-from search.duplicates.models import DuplicatePair, ImageHash
+from pixseek.core.settings import Settings
+from pixseek.index.duplicates import DuplicatePair, ImageHash
+from pixseek.ingest.extractors import register
+from pixseek.media.decode import Decoded
+from pixseek.media.perceptual_hash import Signature, signature
+from pixseek.media.sources.base import BucketSource
 
 
 class SignatureExtractor:

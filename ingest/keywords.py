@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from index.text import forget_documents, put_document
-from index.tokenize import TextDocument, document_for
-from ingest.decode import Decoded
-from ingest.extractors import register
-from ingest.sources.base import BucketSource, SourceError
-from pixseek.settings import Settings
+from pixseek.core.settings import Settings
+from pixseek.index.text import forget_documents, put_document
+from pixseek.index.tokenize import TextDocument, document_for
+from pixseek.ingest.extractors import register
+from pixseek.media.decode import Decoded
+from pixseek.media.sources.base import BucketSource, SourceError
 
 log = logging.getLogger(__name__)
 

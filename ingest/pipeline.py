@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ingest.decode import DecodeError, decode_image, looks_like_image_name
-from ingest.extractors import Extractor
-from ingest.preprocess import Preprocessor
-from ingest.sources.base import BucketSource, SourceError
+from pixseek.ingest.extractors import Extractor
+from pixseek.media.decode import DecodeError, decode_image, looks_like_image_name
+from pixseek.media.sources.base import BucketSource, SourceError
+from pixseek.model.preprocess import Preprocessor
 
 T = TypeVar("T")
 R = TypeVar("R")

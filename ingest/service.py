@@ -18,17 +18,18 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from index.catalog import Image, ImageStatus, ImageVector
-from index.patch_sync import ensure_store_patch_mode
-from index.patches import PatchStore
-from index.writer import PublishResult, publish_index
-from ingest.encoder import Encoder, get_encoder
-from ingest.extractors import Extractor, active_extractors
-from ingest.jobs import Job, JobStatus, get_job, new_job_id
-from ingest.pipeline import Prepared, Rejected, lower_thread_priority, ordered_map, prepare_file
-from ingest.sources import BucketSource, Entry, open_source
-from pixseek.db import ensure_schema, session_scope, utcnow
-from pixseek.settings import Settings
+from pixseek.core.db import ensure_schema, session_scope, utcnow
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageStatus, ImageVector
+from pixseek.index.jobs import Job, JobStatus, get_job, new_job_id
+from pixseek.index.patch_sync import ensure_store_patch_mode
+from pixseek.index.patches import PatchStore
+from pixseek.index.writer import PublishResult, publish_index
+from pixseek.ingest.extractors import Extractor, active_extractors
+from pixseek.ingest.pipeline import Prepared, Rejected, lower_thread_priority, ordered_map, prepare_file
+from pixseek.media.sources import BucketSource, Entry, open_source
+from pixseek.model.encoder import Encoder, embed_dim, get_encoder
+from pixseek.model.identity import ModelId
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,6 @@ class Plan:
         it = iter(self.work)
         while batch := list(islice(it, size)):
             yield batch
-
-
-def model_id(settings: Settings) -> str:
-    return f"{settings.model}/{settings.pretrained}"
 
 
 def create_job(settings: Settings, bucket: str) -> str:
@@ -79,7 +76,7 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
     and patches an earlier run stored for them. Unchanged files
     (same size, mtime, ETag and model) are left alone.
     """
-    model = model_id(settings)
+    model = ModelId.of(settings).key
     patches = PatchStore(settings.patch_dir)
     plan = Plan(job_id=job_id, bucket=source.bucket)
     with session_scope(settings) as session:
@@ -190,7 +187,7 @@ def _embed_chunk(settings: Settings, encoder: Encoder, items: list[Prepared | Re
     """Run the model on the images of a chunk whose bytes were never embedded before."""
     prepared = [item for item in items if isinstance(item, Prepared)]
     with session_scope(settings) as session:
-        known = _known_vectors(session, sorted({p.sha256 for p in prepared}), encoder.model_id)
+        known = _known_vectors(session, sorted({p.sha256 for p in prepared}), encoder.model_id.key)
     # The session is closed before the forward pass: no connection is held while the model runs.
     # A copy of an image in the batch still being written is not seen yet and is encoded
     # again: the same vector, written twice, which costs a forward but is never wrong.
@@ -218,7 +215,7 @@ def _store_chunk(
     patch_store: PatchStore,
     extractors: list[Extractor],
 ) -> int:
-    model = encoder.model_id
+    model = encoder.model_id.key
     items = embedded.items
     with session_scope(settings) as session:
         # Lock the chunk's rows, in id order so two runs never deadlock, and decide on what
@@ -414,8 +411,7 @@ def finalize_job(settings: Settings, job_id: str) -> PublishResult | None:
     if pending_count(settings, job_id):
         log.info("ingest.finalize_deferred job=%s: images still pending", job_id)
         return None
-    encoder = get_encoder(settings)
-    result = publish_index(settings, settings.model, settings.pretrained, encoder.dim)
+    result = publish_index(settings, ModelId.of(settings), empty_dim=lambda: embed_dim(settings.model))
     with session_scope(settings) as session:
         job = get_job(session, job_id)
         job.status = JobStatus.DONE

@@ -11,11 +11,11 @@ import logging
 
 from celery import Task
 
-from ingest import dispatch, service
-from ingest.celery_app import celery_app
-from ingest.sources import open_source
-from pixseek.errors import PixseekError
-from pixseek.settings import Settings, get_settings
+from pixseek.core.errors import PixseekError
+from pixseek.core.settings import Settings, get_settings
+from pixseek.ingest import dispatch, service
+from pixseek.ingest.celery_app import celery_app
+from pixseek.media.sources import open_source
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.sql.elements import ColumnElement
 
-from index.catalog import SEARCHABLE, Image
-from pixseek.errors import InvalidRequest
+from pixseek.core.errors import InvalidRequest
+from pixseek.index.catalog import SEARCHABLE, Image
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ import io
 import numpy as np
 from PIL import Image
 
-from index.catalog import Image as CatalogImage
-from ingest.decode import DecodeError, decode_image
-from ingest.sources import SourceError, open_source
-from pixseek.errors import ImageNotFound
-from pixseek.settings import Settings
+from pixseek.core.errors import ImageNotFound
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image as CatalogImage
+from pixseek.media.decode import DecodeError, decode_image
+from pixseek.media.sources import SourceError, open_source
 
 # A perceptually ordered ramp (dark blue, cyan, yellow, red) as (position, RGB) stops.
 _STOPS = np.array([0.0, 0.35, 0.7, 1.0])

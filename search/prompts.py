@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ingest.encoder import Encoder
-from pixseek.errors import InvalidRequest
-from search.text_cache import TextEmbeddingCache
+from pixseek.core.errors import InvalidRequest
+from pixseek.model.encoder import Encoder
+from pixseek.search.text_cache import TextEmbeddingCache
 
 
 def check_templates(templates: Sequence[str]) -> None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pixseek.errors import InvalidRequest
-from search.filters import Filters
+from pixseek.core.errors import InvalidRequest
+from pixseek.search.filters import Filters
 
 MIN_NORM = 1e-6
 

@@ -21,15 +21,16 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from index.catalog import SEARCHABLE, Image, ImageVector, get_searchable_image, images_by_ids
-from index.patch_index import LoadedPatchIndex, PatchIndexHolder, patch_ids, search_index, split_ids
-from index.patch_sync import patch_index_store
-from index.patches import PatchStore
-from ingest.preprocess import Geometry
-from pixseek.errors import IndexNotReady, InvalidRequest
-from pixseek.settings import Settings
-from search.filters import Filters, conditions
-from search.service import SearchService
+from pixseek.core.errors import IndexNotReady, InvalidRequest
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import SEARCHABLE, Image, ImageVector, get_searchable_image, images_by_ids
+from pixseek.index.patch_index import LoadedPatchIndex, PatchIndexHolder, patch_ids, search_index, split_ids
+from pixseek.index.patch_sync import patch_index_store
+from pixseek.index.patches import PatchStore
+from pixseek.model.identity import ModelId
+from pixseek.model.preprocess import Geometry
+from pixseek.search.filters import Filters, conditions
+from pixseek.search.service import SearchService
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +40,6 @@ BOX_LEVEL = 0.5
 MAX_SMOOTH = 3
 # Above this many allowed images a filter is applied after the index search, not inside it.
 MAX_SELECTOR_IMAGES = 200_000
-
-
-def geometry_for(width: int, height: int, image_size: int) -> Geometry:
-    """Where the model's square input sits in a `width` x `height` displayed image.
-
-    The same arithmetic as `Preprocessor` (resize the short side to `image_size`, centre
-    crop), from the full displayed size. Ingest may have decoded a JPEG at a reduced draft
-    size, so the crop it used can differ from this by rounding, under one model pixel.
-    """
-    s = image_size
-    if width <= height:
-        nw, nh = s, int(s * height / width)
-    else:
-        nw, nh = int(s * width / height), s
-    left = round((nw - s) / 2.0)
-    top = round((nh - s) / 2.0)
-    scale = nw / width
-    return Geometry(scale=scale, left=left / scale, top=top / scale, size=s / scale)
 
 
 def cells_to_box(
@@ -187,7 +170,7 @@ class RegionSearchService:
         loaded = self.holder.get()
         if loaded is None:
             raise IndexNotReady("no patch index yet: run `pixseek ingest PATH` first")
-        loaded.manifest.check(self.settings.model, self.settings.pretrained, self.settings.patch_mode)
+        loaded.manifest.check(ModelId.of(self.settings), self.settings.patch_mode)
         return loaded
 
     def text_vector(self, text: str) -> np.ndarray:
@@ -347,7 +330,7 @@ class RegionSearchService:
         scores = arr.astype(np.float32) @ query
         smoothed = smooth_scores(scores, smooth)
         cell, rows, cols = best_region(smoothed)
-        geometry = geometry_for(row.width, row.height, self.search.encoder.image_size)
+        geometry = Geometry.of(row.width, row.height, self.search.encoder.image_size)
         size = (row.width, row.height)
         return ImageRegions(
             image_id=row.id,

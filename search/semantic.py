@@ -15,8 +15,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from index.catalog import ImageVector
-from index.store import LoadedIndex
+from pixseek.index.catalog import ImageVector
+from pixseek.index.store import LoadedIndex
 
 READ_CHUNK = 10_000  # ids per IN (...) list; SQLite allows 32766 parameters
 SCORE_CHUNK = 8192

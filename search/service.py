@@ -22,19 +22,20 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from index.catalog import Image, ImageVector, get_searchable_image, images_by_ids
-from index.store import IndexHolder, IndexStore, LoadedIndex
-from index.text import KeywordQuery, keyword_count, keyword_search
-from index.tokenize import same_name, words
-from ingest.decode import DecodeError, decode_image
-from ingest.encoder import Encoder, get_encoder
-from pixseek.errors import IndexNotReady, InvalidRequest, PayloadTooLarge, UnsupportedImage
-from pixseek.settings import Settings
-from search import semantic
-from search.filters import Filters, conditions
-from search.fusion import reciprocal_rank_fusion
-from search.prompts import TextEmbedder, check_templates
-from search.query import (
+from pixseek.core.errors import IndexNotReady, InvalidRequest, PayloadTooLarge, UnsupportedImage
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageVector, get_searchable_image, images_by_ids
+from pixseek.index.store import IndexHolder, IndexStore, LoadedIndex
+from pixseek.index.text import KeywordQuery, keyword_count, keyword_search
+from pixseek.index.tokenize import same_name, words
+from pixseek.media.decode import DecodeError, decode_image
+from pixseek.model.encoder import Encoder, get_encoder
+from pixseek.model.identity import ModelId
+from pixseek.search import semantic
+from pixseek.search.filters import Filters, conditions
+from pixseek.search.fusion import reciprocal_rank_fusion
+from pixseek.search.prompts import TextEmbedder, check_templates
+from pixseek.search.query import (
     Combined,
     Hit,
     ImageIdPart,
@@ -115,7 +116,8 @@ class SearchService:
 
     @property
     def model_id(self) -> str:
-        return f"{self.settings.model}/{self.settings.pretrained}"
+        """The configured model as the catalog stores it."""
+        return ModelId.of(self.settings).key
 
     def loaded_index(self) -> LoadedIndex:
         """The current index, checked against the configured model.
@@ -127,7 +129,7 @@ class SearchService:
         loaded = self.holder.get()
         if loaded is None:
             raise IndexNotReady("nothing is indexed yet: run `pixseek ingest PATH` first")
-        loaded.manifest.check_model(self.settings.model, self.settings.pretrained)
+        loaded.manifest.check_model(ModelId.of(self.settings))
         return loaded
 
     # -- the one entry point ------------------------------------------------------------

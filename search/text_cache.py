@@ -19,7 +19,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from ingest.encoder import Encoder
+from pixseek.model.encoder import Encoder
 
 DEFAULT_SIZE = 1024
 MAX_BATCH = 32
@@ -94,7 +94,7 @@ class TextEmbeddingCache:
 
     def embed(self, encoder: Encoder, text: str) -> np.ndarray:
         """The embedding of `text` by `encoder`, from the cache when seen before."""
-        key = (encoder.model_id, text)
+        key = (encoder.model_id.key, text)
         with self._lock:
             vector = self._entries.get(key)
             if vector is not None:

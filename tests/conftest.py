@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pixseek.db import dispose_engines, ensure_schema
-from pixseek.settings import Settings, get_settings
+from pixseek.core.db import dispose_engines, ensure_schema
+from pixseek.core.settings import Settings, get_settings
 from tests.imagegen import write_images
 
 # One thread: the tiny model's batches are too small to gain from more, and on a shared

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pixseek.cli import main
-from pixseek.settings import Settings
+from pixseek.core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 # `../shared` beside a checkout (and beside the worktrees folder, for a worktree).

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pixseek.cli import main
-from pixseek.settings import Settings
+from pixseek.core.settings import Settings
 from tests.imagegen import BAD_FILES, write_bad_files
 
 INGEST_KEYS = {"job_id", "bucket", "total", "indexed", "unchanged", "deleted", "failed", "skipped"}

@@ -6,7 +6,6 @@ everywhere and checks that asking for the GPU without one degrades cleanly.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +13,10 @@ import pytest
 import torch
 
 from bench.search.data import clustered
-from index.factory import build_index, faiss_gpu_count, recall_at_k
-from index.manifest import Manifest
-from index.store import IndexStore
-from ingest.encoder import Encoder
-from tests.imagegen import pattern
+from pixseek.index.factory import build_index, faiss_gpu_count, recall_at_k
+from pixseek.index.manifest import Manifest
+from pixseek.index.store import IndexStore
+from pixseek.model.encoder import Encoder
 
 
 def _publish(tmp_path: Path, flat_max: int) -> tuple[IndexStore, np.ndarray]:
@@ -69,25 +67,3 @@ def test_faiss_index_on_gpu_matches_cpu(tmp_path: Path, flat_max: int) -> None:
     _, expected = cpu.search(x[:50], 10)
     _, found = gpu.search(x[:50], 10)
     assert recall_at_k(found, expected) >= 0.95
-
-
-@pytest.mark.gpu
-def test_nvjpeg_preprocessing_matches_cpu_preprocessing() -> None:
-    from ingest.decode import decode_image
-    from ingest.gpu_decode import gpu_jpeg_available, preprocess_jpegs_cuda
-
-    if not gpu_jpeg_available():
-        pytest.skip("torchvision cannot decode JPEG on this GPU")
-    encoder = Encoder("pixseek-tiny", "none", device="cpu", precision="fp32")
-    pre = encoder.preprocessor
-    jpegs = []
-    for seed, size in ((1, (640, 480)), (2, (480, 640)), (3, (1000, 700))):
-        buf = io.BytesIO()
-        pattern(seed, size).save(buf, "JPEG", quality=95)
-        jpegs.append(buf.getvalue())
-    gpu = preprocess_jpegs_cuda(jpegs, pre.image_size, pre.mean, pre.std).cpu().numpy()
-    for i, data in enumerate(jpegs):
-        decoded = decode_image(data, max_pixels=10**9)
-        cpu, _ = pre(decoded.image, (decoded.width, decoded.height))
-        # Different decoders (IDCT rounding) and resize kernels: close, not equal.
-        assert np.abs(gpu[i] - cpu).mean() < 0.05

@@ -8,10 +8,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from pixseek.db import get_engine, migrate
+from pixseek.core.db import get_engine, migrate
+from pixseek.core.settings import Settings
+from pixseek.migrations.metadata import Base
 from pixseek.migrations.unmodelled import include_object
-from pixseek.models import Base
-from pixseek.settings import Settings
 
 
 def test_migrations_create_exactly_the_models_schema(tmp_path: Path) -> None:

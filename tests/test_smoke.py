@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest.service import run_ingest
-from pixseek.db import session_scope
-from pixseek.settings import Settings
-from search.service import SearchService
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.ingest.service import run_ingest
+from pixseek.search.service import SearchService
 
 
 def test_ingested_image_finds_itself_first(settings: Settings, bucket: Path) -> None:

@@ -8,8 +8,8 @@ from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from api.deps import DuplicatesDep, SessionDep, SettingsDep
-from api.uploads import read_upload
+from pixseek.api.deps import DuplicatesDep, SessionDep, SettingsDep
+from pixseek.api.uploads import read_upload
 
 router = APIRouter(prefix="/v1/duplicates", tags=["duplicates"])
 

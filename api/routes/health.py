@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from api.deps import SessionDep, SettingsDep
-from index.status import catalog_status
+from pixseek.api.deps import SessionDep, SettingsDep
+from pixseek.index.status import catalog_status
 
 router = APIRouter(prefix="/v1", tags=["health"])
 

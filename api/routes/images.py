@@ -6,12 +6,12 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from api.deps import SessionDep, SettingsDep
-from api.schemas import ImageInfo
-from index.catalog import ImageStatus, get_image
-from ingest.decode import sniff
-from ingest.sources import SourceError, open_source
-from pixseek.errors import ImageNotFound
+from pixseek.api.deps import SessionDep, SettingsDep
+from pixseek.api.schemas import ImageInfo
+from pixseek.core.errors import ImageNotFound
+from pixseek.index.catalog import ImageStatus, get_image
+from pixseek.media.decode import sniff
+from pixseek.media.sources import SourceError, open_source
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from api.deps import RunnerDep, SessionDep, SettingsDep
-from api.schemas import JobInfo, JobRequest
-from ingest.jobs import job_progress, list_jobs
-from pixseek.errors import Forbidden
+from pixseek.api.deps import RunnerDep, SessionDep, SettingsDep
+from pixseek.api.schemas import JobInfo, JobRequest
+from pixseek.core.errors import Forbidden
+from pixseek.index.jobs import job_progress, list_jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

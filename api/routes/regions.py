@@ -9,12 +9,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from api.deps import RegionsDep, SessionDep, SettingsDep
-from api.uploads import read_upload
-from index.catalog import get_searchable_image
-from search.heatmap import displayed_image, render_heatmap
-from search.regions import MAX_SMOOTH, RegionHit
-from search.service import Filters
+from pixseek.api.deps import RegionsDep, SessionDep, SettingsDep
+from pixseek.api.uploads import read_upload
+from pixseek.index.catalog import get_searchable_image
+from pixseek.search.heatmap import displayed_image, render_heatmap
+from pixseek.search.regions import MAX_SMOOTH, RegionHit
+from pixseek.search.service import Filters
 
 router = APIRouter(prefix="/v1", tags=["regions"])
 

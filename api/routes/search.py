@@ -9,12 +9,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.deps import SearchDep, SessionDep, SettingsDep
-from api.search_schemas import FiltersIn, SearchRequest, SearchResponse, TextSearchRequest
-from api.uploads import read_upload
-from search.filters import Filters
-from search.query import ImagePart, SearchPage, TextPart
-from search.query import Query as SearchQuery
+from pixseek.api.deps import SearchDep, SessionDep, SettingsDep
+from pixseek.api.search_schemas import FiltersIn, SearchRequest, SearchResponse, TextSearchRequest
+from pixseek.api.uploads import read_upload
+from pixseek.search.filters import Filters
+from pixseek.search.query import ImagePart, SearchPage, TextPart
+from pixseek.search.query import Query as SearchQuery
 
 router = APIRouter(prefix="/v1", tags=["search"])
 

@@ -28,12 +28,12 @@ import psycopg
 import redis
 from PIL import Image
 
-from ingest import dispatch
-from ingest.encoder import get_encoder
-from ingest.jobs import job_progress
-from ingest.service import run_ingest
-from pixseek.db import migrate, session_scope
-from pixseek.settings import Settings
+from pixseek.core.db import migrate, session_scope
+from pixseek.core.settings import Settings
+from pixseek.index.jobs import job_progress
+from pixseek.ingest import dispatch
+from pixseek.ingest.service import run_ingest
+from pixseek.model.encoder import get_encoder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,7 +132,7 @@ def run_distributed(args: argparse.Namespace, folder: Path, work: Path, n_worker
             proc.wait(timeout=60)
         for log in logs:
             log.close()
-        from pixseek.db import dispose_engines
+        from pixseek.core.db import dispose_engines
 
         dispose_engines()
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:

@@ -69,10 +69,10 @@ def pixseek_pairs(folder: Path, data_dir: Path, model: str) -> tuple[set[Pair], 
         }
     )
     os.environ.pop("PIXSEEK_DATABASE_URL", None)
-    from ingest.service import run_ingest
-    from pixseek.db import ensure_schema, session_scope
-    from pixseek.settings import get_settings
-    from search.duplicates.service import DuplicateService
+    from pixseek.core.db import ensure_schema, session_scope
+    from pixseek.core.settings import get_settings
+    from pixseek.ingest.service import run_ingest
+    from pixseek.search.duplicates.service import DuplicateService
 
     get_settings.cache_clear()
     settings = get_settings()

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from search.duplicates.detect import SearchLimits, find_matches
-from search.duplicates.grouping import star_groups
-from search.duplicates.hashing import SCALES, THUMB
-from search.duplicates.matching import Rules
+from pixseek.media.perceptual_hash import SCALES, THUMB
+from pixseek.search.duplicates.detect import SearchLimits, find_matches
+from pixseek.search.duplicates.grouping import star_groups
+from pixseek.search.duplicates.matching import Rules
 
 CHUNK = 100_000
 PLANTED = 0.01

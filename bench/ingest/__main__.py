@@ -23,10 +23,10 @@ from PIL import Image
 
 from bench.common import OUT, machine, write_json
 from bench.ingest.dataset import build, default_source
-from ingest.decode import decode_image
-from ingest.encoder import Encoder, get_encoder
-from ingest.service import run_ingest
-from pixseek.settings import Settings
+from pixseek.core.settings import Settings
+from pixseek.ingest.service import run_ingest
+from pixseek.media.decode import decode_image
+from pixseek.model.encoder import Encoder, get_encoder
 
 
 def model_only(encoder: Encoder, pixels: np.ndarray, batches: int) -> float:

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.decode import decode_image
-from ingest.encoder import Encoder
-from ingest.patch_tokens import PATCH_MODES
-from pixseek.settings import Settings
-from search.regions import best_region, cells_to_box, geometry_for
+from pixseek.core.settings import Settings
+from pixseek.media.decode import decode_image
+from pixseek.model.encoder import Encoder
+from pixseek.model.patch_tokens import PATCH_MODES
+from pixseek.model.preprocess import Geometry
+from pixseek.search.regions import best_region, cells_to_box
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
 
@@ -68,7 +69,7 @@ def main() -> int:
     for info in coco["images"]:
         decoded = decode_image((args.data / info["file_name"]).read_bytes(), max_pixels=10**8)
         pixels, _ = encoder.preprocessor(decoded.image, (decoded.width, decoded.height))
-        geometry = geometry_for(decoded.width, decoded.height, encoder.image_size)
+        geometry = Geometry.of(decoded.width, decoded.height, encoder.image_size)
         size = (decoded.width, decoded.height)
         crop = cells_to_box(geometry, encoder.grid, (0, encoder.grid[0] - 1), (0, encoder.grid[1] - 1), size)
         for mode in stats:

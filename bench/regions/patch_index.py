@@ -26,7 +26,8 @@ import time
 import faiss
 import numpy as np
 
-from index.patch_index import (
+from pixseek.core.settings import Settings
+from pixseek.index.patch_index import (
     build_index,
     choose_nlist,
     choose_pq_m,
@@ -35,7 +36,6 @@ from index.patch_index import (
     search_index,
     split_ids,
 )
-from pixseek.settings import Settings
 
 
 def synthetic(images: int, cells: int, dim: int, things: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -28,12 +28,12 @@ from sqlalchemy import insert
 
 from bench.common import OUT, machine, percentiles, write_json
 from bench.search.data import cached
-from index.catalog import Image, ImageStatus
-from index.factory import _top_k_exact, build_index, mmap_flags, recall_at_k, single_query_threads
-from index.manifest import Manifest
-from index.store import IndexStore
-from pixseek.db import dispose_engines, ensure_schema, session_scope
-from pixseek.settings import Settings
+from pixseek.core.db import dispose_engines, ensure_schema, session_scope
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageStatus
+from pixseek.index.factory import _top_k_exact, build_index, mmap_flags, recall_at_k, single_query_threads
+from pixseek.index.manifest import Manifest
+from pixseek.index.store import IndexStore
 
 DIM = 512
 K = 10
@@ -45,7 +45,7 @@ say = sys.stdout.write
 
 PRIVATE_PROBE = """
 import sys, faiss, numpy as np
-from index.factory import mmap_flags, single_query_threads
+from pixseek.index.factory import mmap_flags, single_query_threads
 import json
 def anon():
     for line in open("/proc/self/status"):
@@ -80,7 +80,7 @@ def private_bytes(path: Path, params: dict[str, Any], mmap: bool) -> int:
 
 def text_encoding() -> dict[str, Any]:
     """In-process text tower latency at batch 1 (what every uncached query pays), and at 8."""
-    from ingest.encoder import Encoder
+    from pixseek.model.encoder import Encoder
 
     encoder = Encoder(MODEL, "none", device="cpu", precision="auto")
     out: dict[str, Any] = {}

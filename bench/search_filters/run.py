@@ -33,14 +33,15 @@ import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from index.catalog import Image, ImageStatus, ImageVector
-from index.writer import publish_index
-from pixseek.db import dispose_engines, ensure_schema, session_scope
-from pixseek.settings import Settings
-from search import semantic
-from search.filters import Filters, conditions
-from search.query import Query, VectorPart
-from search.service import SearchService
+from pixseek.core.db import dispose_engines, ensure_schema, session_scope
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageStatus, ImageVector
+from pixseek.index.writer import publish_index
+from pixseek.model.identity import ModelId
+from pixseek.search import semantic
+from pixseek.search.filters import Filters, conditions
+from pixseek.search.query import Query, VectorPart
+from pixseek.search.service import SearchService
 
 SELECTIVITIES = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5, 1.0)
 K = 10
@@ -95,7 +96,7 @@ def build_catalog(settings: Settings, n: int, dim: int, seed: int) -> np.ndarray
                     for i in range(start, stop)
                 ],
             )
-    publish_index(settings, settings.model, settings.pretrained, dim)
+    publish_index(settings, ModelId.of(settings))
     return vectors
 
 

@@ -11,7 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from pixseek.errors import PixseekError
+from pixseek.core.errors import PixseekError
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -8,10 +8,10 @@ from typing import Any
 import click
 
 from pixseek.cli.common import emit, handle_errors, json_option
-from pixseek.db import ensure_schema, session_scope
-from pixseek.errors import InvalidRequest
-from pixseek.settings import get_settings
-from search.duplicates.service import ACTIONS, DuplicateService
+from pixseek.core.db import ensure_schema, session_scope
+from pixseek.core.errors import InvalidRequest
+from pixseek.core.settings import get_settings
+from pixseek.search.duplicates.service import ACTIONS, DuplicateService
 
 KINDS = ("exact", "near", "similar")
 

@@ -7,13 +7,13 @@ import sys
 import click
 from tqdm import tqdm
 
-from index.catalog import ImageStatus
-from ingest.dispatch import start_job, wait_for_job
-from ingest.jobs import JobProgress, JobStatus, job_progress, job_summary
-from ingest.service import Plan, run_ingest
 from pixseek.cli.common import emit, handle_errors, json_option
-from pixseek.db import ensure_schema, session_scope
-from pixseek.settings import Settings, get_settings
+from pixseek.core.db import ensure_schema, session_scope
+from pixseek.core.settings import Settings, get_settings
+from pixseek.index.catalog import ImageStatus
+from pixseek.index.jobs import JobProgress, JobStatus, job_progress, job_summary
+from pixseek.ingest.dispatch import start_job, wait_for_job
+from pixseek.ingest.service import Plan, run_ingest
 
 
 def _print_summary(summary: dict[str, object]) -> None:

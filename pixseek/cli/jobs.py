@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ingest.dispatch import resume_job
-from ingest.jobs import job_progress, list_jobs
 from pixseek.cli.common import emit, handle_errors, json_option
-from pixseek.db import ensure_schema, session_scope
-from pixseek.settings import get_settings
+from pixseek.core.db import ensure_schema, session_scope
+from pixseek.core.settings import get_settings
+from pixseek.index.jobs import job_progress, list_jobs
+from pixseek.ingest.dispatch import resume_job
 
 
 @click.command("jobs")

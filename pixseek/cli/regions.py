@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from pixseek.cli.common import emit
-from pixseek.db import session_scope
-from pixseek.settings import Settings
-from search.query import Query
-from search.regions import RegionSearchService
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.search.query import Query
+from pixseek.search.regions import RegionSearchService
 
 
 def run_region_search(

@@ -14,15 +14,15 @@ from typing import Any, TypeVar
 
 import click
 
-from ingest.decode import FORMATS
 from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.cli.regions import run_region_search
-from pixseek.db import ensure_schema, session_scope
-from pixseek.errors import InvalidRequest
-from pixseek.settings import get_settings
-from search.filters import Filters
-from search.query import ImageIdPart, ImagePart, Mode, Part, Query, SearchPage, TextPart
-from search.service import SearchService
+from pixseek.core.db import ensure_schema, session_scope
+from pixseek.core.errors import InvalidRequest
+from pixseek.core.settings import get_settings
+from pixseek.media.decode import FORMATS
+from pixseek.search.filters import Filters
+from pixseek.search.query import ImageIdPart, ImagePart, Mode, Part, Query, SearchPage, TextPart
+from pixseek.search.service import SearchService
 
 F = TypeVar("F", bound=Callable[..., Any])
 

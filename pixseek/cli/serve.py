@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pixseek.settings import get_settings
+from pixseek.core.settings import get_settings
 
 
 @click.command("serve")
@@ -14,7 +14,7 @@ def serve_command(host: str | None, port: int | None) -> None:
     """Serve the search API (OpenAPI docs at /docs)."""
     import uvicorn
 
-    from api.app import create_app
+    from pixseek.api.app import create_app
 
     settings = get_settings()
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)

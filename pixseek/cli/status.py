@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from index.status import catalog_status
 from pixseek.cli.common import emit, handle_errors, json_option
-from pixseek.db import ensure_schema, migrate, session_scope
-from pixseek.settings import get_settings
+from pixseek.core.db import ensure_schema, migrate, session_scope
+from pixseek.core.settings import get_settings
+from pixseek.index.status import catalog_status
 
 
 @click.command("status")

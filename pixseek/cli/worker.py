@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from pixseek.cli.common import handle_errors
-from pixseek.db import ensure_schema
-from pixseek.errors import ConfigError
-from pixseek.settings import get_settings
+from pixseek.core.db import ensure_schema
+from pixseek.core.errors import ConfigError
+from pixseek.core.settings import get_settings
 
 
 @click.command("worker")
@@ -43,7 +43,7 @@ def worker_command(
     if settings.embedded:
         raise ConfigError("`pixseek worker` needs PIXSEEK_BROKER_URL (for example redis://host:6379/0)")
     ensure_schema(settings)
-    from ingest.celery_app import celery_app, preload_model
+    from pixseek.ingest.celery_app import celery_app, preload_model
 
     if pool != "prefork":
         preload_model(settings)  # prefork children load theirs after the fork

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
+from pixseek.migrations.metadata import Base
 from pixseek.migrations.unmodelled import include_object
-from pixseek.models import Base
 
 # An arbitrary constant that names pixseek's migration lock among PostgreSQL advisory locks.
 MIGRATION_LOCK_KEY = 0x706978736565

@@ -14,7 +14,7 @@ import math
 import faiss
 import numpy as np
 
-from search.duplicates.hashing import HASH_BYTES, SCALES
+from pixseek.media.perceptual_hash import HASH_BYTES, SCALES
 
 log = logging.getLogger(__name__)
 

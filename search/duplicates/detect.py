@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from search.duplicates.candidates import cls_candidates, hash_candidates
-from search.duplicates.matching import Matches, Rows, Rules, classify, merge_candidates
+from pixseek.search.duplicates.candidates import cls_candidates, hash_candidates
+from pixseek.search.duplicates.matching import Matches, Rows, Rules, classify, merge_candidates
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pixseek.settings import DEFAULT_KEEPER_ORDER, KeeperRule
+from pixseek.core.settings import DEFAULT_KEEPER_ORDER, KeeperRule
 
 DEFAULT_ORDER = DEFAULT_KEEPER_ORDER
 

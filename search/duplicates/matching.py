@@ -15,8 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
-from search.duplicates.hashing import GRID, HASH_BYTES, SCALES, compare_many
-from search.duplicates.models import Kind
+from pixseek.index.duplicates import Kind
+from pixseek.media.perceptual_hash import GRID, HASH_BYTES, SCALES, compare_many
 
 
 class Rows(Protocol):

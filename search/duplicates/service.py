@@ -20,25 +20,11 @@ import numpy as np
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from index.catalog import SEARCHABLE, Image
-from ingest.decode import DecodeError, decode_image
-from ingest.service import model_id
-from ingest.sources import SourceError, open_source
-from pixseek.db import utcnow
-from pixseek.errors import InvalidRequest, PayloadTooLarge, PixseekError, UnsupportedImage
-from pixseek.settings import Settings
-from search.duplicates.candidates import CANDIDATE_SLACK
-from search.duplicates.detect import SearchLimits, find_matches
-from search.duplicates.grouping import Star, classes, star_groups
-from search.duplicates.hashing import (
-    VERSION,
-    Signature,
-    hamming,
-    signature,
-)
-from search.duplicates.keeper import keeper_reason, rank_key
-from search.duplicates.matching import Matches, Rules, classify
-from search.duplicates.models import (
+from pixseek.core.db import utcnow
+from pixseek.core.errors import InvalidRequest, PayloadTooLarge, PixseekError, UnsupportedImage
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import SEARCHABLE, Image
+from pixseek.index.duplicates import (
     Decision,
     DuplicateDecision,
     DuplicateGroup,
@@ -49,10 +35,24 @@ from search.duplicates.models import (
     Kind,
     Role,
 )
-from search.duplicates.store import CHUNK, Collection, load_collection, load_facts, load_vectors
+from pixseek.media.decode import DecodeError, decode_image
+from pixseek.media.perceptual_hash import (
+    VERSION,
+    Signature,
+    hamming,
+    signature,
+)
+from pixseek.media.sources import SourceError, open_source
+from pixseek.model.identity import ModelId
+from pixseek.search.duplicates.candidates import CANDIDATE_SLACK
+from pixseek.search.duplicates.detect import SearchLimits, find_matches
+from pixseek.search.duplicates.grouping import Star, classes, star_groups
+from pixseek.search.duplicates.keeper import keeper_reason, rank_key
+from pixseek.search.duplicates.matching import Matches, Rules, classify
+from pixseek.search.duplicates.store import CHUNK, Collection, load_collection, load_facts, load_vectors
 
 if TYPE_CHECKING:
-    from search.service import SearchService
+    from pixseek.search.service import SearchService
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class DuplicateService:
     @property
     def search(self) -> SearchService:
         if self._search is None:
-            from search.service import SearchService
+            from pixseek.search.service import SearchService
 
             self._search = SearchService(self.settings)
         return self._search
@@ -163,7 +163,7 @@ class DuplicateService:
     def _match(self, session: Session, collection: Collection, query_rows: np.ndarray | None) -> Matches:
         cfg = self.settings.duplicates
         limits = SearchLimits(knn=cfg.knn, exact_limit=cfg.exact_limit, batch=query_batch(self.settings))
-        vector_rows, vectors = load_vectors(session, collection.ids, model_id(self.settings))
+        vector_rows, vectors = load_vectors(session, collection.ids, ModelId.of(self.settings).key)
         return find_matches(
             collection.codes,
             collection.thumbs,

@@ -8,10 +8,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from index.catalog import SEARCHABLE, Image, ImageVector
-from search.duplicates.hashing import CODES_BYTES, SCALES, THUMB, VERSION, unpack_codes
-from search.duplicates.keeper import ImageFacts
-from search.duplicates.models import ImageHash
+from pixseek.index.catalog import SEARCHABLE, Image, ImageVector
+from pixseek.index.duplicates import ImageHash
+from pixseek.media.perceptual_hash import CODES_BYTES, SCALES, THUMB, VERSION, unpack_codes
+from pixseek.search.duplicates.keeper import ImageFacts
 
 CHUNK = 20_000
 

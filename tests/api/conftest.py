@@ -9,9 +9,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from ingest.service import run_ingest
-from pixseek.settings import Settings
+from pixseek.api.app import create_app
+from pixseek.core.settings import Settings
+from pixseek.ingest.service import run_ingest
 
 
 def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, object]:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.service import run_ingest
-from pixseek.settings import Settings
+from pixseek.core.settings import Settings
+from pixseek.ingest.service import run_ingest
 from tests.api.conftest import assert_error
 from tests.imagegen import encode, pattern, write_image
 from tests.ingest.helpers import catalog

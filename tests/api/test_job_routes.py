@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from pixseek.settings import Settings
+from pixseek.api.app import create_app
+from pixseek.core.settings import Settings
 from tests.api.conftest import assert_error
 from tests.imagegen import BAD_FILES, write_bad_files
 

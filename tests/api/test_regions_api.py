@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from api.app import create_app
-from ingest.service import run_ingest
+from pixseek.api.app import create_app
 from pixseek.cli import main
-from pixseek.settings import Settings
+from pixseek.core.settings import Settings
+from pixseek.ingest.service import run_ingest
 from tests.imagegen import encode, pattern
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from pixseek.db import session_scope
-from pixseek.settings import Settings
-from search.service import SearchService
+from pixseek.api.app import create_app
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.search.service import SearchService
 from tests.imagegen import encode, pattern
 from tests.search.catalog import Spec, build, random_vectors
 

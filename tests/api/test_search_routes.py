@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from pixseek.settings import Settings
+from pixseek.core.settings import Settings
 from tests.api.conftest import assert_error
 from tests.imagegen import encode, pattern
 from tests.ingest.helpers import catalog
@@ -114,7 +114,7 @@ def test_missing_file_field_is_422(client: TestClient, indexed: Path) -> None:
 
 
 def test_upload_over_the_limit_is_413(settings: Settings, indexed: Path) -> None:
-    from api.app import create_app
+    from pixseek.api.app import create_app
 
     small = settings.model_copy(update={"max_upload_bytes": 1000})
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
@@ -156,7 +156,7 @@ def test_unknown_routes_and_methods_are_json_errors(client: TestClient) -> None:
 
 
 def test_index_of_another_model_is_409_with_a_reindex_hint(settings: Settings, indexed: Path) -> None:
-    from api.app import create_app
+    from pixseek.api.app import create_app
 
     other = settings.model_copy(update={"pretrained": "laion2b_s34b_b79k"})
     with TestClient(create_app(other), raise_server_exceptions=False) as client:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from pixseek.db import dispose_engines, migrate
-from pixseek.settings import Settings
+from pixseek.core.db import dispose_engines, migrate
+from pixseek.core.settings import Settings
 from tests.distributed.services import (
     REDIS_URL,
     Cluster,

@@ -11,9 +11,9 @@ import os
 import threading
 from typing import Any
 
-from ingest.extractors import register
 from pixseek.cli import main
-from pixseek.settings import Settings
+from pixseek.core.settings import Settings
+from pixseek.ingest.extractors import register
 
 GATE_KEY = os.environ["PIXSEEK_TEST_GATE_KEY"]
 

@@ -18,10 +18,10 @@ import psycopg
 import redis
 from sqlalchemy import select
 
-from index.catalog import Image, ImageVector
-from index.store import IndexStore, index_ids
-from pixseek.db import session_scope
-from pixseek.settings import Settings
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageVector
+from pixseek.index.store import IndexStore, index_ids
 from tests.conftest import TEST_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from index.catalog import Image, ImageVector
-from ingest import service
-from ingest.jobs import JobStatus, job_progress, job_summary
-from ingest.service import run_ingest
-from ingest.sources import open_source
-from pixseek.db import ensure_schema, session_scope
-from pixseek.settings import Settings
+from pixseek.core.db import ensure_schema, session_scope
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageVector
+from pixseek.index.jobs import JobStatus, job_progress, job_summary
+from pixseek.ingest import service
+from pixseek.ingest.service import run_ingest
+from pixseek.media.sources import open_source
 from tests.distributed.services import assert_indexed_once, snapshot
 from tests.imagegen import write_image, write_images
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from index.catalog import Image, ImageStatus, ImageVector
-from index.patches import PatchStore
-from ingest.dispatch import wait_for_job
-from pixseek.db import session_scope
+from pixseek.core.db import session_scope
+from pixseek.index.catalog import Image, ImageStatus, ImageVector
+from pixseek.index.patches import PatchStore
+from pixseek.ingest.dispatch import wait_for_job
 from tests.distributed.services import Cluster, assert_indexed_once, snapshot, wait_until
 from tests.imagegen import write_images
 

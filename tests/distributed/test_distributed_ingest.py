@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.service import run_ingest
-from pixseek.settings import Settings
+from pixseek.core.settings import Settings
+from pixseek.ingest.service import run_ingest
 from tests.distributed.services import Cluster, assert_indexed_once, assert_same_catalog, snapshot
 from tests.imagegen import write_images
 
@@ -64,7 +64,7 @@ def test_ingest_returns_job_id_at_once_and_jobs_lists_it(cluster: Cluster, tmp_p
     assert [j["job_id"] for j in listed] == [job["job_id"]]
 
     cluster.start_worker()
-    from ingest.dispatch import wait_for_job
+    from pixseek.ingest.dispatch import wait_for_job
 
     final = wait_for_job(cluster.settings, job["job_id"], timeout=300)
     assert final.status == "done", cluster.log_tail()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from pixseek.db import dispose_engines
+from pixseek.api.app import create_app
+from pixseek.core.db import dispose_engines
 from tests.distributed.services import Cluster, wait_until
 from tests.imagegen import write_images
 

@@ -11,15 +11,15 @@ from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 from sqlalchemy import select
 
-from api.app import create_app
-from index.catalog import Image
-from index.store import IndexStore, index_ids
-from ingest.jobs import job_summary
-from ingest.service import run_ingest
-from ingest.sources.s3 import S3Source, parse_uri
-from pixseek.db import session_scope
-from pixseek.errors import BucketNotFound
-from pixseek.settings import Settings, get_settings
+from pixseek.api.app import create_app
+from pixseek.core.db import session_scope
+from pixseek.core.errors import BucketNotFound
+from pixseek.core.settings import Settings, get_settings
+from pixseek.index.catalog import Image
+from pixseek.index.jobs import job_summary
+from pixseek.index.store import IndexStore, index_ids
+from pixseek.ingest.service import run_ingest
+from pixseek.media.sources.s3 import S3Source, parse_uri
 from tests.imagegen import encode, pattern
 
 pytestmark = pytest.mark.services
@@ -125,7 +125,7 @@ def test_s3_read_refuses_objects_over_the_limit(s3: object) -> None:
     source = S3Source(f"s3://{BUCKET}/2024", get_settings())
     assert [e.key for e in source.list()] == ["big.png"]
     data = source.read("big.png", 10_000)
-    from ingest.sources import SourceError
+    from pixseek.media.sources import SourceError
 
     with pytest.raises(SourceError, match="too large"):
         source.read("big.png", len(data) - 1)

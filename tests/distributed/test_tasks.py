@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from ingest import dispatch, service, tasks
-from ingest.jobs import job_progress, job_summary
-from ingest.sources import open_source
-from pixseek.db import session_scope
-from pixseek.settings import Settings, get_settings
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings, get_settings
+from pixseek.index.jobs import job_progress, job_summary
+from pixseek.ingest import dispatch, service, tasks
+from pixseek.media.sources import open_source
 from tests.imagegen import write_images
 
 pytestmark = pytest.mark.services

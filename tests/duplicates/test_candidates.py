@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from search.duplicates.candidates import CANDIDATE_SLACK, cls_candidates, hash_candidates
-from search.duplicates.hashing import SCALES, hamming
+from pixseek.media.perceptual_hash import SCALES, hamming
+from pixseek.search.duplicates.candidates import CANDIDATE_SLACK, cls_candidates, hash_candidates
 
 
 def _codes(n: int, seed: int, planted: list[tuple[int, int, int]]) -> np.ndarray:

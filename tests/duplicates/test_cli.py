@@ -7,9 +7,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from ingest.service import run_ingest
 from pixseek.cli import main
-from pixseek.settings import Settings
+from pixseek.core.settings import Settings
+from pixseek.ingest.service import run_ingest
 from tests.duplicates.photos import EDITS, photo, write
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from search.duplicates.grouping import classes, star_groups
-from search.duplicates.keeper import ImageFacts, choose_keeper, rank_key
+from pixseek.search.duplicates.grouping import classes, star_groups
+from pixseek.search.duplicates.keeper import ImageFacts, choose_keeper, rank_key
 
 
 def _rank(order: list[int]):  # type: ignore[no-untyped-def]

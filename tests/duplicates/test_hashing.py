@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search.duplicates.hashing import Signature, compare, hamming, signature
-from search.duplicates.matching import Rules
+from pixseek.media.perceptual_hash import Signature, compare, hamming, signature
+from pixseek.search.duplicates.matching import Rules
 from tests.duplicates.photos import EDITS, photo
 
 RULES = Rules()

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select
 
-from ingest.service import run_ingest
-from pixseek.db import session_scope
-from pixseek.errors import InvalidRequest, UnsupportedImage
-from pixseek.settings import Settings
-from search.duplicates.models import DuplicateDecision, DuplicateGroup, DuplicatePair, ImageHash
-from search.duplicates.service import DuplicateService, GroupDecided, GroupNotFound
+from pixseek.core.db import session_scope
+from pixseek.core.errors import InvalidRequest, UnsupportedImage
+from pixseek.core.settings import Settings
+from pixseek.index.duplicates import DuplicateDecision, DuplicateGroup, DuplicatePair, ImageHash
+from pixseek.ingest.service import run_ingest
+from pixseek.search.duplicates.service import DuplicateService, GroupDecided, GroupNotFound
 from tests.duplicates.photos import EDITS, photo, write
 
 

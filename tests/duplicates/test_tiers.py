@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from index.catalog import Image, ImageStatus
-from pixseek.db import session_scope
-from pixseek.settings import Settings
-from search.duplicates.matching import Rules, classify
-from search.duplicates.models import DuplicatePair
-from search.duplicates.service import DuplicateService
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageStatus
+from pixseek.index.duplicates import DuplicatePair
+from pixseek.search.duplicates.matching import Rules, classify
+from pixseek.search.duplicates.service import DuplicateService
 
 
 def _catalog(settings: Settings, sizes: dict[str, int]) -> dict[str, int]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench.search.data import clustered
-from index.factory import (
+from pixseek.index.factory import (
     FLAT,
     RECALL_TARGET,
     _top_k_exact,
@@ -22,8 +22,8 @@ from index.factory import (
     spherical_kmeans,
     stored_ids,
 )
-from index.manifest import Manifest
-from index.store import IndexStore
+from pixseek.index.manifest import Manifest
+from pixseek.index.store import IndexStore
 
 
 def test_plan_for_picks_exact_below_threshold_and_ivf_above() -> None:
@@ -139,7 +139,7 @@ def test_filtered_exact_search_uses_plain_parameters() -> None:
 def test_hnsw_coarse_quantiser_path_builds_searches_and_round_trips(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import index.factory as factory
+    import pixseek.index.factory as factory
 
     monkeypatch.setattr(factory, "HNSW_QUANTIZER_MIN_LISTS", 64)
     x = clustered(4_000, 32, seed=13)

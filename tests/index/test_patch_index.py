@@ -9,7 +9,8 @@ import faiss
 import numpy as np
 import pytest
 
-from index.patch_index import (
+from pixseek.core.settings import Settings
+from pixseek.index.patch_index import (
     EXACT_TYPE,
     PatchModeMismatch,
     build_index,
@@ -20,9 +21,9 @@ from index.patch_index import (
     search_index,
     split_ids,
 )
-from index.patch_sync import patch_index_store, store_patch_mode
-from ingest.service import run_ingest
-from pixseek.settings import Settings
+from pixseek.index.patch_sync import patch_index_store, store_patch_mode
+from pixseek.ingest.service import run_ingest
+from pixseek.model.identity import ModelId
 from tests.imagegen import write_images
 
 
@@ -134,7 +135,7 @@ def test_ingest_refuses_to_mix_patch_modes(
     with pytest.raises(PatchModeMismatch, match="PIXSEEK_PATCH_MODE=clearclip"):
         run_ingest(settings, str(bucket))
     # Search refuses too: the index's scores were made another way than configured.
-    from search.regions import RegionSearchService
+    from pixseek.search.regions import RegionSearchService
 
     with pytest.raises(PatchModeMismatch) as caught:
         RegionSearchService(settings).loaded_patch_index()
@@ -144,10 +145,10 @@ def test_ingest_refuses_to_mix_patch_modes(
 def test_writer_switches_to_the_compressed_index_past_the_threshold(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, one_faiss_thread: None
 ) -> None:
-    from index.catalog import Image, ImageStatus
-    from index.patch_sync import update_patch_index
-    from index.patches import PatchStore
-    from pixseek.db import session_scope
+    from pixseek.core.db import session_scope
+    from pixseek.index.catalog import Image, ImageStatus
+    from pixseek.index.patch_sync import update_patch_index
+    from pixseek.index.patches import PatchStore
 
     monkeypatch.setattr(settings, "patch_index_min_train", 1000)
     store = PatchStore(settings.patch_dir)
@@ -161,20 +162,20 @@ def test_writer_switches_to_the_compressed_index_past_the_threshold(
             session.add(row)
             session.flush()
             store.put(row.id, rng.standard_normal((4, 4, 64)).astype(np.float16))
-        first = update_patch_index(settings, session, settings.model, settings.pretrained, 64, 1)
+        first = update_patch_index(settings, session, ModelId.of(settings), 64, 1)
     assert first.index_type.startswith("IVF") and first.patches == 1120 and first.images == 70
     loaded = patch_index_store(settings).load()
     assert loaded is not None and loaded.manifest.trained_on == 1120
     with session_scope(settings) as session:
         session.get(Image, 5).status = ImageStatus.DELETED  # type: ignore[union-attr]
         session.flush()
-        second = update_patch_index(settings, session, settings.model, settings.pretrained, 64, 2)
+        second = update_patch_index(settings, session, ModelId.of(settings), 64, 2)
     assert second.index_type == first.index_type and second.patches == 1104 and second.removed == 1
 
 
 def test_status_reports_the_patch_index(settings: Settings, bucket: Path) -> None:
-    from index.status import catalog_status
-    from pixseek.db import session_scope
+    from pixseek.core.db import session_scope
+    from pixseek.index.status import catalog_status
 
     with session_scope(settings) as session:
         assert catalog_status(settings, session)["patch_index"] is None

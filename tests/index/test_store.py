@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 from sqlalchemy import update
 
-from index.catalog import Image, ImageStatus
-from index.generations import CURRENT_FILE
-from index.manifest import Manifest
-from index.patches import PatchStore
-from index.store import (
+from pixseek.core.db import session_scope
+from pixseek.core.errors import ModelMismatch
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageStatus
+from pixseek.index.generations import CURRENT_FILE
+from pixseek.index.manifest import Manifest
+from pixseek.index.patches import PatchStore
+from pixseek.index.store import (
     INDEX_FILE,
     MANIFEST_FILE,
     IndexHolder,
@@ -22,11 +25,9 @@ from index.store import (
     index_ids,
     new_flat_index,
 )
-from index.writer import publish_index
-from ingest.service import run_ingest
-from pixseek.db import session_scope
-from pixseek.errors import ModelMismatch
-from pixseek.settings import Settings
+from pixseek.index.writer import publish_index
+from pixseek.ingest.service import run_ingest
+from pixseek.model.identity import ModelId
 
 DIM = 32
 
@@ -171,9 +172,9 @@ def test_manifest_round_trip_and_model_check(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     read = Manifest.read(path)
     assert read == written
-    read.check_model("pixseek-tiny", "none")
+    read.check_model(ModelId("pixseek-tiny", "none"))
     with pytest.raises(ModelMismatch, match="re-index"):
-        read.check_model("ViT-B-32", "laion2b_s34b_b79k")
+        read.check_model(ModelId("ViT-B-32", "laion2b_s34b_b79k"))
 
 
 def test_patch_store_round_trip(tmp_path: Path) -> None:
@@ -197,7 +198,7 @@ def test_writer_rerun_after_a_crash_adds_no_id_twice(settings: Settings, bucket:
     # As if the writer died after publishing but before marking the rows indexed.
     with session_scope(settings) as session:
         session.execute(update(Image).values(status=ImageStatus.EMBEDDED))
-    result = publish_index(settings, "pixseek-tiny", "none", 64)
+    result = publish_index(settings, ModelId("pixseek-tiny", "none"))
     assert result.count == 6
     loaded = IndexStore(settings.index_dir).load()
     assert loaded is not None
@@ -212,6 +213,6 @@ def test_writer_with_nothing_changed_publishes_nothing(settings: Settings, bucke
     run_ingest(settings, str(bucket))
     store = IndexStore(settings.index_dir)
     generation = store.current_generation()
-    result = publish_index(settings, "pixseek-tiny", "none", 64)
+    result = publish_index(settings, ModelId("pixseek-tiny", "none"))
     assert (result.generation, result.added, result.removed, result.count) == (generation, 0, 0, 6)
     assert store.current_generation() == generation

@@ -7,12 +7,13 @@ import numpy as np
 from sqlalchemy import update
 
 from bench.search.data import clustered
-from index.catalog import Image, ImageStatus, ImageVector
-from index.factory import REBUILD_GROWTH, stored_ids
-from index.store import IndexStore, LoadedIndex
-from index.writer import publish_index
-from pixseek.db import session_scope
-from pixseek.settings import Settings
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageStatus, ImageVector
+from pixseek.index.factory import REBUILD_GROWTH, stored_ids
+from pixseek.index.store import IndexStore, LoadedIndex
+from pixseek.index.writer import publish_index
+from pixseek.model.identity import ModelId
 
 MODEL, PRETRAINED, DIM = "pixseek-tiny", "none", 16
 MODEL_ID = f"{MODEL}/{PRETRAINED}"
@@ -59,7 +60,7 @@ def test_ivf_writer_adds_refreshes_and_deletes_without_duplicates(settings: Sett
     settings = settings.model_copy(update={"index_flat_max": 300})
     x = clustered(1_200, DIM, seed=11)
     _embed(settings, {i + 1: x[i] for i in range(600)}, new=True)
-    first = publish_index(settings, MODEL, PRETRAINED, DIM)
+    first = publish_index(settings, ModelId(MODEL, PRETRAINED))
     loaded = _loaded(settings)
     assert loaded.manifest.params["kind"] == "ivf" and loaded.manifest.index_type.startswith("IVF")
     assert first.added == 600 and loaded.ntotal == 600
@@ -70,7 +71,7 @@ def test_ivf_writer_adds_refreshes_and_deletes_without_duplicates(settings: Sett
     refreshed = {i: x[1_000 + i] for i in range(100, 130)}
     _embed(settings, refreshed, new=False)
     _embed(settings, {i + 1: x[i] for i in range(600, 640)}, new=True)
-    second = publish_index(settings, MODEL, PRETRAINED, DIM)
+    second = publish_index(settings, ModelId(MODEL, PRETRAINED))
     loaded = _loaded(settings)
     ids = stored_ids(loaded.index)
     assert len(ids) == len(set(ids.tolist())), "an id is in the index twice"
@@ -88,23 +89,23 @@ def test_ivf_writer_retrains_on_growth_and_returns_to_exact(settings: Settings) 
     settings = settings.model_copy(update={"index_flat_max": 100})
     x = clustered(1_000, DIM, seed=12)
     _embed(settings, {i + 1: x[i] for i in range(80)}, new=True)
-    publish_index(settings, MODEL, PRETRAINED, DIM)
+    publish_index(settings, ModelId(MODEL, PRETRAINED))
     assert _loaded(settings).manifest.params["kind"] == "flat"
 
     _embed(settings, {i + 1: x[i] for i in range(80, 150)}, new=True)
-    publish_index(settings, MODEL, PRETRAINED, DIM)
+    publish_index(settings, ModelId(MODEL, PRETRAINED))
     params = _loaded(settings).manifest.params
     assert params["kind"] == "ivf" and params["trained_on"] == 150
 
     grown = int(REBUILD_GROWTH * 150) + 1
     _embed(settings, {i + 1: x[i] for i in range(150, grown)}, new=True)
-    publish_index(settings, MODEL, PRETRAINED, DIM)
+    publish_index(settings, ModelId(MODEL, PRETRAINED))
     loaded = _loaded(settings)
     assert loaded.manifest.params["trained_on"] == grown
     assert sorted(stored_ids(loaded.index).tolist()) == list(range(1, grown + 1))
 
     _delete(settings, list(range(30, grown + 1)))
-    publish_index(settings, MODEL, PRETRAINED, DIM)
+    publish_index(settings, ModelId(MODEL, PRETRAINED))
     loaded = _loaded(settings)
     assert loaded.manifest.params["kind"] == "flat"
     assert sorted(stored_ids(loaded.index).tolist()) == list(range(1, 30))

@@ -10,12 +10,12 @@ import numpy as np
 from PIL import Image as PILImage
 from sqlalchemy import select
 
-from index.catalog import Image, ImageVector
-from index.patches import PatchStore
-from index.store import IndexStore, index_ids
-from ingest.jobs import job_summary
-from pixseek.db import session_scope
-from pixseek.settings import Settings
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageVector
+from pixseek.index.jobs import job_summary
+from pixseek.index.patches import PatchStore
+from pixseek.index.store import IndexStore, index_ids
 from tests.imagegen import encode, jpeg_with_orientation, pattern, write_image
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ingest.decode import DecodeError, decode_image, sniff
+from pixseek.media.decode import DecodeError, decode_image, sniff
 from tests.imagegen import encode, jpeg_with_orientation, pattern, png_bomb, truncated_jpeg
 
 LIMIT = 64_000_000

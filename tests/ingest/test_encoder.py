@@ -10,9 +10,9 @@ import open_clip
 import pytest
 import torch
 
-from ingest.encoder import MODEL_CONFIG_DIR, RANDOM_WEIGHTS_SEED, Encoder, get_encoder
-from pixseek.errors import ConfigError
-from pixseek.settings import Settings
+from pixseek.core.errors import ConfigError
+from pixseek.core.settings import Settings
+from pixseek.model.encoder import MODEL_CONFIG_DIR, RANDOM_WEIGHTS_SEED, Encoder, get_encoder
 from tests.imagegen import pattern
 
 
@@ -35,7 +35,7 @@ def test_tiny_model_shape(encoder: Encoder) -> None:
     assert encoder.image_size == 64
     assert encoder.grid == (4, 4)
     assert encoder.dim == 64
-    assert encoder.model_id == "pixseek-tiny/none"
+    assert encoder.model_id.key == "pixseek-tiny/none"
     assert encoder.random_weights
 
 
@@ -101,7 +101,7 @@ def test_text_embeddings_are_unit_rows_in_the_image_space(encoder: Encoder) -> N
 
 
 def test_random_weights_are_announced(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="ingest.encoder"):
+    with caplog.at_level(logging.WARNING, logger="pixseek.model.encoder"):
         make_encoder()
     assert any("model.random_weights" in r.getMessage() for r in caplog.records)
 
@@ -111,7 +111,7 @@ def test_local_checkpoint_file_loads_offline(encoder: Encoder, pixels: np.ndarra
     torch.save(encoder.model.state_dict(), path)
     loaded = make_encoder(str(path))
     assert not loaded.random_weights
-    assert loaded.model_id == f"pixseek-tiny/{path}"
+    assert loaded.model_id.key == f"pixseek-tiny/{path}"
     np.testing.assert_allclose(loaded.encode_pixels(pixels).cls, encoder.encode_pixels(pixels).cls, atol=1e-6)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.jobs import JobProgress
+from pixseek.index.jobs import JobProgress
 
 
 def progress(total: int, counts: dict[str, int], unchanged: int = 0, planned: int = 0) -> JobProgress:

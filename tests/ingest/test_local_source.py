@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.sources import Entry, SourceError, open_source
-from ingest.sources.local import LocalSource
-from pixseek.errors import BucketNotFound, InvalidRequest
-from pixseek.settings import Settings
+from pixseek.core.errors import BucketNotFound, InvalidRequest
+from pixseek.core.settings import Settings
+from pixseek.media.sources import Entry, SourceError, open_source
+from pixseek.media.sources.local import LocalSource
 from tests.imagegen import write_image
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest import service
-from ingest.jobs import job_summary
-from ingest.service import run_ingest
-from pixseek.db import session_scope
-from pixseek.settings import Settings
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.index.jobs import job_summary
+from pixseek.ingest import service
+from pixseek.ingest.service import run_ingest
 from tests.imagegen import write_images
 
 

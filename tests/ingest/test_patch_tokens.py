@@ -7,9 +7,9 @@ import pytest
 import torch
 from open_clip.transformer import VisionTransformer
 
-from ingest.encoder import Encoder
-from ingest.patch_tokens import PATCH_MODES, encode_with_patch_mode
-from pixseek.errors import ConfigError
+from pixseek.core.errors import ConfigError
+from pixseek.model.encoder import Encoder
+from pixseek.model.patch_tokens import PATCH_MODES, encode_with_patch_mode
 
 WIDTH, HEADS, OUT = 16, 2, 12
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from ingest import encoder as encoder_module
-from ingest.encoder import Encoder, get_encoder, resolve_precision
-from pixseek.settings import Settings
+from pixseek.core.settings import Settings
+from pixseek.model import encoder as encoder_module
+from pixseek.model.encoder import Encoder, get_encoder, resolve_precision
 
 
 @pytest.mark.parametrize(("native", "expected"), [(True, "bf16"), (False, "fp32")])

@@ -7,8 +7,8 @@ import open_clip
 import pytest
 from PIL import Image
 
-from ingest.encoder import MODEL_CONFIG_DIR, Encoder
-from ingest.preprocess import Preprocessor
+from pixseek.model.encoder import MODEL_CONFIG_DIR, Encoder
+from pixseek.model.preprocess import Preprocessor
 from tests.imagegen import pattern
 
 

@@ -13,9 +13,9 @@ import torch
 from PIL import Image, ImageFilter
 
 from bench.ingest.dataset import default_source
-from ingest.decode import decode_image
-from ingest.encoder import Encoder
-from ingest.preprocess import Preprocessor
+from pixseek.media.decode import decode_image
+from pixseek.model.encoder import Encoder
+from pixseek.model.preprocess import Preprocessor
 
 # Documented in docs/performance.md: the worst photo measured 0.996, the mean 0.9998.
 MIN_COSINE = 0.99

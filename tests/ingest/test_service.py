@@ -9,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.catalog import ImageStatus
-from index.manifest import Manifest
-from index.store import IndexStore
-from ingest.encoder import Encoder, get_encoder
-from ingest.jobs import JobStatus, job_progress
-from ingest.service import create_job, finalize_job, plan_job, process_images, run_ingest
-from ingest.sources import open_source
-from pixseek.db import session_scope
-from pixseek.errors import BucketNotFound, ModelMismatch
-from pixseek.settings import Settings
-from search.service import SearchService
+from pixseek.core.db import session_scope
+from pixseek.core.errors import BucketNotFound, ModelMismatch
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import ImageStatus
+from pixseek.index.jobs import JobStatus, job_progress
+from pixseek.index.manifest import Manifest
+from pixseek.index.store import IndexStore
+from pixseek.ingest.service import create_job, finalize_job, plan_job, process_images, run_ingest
+from pixseek.media.sources import open_source
+from pixseek.model.encoder import Encoder, get_encoder
+from pixseek.search.service import SearchService
 from tests.imagegen import BAD_FILES, encode, pattern, write_bad_files, write_image
 from tests.ingest.helpers import (
     bump_mtime,
@@ -432,8 +432,8 @@ def test_missing_bucket_fails_before_creating_a_job(settings: Settings, tmp_path
 def test_celery_tasks_run_eagerly_and_match_run_ingest(
     settings: Settings, bucket: Path, tmp_path: Path
 ) -> None:
-    from ingest.celery_app import celery_app
-    from ingest.tasks import finalize, process_batch
+    from pixseek.ingest.celery_app import celery_app
+    from pixseek.ingest.tasks import finalize, process_batch
 
     assert celery_app.conf.task_always_eager
     write_bad_files(bucket)
@@ -466,7 +466,7 @@ def test_celery_tasks_run_eagerly_and_match_run_ingest(
 def test_failed_job_is_recorded_and_the_next_run_recovers(
     settings: Settings, bucket: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ingest.service as service
+    import pixseek.ingest.service as service
 
     real_publish = service.publish_index
 

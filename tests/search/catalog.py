@@ -9,14 +9,15 @@ from datetime import UTC, datetime
 import faiss
 import numpy as np
 
-from index.catalog import Image, ImageStatus, ImageVector
-from index.manifest import Manifest
-from index.store import IndexStore, new_flat_index
-from index.text import put_document
-from index.tokenize import document_for
-from index.writer import publish_index
-from pixseek.db import session_scope
-from pixseek.settings import Settings
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageStatus, ImageVector
+from pixseek.index.manifest import Manifest
+from pixseek.index.store import IndexStore, new_flat_index
+from pixseek.index.text import put_document
+from pixseek.index.tokenize import document_for
+from pixseek.index.writer import publish_index
+from pixseek.model.identity import ModelId
 
 DIM = 64  # the tiny test model's embedding size, so text parts work on these catalogs too
 
@@ -75,7 +76,7 @@ def build(settings: Settings, specs: list[Spec]) -> list[int]:
             )
             put_document(session, row.id, document_for(spec.key, spec.caption))
             ids.append(row.id)
-    publish_index(settings, settings.model, settings.pretrained, DIM)
+    publish_index(settings, ModelId.of(settings))
     return ids
 
 

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from pixseek.db import dispose_engines, ensure_schema
-from pixseek.settings import Settings, get_settings
+from pixseek.core.db import dispose_engines, ensure_schema
+from pixseek.core.settings import Settings, get_settings
 from tests.conftest import TEST_ENV
 
 # The server CI runs; a test database is created (and dropped) on it per use.

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 from pixseek.cli import main
 from pixseek.cli.search import split_weight
-from pixseek.db import session_scope
-from pixseek.settings import Settings
-from search.query import ImageIdPart, Query, TextPart
-from search.service import SearchService
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.search.query import ImageIdPart, Query, TextPart
+from pixseek.search.service import SearchService
 from tests.imagegen import write_image
 from tests.search.catalog import Spec, build, random_vectors
 

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from pixseek.db import session_scope
-from pixseek.errors import InvalidRequest
-from pixseek.settings import Settings
-from search.filters import Filters, glob_to_regex
-from search.query import Query, VectorPart
-from search.service import SearchService
+from pixseek.core.db import session_scope
+from pixseek.core.errors import InvalidRequest
+from pixseek.core.settings import Settings
+from pixseek.search.filters import Filters, glob_to_regex
+from pixseek.search.query import Query, VectorPart
+from pixseek.search.service import SearchService
 from tests.search.catalog import Spec, build, publish, random_vectors, unit
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

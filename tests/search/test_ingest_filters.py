@@ -7,12 +7,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from ingest.service import run_ingest
-from pixseek.db import session_scope
-from pixseek.settings import Settings
-from search.filters import Filters
-from search.query import Query, TextPart
-from search.service import SearchService
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.ingest.service import run_ingest
+from pixseek.search.filters import Filters
+from pixseek.search.query import Query, TextPart
+from pixseek.search.service import SearchService
 from tests.imagegen import pattern, write_image
 
 

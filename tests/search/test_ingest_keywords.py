@@ -6,14 +6,14 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from index.catalog import Image
-from index.text import ImageText
-from ingest.keywords import sidecar_keys
-from ingest.service import run_ingest
-from pixseek.db import session_scope
-from pixseek.settings import Settings
-from search.query import Mode, Query, TextPart
-from search.service import SearchService
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image
+from pixseek.index.text import ImageText
+from pixseek.ingest.keywords import sidecar_keys
+from pixseek.ingest.service import run_ingest
+from pixseek.search.query import Mode, Query, TextPart
+from pixseek.search.service import SearchService
 from tests.imagegen import write_image
 
 

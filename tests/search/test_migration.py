@@ -5,11 +5,11 @@ from __future__ import annotations
 from alembic import command
 from sqlalchemy import inspect
 
-from index.catalog import Image, ImageStatus
-from pixseek.db import alembic_config, get_engine, migrate, session_scope
-from pixseek.settings import Settings
-from search.query import Mode, Query, TextPart
-from search.service import SearchService
+from pixseek.core.db import alembic_config, get_engine, migrate, session_scope
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageStatus
+from pixseek.search.query import Mode, Query, TextPart
+from pixseek.search.service import SearchService
 
 
 def test_upgrade_backfills_existing_images_and_downgrade_removes_tables(settings: Settings) -> None:

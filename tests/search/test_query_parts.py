@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.tokenize import document_for, index_words, same_name, words
-from pixseek.errors import InvalidRequest
-from search.fusion import reciprocal_rank_fusion
-from search.prompts import prompts_for
-from search.query import combine, explain
+from pixseek.core.errors import InvalidRequest
+from pixseek.index.tokenize import document_for, index_words, same_name, words
+from pixseek.search.fusion import reciprocal_rank_fusion
+from pixseek.search.prompts import prompts_for
+from pixseek.search.query import combine, explain
 from tests.search.catalog import random_vectors
 
 

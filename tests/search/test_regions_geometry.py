@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from index.catalog import Image as CatalogImage
-from index.patches import PatchStore
-from ingest.decode import decode_image
-from ingest.preprocess import Preprocessor
-from ingest.service import run_ingest
-from pixseek.db import session_scope
-from pixseek.settings import Settings
-from search.regions import RegionSearchService, best_region, cells_to_box, geometry_for, smooth_scores
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image as CatalogImage
+from pixseek.index.patches import PatchStore
+from pixseek.ingest.service import run_ingest
+from pixseek.media.decode import decode_image
+from pixseek.model.preprocess import Geometry, Preprocessor
+from pixseek.search.regions import RegionSearchService, best_region, cells_to_box, smooth_scores
 
 GREY = (128, 128, 128)
 CELL = (1, 2)  # (row, col) of the planted pattern in the tiny model's 4x4 grid of the crop
@@ -40,17 +40,17 @@ def test_geometry_matches_the_preprocessor() -> None:
     pre = Preprocessor(image_size=64, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
     for w, h in [(64, 64), (96, 64), (64, 96), (1001, 700), (333, 1200), (5, 640)]:
         _, expected = pre(Image.new("RGB", (w, h)), (w, h))
-        assert geometry_for(w, h, 64) == expected, (w, h)
+        assert Geometry.of(w, h, 64) == expected, (w, h)
 
 
 def test_cell_boxes_on_a_landscape_image_sit_inside_the_centre_crop() -> None:
     # 192x128 shown at 0.5 model px per pixel: the 64 px crop is displayed x 32..160.
-    g = geometry_for(192, 128, 64)
+    g = Geometry.of(192, 128, 64)
     assert cells_to_box(g, (4, 4), (0, 0), (0, 0), (192, 128)) == [32, 0, 64, 32]
     assert cells_to_box(g, (4, 4), (3, 3), (3, 3), (192, 128)) == [128, 96, 160, 128]
     assert cells_to_box(g, (4, 4), (0, 3), (0, 3), (192, 128)) == [32, 0, 160, 128]
     # Portrait 100x150: scale 0.64, the crop is y 25..125 (rounded outwards at fractions).
-    g = geometry_for(100, 150, 64)
+    g = Geometry.of(100, 150, 64)
     assert cells_to_box(g, (4, 4), (0, 3), (0, 3), (100, 150)) == [0, 25, 100, 125]
     assert cells_to_box(g, (4, 4), (1, 1), (2, 2), (100, 150)) == [50, 50, 75, 75]
     assert cells_to_box(g, (4, 4), (1, 2), (0, 1), (100, 150)) == [0, 50, 50, 100]

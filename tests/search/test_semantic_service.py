@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from sqlalchemy import update
 
-from index.catalog import Image, ImageStatus
-from pixseek.db import session_scope
-from pixseek.errors import ImageNotFound, InvalidRequest
-from pixseek.settings import Settings
-from search.filters import Filters
-from search.query import ImageIdPart, Mode, Query, SearchPage, TextPart, VectorPart
-from search.service import SearchService
+from pixseek.core.db import session_scope
+from pixseek.core.errors import ImageNotFound, InvalidRequest
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageStatus
+from pixseek.search.filters import Filters
+from pixseek.search.query import ImageIdPart, Mode, Query, SearchPage, TextPart, VectorPart
+from pixseek.search.service import SearchService
 from tests.search.catalog import Spec, build, publish, random_vectors, unit
 
 

@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from index.catalog import Image
-from ingest.service import run_ingest
-from pixseek.db import ensure_schema, get_engine, session_scope
-from pixseek.errors import (
+from pixseek.core.db import ensure_schema, get_engine, session_scope
+from pixseek.core.errors import (
     ImageNotFound,
     IndexNotReady,
     InvalidRequest,
     PayloadTooLarge,
     UnsupportedImage,
 )
-from pixseek.settings import Settings
-from search.service import Filters, Hit, SearchService
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image
+from pixseek.ingest.service import run_ingest
+from pixseek.search.service import Filters, Hit, SearchService
 from tests.conftest import make_settings
 from tests.imagegen import encode, pattern, write_image
 from tests.ingest.helpers import stored_vectors

@@ -7,19 +7,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.encoder import Encoder, get_encoder
-from ingest.service import run_ingest
-from pixseek.db import session_scope
-from pixseek.settings import Settings
-from search.service import SearchService
-from search.text_cache import TextEmbeddingCache
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.ingest.service import run_ingest
+from pixseek.model.encoder import Encoder, get_encoder
+from pixseek.model.identity import ModelId
+from pixseek.search.service import SearchService
+from pixseek.search.text_cache import TextEmbeddingCache
 
 
 class CountingEncoder:
     """Stands in for Encoder: counts text encodings, returns a vector per text."""
 
-    def __init__(self, model_id: str = "m/none") -> None:
-        self.model_id = model_id
+    def __init__(self, name: str = "m") -> None:
+        self.model_id = ModelId(name, "none")
         self.calls = 0
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
@@ -48,7 +49,7 @@ def test_least_recently_used_entry_is_evicted_and_models_do_not_share() -> None:
     assert encoder.calls == 3
     cache.embed(encoder, "b")  # type: ignore[arg-type]
     assert encoder.calls == 4
-    other = CountingEncoder("other/none")
+    other = CountingEncoder("other")
     cache.embed(other, "b")  # type: ignore[arg-type]
     assert other.calls == 1
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from pixseek.db import UTCDateTime
+from pixseek.core.db import UTCDateTime
 
 
 revision: str = '0003'

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ingest.sources.base import BucketSource
-from ingest.sources.local import LocalSource
-from pixseek.errors import InvalidRequest
-from pixseek.settings import Settings
+from pixseek.core.errors import InvalidRequest
+from pixseek.core.settings import Settings
+from pixseek.media.sources.base import BucketSource
+from pixseek.media.sources.local import LocalSource
 
 
 def open_source(uri: str, settings: Settings) -> BucketSource:
@@ -15,7 +15,7 @@ def open_source(uri: str, settings: Settings) -> BucketSource:
         if scheme == "file":
             return LocalSource(uri[len("file://") :])
         if scheme == "s3":
-            from ingest.sources.s3 import S3Source
+            from pixseek.media.sources.s3 import S3Source
 
             return S3Source(uri, settings)
         raise InvalidRequest(f"unsupported bucket scheme {scheme!r}: use a local folder path or s3://")

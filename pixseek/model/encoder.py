@@ -19,15 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import pixseek
-from ingest.patch_tokens import DEFAULT_PATCH_MODE, PatchMode, check_patch_mode, encode_with_patch_mode
-from ingest.preprocess import Preprocessor
-from pixseek.errors import ConfigError
-from pixseek.settings import Settings
+from pixseek.core.errors import ConfigError
+from pixseek.core.settings import Settings
+from pixseek.model.identity import ModelId
+from pixseek.model.patch_tokens import DEFAULT_PATCH_MODE, PatchMode, check_patch_mode, encode_with_patch_mode
+from pixseek.model.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
 
-MODEL_CONFIG_DIR = Path(pixseek.__file__).resolve().parent / "model_configs"
+MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 # Random weights are drawn from this seed so that every process builds the same model:
 # an index built by `pixseek ingest` must be searchable by a later `pixseek search`.
 RANDOM_WEIGHTS_SEED = 0
@@ -77,6 +77,21 @@ def _quiet_open_clip_random_init() -> Iterator[None]:
         yield
     finally:
         root.removeFilter(notice)
+
+
+def embed_dim(model_name: str) -> int:
+    """The width of an architecture's joint embedding, read from its config (no weights loaded).
+
+    Raises:
+        ConfigError: unknown model.
+    """
+    import open_clip
+
+    open_clip.add_model_config(MODEL_CONFIG_DIR)
+    config = open_clip.get_model_config(model_name)
+    if config is None:
+        raise ConfigError(f"unknown model {model_name!r}; see open_clip.list_models()")
+    return int(config["embed_dim"])
 
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -180,9 +195,9 @@ class Encoder:
         self._lock = threading.Lock()
 
     @property
-    def model_id(self) -> str:
+    def model_id(self) -> ModelId:
         """What the index records: architecture and weights."""
-        return f"{self.model_name}/{self.pretrained}"
+        return ModelId(self.model_name, self.pretrained)
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         """A model input tensor from a host array; through pinned memory on CUDA."""

@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from index.catalog import IdType
-from pixseek.db import Base, UTCDateTime, utcnow
-from search.duplicates.hashing import VERSION, Signature
+from pixseek.core.db import Base, UTCDateTime, utcnow
+from pixseek.index.catalog import IdType
+from pixseek.media.perceptual_hash import VERSION, Signature
 
 
 class Kind(enum.StrEnum):

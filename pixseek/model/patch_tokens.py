@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixseek.errors import ConfigError
+from pixseek.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from open_clip.transformer import VisionTransformer

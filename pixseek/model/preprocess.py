@@ -23,6 +23,37 @@ class Geometry:
     top: float
     size: float  # side of the square crop, in displayed pixels
 
+    @classmethod
+    def of(cls, width: int, height: int, image_size: int) -> Geometry:
+        """Where the model's square input sits in a `width` x `height` displayed image."""
+        crop = center_crop(width, height, image_size)
+        scale = crop.width / width
+        return cls(scale=scale, left=crop.left / scale, top=crop.top / scale, size=image_size / scale)
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """open_clip's eval resize and centre crop: the resized size and the crop's offset in it."""
+
+    width: int
+    height: int
+    left: int
+    top: int
+
+
+def center_crop(width: int, height: int, image_size: int) -> CropBox:
+    """Resize the shortest side to `image_size`, then crop the centred square: the one crop geometry.
+
+    Same rounding as torchvision's `Resize(s)` on a PIL image and `CenterCrop(s)`, which
+    open_clip's eval transform chains.
+    """
+    s = image_size
+    if width <= height:
+        nw, nh = s, int(s * height / width)
+    else:
+        nw, nh = int(s * width / height), s
+    return CropBox(width=nw, height=nh, left=round((nw - s) / 2.0), top=round((nh - s) / 2.0))
+
 
 @dataclass(frozen=True)
 class Preprocessor:
@@ -46,14 +77,8 @@ class Preprocessor:
         """
         w, h = img.size
         s = self.image_size
-        # Same rounding as torchvision.transforms.Resize(s) on a PIL image.
-        if w <= h:
-            nw, nh = s, int(s * h / w)
-        else:
-            nw, nh = int(s * w / h), s
-        # Same offsets as torchvision.transforms.CenterCrop.
-        left = round((nw - s) / 2.0)
-        top = round((nh - s) / 2.0)
+        crop = center_crop(w, h, s)
+        nw, nh, left, top = crop.width, crop.height, crop.left, crop.top
         if nw < w and nh < h:
             # Downscaling: resample only the source box that lands in the crop. The sampling
             # grid and the bicubic filter (whose support may reach outside the box) are the
@@ -72,8 +97,6 @@ class Preprocessor:
         chw = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
         lut = self._lut
         arr = np.stack([lut[c][chw[c]] for c in range(3)])
-        full_w, full_h = full_size
-        scale = nw / full_w
-        geometry = Geometry(scale=scale, left=left / scale, top=top / scale, size=s / scale)
-        del full_h
-        return arr, geometry
+        # The geometry in full displayed pixels, from the full size (a draft decode may have
+        # rounded the decoded size; the difference stays under one model pixel).
+        return arr, Geometry.of(full_size[0], full_size[1], s)

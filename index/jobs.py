@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from index.catalog import Image, ImageStatus
-from pixseek.db import Base, UTCDateTime, utcnow
-from pixseek.errors import JobNotFound
+from pixseek.core.db import Base, UTCDateTime, utcnow
+from pixseek.core.errors import JobNotFound
+from pixseek.index.catalog import Image, ImageStatus
 
 
 class JobStatus(enum.StrEnum):

@@ -1,16 +1,16 @@
 """Every ORM model, imported in one place so Alembic and `Base.metadata` see all tables."""
 
-from index.catalog import Image, ImageVector
-from index.text import ImageText
-from ingest.jobs import Job
-from pixseek.db import Base
-from search.duplicates.models import (
+from pixseek.core.db import Base
+from pixseek.index.catalog import Image, ImageVector
+from pixseek.index.duplicates import (
     DuplicateDecision,
     DuplicateGroup,
     DuplicateMember,
     DuplicatePair,
     ImageHash,
 )
+from pixseek.index.jobs import Job
+from pixseek.index.text import ImageText
 
 __all__ = [
     "Base",

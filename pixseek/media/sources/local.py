@@ -9,8 +9,8 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from ingest.sources.base import BucketSource, Entry, SourceError
-from pixseek.errors import BucketNotFound
+from pixseek.core.errors import BucketNotFound
+from pixseek.media.sources.base import BucketSource, Entry, SourceError
 
 log = logging.getLogger(__name__)
 

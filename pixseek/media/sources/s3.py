@@ -13,9 +13,9 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from ingest.sources.base import BucketSource, Entry, SourceError
-from pixseek.errors import BucketNotFound, InvalidRequest
-from pixseek.settings import Settings
+from pixseek.core.errors import BucketNotFound, InvalidRequest
+from pixseek.core.settings import Settings
+from pixseek.media.sources.base import BucketSource, Entry, SourceError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,110 @@
+"""The shape of the code: one-way layers (import-linter), one import name, no bare top-level imports."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# The folders at the repo root that install as subpackages of `pixseek`.
+MAPPED = ("ingest", "index", "search", "api")
+
+
+def _lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`lint-imports` with the project's contracts, importing `pixseek` from `cwd`."""
+    env = {**os.environ, "PYTHONPATH": str(cwd)}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())",
+            "--no-cache",
+            "--config",
+            str(cwd / "pyproject.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        env=env,
+    )
+
+
+def test_import_contracts_are_kept() -> None:
+    result = _lint_imports(REPO_ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_an_upward_import_breaks_the_contracts(tmp_path: Path) -> None:
+    # A copy of the package with one import against the layering: the catalog reaching up
+    # into the query side. The contracts must name it.
+    copy = tmp_path / "repo"
+    copy.mkdir()
+    shutil.copy(REPO_ROOT / "pyproject.toml", copy / "pyproject.toml")
+    shutil.copytree(
+        REPO_ROOT / "pixseek", copy / "pixseek", symlinks=False, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    catalog = copy / "pixseek" / "index" / "catalog.py"
+    catalog.write_text(catalog.read_text() + "\nfrom pixseek.search import query  # noqa: E402\n")
+    result = _lint_imports(copy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "pixseek.index.catalog -> pixseek.search.query" in result.stdout
+
+
+def _python_files() -> list[Path]:
+    roots = [REPO_ROOT / name for name in (*MAPPED, "pixseek", "tests", "bench")]
+    return [p for root in roots for p in root.rglob("*.py") if root.name == "pixseek" or not p.is_symlink()]
+
+
+def test_nothing_imports_the_folders_by_their_bare_names() -> None:
+    # From the repo root `import ingest` would work and load a second copy of every module
+    # (two ORM registries, two settings caches): only `pixseek.ingest` is the real one.
+    offenders = []
+    for path in _python_files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            offenders += [f"{path.relative_to(REPO_ROOT)}: {n}" for n in names if n.split(".")[0] in MAPPED]
+    assert offenders == []
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-w",
+            str(tmp_path),
+            str(REPO_ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("pixseek-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert top == {"pixseek"}
+    for package in (*MAPPED, "core", "model", "media", "cli", "migrations"):
+        assert f"pixseek/{package}/__init__.py" in names, package
+    assert "pixseek/model/configs/pixseek-tiny.json" in names
+    assert "pixseek/migrations/script.py.mako" in names
+    assert "pixseek/ingest/service.py" in names
