@@ -8,10 +8,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pixseek.core.errors import InvalidRequest
+from pixseek.media.formats import ImageFormat
 from pixseek.search.filters import Filters
 from pixseek.search.query import ImageIdPart, ImagePart, Mode, Part, Query, SearchPage, TextPart
 
-ImageFormat = Literal["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"]
 MAX_PARTS = 16
 
 

@@ -81,6 +81,15 @@ def test_nothing_imports_the_folders_by_their_bare_names() -> None:
 
 @pytest.mark.slow
 def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
+    # Built from a copy: an in-tree build would leave build/ and *.egg-info in the checkout.
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    for name in ("pixseek", *MAPPED):
+        shutil.copytree(
+            REPO_ROOT / name, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
     result = subprocess.run(
         [
             sys.executable,

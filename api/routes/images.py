@@ -11,18 +11,10 @@ from pixseek.api.schemas import ImageInfo
 from pixseek.core.errors import ImageNotFound
 from pixseek.index.catalog import ImageStatus, get_image
 from pixseek.media.decode import sniff
+from pixseek.media.formats import MEDIA_TYPES
 from pixseek.media.sources import SourceError, open_source
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
-
-CONTENT_TYPES = {
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "WEBP": "image/webp",
-    "GIF": "image/gif",
-    "BMP": "image/bmp",
-    "TIFF": "image/tiff",
-}
 
 
 @router.get("/{image_id}", response_model=ImageInfo)
@@ -34,7 +26,7 @@ def image_info(image_id: int, session: SessionDep) -> ImageInfo:
 @router.get(
     "/{image_id}/file",
     response_class=Response,
-    responses={200: {"content": {v: {} for v in CONTENT_TYPES.values()}}},
+    responses={200: {"content": {v: {} for v in MEDIA_TYPES.values()}}},
 )
 async def image_file(image_id: int, session: SessionDep, settings: SettingsDep) -> Response:
     """The original bytes of a cataloged image, with its content type.
@@ -57,5 +49,5 @@ async def image_file(image_id: int, session: SessionDep, settings: SettingsDep) 
     if fmt is None:
         raise ImageNotFound(f"image {image_id} changed on disk and is no longer an image")
     return Response(
-        content=data, media_type=CONTENT_TYPES[fmt], headers={"Cache-Control": "private, max-age=60"}
+        content=data, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "private, max-age=60"}
     )

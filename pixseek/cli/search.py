@@ -19,7 +19,7 @@ from pixseek.cli.regions import run_region_search
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.errors import InvalidRequest
 from pixseek.core.settings import get_settings
-from pixseek.media.decode import FORMATS
+from pixseek.media.formats import FORMATS
 from pixseek.search.filters import Filters
 from pixseek.search.query import ImageIdPart, ImagePart, Mode, Part, Query, SearchPage, TextPart
 from pixseek.search.service import SearchService

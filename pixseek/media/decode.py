@@ -10,11 +10,8 @@ from datetime import UTC, datetime
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# Formats we accept, identified by content. PIL refuses anything else at open time.
-FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff"}
-)
+from pixseek.media.formats import FORMATS, IMAGE_EXTENSIONS
+
 EXIF_DATETIME_ORIGINAL = 0x9003
 EXIF_IFD = 0x8769
 # EXIF orientations 5-8 rotate by 90 degrees, so the displayed size is transposed.
