@@ -106,6 +106,7 @@ def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         check=False,
+        cwd=source,
     )
     assert result.returncode == 0, result.stderr
     (wheel,) = tmp_path.glob("pixseek-*.whl")
