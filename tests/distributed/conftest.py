@@ -21,18 +21,19 @@ from tests.distributed.services import (
     postgres_available,
     redis_available,
 )
+from tests.services_needed import service_missing
 
 
 @pytest.fixture(scope="session")
 def postgres() -> None:
     if not postgres_available():
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+        service_missing("PostgreSQL is not reachable on 127.0.0.1:5432")
 
 
 @pytest.fixture(scope="session")
 def broker_url() -> str:
     if not redis_available():
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
+        service_missing("Redis is not reachable on 127.0.0.1:6379")
     # A Redis database of its own (others may use db 0); each cluster also has its own queue.
     return f"{REDIS_URL}/{random.randint(1, 15)}"
 

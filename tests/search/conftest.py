@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from pixseek.core.db import dispose_engines, ensure_schema
 from pixseek.core.settings import Settings, get_settings
 from tests.conftest import TEST_ENV
+from tests.services_needed import service_missing
 
 # The server CI runs; a test database is created (and dropped) on it per use.
 POSTGRES_URL = os.environ.get(
@@ -36,9 +38,9 @@ def postgres_database() -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no server: say so rather than fail every test here
+    except OperationalError as exc:  # no server: say so once per test rather than a traceback
         admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}")
+        service_missing(f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}")
     try:
         yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     finally:
