@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -12,6 +11,7 @@ from sqlalchemy import func
 from sqlalchemy.sql.elements import ColumnElement
 
 from pixseek.core.errors import InvalidRequest
+from pixseek.core.globs import MAX_GLOB_LENGTH, key_matches
 from pixseek.index.catalog import SEARCHABLE, Image
 
 
@@ -57,42 +57,8 @@ class Filters:
                 raise InvalidRequest(f"filter {low} is above {high}")
         if self.key_glob is not None and not self.key_glob:
             raise InvalidRequest("filter key_glob is empty")
-
-
-def glob_to_regex(pattern: str) -> str:
-    """An anchored regular expression for a key glob, valid in Python, SQLite and PostgreSQL.
-
-    `*` matches within one folder, `**` across folders, `?` one character other than `/`,
-    `[abc]` / `[!abc]` a character class; everything else is literal.
-    """
-    out: list[str] = ["^"]
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(.*/)?")  # zero or more folders
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "[" and (end := pattern.find("]", i + 2)) != -1:
-            body = pattern[i + 1 : end]
-            negate = body.startswith("!")
-            body = body[1:] if negate else body
-            escaped = "".join("\\" + c if c in "\\^[]" else c for c in body)
-            out.append(f"[{'^' if negate else ''}{escaped}]")
-            i = end
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    out.append("$")
-    return "".join(out)
+        if self.key_glob is not None and len(self.key_glob) > MAX_GLOB_LENGTH:
+            raise InvalidRequest(f"filter key_glob is longer than {MAX_GLOB_LENGTH} characters")
 
 
 def _glob_prefix(pattern: str) -> str:
@@ -126,7 +92,7 @@ def conditions(filters: Filters | None, model: str | None = None) -> list[Column
         prefix = _glob_prefix(filters.key_glob)
         if prefix:
             out.extend(_starts_with(prefix))
-        out.append(Image.key.regexp_match(glob_to_regex(filters.key_glob)))
+        out.append(key_matches(Image.key, filters.key_glob))
     if filters.formats:
         out.append(func.upper(Image.format).in_([f.upper() for f in filters.formats]))
     ranges: Sequence[tuple[Any, Any, Any]] = (

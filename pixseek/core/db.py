@@ -14,6 +14,7 @@ from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from pixseek.core.globs import register_sqlite as register_sqlite_glob
 from pixseek.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+    register_sqlite_glob(dbapi_conn)
 
 
 @functools.lru_cache(maxsize=8)
