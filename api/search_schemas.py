@@ -138,7 +138,7 @@ class SearchRequest(BaseModel):
             "(score = RRF); a text that is exactly a file's name or key ranks that file first."
         ),
     )
-    limit: int = Field(default=10, ge=1, le=1000, description="Results per page.")
+    limit: int = Field(default=10, ge=1, description="Results per page.")
     offset: int = Field(default=0, ge=0, description="Results to skip (pages never overlap or skip).")
     min_score: float | None = Field(
         default=None,
@@ -177,7 +177,7 @@ class SearchRequest(BaseModel):
 
 class TextSearchRequest(BaseModel):
     text: str = Field(min_length=1, max_length=2000, examples=["a dog on a beach"])
-    k: int = Field(default=10, ge=1, le=1000)
+    k: int = Field(default=10, ge=1)
     offset: int = Field(default=0, ge=0)
     min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
     bucket: str | None = None

@@ -38,7 +38,7 @@ class RegionSearchResponse(BaseModel):
 
 class RegionSearchRequest(BaseModel):
     text: str = Field(min_length=1, max_length=2000, examples=["a red umbrella"])
-    k: int = Field(default=10, ge=1, le=1000)
+    k: int = Field(default=10, ge=1)
     smooth: int = Field(default=0, ge=0, le=MAX_SMOOTH, description="Neighbourhood radius, in cells.")
     cls_weight: float = Field(default=0.0, ge=0.0, le=1.0)
     min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
@@ -73,7 +73,7 @@ async def search_regions_by_image(
     session: SessionDep,
     regions: RegionsDep,
     settings: SettingsDep,
-    k: Annotated[int, Form(ge=1, le=1000)] = 10,
+    k: Annotated[int, Form(ge=1)] = 10,
     smooth: Annotated[int, Form(ge=0, le=MAX_SMOOTH)] = 0,
     cls_weight: Annotated[float, Form(ge=0.0, le=1.0)] = 0.0,
     min_score: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,

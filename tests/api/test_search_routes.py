@@ -63,6 +63,17 @@ def test_text_search_errors(client: TestClient, indexed: Path) -> None:
     )
 
 
+def test_result_counts_above_the_configured_maximum_are_refused(client: TestClient, indexed: Path) -> None:
+    # One limit, PIXSEEK_MAX_RESULTS (1000 by default), for every route that takes k or limit.
+    for response in (
+        client.post("/v1/search/text", json={"text": "x", "k": 1001}),
+        client.post("/v1/search", json={"parts": [{"text": "x"}], "limit": 1001}),
+        client.get("/v1/images/1/similar", params={"k": 1001}),
+    ):
+        body = assert_error(response, 400, "invalid_request")
+        assert "1000" in body["detail"]
+
+
 def test_search_before_any_ingest_is_409_index_not_ready(client: TestClient) -> None:
     assert_error(client.post("/v1/search/text", json={"text": "a dog"}), 409, "index_not_ready")
     upload = {"file": ("a.png", encode(pattern(1), "PNG"), "image/png")}
