@@ -6,10 +6,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from pixseek import __version__
-from pixseek.api.errors import error_response, install_error_handlers
+from pixseek.api.body_limit import BodyLimit
+from pixseek.api.errors import install_error_handlers
 from pixseek.api.jobs_runner import JobRunner
 from pixseek.api.routes import duplicates, health, images, jobs, regions, search
 from pixseek.core.db import ensure_schema
@@ -19,9 +20,6 @@ from pixseek.search.regions import RegionSearchService
 from pixseek.search.service import SearchService
 
 log = logging.getLogger(__name__)
-
-# Multipart framing around an upload; bodies larger than the upload limit plus this are refused early.
-MULTIPART_OVERHEAD = 64 * 1024
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,18 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jobs = JobRunner(settings)
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
-                return error_response(400, "invalid_request", "invalid Content-Length header")
-            if int(length) > settings.max_upload_bytes + MULTIPART_OVERHEAD:
-                return error_response(
-                    413, "payload_too_large", f"request body exceeds {settings.max_upload_bytes} bytes"
-                )
-        response: Response = await call_next(request)
-        return response
+    app.add_middleware(BodyLimit, settings=settings)
 
     for module in (health, search, regions, images, jobs, duplicates):
         app.include_router(module.router)

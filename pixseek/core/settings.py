@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)  # any request body that is not an upload
     max_results: int = Field(default=1000, ge=1)
     ingest_roots: list[Path] = Field(default_factory=list)
 
