@@ -12,6 +12,7 @@ from pixseek import __version__
 from pixseek.api.body_limit import BodyLimit
 from pixseek.api.errors import install_error_handlers
 from pixseek.api.jobs_runner import JobRunner
+from pixseek.api.request_id import RequestId
 from pixseek.api.routes import duplicates, health, images, jobs, regions, search
 from pixseek.core.db import ensure_schema
 from pixseek.core.settings import Settings, get_settings
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(RequestId)  # outermost: every response carries the id, refusals included
 
     for module in (health, search, regions, images, jobs, duplicates):
         app.include_router(module.router)

@@ -14,8 +14,10 @@ from pixseek.core.errors import PixseekError
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, detail: object) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": code, "detail": detail})
+def error_response(
+    status: int, code: str, detail: object, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": code, "detail": detail}, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -37,6 +39,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Never a traceback to the client; the log keeps it.
-        log.exception("api.unexpected_error path=%s", request.url.path)
-        return error_response(500, "internal_error", "an unexpected error occurred; see the server log")
+        # Never a traceback, a path or an exception's text to the client: the log keeps them,
+        # under the request id the client is given.
+        request_id = getattr(request.state, "request_id", "-")
+        log.exception("api.unexpected_error request_id=%s path=%s", request_id, request.url.path)
+        detail = f"an unexpected error occurred (request id {request_id}); see the server log"
+        return error_response(500, "internal_error", detail, headers={"x-request-id": request_id})
