@@ -11,19 +11,13 @@ import logging
 
 from celery import Task
 
+from pixseek.core.broker import celery_app, retry_with_backoff
 from pixseek.core.errors import PixseekError
-from pixseek.core.settings import Settings, get_settings
+from pixseek.core.settings import get_settings
 from pixseek.ingest import dispatch, service
-from pixseek.ingest.celery_app import celery_app
 from pixseek.media.sources import open_source
 
 log = logging.getLogger(__name__)
-
-
-def _retry(task: Task, settings: Settings, exc: Exception) -> None:
-    """Retry with backoff while retries are left; return when they are spent."""
-    if task.request.retries < settings.task_max_retries:
-        raise task.retry(exc=exc, countdown=min(60, 2**task.request.retries))
 
 
 @celery_app.task(bind=True, name=dispatch.PLAN_TASK, acks_late=True)
@@ -40,7 +34,7 @@ def plan(self: Task, job_id: str, uri: str) -> int:
         service.fail_job(settings, job_id, exc.detail)
         return 0
     except Exception as exc:
-        _retry(self, settings, exc)
+        retry_with_backoff(self, settings, exc)
         service.fail_job(settings, job_id, f"{type(exc).__name__}: {exc}")
         raise
     return dispatch.send_batches(settings, job_id, planned.bucket, planned.work)
@@ -64,7 +58,7 @@ def process_batch(self: Task, job_id: str, bucket: str, image_ids: list[int]) ->
     except Exception as exc:
         # Bad files never get here (they are recorded failed one by one); this is the
         # worker's own trouble: a database or bucket outage, a model that will not load.
-        _retry(self, settings, exc)
+        retry_with_backoff(self, settings, exc)
         reason = f"worker error: {type(exc).__name__}: {exc}"
         failed = service.fail_pending(settings, job_id, image_ids, reason)
         log.exception("ingest.batch_failed job=%s images=%d", job_id, failed)
@@ -80,7 +74,7 @@ def finalize(self: Task, job_id: str) -> int | None:
     try:
         result = service.finalize_job(settings, job_id)
     except Exception as exc:
-        _retry(self, settings, exc)
+        retry_with_backoff(self, settings, exc)
         service.fail_job(settings, job_id, f"index writer: {type(exc).__name__}: {exc}")
         raise
     return result.generation if result is not None else None
