@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 
 from pixseek.api.deps import DuplicatesDep, SessionDep, SettingsDep
 from pixseek.api.uploads import read_upload
+from pixseek.search.duplicates.check import CheckResult
+from pixseek.search.duplicates.views import GroupView
 
 router = APIRouter(prefix="/v1/duplicates", tags=["duplicates"])
 
@@ -82,7 +84,7 @@ def list_groups(
 
 
 @router.get("/groups/{group_id}", response_model=Group)
-def get_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> dict[str, Any]:
+def get_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> GroupView:
     """One group with its images, keeper first."""
     return duplicates.get_group(session, group_id)
 
@@ -90,13 +92,13 @@ def get_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> 
 @router.post("/groups/{group_id}/resolve", response_model=Group)
 def resolve_group(
     group_id: int, body: ResolveRequest, duplicates: DuplicatesDep, session: SessionDep
-) -> dict[str, Any]:
+) -> GroupView:
     """Keep some images and mark the others to remove or hide; no file is ever deleted."""
     return duplicates.resolve(session, group_id, keep=body.keep, action=body.action)
 
 
 @router.post("/groups/{group_id}/dismiss", response_model=Group)
-def dismiss_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> dict[str, Any]:
+def dismiss_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> GroupView:
     """Not duplicates: none of the group's pairs will be grouped again."""
     return duplicates.dismiss(session, group_id)
 
@@ -113,7 +115,7 @@ async def check(
     duplicates: DuplicatesDep,
     session: SessionDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> CheckResult:
     """Whether the collection already holds an exact, near or similar copy of the upload."""
     data = await read_upload(file, settings.max_upload_bytes)
     return await run_in_threadpool(duplicates.check, session, data)
