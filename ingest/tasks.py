@@ -2,7 +2,8 @@
 
 Each task is idempotent, because `acks_late` means a task whose worker died is run again:
 `plan` only plans a job once, `process_batch` only touches images still pending for its
-job, and `finalize` re-derives the index from SQL and leaves a finished job alone.
+job, `finalize` re-derives the index from SQL and leaves a finished job alone, and
+`backfill_signatures` only computes signatures that are still missing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from celery import Task
 from pixseek.core.broker import celery_app, retry_with_backoff
 from pixseek.core.errors import PixseekError
 from pixseek.core.settings import get_settings
-from pixseek.ingest import dispatch, service
+from pixseek.index.jobs import record_failure
+from pixseek.ingest import dispatch, service, signatures
 from pixseek.media.sources import open_source
 
 log = logging.getLogger(__name__)
@@ -78,3 +80,18 @@ def finalize(self: Task, job_id: str) -> int | None:
         service.fail_job(settings, job_id, f"index writer: {type(exc).__name__}: {exc}")
         raise
     return result.generation if result is not None else None
+
+
+@celery_app.task(bind=True, name=signatures.BACKFILL_TASK, acks_late=True)
+def backfill_signatures(self: Task, job_id: str) -> int:
+    """A detection job's first step: signatures for images that lack one; returns how many.
+
+    Sent with the detection task as its link, which the worker sends once this returns.
+    """
+    settings = get_settings()
+    try:
+        return signatures.backfill_signatures(settings, job_id=job_id)
+    except Exception as exc:
+        retry_with_backoff(self, settings, exc)
+        record_failure(settings, job_id, f"signatures: {type(exc).__name__}: {exc}")
+        raise

@@ -1,4 +1,4 @@
-"""Duplicate routes: list and read groups, resolve or dismiss one, check an upload, run detection."""
+"""Duplicate routes: list and read groups, resolve or dismiss one, check an upload, start detection."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from pixseek.api.deps import DuplicatesDep, SessionDep, SettingsDep
+from pixseek.api.deps import DuplicatesDep, RunnerDep, SessionDep, SettingsDep
+from pixseek.api.schemas import JobInfo
 from pixseek.api.uploads import read_upload
+from pixseek.index.jobs import job_progress
 from pixseek.search.duplicates.check import CheckResult
 from pixseek.search.duplicates.views import GroupView
 
@@ -103,10 +105,15 @@ def dismiss_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep)
     return duplicates.dismiss(session, group_id)
 
 
-@router.post("/detect")
-def detect(body: DetectRequest, duplicates: DuplicatesDep, session: SessionDep) -> dict[str, Any]:
-    """Compare new images (or all, with `full`) and rebuild the open groups."""
-    return duplicates.detect(session, full=body.full).as_dict()
+@router.post("/detect", response_model=JobInfo, status_code=202)
+def detect(body: DetectRequest, session: SessionDep, runner: RunnerDep) -> JobInfo:
+    """Start comparing new images (or all, with `full`) and rebuilding the open groups.
+
+    Returns at once with the job; follow it with `GET /v1/jobs/{job_id}`, whose `detection`
+    holds the summary once it is done.
+    """
+    job_id = runner.submit_detection(full=body.full)
+    return JobInfo(**job_progress(session, job_id).as_dict())
 
 
 @router.post("/check", response_model=CheckResponse)

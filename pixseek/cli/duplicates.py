@@ -10,8 +10,11 @@ import click
 from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.errors import InvalidRequest
-from pixseek.core.settings import get_settings
-from pixseek.search.duplicates.service import ACTIONS, DuplicateService, GroupView
+from pixseek.core.settings import Settings, get_settings
+from pixseek.index.jobs import failures_recorded
+from pixseek.ingest.signatures import backfill_signatures
+from pixseek.search.duplicates.jobs import create_detection_job, run_detection_job
+from pixseek.search.duplicates.service import ACTIONS, DetectSummary, DuplicateService, GroupView
 
 KINDS = ("exact", "near", "similar")
 
@@ -21,6 +24,14 @@ def _print_group(group: GroupView) -> None:
     for image in group.images:
         mark = "*" if image.role == "keep" else "-" if image.role == "duplicate" else " "
         click.echo(f"  {mark} [{image.id}] {image.bucket}/{image.key}  {image.reason}")
+
+
+def _detect(settings: Settings, *, full: bool) -> DetectSummary:
+    """A detection job run here, start to finish, and listed by `pixseek jobs` like any other."""
+    job_id = create_detection_job(settings)
+    with failures_recorded(settings, job_id):
+        backfill_signatures(settings, job_id=job_id)
+        return run_detection_job(settings, job_id, full=full)
 
 
 @click.group("duplicates", invoke_without_command=True)
@@ -55,10 +66,7 @@ def duplicates_command(
     settings = get_settings()
     ensure_schema(settings)
     service = DuplicateService(settings)
-    summary = None
-    if not no_detect:
-        with session_scope(settings) as session:
-            summary = service.detect(session, full=full)
+    summary = None if no_detect else _detect(settings, full=full)
     with session_scope(settings) as session:
         total, groups = service.list_groups(session, kind=kind, status=status, offset=offset, limit=limit)
     if as_json:

@@ -1,8 +1,9 @@
 """The Celery app tasks are declared on and sent through, built from settings.
 
-The pipelines declare their tasks on `celery_app`, so none imports another to do so; a
-worker loads them through `TASK_MODULES`, named by string because this layer imports
-nothing above it. With no broker configured, tasks run eagerly in the calling process.
+Both pipelines declare their tasks on `celery_app` (`pixseek.ingest.tasks`,
+`pixseek.search.duplicates.tasks`), so neither imports the other; a worker loads both
+through `TASK_MODULES`, named by string because this layer imports nothing above it.
+With no broker configured, tasks run eagerly in the calling process.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from celery import Celery, Task
 from pixseek.core.settings import Settings, get_settings
 
 # Every module that declares tasks; a worker imports them at start.
-TASK_MODULES = ("pixseek.ingest.tasks",)
+TASK_MODULES = ("pixseek.ingest.tasks", "pixseek.search.duplicates.tasks")
 
 
 def make_celery(settings: Settings) -> Celery:

@@ -2,28 +2,24 @@
 
 Incremental: images whose signature is new or changed since the last run (`checked_at`
 is NULL) are compared against the whole collection; everything else keeps the pairs found
-before. The array work itself is `detect.py`'s, shared with the scale benchmark.
+before. Only the catalog is read: images without a signature are given one by ingest
+(`pixseek.ingest.signatures`) before a detection job gets here. The array work itself is
+`detect.py`'s, shared with the scale benchmark.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from pixseek.core.db import utcnow
-from pixseek.core.errors import PixseekError
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import SEARCHABLE, Image
 from pixseek.index.duplicates import DuplicatePair, ImageHash
-from pixseek.media.decode import DecodeError, decode_image
-from pixseek.media.perceptual_hash import VERSION, signature
-from pixseek.media.sources import SourceError, open_source
 from pixseek.model.identity import ModelId
 from pixseek.search.duplicates.detect import SearchLimits, find_matches
 from pixseek.search.duplicates.matching import Matches, Rules
@@ -40,7 +36,7 @@ class DetectSummary:
     images: int  # images with a signature, all compared against when new ones are
     compared: int  # images compared against the collection in this run
     pairs_found: int
-    backfilled: int = 0  # signatures computed first for images that had none
+    backfilled: int = 0  # signatures computed first, by ingest, for images that had none
     groups: dict[str, int] = field(default_factory=dict)  # open groups per tier afterwards
 
     def as_dict(self) -> dict[str, Any]:
@@ -58,7 +54,6 @@ def query_batch(settings: Settings) -> int:
 
 def detect(session: Session, settings: Settings, *, full: bool = False) -> DetectSummary:
     """Compare new images (all images when `full`) and rebuild the open groups."""
-    backfilled = _backfill(session, settings)
     collection = load_collection(session)
     n = len(collection.ids)
     if full:
@@ -74,9 +69,7 @@ def detect(session: Session, settings: Settings, *, full: bool = False) -> Detec
         found = _store_pairs(session, collection, matches)
     _mark_checked(session, collection, query_rows)
     groups = regroup(session, settings)
-    summary = DetectSummary(
-        images=n, compared=compared, pairs_found=found, backfilled=backfilled, groups=groups
-    )
+    summary = DetectSummary(images=n, compared=compared, pairs_found=found, groups=groups)
     log.info("duplicates.detected %s", summary.as_dict())
     return summary
 
@@ -146,36 +139,3 @@ def _mark_checked(session: Session, collection: Collection, query_rows: np.ndarr
             .values(checked_at=now)
             .execution_options(synchronize_session=False)
         )
-
-
-def _backfill(session: Session, settings: Settings) -> int:
-    """Signatures for searchable images that have none (indexed before this feature)."""
-    missing = session.execute(
-        select(Image.id, Image.bucket, Image.key)
-        .outerjoin(ImageHash, ImageHash.image_id == Image.id)
-        .where(
-            Image.status.in_(list(SEARCHABLE)),
-            or_(ImageHash.image_id.is_(None), ImageHash.version != VERSION),
-        )
-    ).all()
-    done = 0
-    by_bucket: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for image_id, bucket, key in missing:
-        by_bucket[bucket].append((int(image_id), key))
-    for bucket, items in by_bucket.items():
-        try:
-            source = open_source(bucket, settings)
-        except PixseekError as exc:
-            log.warning("duplicates.backfill_skipped bucket=%s reason=%s", bucket, exc.detail)
-            continue
-        for image_id, key in items:
-            try:
-                data = source.read(key, settings.max_file_bytes)
-                decoded = decode_image(data, max_pixels=settings.max_image_pixels, draft_size=256)
-            except (SourceError, DecodeError) as exc:
-                log.warning("duplicates.backfill_failed key=%s reason=%s", key, exc)
-                continue
-            session.merge(ImageHash.fresh(image_id, signature(decoded.image)))
-            done += 1
-    session.flush()
-    return done

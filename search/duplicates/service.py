@@ -2,7 +2,7 @@
 
 Each job lives in its own module: `detection` (compare and store pairs), `regroup`
 (groups from pairs), `views` (groups as typed views), `decisions` (resolve, dismiss) and
-`check` (one image before ingest). Nothing here ever touches
+`check` (one image before ingest); detection as a job is `jobs`. Nothing here ever touches
 a user's files: resolving a group only records which images to keep and which to remove
 or hide.
 """
@@ -53,7 +53,11 @@ class DuplicateService:
         self.checker = DuplicateCheck(settings, search)
 
     def detect(self, session: Session, *, full: bool = False) -> DetectSummary:
-        """Compare new images (all images when `full`) and rebuild the open groups."""
+        """Compare new images (all images when `full`) and rebuild the open groups.
+
+        Runs in the caller's transaction and reads only the catalog; a detection job
+        (`jobs.py`) also gives images without a signature one first.
+        """
         return detection.detect(session, self.settings, full=full)
 
     def regroup(self, session: Session) -> dict[str, int]:

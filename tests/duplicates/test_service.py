@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from pixseek.core.db import session_scope
 from pixseek.core.errors import InvalidRequest, UnsupportedImage
@@ -169,12 +169,3 @@ def test_check_finds_each_tier_and_writes_nothing(
     assert {m.key for m in exact.matches if m.kind == "exact"} == {"beach.jpg", "beach-copy.jpg"}
     assert near.verdict == "near" and "beach.jpg" in {m.key for m in near.matches}
     assert unrelated.as_dict() == {"sha256": unrelated.sha256, "verdict": "none", "matches": []}
-
-
-def test_images_indexed_without_a_signature_get_one(settings: Settings, dup_bucket: Path) -> None:
-    run_ingest(settings, str(dup_bucket))
-    with session_scope(settings) as session:
-        session.execute(delete(ImageHash))
-    summary, groups = _detect(settings)
-    assert summary.backfilled == 9 and summary.compared == 9
-    assert sorted(g.kind for g in groups) == ["exact", "near"]
