@@ -17,6 +17,7 @@ from pixseek.api.search_schemas import (
 )
 
 __all__ = [
+    "DetectionInfo",
     "ErrorBody",
     "FiltersIn",
     "ImageInfo",
@@ -56,10 +57,19 @@ class JobRequest(BaseModel):
     )
 
 
+class DetectionInfo(BaseModel):
+    images: int = Field(description="Images with a signature")
+    compared: int = Field(description="Images compared against the collection (new ones unless full)")
+    pairs_found: int
+    backfilled: int = Field(description="Signatures computed first for images that had none")
+    groups: dict[str, int] = Field(description="Open groups per tier afterwards: exact, near, similar")
+
+
 class JobInfo(BaseModel):
     job_id: str
-    bucket: str
-    status: str
+    kind: str = Field(description="ingest, or duplicates (a detection run)")
+    bucket: str = Field(description="The ingested bucket; empty for a detection, which spans all")
+    status: str = Field(description="queued, running, done or failed")
     total: int
     done: int
     indexed: int
@@ -68,6 +78,7 @@ class JobInfo(BaseModel):
     failed: int
     skipped: int
     error: str | None
+    detection: DetectionInfo | None = Field(description="What a detection job found, once done")
     created_at: str | None
     finished_at: str | None
 

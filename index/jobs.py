@@ -1,19 +1,29 @@
-"""Ingest jobs: their SQL rows and the progress and summary derived from the catalog."""
+"""Jobs (ingests and duplicate detections): their SQL rows, progress and outcome.
+
+An ingest's progress is counted from the catalog rows it touched; a detection's outcome
+(images compared, pairs found, groups per tier) is kept on its row as `summary`.
+"""
 
 from __future__ import annotations
 
 import enum
+import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, func, select
+from sqlalchemy import JSON, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from pixseek.core.db import Base, UTCDateTime, utcnow
+from pixseek.core.db import Base, UTCDateTime, session_scope, utcnow
 from pixseek.core.errors import JobNotFound
+from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, ImageStatus
+
+log = logging.getLogger(__name__)
 
 
 class JobStatus(enum.StrEnum):
@@ -23,12 +33,17 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class JobKind(enum.StrEnum):
+    INGEST = "ingest"  # list a bucket, embed what changed, publish the index
+    DUPLICATES = "duplicates"  # give images a signature, find pairs, rebuild the groups
+
+
 class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32), default="ingest")
-    bucket: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32), default=JobKind.INGEST)
+    bucket: Mapped[str] = mapped_column(Text)  # "" for a detection, which spans every bucket
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     # Fixed when the job is planned; the per-image outcomes are counted from the catalog.
     total: Mapped[int] = mapped_column(Integer, default=0)
@@ -36,6 +51,9 @@ class Job(Base):
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     deleted: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # Counts a job's steps record as they commit (a detection: backfilled, images, compared,
+    # pairs_found, groups); an ingest counts its images from the catalog instead.
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -45,11 +63,73 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
-def get_job(session: Session, job_id: str) -> Job:
-    job = session.get(Job, job_id)
+def get_job(session: Session, job_id: str, *, for_update: bool = False) -> Job:
+    job = session.get(Job, job_id, with_for_update=for_update)
     if job is None:
         raise JobNotFound(f"no job with id {job_id}")
     return job
+
+
+def add_job(session: Session, kind: JobKind, bucket: str = "") -> str:
+    """Record a queued job; returns its id."""
+    job_id = new_job_id()
+    session.add(Job(id=job_id, kind=kind, bucket=bucket, status=JobStatus.QUEUED))
+    return job_id
+
+
+def claim_job(session: Session, job_id: str) -> Job | None:
+    """Mark the job running; None when it is already done (its task was delivered again)."""
+    job = get_job(session, job_id)
+    if job.status == JobStatus.DONE:
+        return None
+    job.status = JobStatus.RUNNING
+    job.error = None
+    if job.started_at is None:
+        job.started_at = utcnow()
+    return job
+
+
+def add_to_summary(session: Session, job_id: str, **counts: int) -> None:
+    """Add counts to the job's summary inside the caller's transaction.
+
+    Committed with the work they count, so a step interrupted and run again neither loses
+    nor double-counts what it had done.
+    """
+    # Locked, so that two runs of one step (a redelivered task) never lose each other's counts.
+    job = get_job(session, job_id, for_update=True)
+    summary = dict(job.summary or {})  # a new dict: the JSON column only sees reassignment
+    for name, n in counts.items():
+        summary[name] = int(summary.get(name, 0)) + n
+    job.summary = summary
+
+
+def finish_job(job: Job, summary: dict[str, Any] | None = None) -> None:
+    job.status = JobStatus.DONE
+    job.error = None
+    job.finished_at = utcnow()
+    if summary is not None:
+        job.summary = summary
+
+
+def record_failure(settings: Settings, job_id: str, error: str) -> None:
+    """Mark the job failed with `error`, in a transaction of its own."""
+    with session_scope(settings) as session:
+        job = get_job(session, job_id)
+        job.status = JobStatus.FAILED
+        job.error = error
+        job.finished_at = utcnow()
+    # The caller reports the error itself (log, HTTP body, CLI message); this only notes it.
+    log.info("jobs.failed job=%s error=%s", job_id, error)
+
+
+@contextmanager
+def failures_recorded(settings: Settings, job_id: str) -> Iterator[None]:
+    """Run a job's steps; if one raises, the job is recorded failed with the error, which propagates."""
+    try:
+        yield
+    except BaseException as exc:
+        record_failure(settings, job_id, f"{type(exc).__name__}: {exc}")
+        raise
 
 
 @dataclass
@@ -67,6 +147,8 @@ class JobProgress:
     error: str | None = None
     created_at: datetime | None = None
     finished_at: datetime | None = None
+    kind: str = JobKind.INGEST
+    summary: dict[str, Any] | None = None
 
     @property
     def indexed(self) -> int:
@@ -88,9 +170,17 @@ class JobProgress:
         # still 0. Pending only shrinks once the total is set, so clamping at 0 is exact.
         return max(0, self.total - self.counts.get(ImageStatus.PENDING, 0))
 
+    @property
+    def detection(self) -> dict[str, Any] | None:
+        """A finished detection's outcome; None for other kinds and before it is done."""
+        if self.kind != JobKind.DUPLICATES or self.status != JobStatus.DONE:
+            return None
+        return self.summary
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "job_id": self.job_id,
+            "kind": self.kind,
             "bucket": self.bucket,
             "status": self.status,
             "total": self.total,
@@ -101,6 +191,7 @@ class JobProgress:
             "failed": self.failed,
             "skipped": self.skipped,
             "error": self.error,
+            "detection": self.detection,
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
         }
@@ -123,6 +214,8 @@ def job_progress(session: Session, job_id: str) -> JobProgress:
         error=job.error,
         created_at=job.created_at,
         finished_at=job.finished_at,
+        kind=job.kind,
+        summary=job.summary,
     )
 
 

@@ -23,12 +23,12 @@ import logging
 import time
 from collections.abc import Callable
 
+from pixseek.core.broker import celery_for
 from pixseek.core.db import session_scope
 from pixseek.core.errors import BrokerUnavailable, ConfigError
 from pixseek.core.settings import Settings
 from pixseek.index.jobs import JobProgress, JobStatus, job_progress
 from pixseek.ingest import service
-from pixseek.ingest.celery_app import celery_for
 from pixseek.ingest.service import Plan
 from pixseek.media.sources import open_source
 

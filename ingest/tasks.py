@@ -2,7 +2,8 @@
 
 Each task is idempotent, because `acks_late` means a task whose worker died is run again:
 `plan` only plans a job once, `process_batch` only touches images still pending for its
-job, and `finalize` re-derives the index from SQL and leaves a finished job alone.
+job, `finalize` re-derives the index from SQL and leaves a finished job alone, and
+`backfill_signatures` only computes signatures that are still missing.
 """
 
 from __future__ import annotations
@@ -11,19 +12,14 @@ import logging
 
 from celery import Task
 
+from pixseek.core.broker import celery_app, retry_with_backoff
 from pixseek.core.errors import PixseekError
-from pixseek.core.settings import Settings, get_settings
-from pixseek.ingest import dispatch, service
-from pixseek.ingest.celery_app import celery_app
+from pixseek.core.settings import get_settings
+from pixseek.index.jobs import record_failure
+from pixseek.ingest import dispatch, service, signatures
 from pixseek.media.sources import open_source
 
 log = logging.getLogger(__name__)
-
-
-def _retry(task: Task, settings: Settings, exc: Exception) -> None:
-    """Retry with backoff while retries are left; return when they are spent."""
-    if task.request.retries < settings.task_max_retries:
-        raise task.retry(exc=exc, countdown=min(60, 2**task.request.retries))
 
 
 @celery_app.task(bind=True, name=dispatch.PLAN_TASK, acks_late=True)
@@ -40,7 +36,7 @@ def plan(self: Task, job_id: str, uri: str) -> int:
         service.fail_job(settings, job_id, exc.detail)
         return 0
     except Exception as exc:
-        _retry(self, settings, exc)
+        retry_with_backoff(self, settings, exc)
         service.fail_job(settings, job_id, f"{type(exc).__name__}: {exc}")
         raise
     return dispatch.send_batches(settings, job_id, planned.bucket, planned.work)
@@ -64,7 +60,7 @@ def process_batch(self: Task, job_id: str, bucket: str, image_ids: list[int]) ->
     except Exception as exc:
         # Bad files never get here (they are recorded failed one by one); this is the
         # worker's own trouble: a database or bucket outage, a model that will not load.
-        _retry(self, settings, exc)
+        retry_with_backoff(self, settings, exc)
         reason = f"worker error: {type(exc).__name__}: {exc}"
         failed = service.fail_pending(settings, job_id, image_ids, reason)
         log.exception("ingest.batch_failed job=%s images=%d", job_id, failed)
@@ -80,7 +76,22 @@ def finalize(self: Task, job_id: str) -> int | None:
     try:
         result = service.finalize_job(settings, job_id)
     except Exception as exc:
-        _retry(self, settings, exc)
+        retry_with_backoff(self, settings, exc)
         service.fail_job(settings, job_id, f"index writer: {type(exc).__name__}: {exc}")
         raise
     return result.generation if result is not None else None
+
+
+@celery_app.task(bind=True, name=signatures.BACKFILL_TASK, acks_late=True)
+def backfill_signatures(self: Task, job_id: str) -> int:
+    """A detection job's first step: signatures for images that lack one; returns how many.
+
+    Sent with the detection task as its link, which the worker sends once this returns.
+    """
+    settings = get_settings()
+    try:
+        return signatures.backfill_signatures(settings, job_id=job_id)
+    except Exception as exc:
+        retry_with_backoff(self, settings, exc)
+        record_failure(settings, job_id, f"signatures: {type(exc).__name__}: {exc}")
+        raise

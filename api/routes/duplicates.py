@@ -1,4 +1,4 @@
-"""Duplicate routes: list and read groups, resolve or dismiss one, check an upload, run detection."""
+"""Duplicate routes: list and read groups, resolve or dismiss one, check an upload, start detection."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from pixseek.api.deps import DuplicatesDep, SessionDep, SettingsDep
+from pixseek.api.deps import DuplicatesDep, RunnerDep, SessionDep, SettingsDep
+from pixseek.api.schemas import JobInfo
 from pixseek.api.uploads import read_upload
+from pixseek.index.jobs import job_progress
+from pixseek.search.duplicates.check import CheckResult
+from pixseek.search.duplicates.views import GroupView
 
 router = APIRouter(prefix="/v1/duplicates", tags=["duplicates"])
 
@@ -82,7 +86,7 @@ def list_groups(
 
 
 @router.get("/groups/{group_id}", response_model=Group)
-def get_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> dict[str, Any]:
+def get_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> GroupView:
     """One group with its images, keeper first."""
     return duplicates.get_group(session, group_id)
 
@@ -90,21 +94,26 @@ def get_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> 
 @router.post("/groups/{group_id}/resolve", response_model=Group)
 def resolve_group(
     group_id: int, body: ResolveRequest, duplicates: DuplicatesDep, session: SessionDep
-) -> dict[str, Any]:
+) -> GroupView:
     """Keep some images and mark the others to remove or hide; no file is ever deleted."""
     return duplicates.resolve(session, group_id, keep=body.keep, action=body.action)
 
 
 @router.post("/groups/{group_id}/dismiss", response_model=Group)
-def dismiss_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> dict[str, Any]:
+def dismiss_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> GroupView:
     """Not duplicates: none of the group's pairs will be grouped again."""
     return duplicates.dismiss(session, group_id)
 
 
-@router.post("/detect")
-def detect(body: DetectRequest, duplicates: DuplicatesDep, session: SessionDep) -> dict[str, Any]:
-    """Compare new images (or all, with `full`) and rebuild the open groups."""
-    return duplicates.detect(session, full=body.full).as_dict()
+@router.post("/detect", response_model=JobInfo, status_code=202)
+def detect(body: DetectRequest, session: SessionDep, runner: RunnerDep) -> JobInfo:
+    """Start comparing new images (or all, with `full`) and rebuilding the open groups.
+
+    Returns at once with the job; follow it with `GET /v1/jobs/{job_id}`, whose `detection`
+    holds the summary once it is done.
+    """
+    job_id = runner.submit_detection(full=body.full)
+    return JobInfo(**job_progress(session, job_id).as_dict())
 
 
 @router.post("/check", response_model=CheckResponse)
@@ -113,7 +122,7 @@ async def check(
     duplicates: DuplicatesDep,
     session: SessionDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> CheckResult:
     """Whether the collection already holds an exact, near or similar copy of the upload."""
     data = await read_upload(file, settings.max_upload_bytes)
     return await run_in_threadpool(duplicates.check, session, data)

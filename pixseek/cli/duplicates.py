@@ -10,17 +10,28 @@ import click
 from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.errors import InvalidRequest
-from pixseek.core.settings import get_settings
-from pixseek.search.duplicates.service import ACTIONS, DuplicateService
+from pixseek.core.settings import Settings, get_settings
+from pixseek.index.jobs import failures_recorded
+from pixseek.ingest.signatures import backfill_signatures
+from pixseek.search.duplicates.jobs import create_detection_job, run_detection_job
+from pixseek.search.duplicates.service import ACTIONS, DetectSummary, DuplicateService, GroupView
 
 KINDS = ("exact", "near", "similar")
 
 
-def _print_group(group: dict[str, Any]) -> None:
-    click.echo(f"group {group['id']} [{group['kind']}, {group['status']}] keep {group['keep']}")
-    for image in group["images"]:
-        mark = "*" if image["role"] == "keep" else "-" if image["role"] == "duplicate" else " "
-        click.echo(f"  {mark} [{image['id']}] {image['bucket']}/{image['key']}  {image['reason']}")
+def _print_group(group: GroupView) -> None:
+    click.echo(f"group {group.id} [{group.kind}, {group.status}] keep {group.keep}")
+    for image in group.images:
+        mark = "*" if image.role == "keep" else "-" if image.role == "duplicate" else " "
+        click.echo(f"  {mark} [{image.id}] {image.bucket}/{image.key}  {image.reason}")
+
+
+def _detect(settings: Settings, *, full: bool) -> DetectSummary:
+    """A detection job run here, start to finish, and listed by `pixseek jobs` like any other."""
+    job_id = create_detection_job(settings)
+    with failures_recorded(settings, job_id):
+        backfill_signatures(settings, job_id=job_id)
+        return run_detection_job(settings, job_id, full=full)
 
 
 @click.group("duplicates", invoke_without_command=True)
@@ -55,14 +66,11 @@ def duplicates_command(
     settings = get_settings()
     ensure_schema(settings)
     service = DuplicateService(settings)
-    summary = None
-    if not no_detect:
-        with session_scope(settings) as session:
-            summary = service.detect(session, full=full)
+    summary = None if no_detect else _detect(settings, full=full)
     with session_scope(settings) as session:
         total, groups = service.list_groups(session, kind=kind, status=status, offset=offset, limit=limit)
     if as_json:
-        document: dict[str, Any] = {"groups": groups, "total": total}
+        document: dict[str, Any] = {"groups": [g.as_dict() for g in groups], "total": total}
         if summary is not None:
             document["detection"] = summary.as_dict()
         emit(document)
@@ -89,13 +97,11 @@ def check_command(file: Path, as_json: bool) -> None:
     with session_scope(settings) as session:
         result = DuplicateService(settings).check(session, data, max_bytes=settings.max_file_bytes)
     if as_json:
-        emit(result)
+        emit(result.as_dict())
         return
-    click.echo(f"{file}: {result['verdict']}")
-    for match in result["matches"]:
-        click.echo(
-            f"  {match['kind']:7s} [{match['id']}] {match['bucket']}/{match['key']}  {match['reason']}"
-        )
+    click.echo(f"{file}: {result.verdict}")
+    for match in result.matches:
+        click.echo(f"  {match.kind:7s} [{match.id}] {match.bucket}/{match.key}  {match.reason}")
 
 
 @duplicates_command.command("resolve")
@@ -113,7 +119,7 @@ def resolve_command(group_id: int, keep: tuple[int, ...], action: str, as_json: 
     with session_scope(settings) as session:
         group = DuplicateService(settings).resolve(session, group_id, keep=list(keep) or None, action=action)
     if as_json:
-        emit(group)
+        emit(group.as_dict())
     else:
         _print_group(group)
 
@@ -129,7 +135,7 @@ def dismiss_command(group_id: int, as_json: bool) -> None:
     with session_scope(settings) as session:
         group = DuplicateService(settings).dismiss(session, group_id)
     if as_json:
-        emit(group)
+        emit(group.as_dict())
     else:
         _print_group(group)
 

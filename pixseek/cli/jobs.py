@@ -1,4 +1,4 @@
-"""`pixseek jobs`: the recent ingest jobs and their progress, from SQL."""
+"""`pixseek jobs`: the recent jobs (ingests and duplicate detections) and their progress, from SQL."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import click
 from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.settings import get_settings
-from pixseek.index.jobs import job_progress, list_jobs
+from pixseek.index.jobs import JobKind, job_progress, list_jobs
 from pixseek.ingest.dispatch import resume_job
 
 
@@ -37,11 +37,20 @@ def jobs_command(limit: int, resume_id: str | None, as_json: bool) -> None:
     if not rows:
         click.echo("no jobs yet")
     for row in rows:
-        click.echo(
-            f"{row['job_id']}  {row['status']:<8} {row['done']}/{row['total']} done, "
-            f"{row['indexed']} indexed, {row['failed']} failed, {row['skipped']} skipped, "
-            f"{row['deleted']} deleted  {row['created_at']}  {row['bucket']}"
-        )
+        if row["kind"] == JobKind.DUPLICATES:
+            found = row["detection"]
+            what = (
+                f"compared {found['compared']} of {found['images']} images, {found['pairs_found']} new pairs"
+                if found
+                else "not finished"
+            )
+            click.echo(f"{row['job_id']}  {row['status']:<8} duplicates: {what}  {row['created_at']}")
+        else:
+            click.echo(
+                f"{row['job_id']}  {row['status']:<8} {row['done']}/{row['total']} done, "
+                f"{row['indexed']} indexed, {row['failed']} failed, {row['skipped']} skipped, "
+                f"{row['deleted']} deleted  {row['created_at']}  {row['bucket']}"
+            )
         if row["error"]:
             click.echo(f"    error: {row['error']}")
 

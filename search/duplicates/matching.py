@@ -15,8 +15,12 @@ from typing import Protocol
 
 import numpy as np
 
+from pixseek.core.settings import Settings
 from pixseek.index.duplicates import Kind
 from pixseek.media.perceptual_hash import GRID, HASH_BYTES, SCALES, compare_many
+
+# Exact copies are found from the catalog's sha256 column, not by these rules; their reason.
+EXACT_REASON = "exact: same bytes (sha256)"
 
 
 class Rows(Protocol):
@@ -30,6 +34,16 @@ class Rules:
     near_hash_distance: int = 8
     near_patch_agreement: float = 0.7
     similar_threshold: float | None = 0.9  # None: the similar tier is off
+
+    @classmethod
+    def of(cls, settings: Settings) -> Rules:
+        """The configured rules; no `similar` tier with random weights."""
+        cfg = settings.duplicates
+        return cls(
+            near_hash_distance=cfg.near_hash_distance,
+            near_patch_agreement=cfg.near_patch_agreement,
+            similar_threshold=None if settings.random_weights else cfg.similar_threshold,
+        )
 
 
 @dataclass

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +26,28 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     if code is not None:
         assert body["error"] == code
     return body  # type: ignore[no-any-return]
+
+
+JOB_KEYS = {
+    "job_id", "kind", "bucket", "status", "total", "done", "indexed", "unchanged", "deleted",
+    "failed", "skipped", "error", "detection", "created_at", "finished_at",
+}  # fmt: skip
+
+
+def wait_for(client: TestClient, job_id: str, timeout: float = 120.0) -> list[dict[str, Any]]:
+    """Every distinct progress document of a job (ingest or detection) seen until it ends."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(f"/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if not seen or body != seen[-1]:
+            seen.append(body)
+        if body["status"] in ("done", "failed"):
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {seen[-1]}")
 
 
 @pytest.fixture

@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 from fastapi.testclient import TestClient
 
 from pixseek.api.app import create_app
 from pixseek.core.settings import Settings
-from tests.api.conftest import assert_error
+from tests.api.conftest import JOB_KEYS, assert_error, wait_for
 from tests.imagegen import BAD_FILES, write_bad_files
-
-JOB_KEYS = {
-    "job_id", "bucket", "status", "total", "done", "indexed", "unchanged", "deleted",
-    "failed", "skipped", "error", "created_at", "finished_at",
-}  # fmt: skip
-
-
-def wait_for(client: TestClient, job_id: str, timeout: float = 120.0) -> list[dict[str, Any]]:
-    """Every distinct progress document seen until the job ends."""
-    seen: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = client.get(f"/v1/jobs/{job_id}")
-        assert response.status_code == 200, response.text
-        body = response.json()
-        if not seen or body != seen[-1]:
-            seen.append(body)
-        if body["status"] in ("done", "failed"):
-            return seen
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish: {seen[-1]}")
 
 
 def test_job_runs_to_done_with_progress(client: TestClient, bucket: Path) -> None:
@@ -41,6 +18,7 @@ def test_job_runs_to_done_with_progress(client: TestClient, bucket: Path) -> Non
     assert response.status_code == 202
     started = response.json()
     assert set(started) == JOB_KEYS
+    assert (started["kind"], started["detection"]) == ("ingest", None)
     assert started["bucket"] == str(bucket.resolve())
     assert started["status"] in ("queued", "running", "done")
 

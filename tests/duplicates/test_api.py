@@ -1,7 +1,8 @@
-"""The duplicates HTTP API, including 4xx answers to bad input."""
+"""The duplicates HTTP API, including 4xx answers to bad input, and detection as a job."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,18 +10,95 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+import pixseek.search.duplicates.jobs as jobs
 from pixseek.api.app import create_app
+from pixseek.core.broker import celery_for
 from pixseek.core.settings import Settings
 from pixseek.ingest.service import run_ingest
+from pixseek.ingest.signatures import BACKFILL_TASK
+from pixseek.search.duplicates.jobs import DETECT_TASK
+from tests.api.conftest import JOB_KEYS, wait_for
 from tests.duplicates.photos import EDITS, jpeg, photo
 
 
 @pytest.fixture
-def client(settings: Settings, dup_bucket: Path) -> Iterator[TestClient]:
+def ingested(settings: Settings, dup_bucket: Path) -> Iterator[TestClient]:
+    """The API over the ingested bucket, before any detection."""
     run_ingest(settings, str(dup_bucket))
     with TestClient(create_app(settings)) as test_client:
-        assert test_client.post("/v1/duplicates/detect", json={}).status_code == 200
         yield test_client
+
+
+@pytest.fixture
+def client(ingested: TestClient) -> TestClient:
+    """The same once a detection job has run."""
+    response = ingested.post("/v1/duplicates/detect", json={})
+    assert response.status_code == 202
+    assert wait_for(ingested, response.json()["job_id"])[-1]["status"] == "done"
+    return ingested
+
+
+def test_detect_returns_202_and_the_job_reaches_done_with_its_summary(ingested: TestClient) -> None:
+    response = ingested.post("/v1/duplicates/detect", json={"full": True})
+    assert response.status_code == 202
+    started = response.json()
+    assert set(started) == JOB_KEYS
+    assert started["kind"] == "duplicates" and started["status"] in ("queued", "running", "done")
+    final = wait_for(ingested, started["job_id"])[-1]
+    assert final["status"] == "done" and final["error"] is None and final["finished_at"]
+    detection = final["detection"]
+    assert detection == {
+        "images": 9,
+        "compared": 9,
+        "pairs_found": detection["pairs_found"],
+        "backfilled": 0,
+        "groups": {"exact": 1, "near": 1, "similar": 0},
+    }
+    assert detection["pairs_found"] > 0
+    listed = ingested.get("/v1/jobs").json()
+    assert [(job["kind"], job["status"]) for job in listed] == [("duplicates", "done"), ("ingest", "done")]
+    assert listed[0]["job_id"] == started["job_id"] and listed[1]["detection"] is None
+    assert ingested.get("/v1/duplicates/groups").json()["total"] == 2
+
+
+def test_a_failing_detection_job_records_its_error(
+    ingested: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("comparison blew up")
+
+    monkeypatch.setattr(jobs, "detect", broken)
+    response = ingested.post("/v1/duplicates/detect", json={})
+    assert response.status_code == 202
+    final = wait_for(ingested, response.json()["job_id"])[-1]
+    assert (final["status"], final["error"], final["detection"]) == (
+        "failed",
+        "RuntimeError: comparison blew up",
+        None,
+    )
+    assert final["finished_at"] is not None
+
+
+def test_with_a_broker_detection_is_sent_to_the_workers(settings: Settings) -> None:
+    queue = f"pixseek-test-{uuid.uuid4().hex[:8]}"
+    cluster = settings.model_copy(
+        update={"broker_url": "memory://", "queue": queue, "index_queue": f"{queue}-writer"}
+    )
+    with TestClient(create_app(cluster)) as client:
+        response = client.post("/v1/duplicates/detect", json={"full": True})
+        assert response.status_code == 202
+        job = response.json()
+        assert (job["kind"], job["status"]) == ("duplicates", "queued")  # the workers run it
+    with celery_for(cluster).connection_for_read() as conn:
+        sent = conn.SimpleQueue(queue)
+        message = sent.get(timeout=5)
+        message.ack()
+        sent.close()
+    args, _, embed = message.payload
+    assert (message.headers["task"], args) == (BACKFILL_TASK, [job["job_id"]])
+    (then,) = embed["callbacks"]
+    assert (then["task"], then["args"], then["immutable"]) == (DETECT_TASK, [job["job_id"], True], True)
+    assert then["options"]["queue"] == f"{queue}-writer"
 
 
 def test_list_filter_and_page(client: TestClient) -> None:

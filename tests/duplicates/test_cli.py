@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -26,6 +27,44 @@ def test_list_groups_as_json(settings: Settings, dup_bucket: Path) -> None:
             assert set(image) >= {"id", "bucket", "key", "score", "reason"}
     near = CliRunner().invoke(main, ["duplicates", "--kind", "near", "--json", "--no-detect"])
     assert [g["kind"] for g in json.loads(near.output)["groups"]] == ["near"]
+
+
+def test_detect_prints_the_summary_then_the_groups(settings: Settings, dup_bucket: Path) -> None:
+    run_ingest(settings, str(dup_bucket))
+    result = CliRunner().invoke(main, ["duplicates"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert re.fullmatch(r"compared 9 of 9 images; [1-9]\d* new pairs", lines[0]), lines[0]
+    assert re.fullmatch(r"group \d+ \[exact, open\] keep \d+", lines[1]), lines[1]
+    assert re.fullmatch(r"  \* \[\d+\] .+/photos/beach(-copy)?\.jpg  keeper: .+", lines[2]), lines[2]
+    assert lines[-1] == "2 open group(s)"
+    assert sum(line.startswith("group ") for line in lines) == 2
+    again = CliRunner().invoke(main, ["duplicates"]).output.splitlines()
+    assert again[0] == "compared 0 of 9 images; 0 new pairs"
+
+    def without_group_ids(out: list[str]) -> list[str]:
+        return [re.sub(r"^group \d+", "group", line) for line in out]
+
+    assert without_group_ids(again[1:]) == without_group_ids(lines[1:])  # open groups are rebuilt
+
+
+def test_detect_json_keeps_its_document_and_is_recorded_as_a_job(
+    settings: Settings, dup_bucket: Path
+) -> None:
+    run_ingest(settings, str(dup_bucket))
+    runner = CliRunner()
+    document = json.loads(runner.invoke(main, ["duplicates", "--json"]).output)
+    assert list(document) == ["groups", "total", "detection"]
+    detection = document["detection"]
+    assert list(detection) == ["images", "compared", "pairs_found", "backfilled", "groups"]
+    assert (detection["images"], detection["compared"], detection["backfilled"]) == (9, 9, 0)
+    listed = json.loads(runner.invoke(main, ["jobs", "--json"]).output)["jobs"]
+    assert [(job["kind"], job["status"]) for job in listed] == [("duplicates", "done"), ("ingest", "done")]
+    assert listed[0]["detection"] == detection
+    text = runner.invoke(main, ["jobs"]).output.splitlines()
+    pairs = detection["pairs_found"]
+    assert f"done     duplicates: compared 9 of 9 images, {pairs} new pairs" in text[0]
+    assert "indexed" in text[1]
 
 
 def test_check_resolve_dismiss(settings: Settings, dup_bucket: Path, tmp_path: Path) -> None:

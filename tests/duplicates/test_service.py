@@ -4,39 +4,44 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from pixseek.core.db import session_scope
 from pixseek.core.errors import InvalidRequest, UnsupportedImage
 from pixseek.core.settings import Settings
 from pixseek.index.duplicates import DuplicateDecision, DuplicateGroup, DuplicatePair, ImageHash
 from pixseek.ingest.service import run_ingest
-from pixseek.search.duplicates.service import DuplicateService, GroupDecided, GroupNotFound
+from pixseek.search.duplicates.service import (
+    DetectSummary,
+    DuplicateService,
+    GroupDecided,
+    GroupNotFound,
+    GroupView,
+)
 from tests.duplicates.photos import EDITS, photo, write
 
 
-def _detect(settings: Settings, *, full: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _detect(settings: Settings, *, full: bool = False) -> tuple[DetectSummary, list[GroupView]]:
     service = DuplicateService(settings)
     with session_scope(settings) as session:
-        summary = service.detect(session, full=full).as_dict()
+        summary = service.detect(session, full=full)
     with session_scope(settings) as session:
         _, groups = service.list_groups(session)
     return summary, groups
 
 
-def _keys(group: dict[str, Any]) -> set[str]:
-    return {image["key"] for image in group["images"]}
+def _keys(group: GroupView) -> set[str | None]:
+    return {image.key for image in group.images}
 
 
 def test_tiers_are_told_apart(settings: Settings, dup_bucket: Path) -> None:
     run_ingest(settings, str(dup_bucket))
     summary, groups = _detect(settings)
-    assert summary["images"] == 9 and summary["compared"] == 9
-    by_kind = {g["kind"]: g for g in groups}
-    assert sorted(g["kind"] for g in groups) == ["exact", "near"]
+    assert summary.images == 9 and summary.compared == 9
+    by_kind = {g.kind: g for g in groups}
+    assert sorted(g.kind for g in groups) == ["exact", "near"]
     assert _keys(by_kind["exact"]) == {"beach.jpg", "beach-copy.jpg"}
     # The exact pair is represented once (by its keeper) in the near group.
     near = _keys(by_kind["near"])
@@ -47,12 +52,12 @@ def test_tiers_are_told_apart(settings: Settings, dup_bucket: Path) -> None:
         "beach-cropped.jpg",
     }
     assert len(near & {"beach.jpg", "beach-copy.jpg"}) == 1
-    keeper = by_kind["near"]["images"][0]
-    assert keeper["id"] == by_kind["near"]["keep"] and keeper["role"] == "keep"
-    assert keeper["key"] in {"beach.jpg", "beach-copy.jpg"}  # full resolution beats the edits
-    assert all(not key.startswith("other") for g in groups for key in _keys(g))
-    mirrored = next(i for i in by_kind["near"]["images"] if i["key"] == "beach-mirrored.jpg")
-    assert "mirrored" in mirrored["reason"]
+    keeper = by_kind["near"].images[0]
+    assert keeper.id == by_kind["near"].keep and keeper.role == "keep"
+    assert keeper.key in {"beach.jpg", "beach-copy.jpg"}  # full resolution beats the edits
+    assert all(key and not key.startswith("other") for g in groups for key in _keys(g))
+    mirrored = next(i for i in by_kind["near"].images if i.key == "beach-mirrored.jpg")
+    assert "mirrored" in mirrored.reason
 
 
 def test_similar_tier_is_off_with_random_weights(settings: Settings, dup_bucket: Path) -> None:
@@ -67,12 +72,12 @@ def test_only_new_images_are_compared(settings: Settings, dup_bucket: Path) -> N
     run_ingest(settings, str(dup_bucket))
     _detect(settings)
     summary, _ = _detect(settings)
-    assert summary["compared"] == 0
+    assert summary.compared == 0
     write(dup_bucket / "beach-grey.jpg", EDITS["grey"](photo(1, (240, 180))))
     run_ingest(settings, str(dup_bucket))
     summary, groups = _detect(settings)
-    assert summary["compared"] == 1
-    near = next(g for g in groups if g["kind"] == "near")
+    assert summary.compared == 1
+    near = next(g for g in groups if g.kind == "near")
     assert "beach-grey.jpg" in _keys(near)
 
 
@@ -87,11 +92,11 @@ def test_dismissed_pair_stays_dismissed_after_reingest_and_rerun(
 ) -> None:
     run_ingest(settings, str(dup_bucket))
     _, groups = _detect(settings)
-    near = next(g for g in groups if g["kind"] == "near")
+    near = next(g for g in groups if g.kind == "near")
     service = DuplicateService(settings)
     with session_scope(settings) as session:
-        dismissed = service.dismiss(session, near["id"])
-    assert dismissed["status"] == "dismissed"
+        dismissed = service.dismiss(session, near.id)
+    assert dismissed.status == "dismissed"
     _touch_all(dup_bucket)  # every file looks changed: re-read, re-hashed, compared again
     run_ingest(settings, str(dup_bucket))
     with session_scope(settings) as session:
@@ -100,34 +105,34 @@ def test_dismissed_pair_stays_dismissed_after_reingest_and_rerun(
             == 9
         )
     summary, groups = _detect(settings)
-    assert summary["compared"] == 9
-    assert [g["kind"] for g in groups] == ["exact"]
+    assert summary.compared == 9
+    assert [g.kind for g in groups] == ["exact"]
     _, groups = _detect(settings, full=True)
-    assert [g["kind"] for g in groups] == ["exact"]
+    assert [g.kind for g in groups] == ["exact"]
     with session_scope(settings) as session:
         _, history = service.list_groups(session, status="dismissed")
-    assert [g["id"] for g in history] == [near["id"]]
+    assert [g.id for g in history] == [near.id]
 
 
 def test_resolve_marks_duplicates_and_keeps_files(settings: Settings, dup_bucket: Path) -> None:
     run_ingest(settings, str(dup_bucket))
     _, groups = _detect(settings)
-    near = next(g for g in groups if g["kind"] == "near")
+    near = next(g for g in groups if g.kind == "near")
     service = DuplicateService(settings)
     with session_scope(settings) as session:
-        resolved = service.resolve(session, near["id"], action="remove")
-    roles = {i["key"]: i["role"] for i in resolved["images"]}
+        resolved = service.resolve(session, near.id, action="remove")
+    roles = {i.key: i.role for i in resolved.images}
     assert list(roles.values()).count("keep") == 1
     assert roles["beach-cropped.jpg"] == "duplicate"
-    assert resolved["status"] == "resolved" and resolved["action"] == "remove"
+    assert resolved.status == "resolved" and resolved.action == "remove"
     assert (dup_bucket / "beach-cropped.jpg").exists()
     with session_scope(settings) as session:
-        n = len(near["images"])
+        n = len(near.images)
         assert session.scalar(select(func.count()).select_from(DuplicateDecision)) == n * (n - 1) // 2
         with pytest.raises(GroupDecided):
-            service.dismiss(session, near["id"])
+            service.dismiss(session, near.id)
     _, groups = _detect(settings, full=True)
-    assert [g["kind"] for g in groups] == ["exact"]
+    assert [g.kind for g in groups] == ["exact"]
 
 
 def test_resolve_refuses_images_outside_the_group(settings: Settings, dup_bucket: Path) -> None:
@@ -136,9 +141,9 @@ def test_resolve_refuses_images_outside_the_group(settings: Settings, dup_bucket
     service = DuplicateService(settings)
     with session_scope(settings) as session:
         with pytest.raises(InvalidRequest):
-            service.resolve(session, groups[0]["id"], keep=[999_999])
+            service.resolve(session, groups[0].id, keep=[999_999])
         with pytest.raises(InvalidRequest):
-            service.resolve(session, groups[0]["id"], action="delete")
+            service.resolve(session, groups[0].id, action="delete")
         with pytest.raises(GroupNotFound):
             service.get_group(session, 999_999)
 
@@ -160,16 +165,7 @@ def test_check_finds_each_tier_and_writes_nothing(
         with pytest.raises(InvalidRequest):
             service.check(session, b"")
         assert session.scalar(select(func.count()).select_from(DuplicateGroup)) == before
-    assert exact["verdict"] == "exact"
-    assert {m["key"] for m in exact["matches"] if m["kind"] == "exact"} == {"beach.jpg", "beach-copy.jpg"}
-    assert near["verdict"] == "near" and "beach.jpg" in {m["key"] for m in near["matches"]}
-    assert unrelated == {"sha256": unrelated["sha256"], "verdict": "none", "matches": []}
-
-
-def test_images_indexed_without_a_signature_get_one(settings: Settings, dup_bucket: Path) -> None:
-    run_ingest(settings, str(dup_bucket))
-    with session_scope(settings) as session:
-        session.execute(delete(ImageHash))
-    summary, groups = _detect(settings)
-    assert summary["backfilled"] == 9 and summary["compared"] == 9
-    assert sorted(g["kind"] for g in groups) == ["exact", "near"]
+    assert exact.verdict == "exact"
+    assert {m.key for m in exact.matches if m.kind == "exact"} == {"beach.jpg", "beach-copy.jpg"}
+    assert near.verdict == "near" and "beach.jpg" in {m.key for m in near.matches}
+    assert unrelated.as_dict() == {"sha256": unrelated.sha256, "verdict": "none", "matches": []}

@@ -48,12 +48,12 @@ def test_similar_groups_are_reported_apart_from_near(settings: Settings) -> None
         counts = service.regroup(session)
         _, groups = service.list_groups(session)
     assert counts == {"exact": 0, "near": 1, "similar": 1}
-    near = next(g for g in groups if g["kind"] == "near")
-    similar = next(g for g in groups if g["kind"] == "similar")
-    assert {i["id"] for i in near["images"]} == {ids["a"], ids["b"]}
+    near = next(g for g in groups if g.kind == "near")
+    similar = next(g for g in groups if g.kind == "similar")
+    assert {i.id for i in near.images} == {ids["a"], ids["b"]}
     # B is represented by its near keeper A in the similar step: C is similar to that group.
-    assert {i["id"] for i in similar["images"]} == {ids["a"], ids["c"]}
-    assert ids["d"] not in {i["id"] for g in groups for i in g["images"]}
+    assert {i.id for i in similar.images} == {ids["a"], ids["c"]}
+    assert ids["d"] not in {i.id for g in groups for i in g.images}
 
 
 def test_random_weights_report_no_similar_groups(settings: Settings) -> None:
@@ -72,7 +72,7 @@ def test_near_chain_splits_at_the_keeper(settings: Settings) -> None:
         session.flush()
         DuplicateService(settings).regroup(session)
         _, groups = DuplicateService(settings).list_groups(session)
-    assert [{i["id"] for i in g["images"]} for g in groups] == [{ids["a"], ids["b"]}]
+    assert [{i.id for i in g.images} for g in groups] == [{ids["a"], ids["b"]}]
 
 
 def test_classify_needs_both_hash_and_patches_and_uses_cls_only_for_similar() -> None:

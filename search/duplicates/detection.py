@@ -1,0 +1,141 @@
+"""Detection over the catalog: compare new images (or all), store the pairs, rebuild the groups.
+
+Incremental: images whose signature is new or changed since the last run (`checked_at`
+is NULL) are compared against the whole collection; everything else keeps the pairs found
+before. Only the catalog is read: images without a signature are given one by ingest
+(`pixseek.ingest.signatures`) before a detection job gets here. The array work itself is
+`detect.py`'s, shared with the scale benchmark.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from pixseek.core.db import utcnow
+from pixseek.core.settings import Settings
+from pixseek.index.duplicates import DuplicatePair, ImageHash
+from pixseek.model.identity import ModelId
+from pixseek.search.duplicates.detect import SearchLimits, find_matches
+from pixseek.search.duplicates.matching import Matches, Rules
+from pixseek.search.duplicates.regroup import regroup
+from pixseek.search.duplicates.store import CHUNK, Collection, load_collection, load_vectors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DetectSummary:
+    """What one detection run did; `as_dict` is the `detection` document of the CLI and API."""
+
+    images: int  # images with a signature, all compared against when new ones are
+    compared: int  # images compared against the collection in this run
+    pairs_found: int
+    backfilled: int = 0  # signatures computed first, by ingest, for images that had none
+    groups: dict[str, int] = field(default_factory=dict)  # open groups per tier afterwards
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def query_batch(settings: Settings) -> int:
+    """Images per FAISS query batch, from the memory budget.
+
+    A batch of hash queries can return up to a few hundred neighbours per image; a batch of
+    CLS queries holds k scores and ids. 64 KiB per queried image is a generous bound for both.
+    """
+    return max(256, settings.duplicates.memory_mb * 1024 // 64)
+
+
+def detect(session: Session, settings: Settings, *, full: bool = False) -> DetectSummary:
+    """Compare new images (all images when `full`) and rebuild the open groups."""
+    collection = load_collection(session)
+    n = len(collection.ids)
+    if full:
+        session.execute(delete(DuplicatePair))
+        query_rows = None
+        compared = n
+    else:
+        query_rows = np.flatnonzero(collection.unchecked)
+        compared = len(query_rows)
+    found = 0
+    if n >= 2 and compared:
+        matches = _match(session, settings, collection, query_rows)
+        found = _store_pairs(session, collection, matches)
+    _mark_checked(session, collection, query_rows)
+    groups = regroup(session, settings)
+    summary = DetectSummary(images=n, compared=compared, pairs_found=found, groups=groups)
+    log.info("duplicates.detected %s", summary.as_dict())
+    return summary
+
+
+def _match(
+    session: Session, settings: Settings, collection: Collection, query_rows: np.ndarray | None
+) -> Matches:
+    cfg = settings.duplicates
+    limits = SearchLimits(knn=cfg.knn, exact_limit=cfg.exact_limit, batch=query_batch(settings))
+    vector_rows, vectors = load_vectors(session, collection.ids, ModelId.of(settings).key)
+    return find_matches(
+        collection.codes,
+        collection.thumbs,
+        Rules.of(settings),
+        limits,
+        vectors=vectors if len(vector_rows) >= 2 else None,
+        vector_rows=vector_rows,
+        query_rows=query_rows,
+    )
+
+
+def _store_pairs(session: Session, collection: Collection, matches: Matches) -> int:
+    if not len(matches):
+        return 0
+    ids = collection.ids
+    a_ids, b_ids = ids[matches.pairs[:, 0]], ids[matches.pairs[:, 1]]
+    # Pairs already stored (from a previous run) are replaced by the fresh comparison.
+    for start in range(0, len(a_ids), CHUNK):
+        pa = a_ids[start : start + CHUNK].tolist()
+        involved = sorted(set(pa) | set(b_ids[start : start + CHUNK].tolist()))
+        existing = session.execute(
+            select(DuplicatePair.id, DuplicatePair.image_a, DuplicatePair.image_b).where(
+                DuplicatePair.image_a.in_(involved)
+            )
+        ).all()
+        wanted = set(zip(pa, b_ids[start : start + CHUNK].tolist(), strict=True))
+        stale = [pid for pid, a, b in existing if (a, b) in wanted]
+        if stale:
+            session.execute(delete(DuplicatePair).where(DuplicatePair.id.in_(stale)))
+    now = utcnow()
+    rows = [
+        {
+            "image_a": int(a_ids[i]),
+            "image_b": int(b_ids[i]),
+            "kind": str(matches.kinds[i]),
+            "score": float(matches.scores[i]),
+            "hash_distance": int(matches.distance[i]),
+            "patch_agreement": float(matches.agreement[i]),
+            "cls_score": None if np.isnan(matches.cls[i]) else float(matches.cls[i]),
+            "reason": matches.reason(i, (f"#{a_ids[i]}", f"#{b_ids[i]}")),
+            "found_at": now,
+        }
+        for i in range(len(matches))
+    ]
+    for start in range(0, len(rows), CHUNK):
+        session.execute(insert(DuplicatePair), rows[start : start + CHUNK])
+    return len(rows)
+
+
+def _mark_checked(session: Session, collection: Collection, query_rows: np.ndarray | None) -> None:
+    ids = collection.ids if query_rows is None else collection.ids[query_rows]
+    now = utcnow()
+    for start in range(0, len(ids), CHUNK):
+        session.execute(
+            update(ImageHash)
+            .where(ImageHash.image_id.in_(ids[start : start + CHUNK].tolist()))
+            .values(checked_at=now)
+            .execution_options(synchronize_session=False)
+        )
