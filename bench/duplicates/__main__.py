@@ -100,9 +100,9 @@ def pixseek_pairs(folder: Path, data_dir: Path, model: str) -> tuple[set[Pair], 
         return x
 
     for group in groups:
-        if group["kind"] not in ("exact", "near"):
+        if group.kind not in ("exact", "near"):
             continue
-        keys = [image["key"] for image in group["images"]]
+        keys = [image.key for image in group.images]
         for key in keys[1:]:
             parent[find(key)] = find(keys[0])
     clusters: dict[str, list[str]] = {}
