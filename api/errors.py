@@ -10,8 +10,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pixseek.core.errors import PixseekError
+from pixseek.core.redact import hide_passwords
 
 log = logging.getLogger(__name__)
+
+# What a client is told of a 5xx: the kind of fault, never its detail.
+SERVER_FAULTS = {
+    "config_error": "the server is misconfigured; an operator must check its settings and log",
+    "broker_unavailable": "the task broker is unavailable; try again later",
+    "keyword_search_unavailable": "keyword search is not available on this server (its SQLite lacks FTS5)",
+}
 
 
 def error_response(
@@ -22,8 +30,15 @@ def error_response(
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PixseekError)
-    async def _pixseek(_: Request, exc: PixseekError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.detail)
+    async def _pixseek(request: Request, exc: PixseekError) -> JSONResponse:
+        if exc.status_code < 500:
+            return error_response(exc.status_code, exc.code, exc.detail)
+        # A server-side fault (configuration, broker): its detail names paths, hosts and
+        # exception text, which stay in the log; the client gets the kind and a request id.
+        request_id = getattr(request.state, "request_id", "-")
+        log.error("api.%s request_id=%s detail=%s", exc.code, request_id, hide_passwords(exc.detail))
+        detail = f"{SERVER_FAULTS.get(exc.code, 'a server error occurred')} (request id {request_id})"
+        return error_response(exc.status_code, exc.code, detail, headers={"x-request-id": request_id})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

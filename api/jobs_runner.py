@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pixseek.core.broker import celery_for
 from pixseek.core.errors import BrokerUnavailable
+from pixseek.core.redact import hide_passwords
 from pixseek.core.settings import Settings
 from pixseek.index.jobs import failures_recorded, record_failure
 from pixseek.ingest.dispatch import submit_job
@@ -56,10 +57,9 @@ class JobRunner:
         try:
             app.send_task(BACKFILL_TASK, args=(job_id,), queue=self.settings.queue, link=detect)
         except Exception as exc:
-            record_failure(self.settings, job_id, f"cannot send tasks to the broker: {exc}")
-            raise BrokerUnavailable(
-                f"cannot send tasks to the broker ({self.settings.broker_url}): {exc}"
-            ) from exc
+            reason = hide_passwords(f"cannot send tasks to the broker ({self.settings.broker_url}): {exc}")
+            record_failure(self.settings, job_id, reason)
+            raise BrokerUnavailable(reason) from exc
 
     def _run(self, uri: str, job_id: str) -> None:
         try:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import worker_process_init
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 
 from pixseek.core.broker import celery_app
 from pixseek.core.db import dispose_engines
+from pixseek.core.redact import HidePasswords
 from pixseek.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -37,3 +38,11 @@ def _after_fork(**_: Any) -> None:
     # its own model: torch state does not survive a fork reliably.
     dispose_engines()
     preload_model(get_settings())
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _hide_passwords_in_logs(logger: logging.Logger, format: str, **_: Any) -> None:
+    # Celery logs the broker URL at start and in connection errors: never its password.
+    for handler in logger.handlers:
+        handler.setFormatter(HidePasswords(format))

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pixseek.core.broker import celery_for
 from pixseek.core.db import session_scope
 from pixseek.core.errors import BrokerUnavailable, ConfigError
+from pixseek.core.redact import hide_passwords
 from pixseek.core.settings import Settings
 from pixseek.index.jobs import JobProgress, JobStatus, job_progress
 from pixseek.ingest import service
@@ -105,8 +106,10 @@ def _send_or_fail(settings: Settings, job_id: str, send: Callable[[], object]) -
         send()
     except Exception as exc:
         # Its pending images stay pending: the next ingest of the bucket plans them again.
-        service.fail_job(settings, job_id, f"cannot send tasks to the broker: {exc}")
-        raise BrokerUnavailable(f"cannot send tasks to the broker ({settings.broker_url}): {exc}") from exc
+        service.fail_job(settings, job_id, hide_passwords(f"cannot send tasks to the broker: {exc}"))
+        raise BrokerUnavailable(
+            hide_passwords(f"cannot send tasks to the broker ({settings.broker_url}): {exc}")
+        ) from exc
 
 
 def start_job(settings: Settings, uri: str) -> Plan:

@@ -12,6 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 import click
 
 from pixseek.core.errors import PixseekError
+from pixseek.core.redact import HidePasswords
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -21,9 +22,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(HidePasswords("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     # open_clip logs its own random-init warning at WARNING; ours says it once, clearer.
     logging.getLogger("root").setLevel(level)
 
