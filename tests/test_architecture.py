@@ -101,7 +101,7 @@ def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
             "--disable-pip-version-check",
             "-w",
             str(tmp_path),
-            str(REPO_ROOT),
+            str(source),
         ],
         capture_output=True,
         text=True,
