@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pixseek.core.settings import Settings
 from pixseek.ingest.dispatch import submit_job
-from pixseek.ingest.service import create_job, run_ingest
+from pixseek.ingest.planning import create_job
+from pixseek.ingest.run import run_ingest
 from pixseek.media.sources import open_source
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from pixseek.search.service import SearchService
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 from pixseek.api.app import create_app
 from pixseek.cli import main
 from pixseek.core.settings import Settings
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from tests.imagegen import encode, pattern
 
 

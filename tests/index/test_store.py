@@ -26,7 +26,7 @@ from pixseek.index.store import (
     new_flat_index,
 )
 from pixseek.index.writer import publish_index
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from pixseek.model.identity import ModelId
 
 DIM = 32

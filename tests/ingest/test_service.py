@@ -1,4 +1,4 @@
-"""The ingest service end to end: good files indexed, bad ones reported, re-runs incremental."""
+"""Ingest end to end: good files indexed, bad ones reported, re-runs incremental."""
 
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ from pixseek.index.catalog import ImageStatus
 from pixseek.index.jobs import JobStatus, job_progress
 from pixseek.index.manifest import Manifest
 from pixseek.index.store import IndexStore
-from pixseek.ingest.service import create_job, finalize_job, plan_job, process_images, run_ingest
+from pixseek.ingest import finalizing
+from pixseek.ingest.finalizing import finalize_job
+from pixseek.ingest.planning import create_job, plan_job
+from pixseek.ingest.processing import process_images
+from pixseek.ingest.run import run_ingest
 from pixseek.media.sources import open_source
 from pixseek.model.encoder import Encoder, get_encoder
 from pixseek.search.service import SearchService
@@ -466,14 +470,12 @@ def test_celery_tasks_run_eagerly_and_match_run_ingest(
 def test_failed_job_is_recorded_and_the_next_run_recovers(
     settings: Settings, bucket: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pixseek.ingest.service as service
-
-    real_publish = service.publish_index
+    real_publish = finalizing.publish_index
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(service, "publish_index", broken)
+    monkeypatch.setattr(finalizing, "publish_index", broken)
     source = open_source(str(bucket), settings)
     job_id = create_job(settings, source.bucket)
     with pytest.raises(RuntimeError, match="disk on fire"):
@@ -484,7 +486,7 @@ def test_failed_job_is_recorded_and_the_next_run_recovers(
     assert progress.error == "RuntimeError: disk on fire"
     assert generation(settings) is None
 
-    monkeypatch.setattr(service, "publish_index", real_publish)
+    monkeypatch.setattr(finalizing, "publish_index", real_publish)
     result = summary(settings, run_ingest(settings, str(bucket)))
     # The vectors stored by the failed run are reused and published now.
     assert result["unchanged"] == 6

@@ -20,7 +20,7 @@ from pixseek.core.errors import (
 )
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from pixseek.search.service import Filters, Hit, SearchService
 from tests.conftest import make_settings
 from tests.imagegen import encode, pattern, write_image

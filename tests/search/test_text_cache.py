@@ -9,7 +9,7 @@ import pytest
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from pixseek.model.encoder import Encoder, get_encoder
 from pixseek.model.identity import ModelId
 from pixseek.search.service import SearchService
