@@ -23,6 +23,7 @@ from pixseek.ingest.processing import process_images
 from pixseek.ingest.run import run_ingest
 from pixseek.media.sources import open_source
 from pixseek.model.encoder import Encoder, get_encoder
+from pixseek.search.query import ImagePart, Query
 from pixseek.search.service import SearchService
 from tests.imagegen import BAD_FILES, encode, pattern, write_bad_files, write_image
 from tests.ingest.helpers import (
@@ -208,7 +209,8 @@ def test_modified_file_is_reembedded_under_the_same_id(
     assert gen is not None and gen_after == gen + 1
     assert len(faiss_ids(settings)) == 6  # replaced, not added twice
     with session_scope(settings) as session:
-        hits = SearchService(settings).search_image_bytes(session, path.read_bytes(), k=1)
+        query = Query(parts=(ImagePart(path.read_bytes()),), limit=1)
+        hits = SearchService(settings).search(session, query).hits
     assert hits[0].id == before.id
     assert hits[0].score == pytest.approx(1.0, abs=1e-4)
     np.testing.assert_allclose(faiss_vectors(settings)[before.id], stored_vectors(settings)[before.id])
@@ -243,7 +245,8 @@ def test_deleted_file_leaves_the_index_and_the_patch_store(settings: Settings, b
     assert gone.id not in stored_vectors(settings)
     assert patches(settings).get(gone.id) is None
     with session_scope(settings) as session:
-        hits = SearchService(settings).search_image_bytes(session, (bucket / "img001.png").read_bytes(), k=10)
+        query = Query(parts=(ImagePart((bucket / "img001.png").read_bytes()),), limit=10)
+        hits = SearchService(settings).search(session, query).hits
     assert gone.id not in {h.id for h in hits}
     # Deleted stays deleted, and is not counted again by the next run.
     assert summary(settings, run_ingest(settings, str(bucket)))["deleted"] == 0
@@ -317,7 +320,8 @@ def test_exact_duplicates_under_two_keys_are_both_indexed_with_one_embedding(
     np.testing.assert_array_equal(vectors[copy.id], vectors[original.id])
     np.testing.assert_array_equal(patches(settings).get(copy.id), patches(settings).get(original.id))
     with session_scope(settings) as session:
-        hits = SearchService(settings).search_image_bytes(session, (bucket / "img001.png").read_bytes(), k=2)
+        query = Query(parts=(ImagePart((bucket / "img001.png").read_bytes()),), limit=2)
+        hits = SearchService(settings).search(session, query).hits
     assert {h.id for h in hits} == {original.id, copy.id}
     assert all(h.score == pytest.approx(1.0, abs=1e-4) for h in hits)
 
