@@ -14,10 +14,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from pixseek.core.errors import IndexNotReady, InvalidRequest, PayloadTooLarge, UnsupportedImage
+from pixseek.core.errors import IndexNotReady, InvalidRequest, PayloadTooLarge
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, ImageVector, get_searchable_image
-from pixseek.media.decode import DecodeError, decode_image
+from pixseek.media.decode import decode_image
 from pixseek.model.encoder import get_encoder
 from pixseek.model.identity import ModelId
 from pixseek.search.prompts import TextEmbedder
@@ -49,10 +49,8 @@ def embed_image_bytes(settings: Settings, data: bytes, max_bytes: int | None = N
     if len(data) > limit:
         raise PayloadTooLarge(f"image is {len(data)} bytes; the limit is {limit}")
     encoder = get_encoder(settings)
-    try:
-        decoded = decode_image(data, max_pixels=settings.max_image_pixels, draft_size=encoder.image_size * 2)
-    except DecodeError as exc:
-        raise UnsupportedImage(exc.reason) from exc
+    # A DecodeError is an UnsupportedImage: the API renders it 415 as it is.
+    decoded = decode_image(data, max_pixels=settings.max_image_pixels, draft_size=encoder.image_size * 2)
     pixels, _ = encoder.preprocessor(decoded.image, (decoded.width, decoded.height))
     return encoder.encode_pixels(pixels[None]).cls[0]
 
