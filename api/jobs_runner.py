@@ -11,7 +11,8 @@ from pixseek.core.redact import hide_passwords
 from pixseek.core.settings import Settings
 from pixseek.index.jobs import failures_recorded, record_failure
 from pixseek.ingest.dispatch import submit_job
-from pixseek.ingest.service import create_job, run_ingest
+from pixseek.ingest.planning import create_job
+from pixseek.ingest.run import run_ingest
 from pixseek.ingest.signatures import BACKFILL_TASK, backfill_signatures
 from pixseek.media.sources import open_source
 from pixseek.search.duplicates.jobs import DETECT_TASK, create_detection_job, run_detection_job

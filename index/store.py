@@ -65,11 +65,6 @@ class LoadedIndex:
         return self.index.search(query, k, params=params)
 
 
-def new_flat_index(dim: int) -> faiss.Index:
-    """Exact inner-product search over unit vectors, addressed by catalog ids."""
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-
-
 def index_ids(index: faiss.Index) -> np.ndarray:
     """The ids held by an index (exact or IVF), as int64."""
     return stored_ids(index)

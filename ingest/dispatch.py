@@ -29,8 +29,9 @@ from pixseek.core.errors import BrokerUnavailable, ConfigError
 from pixseek.core.redact import hide_passwords
 from pixseek.core.settings import Settings
 from pixseek.index.jobs import JobProgress, JobStatus, job_progress
-from pixseek.ingest import service
-from pixseek.ingest.service import Plan
+from pixseek.ingest.finalizing import fail_job, finalize_job
+from pixseek.ingest.pending import pending_count, pending_ids
+from pixseek.ingest.planning import Plan, create_job, plan_job
 from pixseek.media.sources import open_source
 
 log = logging.getLogger(__name__)
@@ -64,14 +65,14 @@ def send_batches(settings: Settings, job_id: str, bucket: str, image_ids: list[i
 def send_finalize(settings: Settings, job_id: str) -> None:
     if settings.embedded:
         # No broker: tasks run in this process (eagerly), so the index writer runs here too.
-        service.finalize_job(settings, job_id)
+        finalize_job(settings, job_id)
         return
     celery_for(settings).send_task(FINALIZE_TASK, args=(job_id,), queue=settings.writer_queue)
 
 
 def finalize_when_complete(settings: Settings, job_id: str) -> bool:
     """Send `finalize` when the job has no pending image left; True if it was sent."""
-    if service.pending_count(settings, job_id):
+    if pending_count(settings, job_id):
         return False
     send_finalize(settings, job_id)
     return True
@@ -106,7 +107,7 @@ def _send_or_fail(settings: Settings, job_id: str, send: Callable[[], object]) -
         send()
     except Exception as exc:
         # Its pending images stay pending: the next ingest of the bucket plans them again.
-        service.fail_job(settings, job_id, hide_passwords(f"cannot send tasks to the broker: {exc}"))
+        fail_job(settings, job_id, hide_passwords(f"cannot send tasks to the broker: {exc}"))
         raise BrokerUnavailable(
             hide_passwords(f"cannot send tasks to the broker ({settings.broker_url}): {exc}")
         ) from exc
@@ -116,11 +117,11 @@ def start_job(settings: Settings, uri: str) -> Plan:
     """Plan a job here and hand its batches to the workers (what `pixseek ingest` does)."""
     _require_broker(settings)
     source = open_source(uri, settings)
-    job_id = service.create_job(settings, source.bucket)
+    job_id = create_job(settings, source.bucket)
     try:
-        plan = service.plan_job(settings, job_id, source)
+        plan = plan_job(settings, job_id, source)
     except BaseException as exc:
-        service.fail_job(settings, job_id, f"{type(exc).__name__}: {exc}")
+        fail_job(settings, job_id, f"{type(exc).__name__}: {exc}")
         raise
     # The plan is committed before any task is sent, so no worker sees a half-made job.
     _send_or_fail(settings, job_id, lambda: send_batches(settings, job_id, plan.bucket, plan.work))
@@ -131,7 +132,7 @@ def submit_job(settings: Settings, uri: str) -> str:
     """Record a job and let a worker plan it (what `POST /v1/jobs` does); returns its id."""
     _require_broker(settings)
     source = open_source(uri, settings)  # a bad bucket fails now, with a 4xx
-    job_id = service.create_job(settings, source.bucket)
+    job_id = create_job(settings, source.bucket)
     _send_or_fail(
         settings,
         job_id,
@@ -150,7 +151,7 @@ def resume_job(settings: Settings, job_id: str) -> int:
         progress = job_progress(session, job_id)
     if progress.status in FINISHED:
         return 0
-    return send_batches(settings, job_id, progress.bucket, service.pending_ids(settings, job_id))
+    return send_batches(settings, job_id, progress.bucket, pending_ids(settings, job_id))
 
 
 def wait_for_job(

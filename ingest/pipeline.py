@@ -68,7 +68,7 @@ def prepare_file(
     try:
         data = source.read(key, max_bytes)
     except SourceError as exc:
-        return Rejected(image_id, "failed", str(exc))
+        return Rejected(image_id, "failed", exc.detail)
     digest = hashlib.sha256(data).hexdigest()
     try:
         # Draft decoding keeps at least twice the model's input size, so resizing stays sharp.
@@ -77,8 +77,8 @@ def prepare_file(
         extras = {ex.name: ex.extract(source, key, data, decoded) for ex in extractors}
     except DecodeError as exc:
         if exc.skip and not looks_like_image_name(key):
-            return Rejected(image_id, "skipped", exc.reason, digest, len(data))
-        return Rejected(image_id, "failed", exc.reason, digest, len(data))
+            return Rejected(image_id, "skipped", exc.detail, digest, len(data))
+        return Rejected(image_id, "failed", exc.detail, digest, len(data))
     except Exception as exc:  # a decoder bug on hostile input must not stop the run
         return Rejected(image_id, "failed", f"cannot decode: {type(exc).__name__}: {exc}", digest, len(data))
     return Prepared(

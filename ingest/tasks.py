@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers that take ids and call the ingest service.
+"""Celery tasks: thin wrappers that take ids and call the ingest steps the embedded mode runs too.
 
 Each task is idempotent, because `acks_late` means a task whose worker died is run again:
 `plan` only plans a job once, `process_batch` only touches images still pending for its
@@ -16,7 +16,11 @@ from pixseek.core.broker import celery_app, retry_with_backoff
 from pixseek.core.errors import PixseekError
 from pixseek.core.settings import get_settings
 from pixseek.index.jobs import record_failure
-from pixseek.ingest import dispatch, service, signatures
+from pixseek.ingest import dispatch, signatures
+from pixseek.ingest.finalizing import fail_job, finalize_job
+from pixseek.ingest.pending import fail_pending
+from pixseek.ingest.planning import job_is_planned, plan_job
+from pixseek.ingest.processing import process_images
 from pixseek.media.sources import open_source
 
 log = logging.getLogger(__name__)
@@ -26,18 +30,18 @@ log = logging.getLogger(__name__)
 def plan(self: Task, job_id: str, uri: str) -> int:
     """List a job's bucket, record the plan and send its batches; returns the batches sent."""
     settings = get_settings()
-    if service.job_is_planned(settings, job_id):
+    if job_is_planned(settings, job_id):
         # Redelivered after the plan was committed: send what is still pending again.
         return dispatch.resume_job(settings, job_id)
     try:
         source = open_source(uri, settings)
-        planned = service.plan_job(settings, job_id, source)
+        planned = plan_job(settings, job_id, source)
     except PixseekError as exc:  # the bucket vanished or is refused: retrying will not help
-        service.fail_job(settings, job_id, exc.detail)
+        fail_job(settings, job_id, exc.detail)
         return 0
     except Exception as exc:
         retry_with_backoff(self, settings, exc)
-        service.fail_job(settings, job_id, f"{type(exc).__name__}: {exc}")
+        fail_job(settings, job_id, f"{type(exc).__name__}: {exc}")
         raise
     return dispatch.send_batches(settings, job_id, planned.bucket, planned.work)
 
@@ -51,18 +55,18 @@ def process_batch(self: Task, job_id: str, bucket: str, image_ids: list[int]) ->
         if deaths >= settings.task_max_redeliveries:
             # Something in this batch kills the worker outright; stop the crash loop.
             reason = f"worker died {deaths} times on this file's batch"
-            failed = service.fail_pending(settings, job_id, image_ids, reason)
+            failed = fail_pending(settings, job_id, image_ids, reason)
             log.error("ingest.batch_given_up job=%s images=%d deaths=%d", job_id, failed, deaths)
             dispatch.finalize_when_complete(settings, job_id)
             return 0
     try:
-        done = service.process_images(settings, job_id, bucket, image_ids)
+        done = process_images(settings, job_id, bucket, image_ids)
     except Exception as exc:
         # Bad files never get here (they are recorded failed one by one); this is the
         # worker's own trouble: a database or bucket outage, a model that will not load.
         retry_with_backoff(self, settings, exc)
         reason = f"worker error: {type(exc).__name__}: {exc}"
-        failed = service.fail_pending(settings, job_id, image_ids, reason)
+        failed = fail_pending(settings, job_id, image_ids, reason)
         log.exception("ingest.batch_failed job=%s images=%d", job_id, failed)
         done = 0
     dispatch.finalize_when_complete(settings, job_id)
@@ -74,10 +78,10 @@ def finalize(self: Task, job_id: str) -> int | None:
     """Publish the index for a job whose images are all processed; returns the generation."""
     settings = get_settings()
     try:
-        result = service.finalize_job(settings, job_id)
+        result = finalize_job(settings, job_id)
     except Exception as exc:
         retry_with_backoff(self, settings, exc)
-        service.fail_job(settings, job_id, f"index writer: {type(exc).__name__}: {exc}")
+        fail_job(settings, job_id, f"index writer: {type(exc).__name__}: {exc}")
         raise
     return result.generation if result is not None else None
 

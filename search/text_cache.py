@@ -38,7 +38,6 @@ class TextBatcher:
         self._pending: list[tuple[Encoder, str, Future[np.ndarray]]] = []
         self._leading = False
         self._cond = threading.Condition()
-        self.forwards = 0
 
     def embed(self, encoder: Encoder, text: str) -> np.ndarray:
         future: Future[np.ndarray] = Future()
@@ -74,7 +73,6 @@ class TextBatcher:
             for (_, _, future), vector in zip(batch, vectors, strict=True):
                 future.set_result(vector)
         with self._cond:
-            self.forwards += 1
             self._cond.notify_all()
 
 
@@ -86,8 +84,6 @@ class TextEmbeddingCache:
         self.batcher = batcher or TextBatcher()
         self._entries: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -99,9 +95,7 @@ class TextEmbeddingCache:
             vector = self._entries.get(key)
             if vector is not None:
                 self._entries.move_to_end(key)
-                self.hits += 1
                 return vector
-            self.misses += 1
         # Encode outside the lock: two threads may both encode a new text once, which is
         # cheaper than making every other query wait on one encoder call.
         vector = self.batcher.embed(encoder, text).copy()  # own the row, not the batch array

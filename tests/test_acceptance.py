@@ -46,7 +46,7 @@ def test_coco_sample_is_ingested_and_searchable(settings: Settings) -> None:
     assert doc["total"] == 80 + len(others)
 
     for name in (photos[0], photos[41], photos[-1]):
-        hits = cli_json("search", "--image", str(folder / name))["results"]
+        hits = cli_json("search", "--like", str(folder / name))["results"]
         assert hits[0]["key"] == name
         assert hits[0]["score"] == pytest.approx(1.0, abs=1e-4)
 

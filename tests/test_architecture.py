@@ -101,7 +101,7 @@ def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
             "--disable-pip-version-check",
             "-w",
             str(tmp_path),
-            str(REPO_ROOT),
+            str(source),
         ],
         capture_output=True,
         text=True,
@@ -117,4 +117,4 @@ def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
         assert f"pixseek/{package}/__init__.py" in names, package
     assert "pixseek/model/configs/pixseek-tiny.json" in names
     assert "pixseek/migrations/script.py.mako" in names
-    assert "pixseek/ingest/service.py" in names
+    assert "pixseek/ingest/run.py" in names

@@ -68,7 +68,7 @@ def test_search_text_json_returns_k_ranked_results(settings: Settings, bucket: P
 
 def test_search_image_json_finds_the_file_first(settings: Settings, bucket: Path) -> None:
     run_json("ingest", str(bucket))
-    doc = run_json("search", "--image", str(bucket / "img004.png"), "-k", "3")
+    doc = run_json("search", "--like", str(bucket / "img004.png"), "-k", "3")
     assert len(doc["results"]) == 3
     assert doc["results"][0]["key"] == "img004.png"
     assert doc["results"][0]["score"] == pytest.approx(1.0, abs=1e-4)
@@ -76,8 +76,8 @@ def test_search_image_json_finds_the_file_first(settings: Settings, bucket: Path
 
 def test_search_by_id_and_filters(settings: Settings, bucket: Path) -> None:
     run_json("ingest", str(bucket))
-    first = run_json("search", "--image", str(bucket / "img001.png"), "-k", "1")["results"][0]
-    similar = run_json("search", "--id", str(first["id"]), "-k", "2")["results"]
+    first = run_json("search", "--like", str(bucket / "img001.png"), "-k", "1")["results"][0]
+    similar = run_json("search", "--like-id", str(first["id"]), "-k", "2")["results"]
     assert len(similar) == 2 and first["id"] not in {r["id"] for r in similar}
     only = run_json("search", "x", "-k", "10", "--prefix", "img00", "--bucket", first["bucket"])["results"]
     assert len(only) == 6
@@ -86,7 +86,7 @@ def test_search_by_id_and_filters(settings: Settings, bucket: Path) -> None:
 
 def test_search_without_json_prints_ranked_lines(settings: Settings, bucket: Path) -> None:
     run_json("ingest", str(bucket))
-    result = run("search", "--image", str(bucket / "img002.png"), "-k", "2")
+    result = run("search", "--like", str(bucket / "img002.png"), "-k", "2")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and lines[2] == "1-2 of 6"
@@ -157,9 +157,9 @@ def test_search_errors_once_indexed(settings: Settings, bucket: Path, tmp_path: 
     cases = [
         (["search", "   "], "empty"),
         (["search", "x", "-k", "0"], "limit must be between"),
-        (["search", "--image", str(tmp_path / "missing.png")], "cannot read"),
-        (["search", "--image", str(garbage)], "not an image"),
-        (["search", "--id", "987654"], "no image with id"),
+        (["search", "--like", str(tmp_path / "missing.png")], "cannot read"),
+        (["search", "--like", str(garbage)], "not an image"),
+        (["search", "--like-id", "987654"], "no image with id"),
     ]
     for args, message in cases:
         result = run(*args)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
+from pixseek.search.query import ImagePart, Query
 from pixseek.search.service import SearchService
 
 
@@ -15,7 +16,7 @@ def test_ingested_image_finds_itself_first(settings: Settings, bucket: Path) -> 
     service = SearchService(settings)
     data = (bucket / "img003.png").read_bytes()
     with session_scope(settings) as session:
-        hits = service.search_image_bytes(session, data, k=3)
+        hits = service.search(session, Query(parts=(ImagePart(data),), limit=3)).hits
     assert hits[0].key == "img003.png"
     assert abs(hits[0].score - 1.0) < 1e-4
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)

@@ -32,7 +32,7 @@ from pixseek.core.db import migrate, session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.jobs import job_progress
 from pixseek.ingest import dispatch
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from pixseek.model.encoder import get_encoder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -71,7 +71,7 @@ def pixseek_pairs(folder: Path, data_dir: Path, model: str) -> tuple[set[Pair], 
     os.environ.pop("PIXSEEK_DATABASE_URL", None)
     from pixseek.core.db import ensure_schema, session_scope
     from pixseek.core.settings import get_settings
-    from pixseek.ingest.service import run_ingest
+    from pixseek.ingest.run import run_ingest
     from pixseek.search.duplicates.service import DuplicateService
 
     get_settings.cache_clear()

@@ -24,7 +24,7 @@ from PIL import Image
 from bench.common import OUT, machine, write_json
 from bench.ingest.dataset import build, default_source
 from pixseek.core.settings import Settings
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from pixseek.media.decode import decode_image
 from pixseek.model.encoder import Encoder, get_encoder
 

@@ -13,7 +13,8 @@ from pixseek.core.settings import Settings, get_settings
 from pixseek.index.catalog import ImageStatus
 from pixseek.index.jobs import JobProgress, JobStatus, job_progress, job_summary
 from pixseek.ingest.dispatch import start_job, wait_for_job
-from pixseek.ingest.service import Plan, run_ingest
+from pixseek.ingest.planning import Plan
+from pixseek.ingest.run import run_ingest
 
 
 def _print_summary(summary: dict[str, object]) -> None:

@@ -216,8 +216,6 @@ def print_page(page: SearchPage) -> None:
 @click.option("--like-id", multiple=True, metavar="ID[::W]", help="Look like this cataloged image.")
 @click.option("--unlike", multiple=True, metavar="FILE[::W]", help="Push away from this image file.")
 @click.option("--unlike-id", multiple=True, metavar="ID[::W]", help="Push away from this cataloged image.")
-@click.option("--image", "legacy_image", multiple=True, hidden=True)
-@click.option("--id", "legacy_id", multiple=True, hidden=True)
 @click.option(
     "--mode",
     type=click.Choice([m.value for m in Mode]),
@@ -248,8 +246,6 @@ def search_command(
     like_id: tuple[str, ...],
     unlike: tuple[str, ...],
     unlike_id: tuple[str, ...],
-    legacy_image: tuple[str, ...],
-    legacy_id: tuple[str, ...],
     mode: str,
     limit: int,
     offset: int,
@@ -277,7 +273,7 @@ def search_command(
     """
     if templates and no_templates:
         raise InvalidRequest("give --template or --no-templates, not both")
-    parts = parts_from(text, weight, plus, minus, like + legacy_image, like_id + legacy_id, unlike, unlike_id)
+    parts = parts_from(text, weight, plus, minus, like, like_id, unlike, unlike_id)
     query = Query(
         parts=parts,
         filters=filters_from(filter_values),

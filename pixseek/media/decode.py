@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pixseek.core.errors import UnsupportedImage
 from pixseek.media.formats import FORMATS, IMAGE_EXTENSIONS
 
 EXIF_DATETIME_ORIGINAL = 0x9003
@@ -21,13 +22,21 @@ _TRANSPOSING = {5, 6, 7, 8}
 MAX_ASPECT_RATIO = 200
 
 
-class DecodeError(Exception):
-    """The bytes are not a usable image; `skip` is True when they are not an image at all."""
+class DecodeError(UnsupportedImage):
+    """The bytes are not a usable image; `skip` is True when they are not an image at all.
+
+    An upload that fails to decode is answered 415 `unsupported_image` by the API's one
+    handler; ingest catches it per file and records the detail as the file's reason.
+    """
 
     def __init__(self, reason: str, *, skip: bool = False) -> None:
         super().__init__(reason)
-        self.reason = reason
         self.skip = skip
+
+    @property
+    def reason(self) -> str:
+        # The detail under its earlier name: search/duplicates/service.py still reads it.
+        return self.detail
 
 
 @dataclass

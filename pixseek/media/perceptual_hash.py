@@ -34,7 +34,6 @@ _LOW = 8
 _FLAT_NORM = 8.0
 _PATCH_NCC = 0.5
 CODES_BYTES = len(SCALES) * 2 * HASH_BYTES
-THUMBS_BYTES = len(SCALES) * THUMB * THUMB
 
 _POPCOUNT = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(1).astype(np.uint8)
 
@@ -62,12 +61,6 @@ class Signature:
 
     def thumbs_blob(self) -> bytes:
         return self.thumbs.tobytes()
-
-    @classmethod
-    def from_blobs(cls, codes: bytes, thumbs: bytes) -> Signature:
-        c = unpack_codes(np.frombuffer(codes, dtype=np.uint8)[None])
-        t = np.frombuffer(thumbs, dtype=np.uint8).reshape(len(SCALES), THUMB, THUMB)
-        return cls(codes=c[0, 0], mirror=c[0, 1], thumbs=t)
 
 
 def unpack_codes(blobs: np.ndarray) -> np.ndarray:
@@ -157,10 +150,3 @@ def patch_agreement(thumbs_a: np.ndarray, thumbs_b: np.ndarray) -> np.ndarray:
     both_flat = (na < _FLAT_NORM) & (nb < _FLAT_NORM)
     agree = np.where(both_flat, True, ncc >= _PATCH_NCC)
     return agree.mean(axis=-1).astype(np.float32)
-
-
-def compare(a: Signature, b: Signature) -> PairScores:
-    """Compare two signatures (a convenience over `compare_many`)."""
-    ca = np.stack([a.codes, a.mirror])[None]
-    cb = np.stack([b.codes, b.mirror])[None]
-    return compare_many(ca, a.thumbs[None], cb, b.thumbs[None])

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from pixseek.api.app import create_app
 from pixseek.core.settings import Settings
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 
 
 def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, object]:

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pixseek.core.settings import Settings
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from tests.api.conftest import assert_error
 from tests.imagegen import encode, pattern, write_image
 from tests.ingest.helpers import catalog

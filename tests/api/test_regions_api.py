@@ -14,7 +14,7 @@ from PIL import Image
 from pixseek.api.app import create_app
 from pixseek.cli import main
 from pixseek.core.settings import Settings
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from tests.imagegen import encode, pattern
 
 
@@ -119,7 +119,7 @@ def test_cli_regions_json(settings: Settings, ingested: Path) -> None:
     assert all(len(hit["box"]) == 4 and "region_score" in hit for hit in results)
     plain = CliRunner().invoke(main, ["search", "a red umbrella", "--regions", "-k", "1"])
     assert plain.exit_code == 0 and "box [" in plain.output
-    by_id = CliRunner().invoke(main, ["search", "--id", "1", "--regions"])
+    by_id = CliRunner().invoke(main, ["search", "--like-id", "1", "--regions"])
     # Any composed query works: its combined vector is matched against the patches.
     assert by_id.exit_code == 0 and "box [" in by_id.output
 

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from pixseek.api.app import create_app
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
+from pixseek.search.query import Query, TextPart
 from pixseek.search.service import SearchService
 from tests.imagegen import encode, pattern
 from tests.search.catalog import Spec, build, random_vectors
@@ -174,7 +175,8 @@ def test_shortcut_routes_still_answer(
     text = client.post("/v1/search/text", json={"text": "beach", "k": 5, "offset": 5})
     assert text.status_code == 200 and len(text.json()["results"]) == 5
     with session_scope(settings) as session:
-        expected = [h.id for h in SearchService(settings).search_text(session, "beach", k=10)][5:]
+        page = SearchService(settings).search(session, Query(parts=(TextPart("beach"),), limit=10))
+        expected = [h.id for h in page.hits][5:]
     assert [r["id"] for r in text.json()["results"]] == expected
     image = client.post(
         "/v1/search/image", files={"file": ("a.png", encode(pattern(1)), "image/png")}, data={"k": "2"}

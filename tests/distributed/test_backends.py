@@ -1,4 +1,4 @@
-"""The catalog and ingest service behave the same on SQLite and PostgreSQL."""
+"""The catalog and the ingest steps behave the same on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, ImageVector
 from pixseek.index.jobs import JobStatus, job_progress, job_summary
-from pixseek.ingest import service
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.finalizing import finalize_job
+from pixseek.ingest.pending import pending_count
+from pixseek.ingest.planning import create_job, plan_job
+from pixseek.ingest.processing import process_images
+from pixseek.ingest.run import run_ingest
 from pixseek.media.sources import open_source
 from tests.distributed.services import assert_indexed_once, snapshot
 from tests.imagegen import write_image, write_images
@@ -60,14 +63,14 @@ def test_batch_run_twice_at_once_embeds_each_image_once(
     folder = tmp_path / "bucket"
     write_images(folder, 12)
     source = open_source(str(folder), pg)
-    job_id = service.create_job(pg, source.bucket)
-    plan = service.plan_job(pg, job_id, source)
+    job_id = create_job(pg, source.bucket)
+    plan = plan_job(pg, job_id, source)
     errors: list[BaseException] = []
     done: list[int] = []
 
     def run() -> None:
         try:
-            done.append(service.process_images(pg, job_id, plan.bucket, plan.work))
+            done.append(process_images(pg, job_id, plan.bucket, plan.work))
         except BaseException as exc:
             errors.append(exc)
 
@@ -77,9 +80,9 @@ def test_batch_run_twice_at_once_embeds_each_image_once(
     for thread in threads:
         thread.join()
     assert errors == []
-    assert service.pending_count(pg, job_id) == 0
-    assert service.finalize_job(pg, job_id) is not None
-    assert service.finalize_job(pg, job_id) is None  # a second finalize changes nothing
+    assert pending_count(pg, job_id) == 0
+    assert finalize_job(pg, job_id) is not None
+    assert finalize_job(pg, job_id) is None  # a second finalize changes nothing
     with session_scope(pg) as session:
         assert job_progress(session, job_id).status == JobStatus.DONE
         assert session.scalar(select(func.count()).select_from(ImageVector)) == 12

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pixseek.core.settings import Settings
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from tests.distributed.services import Cluster, assert_indexed_once, assert_same_catalog, snapshot
 from tests.imagegen import write_images
 

@@ -18,7 +18,7 @@ from pixseek.core.settings import Settings, get_settings
 from pixseek.index.catalog import Image
 from pixseek.index.jobs import job_summary
 from pixseek.index.store import IndexStore, index_ids
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from pixseek.media.sources.s3 import S3Source, parse_uri
 from tests.imagegen import encode, pattern
 

@@ -13,7 +13,9 @@ import redis
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings, get_settings
 from pixseek.index.jobs import job_progress, job_summary
-from pixseek.ingest import dispatch, service, tasks
+from pixseek.ingest import dispatch, tasks
+from pixseek.ingest.pending import pending_count
+from pixseek.ingest.planning import create_job, plan_job
 from pixseek.media.sources import open_source
 from tests.imagegen import write_images
 
@@ -47,8 +49,8 @@ def _queued(settings: Settings) -> list[str]:
 def _planned_job(settings: Settings, folder: Path) -> tuple[str, str, list[int]]:
     write_images(folder, 3)
     source = open_source(str(folder), settings)
-    job_id = service.create_job(settings, source.bucket)
-    plan = service.plan_job(settings, job_id, source)
+    job_id = create_job(settings, source.bucket)
+    plan = plan_job(settings, job_id, source)
     return job_id, plan.bucket, plan.work
 
 
@@ -65,7 +67,7 @@ def _redeliver(task_id: str, job_id: str, bucket: str, ids: list[int]) -> int:
 def test_redelivered_last_batch_embeds_and_sends_finalize(distributed: Settings, tmp_path: Path) -> None:
     job_id, bucket, ids = _planned_job(distributed, tmp_path / "bucket")
     assert _redeliver(uuid.uuid4().hex, job_id, bucket, ids) == 3
-    assert service.pending_count(distributed, job_id) == 0
+    assert pending_count(distributed, job_id) == 0
     assert _queued(distributed) == ["pixseek.ingest.finalize"]
 
 
@@ -79,7 +81,7 @@ def test_batch_that_keeps_killing_its_worker_is_given_up(distributed: Settings, 
     assert sorted(f["key"] for f in summary["failed"]) == ["img000.png", "img001.png", "img002.png"]
     assert all("worker died 2 times" in f["error"] for f in summary["failed"])
     # The job is not left hanging: its writer step is on the way.
-    assert service.pending_count(distributed, job_id) == 0
+    assert pending_count(distributed, job_id) == 0
     assert _queued(distributed) == ["pixseek.ingest.finalize"]
 
 

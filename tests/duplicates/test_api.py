@@ -14,7 +14,7 @@ import pixseek.search.duplicates.jobs as jobs
 from pixseek.api.app import create_app
 from pixseek.core.broker import celery_for
 from pixseek.core.settings import Settings
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from pixseek.ingest.signatures import BACKFILL_TASK
 from pixseek.search.duplicates.jobs import DETECT_TASK
 from tests.api.conftest import JOB_KEYS, wait_for

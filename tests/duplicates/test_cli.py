@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from pixseek.cli import main
 from pixseek.core.settings import Settings
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from tests.duplicates.photos import EDITS, photo, write
 
 

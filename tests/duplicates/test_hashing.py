@@ -5,11 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pixseek.media.perceptual_hash import Signature, compare, hamming, signature
+from pixseek.media.perceptual_hash import (
+    SCALES,
+    THUMB,
+    PairScores,
+    Signature,
+    compare_many,
+    hamming,
+    signature,
+    unpack_codes,
+)
 from pixseek.search.duplicates.matching import Rules
 from tests.duplicates.photos import EDITS, photo
 
 RULES = Rules()
+
+
+def compare(a: Signature, b: Signature) -> PairScores:
+    """One pair, through the batch comparison the duplicate finder runs."""
+    codes_a, codes_b = np.stack([a.codes, a.mirror])[None], np.stack([b.codes, b.mirror])[None]
+    return compare_many(codes_a, a.thumbs[None], codes_b, b.thumbs[None])
 
 
 def _is_near(a: Signature, b: Signature) -> bool:
@@ -44,10 +59,12 @@ def test_different_pictures_are_not_near() -> None:
 
 def test_signature_round_trips_through_blobs() -> None:
     sig = signature(photo(4))
-    back = Signature.from_blobs(sig.codes_blob(), sig.thumbs_blob())
-    assert np.array_equal(back.codes, sig.codes)
-    assert np.array_equal(back.mirror, sig.mirror)
-    assert np.array_equal(back.thumbs, sig.thumbs)
+    # Read back as the duplicate store reads its rows.
+    codes = unpack_codes(np.frombuffer(sig.codes_blob(), dtype=np.uint8)[None])[0]
+    thumbs = np.frombuffer(sig.thumbs_blob(), dtype=np.uint8).reshape(len(SCALES), THUMB, THUMB)
+    assert np.array_equal(codes[0], sig.codes)
+    assert np.array_equal(codes[1], sig.mirror)
+    assert np.array_equal(thumbs, sig.thumbs)
 
 
 def test_hamming_counts_bits() -> None:

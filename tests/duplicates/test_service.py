@@ -12,7 +12,7 @@ from pixseek.core.db import session_scope
 from pixseek.core.errors import InvalidRequest, UnsupportedImage
 from pixseek.core.settings import Settings
 from pixseek.index.duplicates import DuplicateDecision, DuplicateGroup, DuplicatePair, ImageHash
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from pixseek.search.duplicates.service import (
     DetectSummary,
     DuplicateService,

@@ -22,7 +22,7 @@ from pixseek.index.patch_index import (
     split_ids,
 )
 from pixseek.index.patch_sync import patch_index_store, store_patch_mode
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from pixseek.model.identity import ModelId
 from tests.imagegen import write_images
 

@@ -14,6 +14,7 @@ from pixseek.core.db import session_scope
 from pixseek.core.errors import ModelMismatch
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, ImageStatus
+from pixseek.index.factory import build_index
 from pixseek.index.generations import CURRENT_FILE
 from pixseek.index.manifest import Manifest
 from pixseek.index.patches import PatchStore
@@ -23,10 +24,9 @@ from pixseek.index.store import (
     IndexHolder,
     IndexStore,
     index_ids,
-    new_flat_index,
 )
 from pixseek.index.writer import publish_index
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from pixseek.model.identity import ModelId
 
 DIM = 32
@@ -39,8 +39,7 @@ def unit_vectors(n: int, seed: int = 0, dim: int = DIM) -> np.ndarray:
 
 
 def build(vectors: np.ndarray, ids: np.ndarray) -> faiss.Index:
-    index = new_flat_index(vectors.shape[1])
-    index.add_with_ids(vectors, ids)
+    index, _ = build_index(vectors, ids)  # a flat index at this size, as the writer builds it
     return index
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pixseek.core.errors import UnsupportedImage
 from pixseek.media.decode import DecodeError, decode_image, sniff
 from tests.imagegen import encode, jpeg_with_orientation, pattern, png_bomb, truncated_jpeg
 
@@ -171,14 +172,17 @@ def test_grey_and_1_bit_images_become_rgb() -> None:
 def test_empty_file_is_a_failure_not_a_skip() -> None:
     with pytest.raises(DecodeError) as err:
         decode_image(b"", max_pixels=LIMIT)
-    assert err.value.reason == "empty file"
+    assert err.value.detail == "empty file"
     assert not err.value.skip
+    # One of the API's errors: an upload that fails here is answered 415.
+    assert isinstance(err.value, UnsupportedImage)
+    assert (err.value.status_code, err.value.code) == (415, "unsupported_image")
 
 
 def test_truncated_jpeg_fails_with_a_reason() -> None:
     with pytest.raises(DecodeError) as err:
         decode_image(truncated_jpeg(), max_pixels=LIMIT)
-    assert "truncated" in err.value.reason
+    assert "truncated" in err.value.detail
     assert not err.value.skip
 
 
@@ -191,7 +195,7 @@ def test_jpeg_cut_inside_its_header_fails() -> None:
     data = encode(pattern(5), "JPEG")[:20]
     with pytest.raises(DecodeError) as err:
         decode_image(data, max_pixels=LIMIT)
-    assert "JPEG" in err.value.reason
+    assert "JPEG" in err.value.detail
     assert not err.value.skip
 
 
@@ -200,7 +204,7 @@ def test_unrecognised_bytes_are_marked_skippable() -> None:
         with pytest.raises(DecodeError) as err:
             decode_image(data, max_pixels=LIMIT)
         assert err.value.skip
-        assert "not an image" in err.value.reason
+        assert "not an image" in err.value.detail
 
 
 def test_garbage_behind_a_valid_signature_fails() -> None:
@@ -214,7 +218,7 @@ def test_garbage_behind_a_valid_signature_fails() -> None:
 def test_png_header_claiming_huge_dimensions_is_a_decompression_bomb(size: tuple[int, int]) -> None:
     with pytest.raises(DecodeError) as err:
         decode_image(png_bomb(*size), max_pixels=LIMIT)
-    assert "decompression bomb" in err.value.reason
+    assert "decompression bomb" in err.value.detail
     assert not err.value.skip
 
 
@@ -222,7 +226,7 @@ def test_real_image_over_a_small_pixel_limit_is_a_decompression_bomb() -> None:
     data = encode(pattern(6, (200, 100)), "PNG")
     with pytest.raises(DecodeError) as err:
         decode_image(data, max_pixels=200 * 100 - 1)
-    assert err.value.reason == (
+    assert err.value.detail == (
         "decompression bomb refused: 200x100 = 20000 pixels exceeds the limit of 19999"
     )
     assert decode_image(data, max_pixels=200 * 100).width == 200
@@ -269,7 +273,7 @@ def test_mutated_files_only_ever_raise_decode_error(fmt: str, save_kwargs: dict[
         try:
             decoded = decode_image(bytes(mutated), max_pixels=LIMIT, draft_size=32)
         except DecodeError as exc:
-            assert exc.reason
+            assert exc.detail
         else:
             assert decoded.image.mode == "RGB"
 
@@ -280,6 +284,6 @@ def test_extremely_thin_image_is_refused_before_the_model_resize_could_blow_up()
     strip = encode(Image.new("L", (1, 100_000), 128), "PNG")
     with pytest.raises(DecodeError) as err:
         decode_image(strip, max_pixels=LIMIT)
-    assert "too thin" in err.value.reason and "1x100000" in err.value.reason
+    assert "too thin" in err.value.detail and "1x100000" in err.value.detail
     assert not err.value.skip
     assert decode_image(encode(Image.new("L", (1, 200), 128), "PNG"), max_pixels=LIMIT).height == 200

@@ -140,8 +140,9 @@ def test_read_refuses_keys_that_leave_the_root(tmp_path: Path) -> None:
     write_image(root / "ok.png", 2)
     source = LocalSource(root)
     for key in ("../secret.png", "sub/../../secret.png", "/etc/passwd", "", "a\x00b"):
-        with pytest.raises(SourceError):
+        with pytest.raises(SourceError) as err:
             source.read(key, 10**6)
+        assert (err.value.status_code, err.value.code) == (403, "forbidden"), key
 
 
 def test_read_refuses_files_over_the_size_limit(tmp_path: Path) -> None:
@@ -149,13 +150,15 @@ def test_read_refuses_files_over_the_size_limit(tmp_path: Path) -> None:
     size = path.stat().st_size
     source = LocalSource(tmp_path)
     assert source.read("a.png", size) == path.read_bytes()
-    with pytest.raises(SourceError, match="file too large"):
+    with pytest.raises(SourceError, match="file too large") as err:
         source.read("a.png", size - 1)
+    assert (err.value.status_code, err.value.code) == (413, "payload_too_large")
 
 
 def test_read_of_a_vanished_file_is_a_source_error(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match="vanished"):
+    with pytest.raises(SourceError, match="vanished") as err:
         LocalSource(tmp_path).read("nope.png", 10**6)
+    assert (err.value.status_code, err.value.code) == (404, "file_unreadable")
 
 
 def test_missing_or_non_folder_bucket_is_bucket_not_found(tmp_path: Path) -> None:

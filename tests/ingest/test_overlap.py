@@ -10,8 +10,8 @@ import pytest
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.jobs import job_summary
-from pixseek.ingest import service
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest import processing
+from pixseek.ingest.run import run_ingest
 from tests.imagegen import write_images
 
 
@@ -31,7 +31,7 @@ def test_a_failed_write_stops_the_job_with_its_error(
 ) -> None:
     folder = tmp_path / "many"
     write_images(folder, 20)
-    original = service._store_chunk
+    original = processing._store_chunk
     calls = []
 
     def failing(*args: object, **kwargs: object) -> int:
@@ -40,6 +40,6 @@ def test_a_failed_write_stops_the_job_with_its_error(
             raise RuntimeError("disk full")
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(service, "_store_chunk", failing)
+    monkeypatch.setattr(processing, "_store_chunk", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         run_ingest(settings, str(folder))

@@ -1,4 +1,4 @@
-"""The ingest service end to end: good files indexed, bad ones reported, re-runs incremental."""
+"""Ingest end to end: good files indexed, bad ones reported, re-runs incremental."""
 
 from __future__ import annotations
 
@@ -16,9 +16,14 @@ from pixseek.index.catalog import ImageStatus
 from pixseek.index.jobs import JobStatus, job_progress
 from pixseek.index.manifest import Manifest
 from pixseek.index.store import IndexStore
-from pixseek.ingest.service import create_job, finalize_job, plan_job, process_images, run_ingest
+from pixseek.ingest import finalizing
+from pixseek.ingest.finalizing import finalize_job
+from pixseek.ingest.planning import create_job, plan_job
+from pixseek.ingest.processing import process_images
+from pixseek.ingest.run import run_ingest
 from pixseek.media.sources import open_source
 from pixseek.model.encoder import Encoder, get_encoder
+from pixseek.search.query import ImagePart, Query
 from pixseek.search.service import SearchService
 from tests.imagegen import BAD_FILES, encode, pattern, write_bad_files, write_image
 from tests.ingest.helpers import (
@@ -204,7 +209,8 @@ def test_modified_file_is_reembedded_under_the_same_id(
     assert gen is not None and gen_after == gen + 1
     assert len(faiss_ids(settings)) == 6  # replaced, not added twice
     with session_scope(settings) as session:
-        hits = SearchService(settings).search_image_bytes(session, path.read_bytes(), k=1)
+        query = Query(parts=(ImagePart(path.read_bytes()),), limit=1)
+        hits = SearchService(settings).search(session, query).hits
     assert hits[0].id == before.id
     assert hits[0].score == pytest.approx(1.0, abs=1e-4)
     np.testing.assert_allclose(faiss_vectors(settings)[before.id], stored_vectors(settings)[before.id])
@@ -239,7 +245,8 @@ def test_deleted_file_leaves_the_index_and_the_patch_store(settings: Settings, b
     assert gone.id not in stored_vectors(settings)
     assert patches(settings).get(gone.id) is None
     with session_scope(settings) as session:
-        hits = SearchService(settings).search_image_bytes(session, (bucket / "img001.png").read_bytes(), k=10)
+        query = Query(parts=(ImagePart((bucket / "img001.png").read_bytes()),), limit=10)
+        hits = SearchService(settings).search(session, query).hits
     assert gone.id not in {h.id for h in hits}
     # Deleted stays deleted, and is not counted again by the next run.
     assert summary(settings, run_ingest(settings, str(bucket)))["deleted"] == 0
@@ -313,7 +320,8 @@ def test_exact_duplicates_under_two_keys_are_both_indexed_with_one_embedding(
     np.testing.assert_array_equal(vectors[copy.id], vectors[original.id])
     np.testing.assert_array_equal(patches(settings).get(copy.id), patches(settings).get(original.id))
     with session_scope(settings) as session:
-        hits = SearchService(settings).search_image_bytes(session, (bucket / "img001.png").read_bytes(), k=2)
+        query = Query(parts=(ImagePart((bucket / "img001.png").read_bytes()),), limit=2)
+        hits = SearchService(settings).search(session, query).hits
     assert {h.id for h in hits} == {original.id, copy.id}
     assert all(h.score == pytest.approx(1.0, abs=1e-4) for h in hits)
 
@@ -466,14 +474,12 @@ def test_celery_tasks_run_eagerly_and_match_run_ingest(
 def test_failed_job_is_recorded_and_the_next_run_recovers(
     settings: Settings, bucket: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pixseek.ingest.service as service
-
-    real_publish = service.publish_index
+    real_publish = finalizing.publish_index
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(service, "publish_index", broken)
+    monkeypatch.setattr(finalizing, "publish_index", broken)
     source = open_source(str(bucket), settings)
     job_id = create_job(settings, source.bucket)
     with pytest.raises(RuntimeError, match="disk on fire"):
@@ -484,7 +490,7 @@ def test_failed_job_is_recorded_and_the_next_run_recovers(
     assert progress.error == "RuntimeError: disk on fire"
     assert generation(settings) is None
 
-    monkeypatch.setattr(service, "publish_index", real_publish)
+    monkeypatch.setattr(finalizing, "publish_index", real_publish)
     result = summary(settings, run_ingest(settings, str(bucket)))
     # The vectors stored by the failed run are reused and published now.
     assert result["unchanged"] == 6

@@ -12,8 +12,9 @@ import numpy as np
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, ImageStatus, ImageVector
+from pixseek.index.factory import build_index
 from pixseek.index.manifest import Manifest
-from pixseek.index.store import IndexStore, new_flat_index
+from pixseek.index.store import IndexStore
 from pixseek.index.text import put_document
 from pixseek.index.tokenize import document_for
 from pixseek.index.writer import publish_index
@@ -83,16 +84,18 @@ def build(settings: Settings, specs: list[Spec]) -> list[int]:
 def publish(settings: Settings, ids: list[int], vectors: np.ndarray, kind: str = "flat") -> None:
     """Publish an index of `vectors`: `flat` (exact), or an approximate `ivf` (1 of 16 lists
     probed) or `hnsw` one, as a larger deployment might use."""
+    id_array = np.asarray(ids, dtype=np.int64)
     if kind == "ivf":
         ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(DIM), DIM, 16, faiss.METRIC_INNER_PRODUCT)
         ivf.train(vectors)
         ivf.nprobe = 1
         index = faiss.IndexIDMap2(ivf)
+        index.add_with_ids(vectors, id_array)
     elif kind == "hnsw":
         index = faiss.IndexIDMap2(faiss.IndexHNSWFlat(DIM, 16, faiss.METRIC_INNER_PRODUCT))
+        index.add_with_ids(vectors, id_array)
     else:
-        index = new_flat_index(DIM)
-    index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+        index, _ = build_index(vectors, id_array)  # flat at test sizes, as the writer builds it
     store = IndexStore(settings.index_dir)
     manifest = Manifest(model=settings.model, pretrained=settings.pretrained, dim=DIM, count=0, generation=0)
     manifest.index_type = {"ivf": "IDMap2,IVF16,Flat", "hnsw": "IDMap2,HNSW16"}.get(kind, manifest.index_type)

@@ -9,7 +9,7 @@ from PIL import Image
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from pixseek.search.filters import Filters
 from pixseek.search.query import Query, TextPart
 from pixseek.search.service import SearchService

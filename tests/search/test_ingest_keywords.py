@@ -11,7 +11,7 @@ from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image
 from pixseek.index.text import ImageText
 from pixseek.ingest.keywords import sidecar_keys
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from pixseek.search.query import Mode, Query, TextPart
 from pixseek.search.service import SearchService
 from tests.imagegen import write_image

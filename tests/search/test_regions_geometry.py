@@ -13,7 +13,7 @@ from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image as CatalogImage
 from pixseek.index.patches import PatchStore
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from pixseek.media.decode import decode_image
 from pixseek.model.preprocess import Geometry, Preprocessor
 from pixseek.search.regions import RegionSearchService, best_region, cells_to_box, smooth_scores

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +21,8 @@ from pixseek.core.errors import (
 )
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
+from pixseek.search.query import ImageIdPart, ImagePart, Part, Query, TextPart, VectorPart
 from pixseek.search.service import Filters, Hit, SearchService
 from tests.conftest import make_settings
 from tests.imagegen import encode, pattern, write_image
@@ -34,9 +36,10 @@ class Indexed:
     buckets: dict[str, Path]  # name -> folder
     ids: dict[tuple[str, str], int]  # (bucket path, key) -> id
 
-    def search(self, method: str, *args: object, **kwargs: object) -> list[Hit]:
+    def search(self, *parts: Part, **options: Any) -> list[Hit]:
+        """The hits of one search for these parts; `options` are the other `Query` fields."""
         with session_scope(self.settings) as session:
-            return getattr(self.service, method)(session, *args, **kwargs)  # type: ignore[no-any-return]
+            return self.service.search(session, Query(parts=parts, **options)).hits
 
 
 def build_indexed(settings: Settings, tmp_path: Path) -> Indexed:
@@ -79,7 +82,7 @@ def query_vector(indexed: Indexed, data: bytes) -> np.ndarray:
 
 def test_every_image_queried_by_itself_ranks_first_with_score_one(indexed: Indexed) -> None:
     for (bucket, key), image_id in indexed.ids.items():
-        hits = indexed.search("search_image_bytes", (Path(bucket) / key).read_bytes(), k=3)
+        hits = indexed.search(ImagePart((Path(bucket) / key).read_bytes()), limit=3)
         assert hits[0].id == image_id, key
         assert hits[0].key == key and hits[0].bucket == bucket
         assert hits[0].score == pytest.approx(1.0, abs=1e-4)
@@ -88,7 +91,7 @@ def test_every_image_queried_by_itself_ranks_first_with_score_one(indexed: Index
 def test_results_are_sorted_and_equal_brute_force(indexed: Indexed) -> None:
     data = encode(pattern(99), "PNG")
     query = query_vector(indexed, data)
-    hits = indexed.search("search_image_bytes", data, k=7)
+    hits = indexed.search(ImagePart(data), limit=7)
     assert len(hits) == 7
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     expected = brute_force(indexed.settings, query, 7)
@@ -97,7 +100,7 @@ def test_results_are_sorted_and_equal_brute_force(indexed: Indexed) -> None:
 
 
 def test_k_larger_than_the_index_returns_everything(indexed: Indexed) -> None:
-    hits = indexed.search("search_text", "anything", k=100)
+    hits = indexed.search(TextPart("anything"), limit=100)
     assert len(hits) == len(indexed.ids) == 16
 
 
@@ -106,19 +109,19 @@ def test_min_score_drops_weaker_hits(indexed: Indexed) -> None:
     query = query_vector(indexed, data)
     everything = brute_force(indexed.settings, query, 100)
     threshold = everything[5][1]  # the sixth best score
-    hits = indexed.search("search_image_bytes", data, k=100, min_score=threshold)
+    hits = indexed.search(ImagePart(data), limit=100, min_score=threshold)
     assert [h.id for h in hits] == [i for i, s in everything if s >= threshold]
     assert len(hits) == 6
     assert all(h.score >= threshold for h in hits)
     with pytest.raises(InvalidRequest, match="min_score"):
-        indexed.search("search_image_bytes", data, k=10, min_score=1.01)
+        indexed.search(ImagePart(data), limit=10, min_score=1.01)
 
 
 def test_bucket_filter_returns_the_brute_force_top_k_of_that_bucket(indexed: Indexed) -> None:
     two = str(indexed.buckets["two"].resolve())
     data = (indexed.buckets["one"] / "a" / "0.png").read_bytes()  # its best matches are in `one`
     query = query_vector(indexed, data)
-    hits = indexed.search("search_image_bytes", data, k=3, filters=Filters(bucket=two))
+    hits = indexed.search(ImagePart(data), limit=3, filters=Filters(bucket=two))
     allowed = {i for (b, _), i in indexed.ids.items() if b == two}
     assert [h.id for h in hits] == [i for i, _ in brute_force(indexed.settings, query, 3, allowed)]
     assert {h.bucket for h in hits} == {two}
@@ -128,33 +131,33 @@ def test_key_prefix_filter_returns_the_brute_force_top_k_among_matching_keys(ind
     data = encode(pattern(97), "PNG")
     query = query_vector(indexed, data)
     one = str(indexed.buckets["one"].resolve())
-    hits = indexed.search("search_image_bytes", data, k=2, filters=Filters(bucket=one, key_prefix="b/"))
+    hits = indexed.search(ImagePart(data), limit=2, filters=Filters(bucket=one, key_prefix="b/"))
     allowed = {i for (b, key), i in indexed.ids.items() if b == one and key.startswith("b/")}
     assert [h.id for h in hits] == [i for i, _ in brute_force(indexed.settings, query, 2, allowed)]
     assert all(h.key.startswith("b/") for h in hits)
 
 
 def test_key_prefix_is_literal_not_a_like_pattern(indexed: Indexed) -> None:
-    hits = indexed.search("search_text", "x", k=100, filters=Filters(key_prefix="a_"))
+    hits = indexed.search(TextPart("x"), limit=100, filters=Filters(key_prefix="a_"))
     assert {h.key.split("/")[0] for h in hits} == {"a_b"}
     assert len(hits) == 4
-    hits = indexed.search("search_text", "x", k=100, filters=Filters(key_prefix="%"))
+    hits = indexed.search(TextPart("x"), limit=100, filters=Filters(key_prefix="%"))
     assert hits == []
 
 
 def test_filter_matching_nothing_returns_nothing(indexed: Indexed) -> None:
-    assert indexed.search("search_text", "x", k=5, filters=Filters(bucket="/no/such/bucket")) == []
+    assert indexed.search(TextPart("x"), limit=5, filters=Filters(bucket="/no/such/bucket")) == []
 
 
 def test_similar_by_id_excludes_itself_by_default(indexed: Indexed) -> None:
     image_id = next(iter(indexed.ids.values()))
-    hits = indexed.search("search_image_id", image_id, k=5)
+    hits = indexed.search(ImageIdPart(image_id), limit=5)
     assert len(hits) == 5
     assert image_id not in {h.id for h in hits}
     query = stored_vectors(indexed.settings)[image_id]
     others = {i for i in indexed.ids.values() if i != image_id}
     assert [h.id for h in hits] == [i for i, _ in brute_force(indexed.settings, query, 5, others)]
-    with_self = indexed.search("search_image_id", image_id, k=5, include_self=True)
+    with_self = indexed.search(ImageIdPart(image_id), limit=5, include_query_images=True)
     assert with_self[0].id == image_id
     assert with_self[0].score == pytest.approx(1.0, abs=1e-5)
     assert [h.id for h in with_self[1:]] == [h.id for h in hits[:4]]
@@ -163,18 +166,18 @@ def test_similar_by_id_excludes_itself_by_default(indexed: Indexed) -> None:
 def test_similar_to_an_unknown_or_deleted_image_is_not_found(settings: Settings, tmp_path: Path) -> None:
     indexed = build_indexed(settings, tmp_path)
     with pytest.raises(ImageNotFound):
-        indexed.search("search_image_id", 10**9)
+        indexed.search(ImageIdPart(10**9))
     gone = indexed.buckets["two"] / "a" / "1.png"
     gone_id = indexed.ids[(str(indexed.buckets["two"].resolve()), "a/1.png")]
     gone.unlink()
     run_ingest(indexed.settings, str(indexed.buckets["two"]))
     with pytest.raises(ImageNotFound, match="deleted"):
-        indexed.search("search_image_id", gone_id)
-    assert gone_id not in {h.id for h in indexed.search("search_text", "x", k=100)}
+        indexed.search(ImageIdPart(gone_id))
+    assert gone_id not in {h.id for h in indexed.search(TextPart("x"), limit=100)}
 
 
 def test_text_query_returns_k_ranked_results(indexed: Indexed) -> None:
-    hits = indexed.search("search_text", "a dog on a beach", k=5)
+    hits = indexed.search(TextPart("a dog on a beach"), limit=5)
     assert len(hits) == 5
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert len({h.id for h in hits}) == 5
@@ -185,20 +188,20 @@ def test_text_query_returns_k_ranked_results(indexed: Indexed) -> None:
 @pytest.mark.parametrize("text", ["", "   ", "\n\t"])
 def test_empty_text_is_an_invalid_request(indexed: Indexed, text: str) -> None:
     with pytest.raises(InvalidRequest, match="empty"):
-        indexed.search("search_text", text)
+        indexed.search(TextPart(text))
 
 
 @pytest.mark.parametrize("k", [0, -1, 1001])
 def test_k_out_of_range_is_an_invalid_request(indexed: Indexed, k: int) -> None:
     with pytest.raises(InvalidRequest, match="limit must be"):
-        indexed.search("search_text", "x", k=k)
+        indexed.search(TextPart("x"), limit=k)
 
 
 def test_undecodable_upload_is_unsupported(indexed: Indexed) -> None:
     with pytest.raises(UnsupportedImage, match="not an image"):
-        indexed.search("search_image_bytes", b"hello")
+        indexed.search(ImagePart(b"hello"))
     with pytest.raises(UnsupportedImage, match=r"truncated|JPEG"):
-        indexed.search("search_image_bytes", encode(pattern(1), "JPEG")[:300])
+        indexed.search(ImagePart(encode(pattern(1), "JPEG")[:300]))
 
 
 def test_oversized_upload_is_payload_too_large(indexed: Indexed) -> None:
@@ -211,20 +214,20 @@ def test_no_index_yet_is_index_not_ready(settings: Settings) -> None:
     service = SearchService(settings)
     with session_scope(settings) as session:
         with pytest.raises(IndexNotReady, match="pixseek ingest"):
-            service.search_text(session, "a dog")
+            service.search(session, Query(parts=(TextPart("a dog"),)))
         with pytest.raises(IndexNotReady):
-            service.search_image_bytes(session, encode(pattern(1), "PNG"))
+            service.search(session, Query(parts=(ImagePart(encode(pattern(1), "PNG")),)))
         with pytest.raises(IndexNotReady):
             service.search_vector(session, np.ones(64, dtype=np.float32))
 
 
 def test_query_of_the_wrong_dimension_is_an_invalid_request(indexed: Indexed) -> None:
     with pytest.raises(InvalidRequest, match="dim"):
-        indexed.search("search_vector", np.ones(12, dtype=np.float32))
+        indexed.search(VectorPart(np.ones(12, dtype=np.float32)))
 
 
 def test_hit_as_dict_has_the_documented_keys(indexed: Indexed) -> None:
-    hit = indexed.search("search_text", "x", k=1)[0]
+    hit = indexed.search(TextPart("x"), limit=1)[0]
     assert {"id", "bucket", "key", "score"} <= set(hit.as_dict())
 
 
@@ -234,4 +237,4 @@ def test_empty_bucket_gives_an_empty_index_and_no_results(settings: Settings, tm
     service = SearchService(settings)
     assert service.loaded_index().ntotal == 0
     with session_scope(settings) as session:
-        assert service.search_text(session, "a dog", k=5) == []
+        assert service.search(session, Query(parts=(TextPart("a dog"),), limit=5)).hits == []

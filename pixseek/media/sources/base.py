@@ -6,9 +6,33 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pixseek.core.errors import PixseekError
 
-class SourceError(Exception):
-    """A file could not be read from its bucket; the message is the reason shown to users."""
+
+class SourceError(PixseekError):
+    """A file could not be read from its bucket; the detail is the reason shown to users.
+
+    Ingest records it against the file and goes on; the routes that serve a cataloged file
+    answer `ImageNotFound` instead, naming the image. Rendered as it is, it is a 404:
+    nothing readable under that key.
+    """
+
+    status_code = 404
+    code = "file_unreadable"
+
+
+class FileTooLarge(SourceError):
+    """The file is over the byte limit its reader gave."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class KeyRefused(SourceError):
+    """A key that is malformed or leads outside the bucket: refused before anything is read."""
+
+    status_code = 403
+    code = "forbidden"
 
 
 @dataclass(frozen=True)

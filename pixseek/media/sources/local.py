@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pixseek.core.errors import BucketNotFound
-from pixseek.media.sources.base import BucketSource, Entry, SourceError
+from pixseek.media.sources.base import BucketSource, Entry, FileTooLarge, KeyRefused, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +98,10 @@ class LocalSource(BucketSource):
     def resolve(self, key: str) -> str:
         """The real path of a key, refused if it leaves the root."""
         if not key or key.startswith("/") or "\x00" in key:
-            raise SourceError(f"invalid key: {key!r}")
+            raise KeyRefused(f"invalid key: {key!r}")
         real = os.path.realpath(os.path.join(self.root, *key.split("/")))
         if not _inside(real, self.root):
-            raise SourceError("refused: path is outside the bucket")
+            raise KeyRefused("refused: path is outside the bucket")
         return real
 
     def read(self, key: str, max_bytes: int) -> bytes:
@@ -117,9 +117,9 @@ class LocalSource(BucketSource):
             if not stat.S_ISREG(st.st_mode):
                 raise SourceError("not a regular file")
             if st.st_size > max_bytes:
-                raise SourceError(f"file too large: {st.st_size} bytes exceeds the limit of {max_bytes}")
+                raise FileTooLarge(f"file too large: {st.st_size} bytes exceeds the limit of {max_bytes}")
             # Read one byte past the limit: a file that grew since stat is still caught.
             data = fh.read(max_bytes + 1)
         if len(data) > max_bytes:
-            raise SourceError(f"file too large: over the limit of {max_bytes} bytes")
+            raise FileTooLarge(f"file too large: over the limit of {max_bytes} bytes")
         return data

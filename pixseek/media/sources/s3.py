@@ -15,7 +15,7 @@ from typing import Any
 
 from pixseek.core.errors import BucketNotFound, InvalidRequest
 from pixseek.core.settings import Settings
-from pixseek.media.sources.base import BucketSource, Entry, SourceError
+from pixseek.media.sources.base import BucketSource, Entry, FileTooLarge, KeyRefused, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class S3Source(BucketSource):
     def _object_key(self, key: str) -> str:
         parts = key.split("/")
         if not key or key.startswith("/") or "\x00" in key or any(p in ("", ".", "..") for p in parts):
-            raise SourceError(f"invalid key: {key!r}")
+            raise KeyRefused(f"invalid key: {key!r}")
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def list(self) -> Iterator[Entry]:
@@ -126,5 +126,5 @@ class S3Source(BucketSource):
         except BotoCoreError as exc:
             raise SourceError(f"cannot read object: {exc}") from exc
         if len(data) > max_bytes:
-            raise SourceError(f"file too large: over the limit of {max_bytes} bytes")
+            raise FileTooLarge(f"file too large: over the limit of {max_bytes} bytes")
         return data

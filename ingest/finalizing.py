@@ -1,0 +1,51 @@
+"""End a job: publish the index once nothing is pending, or record why the job failed."""
+
+from __future__ import annotations
+
+import logging
+
+from pixseek.core.db import session_scope, utcnow
+from pixseek.core.settings import Settings
+from pixseek.index.jobs import JobStatus, get_job
+from pixseek.index.writer import PublishResult, publish_index
+from pixseek.ingest.pending import pending_count
+from pixseek.model.encoder import embed_dim
+from pixseek.model.identity import ModelId
+
+log = logging.getLogger(__name__)
+
+
+def finalize_job(settings: Settings, job_id: str) -> PublishResult | None:
+    """Publish the index with the job's vectors and mark the job done.
+
+    Safe to call more than once and at any time: a job that is already done, or that still
+    has pending images (their batch finalizes when it ends), is left alone and None returned.
+    """
+    with session_scope(settings) as session:
+        if get_job(session, job_id).status == JobStatus.DONE:
+            return None
+    if pending_count(settings, job_id):
+        log.info("ingest.finalize_deferred job=%s: images still pending", job_id)
+        return None
+    result = publish_index(settings, ModelId.of(settings), empty_dim=lambda: embed_dim(settings.model))
+    with session_scope(settings) as session:
+        job = get_job(session, job_id)
+        job.status = JobStatus.DONE
+        job.finished_at = utcnow()
+    log.info(
+        "ingest.finalized job=%s generation=%s added=%d removed=%d count=%d",
+        job_id,
+        result.generation,
+        result.added,
+        result.removed,
+        result.count,
+    )
+    return result
+
+
+def fail_job(settings: Settings, job_id: str, error: str) -> None:
+    with session_scope(settings) as session:
+        job = get_job(session, job_id)
+        job.status = JobStatus.FAILED
+        job.error = error
+        job.finished_at = utcnow()

@@ -1,0 +1,139 @@
+"""Create a job and plan it: list the bucket and decide, per file, what the job must do."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from sqlalchemy import delete, select
+
+from pixseek.core.db import ensure_schema, session_scope, utcnow
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageStatus, ImageVector
+from pixseek.index.jobs import Job, JobStatus, get_job, new_job_id
+from pixseek.index.patches import PatchStore
+from pixseek.ingest.extractors import active_extractors
+from pixseek.ingest.pending import ID_CHUNK
+from pixseek.media.sources import BucketSource, Entry
+from pixseek.model.identity import ModelId
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Plan:
+    job_id: str
+    bucket: str
+    work: list[int] = field(default_factory=list)  # image ids to read and embed
+
+    def batches(self, size: int) -> Iterator[list[int]]:
+        it = iter(self.work)
+        while batch := list(islice(it, size)):
+            yield batch
+
+
+def create_job(settings: Settings, bucket: str) -> str:
+    ensure_schema(settings)
+    job_id = new_job_id()
+    with session_scope(settings) as session:
+        session.add(Job(id=job_id, bucket=bucket, status=JobStatus.QUEUED))
+    return job_id
+
+
+def job_is_planned(settings: Settings, job_id: str) -> bool:
+    """True once `plan_job` has committed for this job (its start time is set with the plan)."""
+    with session_scope(settings) as session:
+        return get_job(session, job_id).started_at is not None
+
+
+def _unchanged(row: Image, entry: Entry, model: str) -> bool:
+    return (
+        row.status in (ImageStatus.INDEXED, ImageStatus.EMBEDDED)
+        and row.model == model
+        and row.size == entry.size
+        and row.mtime == entry.mtime
+        and row.etag == entry.etag
+    )
+
+
+def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
+    """List the bucket and decide, per file, what the job must do.
+
+    New and changed files become `pending` for this job; files that vanished become
+    `deleted` (their vectors and patches are dropped); hidden and special files are
+    recorded `skipped` and refused symlinks `failed`, with the reason, and lose any vectors
+    and patches an earlier run stored for them. Unchanged files
+    (same size, mtime, ETag and model) are left alone.
+    """
+    model = ModelId.of(settings).key
+    patches = PatchStore(settings.patch_dir)
+    plan = Plan(job_id=job_id, bucket=source.bucket)
+    with session_scope(settings) as session:
+        job = get_job(session, job_id)
+        job.status = JobStatus.RUNNING
+        job.started_at = utcnow()
+        existing = {
+            row.key: row for row in session.scalars(select(Image).where(Image.bucket == source.bucket))
+        }
+        total = unchanged = 0
+        pending_rows: list[Image] = []
+        dropped_ids: list[int] = []  # known files now skipped or refused: drop what they had stored
+        for entry in source.list():
+            total += 1
+            row = existing.pop(entry.key, None)
+            if (
+                row is not None
+                and entry.skip is None
+                and entry.refuse is None
+                and _unchanged(row, entry, model)
+            ):
+                unchanged += 1
+                continue
+            if row is None:
+                row = Image(bucket=source.bucket, key=entry.key)
+                session.add(row)
+            row.size, row.mtime, row.etag = entry.size, entry.mtime, entry.etag
+            row.job_id = job_id
+            row.error = entry.skip or entry.refuse
+            if entry.skip or entry.refuse:
+                if row.id is not None:
+                    dropped_ids.append(row.id)
+                row.status = ImageStatus.SKIPPED if entry.skip else ImageStatus.FAILED
+                row.model = None
+            else:
+                row.status = ImageStatus.PENDING
+                pending_rows.append(row)
+        deleted_ids = [row.id for row in existing.values() if row.status != ImageStatus.DELETED]
+        for row in existing.values():
+            if row.status != ImageStatus.DELETED:
+                row.status = ImageStatus.DELETED
+                row.job_id = job_id
+        forgotten = deleted_ids + dropped_ids
+        extractors = active_extractors(settings) if forgotten else []
+        for start in range(0, len(forgotten), ID_CHUNK):
+            part = forgotten[start : start + ID_CHUNK]
+            session.execute(delete(ImageVector).where(ImageVector.image_id.in_(part)))
+            for extractor in extractors:
+                extractor.forget(session, part)
+        session.flush()  # assigns ids to new rows
+        plan.work = [row.id for row in pending_rows]
+        job.total, job.planned, job.unchanged, job.deleted = (
+            total,
+            len(plan.work),
+            unchanged,
+            len(deleted_ids),
+        )
+    for image_id in forgotten:
+        patches.delete(image_id)
+    log.info(
+        "ingest.planned job=%s bucket=%s total=%d work=%d unchanged=%d deleted=%d",
+        job_id,
+        source.bucket,
+        total,
+        len(plan.work),
+        unchanged,
+        len(deleted_ids),
+    )
+    return plan

@@ -1,0 +1,219 @@
+"""Process a job's pending images: read and decode them, run the model, store the results.
+
+Safe to repeat: only images still `pending` for the job are touched, and a batch's rows
+are locked and checked again before anything is written (see `_store_chunk`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from pixseek.core.db import session_scope, utcnow
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, ImageStatus, ImageVector
+from pixseek.index.patch_sync import ensure_store_patch_mode
+from pixseek.index.patches import PatchStore
+from pixseek.ingest.extractors import Extractor, active_extractors
+from pixseek.ingest.pending import pending_keys
+from pixseek.ingest.pipeline import Prepared, Rejected, lower_thread_priority, ordered_map, prepare_file
+from pixseek.media.sources import open_source
+from pixseek.model.encoder import Encoder, get_encoder
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int], None]
+
+
+def _known_vectors(session: Session, shas: list[str], model: str) -> dict[str, tuple[int, bytes]]:
+    """Vectors already computed for identical bytes: exact copies are never embedded twice."""
+    rows = session.execute(
+        select(ImageVector.sha256, ImageVector.image_id, ImageVector.vector).where(
+            ImageVector.sha256.in_(shas), ImageVector.model == model
+        )
+    ).all()
+    return {sha: (int(image_id), blob) for sha, image_id, blob in rows}
+
+
+@dataclass
+class _Embedded:
+    """One encoder batch after the model: what `_store_chunk` writes."""
+
+    items: list[Prepared | Rejected]
+    vectors: dict[int, bytes]  # image id -> float32 CLS vector, fresh and reused
+    patches: dict[int, np.ndarray]  # image id -> patch grid, fresh images only
+    copies: dict[int, int]  # image id -> id of an identical image whose patches it reuses
+
+
+def _embed_chunk(settings: Settings, encoder: Encoder, items: list[Prepared | Rejected]) -> _Embedded:
+    """Run the model on the images of a chunk whose bytes were never embedded before."""
+    prepared = [item for item in items if isinstance(item, Prepared)]
+    with session_scope(settings) as session:
+        known = _known_vectors(session, sorted({p.sha256 for p in prepared}), encoder.model_id.key)
+    # The session is closed before the forward pass: no connection is held while the model runs.
+    # A copy of an image in the batch still being written is not seen yet and is encoded
+    # again: the same vector, written twice, which costs a forward but is never wrong.
+    fresh = [p for p in prepared if p.sha256 not in known]
+    out = _Embedded(items=items, vectors={}, patches={}, copies={})
+    if fresh:
+        encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]), settings.patch_mode)
+        for i, item in enumerate(fresh):
+            out.patches[item.image_id] = encoded.patches[i]
+            out.vectors[item.image_id] = encoded.cls[i].astype("<f4").tobytes()
+    for item in prepared:
+        if item.sha256 in known:
+            source_id, blob = known[item.sha256]
+            out.vectors[item.image_id] = blob
+            if source_id != item.image_id:
+                out.copies[item.image_id] = source_id
+    return out
+
+
+def _store_chunk(
+    settings: Settings,
+    encoder: Encoder,
+    job_id: str,
+    embedded: _Embedded,
+    patch_store: PatchStore,
+    extractors: list[Extractor],
+) -> int:
+    model = encoder.model_id.key
+    items = embedded.items
+    with session_scope(settings) as session:
+        # Lock the chunk's rows, in id order so two runs never deadlock, and decide on what
+        # they say now: a redelivered copy of this batch running at the same time (a worker
+        # presumed dead, a visibility timeout) waits here, then finds them no longer pending.
+        # Patch files are written only for rows that pass, so a stale copy never overwrites
+        # the patches of an image a newer job has re-embedded.
+        rows = {
+            row.id: row
+            for row in session.scalars(
+                select(Image)
+                .where(Image.id.in_([item.image_id for item in items]))
+                .order_by(Image.id)
+                .with_for_update()
+            )
+        }
+        now = utcnow()
+        rejected: list[int] = []
+        for item in items:
+            row = rows.get(item.image_id)
+            if row is None or row.job_id != job_id or row.status != ImageStatus.PENDING:
+                continue  # another run of this batch got here first
+            if isinstance(item, Rejected):
+                row.status, row.error = item.status, item.reason
+                row.sha256 = item.sha256
+                row.model = None
+                session.execute(delete(ImageVector).where(ImageVector.image_id == item.image_id))
+                for extractor in extractors:
+                    extractor.forget(session, [item.image_id])
+                rejected.append(item.image_id)
+                log.info("ingest.%s key=%s reason=%s", item.status, row.key, item.reason)
+                continue
+            patch = embedded.patches.get(item.image_id)
+            if patch is None and item.image_id in embedded.copies:
+                patch = patch_store.get(embedded.copies[item.image_id])
+            if patch is not None:
+                patch_store.put(item.image_id, patch)
+            row.status, row.error = ImageStatus.EMBEDDED, None
+            row.sha256, row.size, row.format = item.sha256, item.size, item.format
+            row.width, row.height, row.captured_at = item.width, item.height, item.captured_at
+            row.model = model
+            row.grid_h, row.grid_w = encoder.grid
+            row.embedded_at = now
+            session.merge(
+                ImageVector(
+                    image_id=item.image_id,
+                    model=model,
+                    dim=encoder.dim,
+                    sha256=item.sha256,
+                    vector=embedded.vectors[item.image_id],
+                )
+            )
+            for extractor in extractors:
+                if extractor.name in item.extras:
+                    extractor.store(session, item.image_id, item.extras[extractor.name])
+    for image_id in rejected:
+        patch_store.delete(image_id)
+    return len(items)
+
+
+def process_images(
+    settings: Settings,
+    job_id: str,
+    bucket: str,
+    image_ids: list[int],
+    on_progress: ProgressFn | None = None,
+) -> int:
+    """Read, decode and embed the job's pending images among `image_ids`.
+
+    A bad file is recorded `failed` (or `skipped` when it is not an image) with its reason
+    and never stops the others. Results are committed every encoder batch, so a crash loses
+    at most two batches of work (one encoded, one being written), which a re-run picks up.
+    Returns the number processed.
+
+    Three stages overlap so that the model never waits when it could work: decode threads
+    prepare the next batches (`ordered_map`), this thread runs the model, and one writer
+    thread commits the previous batch (SQL rows, patch files) while the model runs.
+    """
+    encoder = get_encoder(settings)
+    source = open_source(bucket, settings)
+    patch_store = PatchStore(settings.patch_dir)
+    ensure_store_patch_mode(settings.patch_dir, settings.patch_mode)  # issue 6: never mix patch modes
+    workers = settings.decode_workers or min(8, (os.cpu_count() or 2))
+    extractors = active_extractors(settings)
+
+    def prepare(item: tuple[int, str]) -> Prepared | Rejected:
+        image_id, key = item
+        return prepare_file(
+            source,
+            image_id,
+            key,
+            encoder.preprocessor,
+            max_bytes=settings.max_file_bytes,
+            max_pixels=settings.max_image_pixels,
+            extractors=extractors,
+        )
+
+    # Up to two batches decoded ahead of the model: while it encodes batch N, batch N+1 is
+    # complete and N+2 is being decoded. Memory stays bounded at about four batches of
+    # model input (two prefetched, one in the model, one being written).
+    stream = ordered_map(
+        prepare,
+        pending_keys(settings, job_id, image_ids),
+        workers=workers,
+        prefetch=2 * settings.batch_size,
+        initializer=lower_thread_priority if settings.device != "cuda" else None,
+    )
+    done = 0
+    with ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="pixseek-store", initializer=lower_thread_priority
+    ) as writer:
+        storing: Future[int] | None = None
+        while chunk := list(islice(stream, settings.batch_size)):
+            embedded = _embed_chunk(settings, encoder, chunk)
+            if storing is not None:
+                # At most one batch waits to be written: a slow database slows the model
+                # down instead of letting finished batches pile up in memory.
+                done += _finish(storing, on_progress)
+            storing = writer.submit(
+                _store_chunk, settings, encoder, job_id, embedded, patch_store, extractors
+            )
+        if storing is not None:
+            done += _finish(storing, on_progress)
+    return done
+
+
+def _finish(storing: Future[int], on_progress: ProgressFn | None) -> int:
+    count = storing.result()  # re-raises a failed write here, in the caller's thread
+    if on_progress is not None:
+        on_progress(count)
+    return count

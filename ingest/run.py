@@ -1,0 +1,38 @@
+"""Ingest a bucket in this process, start to finish: the embedded default.
+
+The same steps the Celery tasks run one by one in distributed mode (`ingest/dispatch.py`):
+plan, process, finalize, each keyed by ids and safe to repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pixseek.core.settings import Settings
+from pixseek.ingest.finalizing import fail_job, finalize_job
+from pixseek.ingest.planning import Plan, create_job, plan_job
+from pixseek.ingest.processing import ProgressFn, process_images
+from pixseek.media.sources import open_source
+
+
+def run_ingest(
+    settings: Settings,
+    uri: str,
+    *,
+    job_id: str | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> str:
+    """Ingest a bucket in this process, start to finish; returns the job id."""
+    source = open_source(uri, settings)
+    job_id = job_id or create_job(settings, source.bucket)
+    try:
+        plan = plan_job(settings, job_id, source)
+        if on_plan is not None:
+            on_plan(plan)
+        process_images(settings, job_id, source.bucket, plan.work, on_progress)
+        finalize_job(settings, job_id)
+    except BaseException as exc:
+        fail_job(settings, job_id, f"{type(exc).__name__}: {exc}")
+        raise
+    return job_id

@@ -1,0 +1,88 @@
+"""Semantic ranking: the top-n by cosine among the searchable images a query's filters allow.
+
+Every ranking is ordered by score, then id (see `search.semantic`), so pages cut from it
+always cut at the same place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import Image, images_by_ids
+from pixseek.index.store import LoadedIndex
+from pixseek.model.identity import ModelId
+from pixseek.search import semantic
+from pixseek.search.explain import explain_hits
+from pixseek.search.filters import conditions
+from pixseek.search.query import Hit, Query, SearchPage
+from pixseek.search.resolve import Resolved
+
+ID_CHUNK = 10_000  # ids per IN (...) list; SQLite allows 32766 parameters
+
+
+def _passing(session: Session, ids: np.ndarray, conds: list[ColumnElement[bool]]) -> np.ndarray:
+    """Which of `ids` meet `conds` now (the index can lag the catalog)."""
+    found: set[int] = set()
+    values = [int(i) for i in ids]
+    for start in range(0, len(values), ID_CHUNK):
+        part = values[start : start + ID_CHUNK]
+        found.update(int(i) for i in session.scalars(select(Image.id).where(Image.id.in_(part), *conds)))
+    return np.fromiter((i in found for i in values), dtype=bool, count=len(values))
+
+
+def semantic_ranking(
+    session: Session, settings: Settings, loaded: LoadedIndex, query: Query, resolved: Resolved, n: int
+) -> semantic.Ranked:
+    """The top-n by cosine among searchable images that pass the filters.
+
+    Unfiltered: the index, dropping rows that changed since it was built. Filtered: the
+    index with an id selector, which skips the other ids; that is exact on a flat index.
+    On an approximate index (IVF, HNSW) a selective filter would lose recall, so a
+    subset of at most `search_exact_max` images is scored by brute force over its
+    stored vectors instead (docs/benchmarks.md has the measurements).
+    """
+    model = ModelId.of(settings).key
+    dim = loaded.manifest.dim
+    conds = conditions(query.filters, model)
+    conds += resolved.exclusions()
+    q = resolved.combined.vector
+    if not query.filters.active:
+        total = int(session.scalar(select(func.count()).select_from(Image).where(*conds)) or 0)
+        ranked = semantic.index_top(
+            loaded,
+            q,
+            n,
+            accept=lambda ids: _passing(session, ids, conds),
+            min_score=query.min_score,
+        )
+        return replace(ranked, total=total if query.min_score is None else None)
+    allowed = np.fromiter(session.scalars(select(Image.id).where(*conds)), dtype=np.int64)
+    if allowed.size <= settings.search_exact_max and not semantic.is_exact(loaded.index):
+        ids, vectors = semantic.stored_vectors(session, allowed, model, dim)
+        return semantic.exact_top(vectors, ids, q, n, query.min_score)
+    ranked = semantic.index_top(loaded, q, n, allowed=allowed, min_score=query.min_score)
+    return replace(ranked, total=int(allowed.size) if query.min_score is None else None)
+
+
+def semantic_page(
+    session: Session, settings: Settings, loaded: LoadedIndex, query: Query, resolved: Resolved
+) -> SearchPage:
+    """The query's page of the semantic ranking; scores are cosine similarities."""
+    ranked = semantic_ranking(session, settings, loaded, query, resolved, query.offset + query.limit)
+    page_ids = [int(i) for i in ranked.ids[query.offset :]]
+    scores = dict(zip(page_ids, (float(s) for s in ranked.scores[query.offset :]), strict=True))
+    rows = images_by_ids(session, page_ids)
+    hits = [
+        Hit(id=i, bucket=rows[i].bucket, key=rows[i].key, score=scores[i], similarity=scores[i])
+        for i in page_ids
+        if i in rows
+    ]
+    if query.explain:
+        explain_hits(session, settings, hits, resolved)
+    return SearchPage(hits, ranked.total, query.offset, query.limit, query.mode)
