@@ -33,11 +33,6 @@ class DecodeError(UnsupportedImage):
         super().__init__(reason)
         self.skip = skip
 
-    @property
-    def reason(self) -> str:
-        # The detail under its earlier name: search/duplicates/service.py still reads it.
-        return self.detail
-
 
 @dataclass
 class Decoded:

@@ -14,11 +14,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pixseek.core.errors import InvalidRequest, PayloadTooLarge, UnsupportedImage
+from pixseek.core.errors import InvalidRequest, PayloadTooLarge
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import SEARCHABLE, Image
 from pixseek.index.duplicates import Kind
-from pixseek.media.decode import DecodeError, decode_image
+from pixseek.media.decode import decode_image
 from pixseek.media.perceptual_hash import Signature, hamming, signature
 from pixseek.search.duplicates.candidates import CANDIDATE_SLACK
 from pixseek.search.duplicates.matching import EXACT_REASON, Rules, classify
@@ -84,10 +84,8 @@ class DuplicateCheck:
             raise InvalidRequest("the image is empty")
         if len(data) > limit:
             raise PayloadTooLarge(f"image is {len(data)} bytes; the limit is {limit}")
-        try:
-            decoded = decode_image(data, max_pixels=self.settings.max_image_pixels, draft_size=256)
-        except DecodeError as exc:
-            raise UnsupportedImage(exc.reason) from exc
+        # An undecodable upload raises DecodeError, an UnsupportedImage: a 415 for the client.
+        decoded = decode_image(data, max_pixels=self.settings.max_image_pixels, draft_size=256)
         digest = hashlib.sha256(data).hexdigest()
         matches: dict[int, tuple[str, float, str]] = {}
         for image_id in session.scalars(
