@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from pixseek.core.db import session_scope, utcnow
+from pixseek.core.db import in_chunks, session_scope, utcnow
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import SEARCHABLE, Image, ImageStatus, ImageVector, vector_dim
 from pixseek.index.factory import FLAT, add_vectors, build_index, needs_rebuild
@@ -27,8 +27,6 @@ from pixseek.index.store import IndexStore, index_ids
 from pixseek.model.identity import ModelId
 
 log = logging.getLogger(__name__)
-
-READ_CHUNK = 20_000
 
 
 @dataclass
@@ -42,8 +40,7 @@ class PublishResult:
 def _vectors(session: Session, ids: list[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
     out_ids: list[int] = []
     chunks: list[np.ndarray] = []
-    for start in range(0, len(ids), READ_CHUNK):
-        part = ids[start : start + READ_CHUNK]
+    for part in in_chunks(ids):
         rows = session.execute(
             select(ImageVector.image_id, ImageVector.vector).where(ImageVector.image_id.in_(part))
         ).all()

@@ -11,22 +11,21 @@ from collections.abc import Iterator
 
 from sqlalchemy import func, select, update
 
-from pixseek.core.db import session_scope, utcnow
+from pixseek.core.db import in_chunks, session_scope, utcnow
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, ImageStatus
 
 # Ids per `IN (...)` list and per transaction: short statements, and few rows locked at once.
-ID_CHUNK = 500
 
 
 def pending_keys(settings: Settings, job_id: str, ids: list[int]) -> Iterator[tuple[int, str]]:
     """(id, key) of the job's images among `ids` still pending, in id order, one chunk per session."""
-    for start in range(0, len(ids), ID_CHUNK):
+    for part in in_chunks(ids):
         with session_scope(settings) as session:
             rows = session.execute(
                 select(Image.id, Image.key)
                 .where(
-                    Image.id.in_(ids[start : start + ID_CHUNK]),
+                    Image.id.in_(part),
                     Image.job_id == job_id,
                     Image.status == ImageStatus.PENDING,
                 )
@@ -70,11 +69,11 @@ def fail_pending(settings: Settings, job_id: str, image_ids: list[int], error: s
     """
     failed = 0
     with session_scope(settings) as session:
-        for start in range(0, len(image_ids), ID_CHUNK):
+        for part in in_chunks(image_ids):
             result = session.execute(
                 update(Image)
                 .where(
-                    Image.id.in_(image_ids[start : start + ID_CHUNK]),
+                    Image.id.in_(part),
                     Image.job_id == job_id,
                     Image.status == ImageStatus.PENDING,
                 )

@@ -9,13 +9,12 @@ from itertools import islice
 
 from sqlalchemy import delete, select
 
-from pixseek.core.db import ensure_schema, session_scope, utcnow
+from pixseek.core.db import ensure_schema, in_chunks, session_scope, utcnow
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, ImageStatus, ImageVector
 from pixseek.index.jobs import Job, JobStatus, get_job, new_job_id
 from pixseek.index.patches import PatchStore
 from pixseek.ingest.extractors import active_extractors
-from pixseek.ingest.pending import ID_CHUNK
 from pixseek.media.sources import BucketSource, Entry
 from pixseek.model.identity import ModelId
 
@@ -112,8 +111,7 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
                 row.job_id = job_id
         forgotten = deleted_ids + dropped_ids
         extractors = active_extractors(settings) if forgotten else []
-        for start in range(0, len(forgotten), ID_CHUNK):
-            part = forgotten[start : start + ID_CHUNK]
+        for part in in_chunks(forgotten):
             session.execute(delete(ImageVector).where(ImageVector.image_id.in_(part)))
             for extractor in extractors:
                 extractor.forget(session, part)

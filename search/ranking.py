@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from pixseek.core.db import in_chunks
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, images_by_ids
 from pixseek.index.store import LoadedIndex
@@ -23,15 +24,12 @@ from pixseek.search.filters import conditions
 from pixseek.search.query import Hit, Query, SearchPage
 from pixseek.search.resolve import Resolved
 
-ID_CHUNK = 10_000  # ids per IN (...) list; SQLite allows 32766 parameters
-
 
 def _passing(session: Session, ids: np.ndarray, conds: list[ColumnElement[bool]]) -> np.ndarray:
     """Which of `ids` meet `conds` now (the index can lag the catalog)."""
     found: set[int] = set()
     values = [int(i) for i in ids]
-    for start in range(0, len(values), ID_CHUNK):
-        part = values[start : start + ID_CHUNK]
+    for part in in_chunks(values):
         found.update(int(i) for i in session.scalars(select(Image.id).where(Image.id.in_(part), *conds)))
     return np.fromiter((i in found for i in values), dtype=bool, count=len(values))
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -16,6 +16,8 @@ from sqlalchemy.types import TypeDecorator
 
 from pixseek.core.globs import register_sqlite as register_sqlite_glob
 from pixseek.core.settings import Settings
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
+
+
+# Ids per `IN (...)` list. SQLite allows 32,766 bound parameters in a statement (PostgreSQL
+# 65,535); 10,000 leaves room for the other conditions and keeps each statement small.
+IN_LIST_MAX = 10_000
+
+
+def in_chunks(values: Sequence[T], size: int = IN_LIST_MAX) -> Iterator[Sequence[T]]:
+    """`values` in slices short enough for one `IN (...)` list."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 class Base(DeclarativeBase):

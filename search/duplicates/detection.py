@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from pixseek.core.db import utcnow
+from pixseek.core.db import IN_LIST_MAX, in_chunks, utcnow
 from pixseek.core.settings import Settings
 from pixseek.index.duplicates import DuplicatePair, ImageHash
 from pixseek.model.identity import ModelId
@@ -97,15 +97,17 @@ def _store_pairs(session: Session, collection: Collection, matches: Matches) -> 
     ids = collection.ids
     a_ids, b_ids = ids[matches.pairs[:, 0]], ids[matches.pairs[:, 1]]
     # Pairs already stored (from a previous run) are replaced by the fresh comparison.
-    for start in range(0, len(a_ids), CHUNK):
-        pa = a_ids[start : start + CHUNK].tolist()
-        involved = sorted(set(pa) | set(b_ids[start : start + CHUNK].tolist()))
+    # Half an IN list of pairs at a time: both of a pair's ids may go into it.
+    half = IN_LIST_MAX // 2
+    for start in range(0, len(a_ids), half):
+        pa, pb = a_ids[start : start + half].tolist(), b_ids[start : start + half].tolist()
+        involved = sorted(set(pa) | set(pb))
         existing = session.execute(
             select(DuplicatePair.id, DuplicatePair.image_a, DuplicatePair.image_b).where(
                 DuplicatePair.image_a.in_(involved)
             )
         ).all()
-        wanted = set(zip(pa, b_ids[start : start + CHUNK].tolist(), strict=True))
+        wanted = set(zip(pa, pb, strict=True))
         stale = [pid for pid, a, b in existing if (a, b) in wanted]
         if stale:
             session.execute(delete(DuplicatePair).where(DuplicatePair.id.in_(stale)))
@@ -132,10 +134,10 @@ def _store_pairs(session: Session, collection: Collection, matches: Matches) -> 
 def _mark_checked(session: Session, collection: Collection, query_rows: np.ndarray | None) -> None:
     ids = collection.ids if query_rows is None else collection.ids[query_rows]
     now = utcnow()
-    for start in range(0, len(ids), CHUNK):
+    for part in in_chunks(ids.tolist()):
         session.execute(
             update(ImageHash)
-            .where(ImageHash.image_id.in_(ids[start : start + CHUNK].tolist()))
+            .where(ImageHash.image_id.in_(part))
             .values(checked_at=now)
             .execution_options(synchronize_session=False)
         )

@@ -8,12 +8,13 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pixseek.core.db import in_chunks
 from pixseek.index.catalog import SEARCHABLE, Image, ImageVector
 from pixseek.index.duplicates import ImageHash
 from pixseek.media.perceptual_hash import CODES_BYTES, SCALES, THUMB, VERSION, unpack_codes
 from pixseek.search.duplicates.keeper import ImageFacts
 
-CHUNK = 20_000
+CHUNK = 20_000  # rows per page read from SQL, per insert batch and per block compared in memory
 
 
 class SqlThumbs:
@@ -35,8 +36,7 @@ class SqlThumbs:
         unique, inverse = np.unique(rows, return_inverse=True)
         wanted = self.ids[unique]
         blobs: dict[int, bytes] = {}
-        for start in range(0, len(wanted), CHUNK):
-            part = wanted[start : start + CHUNK].tolist()
+        for part in in_chunks(wanted.tolist()):
             for image_id, blob in self.session.execute(
                 select(ImageHash.image_id, ImageHash.thumbs).where(ImageHash.image_id.in_(part))
             ):
@@ -97,8 +97,7 @@ def load_vectors(session: Session, ids: np.ndarray, model: str) -> tuple[np.ndar
     found_ids: list[int] = []
     blobs: list[bytes] = []
     id_list = [int(i) for i in ids]
-    for start in range(0, len(id_list), CHUNK):
-        part = id_list[start : start + CHUNK]
+    for part in in_chunks(id_list):
         for image_id, blob in session.execute(
             select(ImageVector.image_id, ImageVector.vector).where(
                 ImageVector.image_id.in_(part), ImageVector.model == model
@@ -117,8 +116,7 @@ def load_vectors(session: Session, ids: np.ndarray, model: str) -> tuple[np.ndar
 def load_facts(session: Session, image_ids: list[int]) -> dict[int, tuple[ImageFacts, Image]]:
     """Keeper facts and catalog rows of searchable images among `image_ids`."""
     out: dict[int, tuple[ImageFacts, Image]] = {}
-    for start in range(0, len(image_ids), CHUNK):
-        part = image_ids[start : start + CHUNK]
+    for part in in_chunks(image_ids):
         for row in session.scalars(
             select(Image).where(Image.id.in_(part), Image.status.in_(list(SEARCHABLE)))
         ):
