@@ -190,6 +190,7 @@ class PatchManifest(ManifestFile):
     grid_h: int
     grid_w: int
     patch_mode: str
+    image_size: int = 0  # the model's input side (0: an index from before it was recorded)
     count: int = 0  # patches
     images: int = 0
     generation: int = 0

@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -57,19 +58,35 @@ def patch_index_store(settings: Settings) -> PatchIndexStore:
 # --- the patch store's mode ----------------------------------------------------------------
 
 
+def _store_manifest(patch_dir: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((patch_dir / STORE_MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return data
+
+
 def store_patch_mode(patch_dir: Path) -> str | None:
     """The patch mode recorded for the store, `plain` for a store from before modes, or None."""
-    try:
-        return str(json.loads((patch_dir / STORE_MANIFEST).read_text(encoding="utf-8"))["patch_mode"])
-    except FileNotFoundError:
-        pass
+    manifest = _store_manifest(patch_dir)
+    if manifest is not None:
+        return str(manifest["patch_mode"])
     if next(patch_dir.glob("*/*.npy"), None) is not None:
         return LEGACY_MODE
     return None
 
 
-def ensure_store_patch_mode(patch_dir: Path, patch_mode: str) -> None:
-    """Record `patch_mode` for a new store; refuse when the store holds another mode's patches.
+def store_image_size(patch_dir: Path) -> int:
+    """The model input side the stored patches were cut from, or 0 where a store predates it."""
+    manifest = _store_manifest(patch_dir) or {}
+    return int(manifest.get("image_size", 0))
+
+
+def ensure_store_patch_mode(patch_dir: Path, patch_mode: str, image_size: int) -> None:
+    """Record the patch mode and input size for the store; refuse another mode's patches.
+
+    The input size is what region search needs to place patch cells on a photo, kept here so
+    that neither the index writer nor a region query has to load the model to learn it.
 
     Raises:
         PatchModeMismatch: the store was written with a different mode.
@@ -81,12 +98,12 @@ def ensure_store_patch_mode(patch_dir: Path, patch_mode: str) -> None:
             f"{patch_mode!r} ones; set PIXSEEK_PATCH_MODE={current}, or ingest into a new "
             "PIXSEEK_DATA_DIR to use the new mode"
         )
-    if (patch_dir / STORE_MANIFEST).exists():
+    if store_image_size(patch_dir) == image_size:
         return
     patch_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=patch_dir, prefix=".manifest.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"patch_mode": patch_mode}, fh)
+        json.dump({"patch_mode": patch_mode, "image_size": image_size}, fh)
     os.replace(tmp, patch_dir / STORE_MANIFEST)
 
 
@@ -217,6 +234,7 @@ def update_patch_index(
             grid_h=grid[0],
             grid_w=grid[1],
             patch_mode=mode,
+            image_size=store_image_size(settings.patch_dir),
             cls_generation=cls_generation,
             trained_on=trained_on,
         )

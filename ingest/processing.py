@@ -167,7 +167,8 @@ def process_images(
     encoder = get_encoder(settings)
     source = open_source(bucket, settings)
     patch_store = PatchStore(settings.patch_dir)
-    ensure_store_patch_mode(settings.patch_dir, settings.patch_mode)  # issue 6: never mix patch modes
+    # Never mix patch modes in one store; record the input size region search places cells by.
+    ensure_store_patch_mode(settings.patch_dir, settings.patch_mode, encoder.image_size)
     workers = settings.decode_workers or min(8, (os.cpu_count() or 2))
     extractors = active_extractors(settings)
 

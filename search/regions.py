@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session
 from pixseek.core.errors import IndexNotReady, InvalidRequest
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import SEARCHABLE, Image, ImageVector, get_searchable_image, images_by_ids
-from pixseek.index.patch_index import LoadedPatchIndex, PatchIndexHolder, patch_ids, search_index, split_ids
+from pixseek.index.patch_index import (
+    LoadedPatchIndex,
+    PatchIndexHolder,
+    PatchManifest,
+    patch_ids,
+    search_index,
+    split_ids,
+)
 from pixseek.index.patch_sync import patch_index_store
 from pixseek.index.patches import PatchStore
 from pixseek.model.identity import ModelId
@@ -285,7 +292,7 @@ class RegionSearchService:
             row = rows.get(image_id)
             if row is None or row.status not in SEARCHABLE:
                 continue
-            regions = self._regions(row, query[0], manifest.grid, smooth)
+            regions = self._regions(row, query[0], manifest, smooth)
             if regions is None:
                 continue
             cls_score = cls_scores.get(image_id, 0.0)
@@ -315,14 +322,15 @@ class RegionSearchService:
         row = get_searchable_image(session, image_id)
         loaded = self.loaded_patch_index()
         query = self._query(vector, loaded.manifest.dim)
-        regions = self._regions(row, query[0], loaded.manifest.grid, smooth)
+        regions = self._regions(row, query[0], loaded.manifest, smooth)
         if regions is None:
             raise IndexNotReady(f"image {image_id} has no stored patches yet")
         return regions
 
     def _regions(
-        self, row: Image, query: np.ndarray, grid: tuple[int, int], smooth: int
+        self, row: Image, query: np.ndarray, manifest: PatchManifest, smooth: int
     ) -> ImageRegions | None:
+        grid = manifest.grid
         arr = self.patches.get(row.id)
         if arr is None or arr.shape[:2] != grid or not row.width or not row.height:
             log.warning("regions.no_patches image=%d", row.id)
@@ -330,7 +338,10 @@ class RegionSearchService:
         scores = arr.astype(np.float32) @ query
         smoothed = smooth_scores(scores, smooth)
         cell, rows, cols = best_region(smoothed)
-        geometry = Geometry.of(row.width, row.height, self.search.encoder.image_size)
+        # The input size comes with the index; only indexes from before it was recorded
+        # make a region query load the model to learn it.
+        image_size = manifest.image_size or self.search.encoder.image_size
+        geometry = Geometry.of(row.width, row.height, image_size)
         size = (row.width, row.height)
         return ImageRegions(
             image_id=row.id,
