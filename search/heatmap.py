@@ -10,8 +10,8 @@ from PIL import Image
 from pixseek.core.errors import ImageNotFound
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image as CatalogImage
+from pixseek.media.cataloged import read_cataloged
 from pixseek.media.decode import DecodeError, decode_image
-from pixseek.media.sources import SourceError, open_source
 
 # A perceptually ordered ramp (dark blue, cyan, yellow, red) as (position, RGB) stops.
 _STOPS = np.array([0.0, 0.35, 0.7, 1.0])
@@ -62,11 +62,11 @@ def displayed_image(settings: Settings, row: CatalogImage) -> Image.Image:
     Raises:
         ImageNotFound: the file is gone, or changed since it was indexed.
     """
+    data = read_cataloged(settings, row.id, row.bucket, row.key)
     try:
-        data = open_source(row.bucket, settings).read(row.key, settings.max_file_bytes)
         decoded = decode_image(data, max_pixels=settings.max_image_pixels)
-    except (SourceError, DecodeError) as exc:
-        raise ImageNotFound(f"image {row.id} cannot be read from its bucket: {exc}") from exc
+    except DecodeError as exc:
+        raise ImageNotFound(f"image {row.id} is no longer a readable image: {exc.detail}") from exc
     if decoded.image.size != (row.width, row.height):
         raise ImageNotFound(f"image {row.id} changed on disk since it was indexed; re-ingest its bucket")
     return decoded.image

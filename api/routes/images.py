@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from pixseek.api.deps import SessionDep, SettingsDep
 from pixseek.api.schemas import ImageInfo
 from pixseek.core.errors import ImageNotFound
 from pixseek.index.catalog import ImageStatus, get_image
+from pixseek.media.cataloged import read_cataloged
 from pixseek.media.decode import sniff
 from pixseek.media.formats import MEDIA_TYPES
-from pixseek.media.sources import SourceError, open_source
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 
@@ -28,23 +27,18 @@ def image_info(image_id: int, session: SessionDep) -> ImageInfo:
     response_class=Response,
     responses={200: {"content": {v: {} for v in MEDIA_TYPES.values()}}},
 )
-async def image_file(image_id: int, session: SessionDep, settings: SettingsDep) -> Response:
+def image_file(image_id: int, session: SessionDep, settings: SettingsDep) -> Response:
     """The original bytes of a cataloged image, with its content type.
 
     Only the catalog's (bucket, key) of the id is read, so no request value ever names a path.
+    A plain `def`: FastAPI runs it on a worker thread, so its SQL and file reads never block
+    the event loop.
     """
     image = get_image(session, image_id)
     if image.status in (ImageStatus.DELETED, ImageStatus.SKIPPED, ImageStatus.FAILED):
         raise ImageNotFound(f"image {image_id} is {image.status}")
 
-    def read() -> bytes:
-        source = open_source(image.bucket, settings)
-        return source.read(image.key, settings.max_file_bytes)
-
-    try:
-        data = await run_in_threadpool(read)
-    except SourceError as exc:
-        raise ImageNotFound(f"image {image_id} cannot be read from its bucket: {exc}") from exc
+    data = read_cataloged(settings, image_id, image.bucket, image.key)
     fmt = sniff(data[:16])
     if fmt is None:
         raise ImageNotFound(f"image {image_id} changed on disk and is no longer an image")
