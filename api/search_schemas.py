@@ -12,8 +12,6 @@ from pixseek.media.formats import ImageFormat
 from pixseek.search.filters import Filters
 from pixseek.search.query import ImageIdPart, ImagePart, Mode, Part, Query, SearchPage, TextPart
 
-MAX_PARTS = 16
-
 
 class QueryPartIn(BaseModel):
     """One part of a query: exactly one of `text`, `image_id` or `upload`, with a weight."""
@@ -25,7 +23,6 @@ class QueryPartIn(BaseModel):
     text: str | None = Field(
         default=None,
         min_length=1,
-        max_length=2000,
         description="Words describing the image; short texts go through the prompt templates.",
         examples=["a dog on a beach"],
     )
@@ -126,7 +123,6 @@ class SearchRequest(BaseModel):
 
     parts: list[QueryPartIn] = Field(
         min_length=1,
-        max_length=MAX_PARTS,
         description="The query vector is the normalised weighted sum of the parts' embeddings.",
     )
     filters: FiltersIn = Field(default_factory=FiltersIn)
@@ -176,7 +172,7 @@ class SearchRequest(BaseModel):
 
 
 class TextSearchRequest(BaseModel):
-    text: str = Field(min_length=1, max_length=2000, examples=["a dog on a beach"])
+    text: str = Field(min_length=1, examples=["a dog on a beach"])
     k: int = Field(default=10, ge=1)
     offset: int = Field(default=0, ge=0)
     min_score: float | None = Field(default=None, ge=-1.0, le=1.0)

@@ -18,8 +18,13 @@ from pixseek.model.encoder import Encoder
 from pixseek.search.text_cache import TextEmbeddingCache
 
 
-def check_templates(templates: Sequence[str]) -> None:
+def check_templates(templates: Sequence[str], max_count: int, max_chars: int) -> None:
+    """Refuse templates without exactly one `{}`, more than `max_count`, or longer than `max_chars`."""
+    if len(templates) > max_count:
+        raise InvalidRequest(f"at most {max_count} prompt templates per query")
     for template in templates:
+        if len(template) > max_chars:
+            raise InvalidRequest(f"prompt templates are limited to {max_chars} characters")
         if template.count("{}") != 1:
             raise InvalidRequest(f"prompt template {template!r} must contain exactly one {{}}")
 
@@ -40,11 +45,15 @@ class TextEmbedder:
     repeated queries re-embed nothing.
     """
 
-    def __init__(self, max_words: int, cache: TextEmbeddingCache | None = None) -> None:
+    def __init__(self, max_words: int, max_chars: int, cache: TextEmbeddingCache | None = None) -> None:
         self.max_words = max_words
+        self.max_chars = max_chars
         self.cache = cache or TextEmbeddingCache()
 
     def embed(self, encoder: Encoder, text: str, templates: Sequence[str]) -> np.ndarray:
+        # Every text of every search and region query passes here: one place for its bound.
+        if len(text) > self.max_chars:
+            raise InvalidRequest(f"query texts are limited to {self.max_chars} characters")
         prompts = prompts_for(text, templates, self.max_words)
         vectors = np.stack([self.cache.embed(encoder, prompt) for prompt in prompts])
         if len(prompts) == 1:

@@ -58,7 +58,7 @@ class SearchService:
     def __init__(self, settings: Settings, holder: IndexHolder | None = None) -> None:
         self.settings = settings
         self.holder = holder or IndexHolder(IndexStore(settings.index_dir), device=settings.device)
-        self.texts = TextEmbedder(settings.prompt_max_words)
+        self.texts = TextEmbedder(settings.prompt_max_words, settings.max_text_chars)
 
     @property
     def encoder(self) -> Encoder:
@@ -121,6 +121,8 @@ class SearchService:
 
     def _check(self, query: Query) -> None:
         check_parts(query.parts)
+        if len(query.parts) > self.settings.max_query_parts:
+            raise InvalidRequest(f"at most {self.settings.max_query_parts} parts per query")
         if not 1 <= query.limit <= self.settings.max_results:
             raise InvalidRequest(f"limit must be between 1 and {self.settings.max_results}")
         if not 0 <= query.offset <= self.settings.max_offset:
@@ -128,7 +130,9 @@ class SearchService:
         if query.min_score is not None and not -1.0 <= query.min_score <= 1.0:
             raise InvalidRequest("min_score is a cosine similarity, between -1 and 1")
         if query.templates is not None:
-            check_templates(query.templates)
+            check_templates(
+                query.templates, self.settings.max_prompt_templates, self.settings.max_template_chars
+            )
         if query.mode is not Mode.SEMANTIC and query.offset + query.limit > self.settings.fusion_depth:
             depth = self.settings.fusion_depth
             raise InvalidRequest(f"{query.mode} results go {depth} deep: offset + limit must not exceed it")

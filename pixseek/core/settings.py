@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     # (CLIP's prompt ensembling); an empty list turns templates off. See docs/search.md.
     prompt_templates: list[str] = Field(default_factory=lambda: ["a photo of {}."])
     prompt_max_words: int = Field(default=4, ge=0, le=100)
+    # What one request may ask for: every text and template is a forward of the text tower.
+    max_query_parts: int = Field(default=16, ge=1, le=1000)
+    max_text_chars: int = Field(default=2000, ge=1)
+    max_prompt_templates: int = Field(default=16, ge=0, le=1000)
+    max_template_chars: int = Field(default=200, ge=3)
     # A filter that keeps at most this many images is scored exactly from stored vectors;
     # larger ones search the index with an id selector (docs/benchmarks.md).
     search_exact_max: int = Field(default=5_000, ge=0)
