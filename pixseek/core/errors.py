@@ -39,6 +39,12 @@ class Forbidden(PixseekError):
     code = "forbidden"
 
 
+class IngestNotAllowed(Forbidden):
+    """A bucket the API may not read: outside PIXSEEK_INGEST_ROOTS or PIXSEEK_INGEST_BUCKETS."""
+
+    code = "ingest_not_allowed"
+
+
 class IndexNotReady(PixseekError):
     status_code = 409
     code = "index_not_ready"

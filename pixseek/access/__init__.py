@@ -1,0 +1,1 @@
+"""What the API may reach: the buckets it may ingest."""
