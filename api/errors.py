@@ -23,7 +23,7 @@ def error_response(
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PixseekError)
     async def _pixseek(_: Request, exc: PixseekError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.detail)
+        return error_response(exc.status_code, exc.code, exc.detail, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

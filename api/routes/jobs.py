@@ -7,11 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from pixseek.access.ingest import allowed_bucket
+from pixseek.access.scopes import Scope
+from pixseek.api.auth import requires
 from pixseek.api.deps import RunnerDep, SessionDep, SettingsDep
 from pixseek.api.schemas import JobInfo, JobRequest
 from pixseek.index.jobs import job_progress, list_jobs
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[requires(Scope.INGEST)])
 
 
 @router.post("", response_model=JobInfo, status_code=status.HTTP_202_ACCEPTED)

@@ -1,1 +1,1 @@
-"""What the API may reach: the buckets it may ingest."""
+"""Who may use the API and what it may reach: API keys and scopes, ingest sources."""

@@ -14,8 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 RANDOM_WEIGHTS = ("none", "")
 
 
-# S3 bucket names (the common subset of the naming rules).
+# S3 bucket names (the common subset of the naming rules), and the shape of any API key.
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+API_KEY_SHAPE = re.compile(r"[A-Za-z0-9._~+/=-]{32,256}")
 
 KeeperRule = Literal["resolution", "file_size", "captured_at"]
 DEFAULT_KEEPER_ORDER: tuple[KeeperRule, ...] = ("resolution", "file_size", "captured_at")
@@ -116,6 +117,9 @@ class Settings(BaseSettings):
     # ingests nothing, and says which setting to set. `pixseek ingest` is not limited by them.
     ingest_roots: list[Path] = Field(default_factory=list)
     ingest_buckets: list[str] = Field(default_factory=list)
+    # Created as the admin key "bootstrap" when the API starts, if no key has that value yet
+    # (docker-compose's first key). Generate one with `openssl rand -hex 32`.
+    bootstrap_api_key: SecretStr | None = None
     # --- end access ---
 
     auto_migrate: bool = True
@@ -172,6 +176,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"ingest bucket {entry!r} is not an S3 bucket name (e.g. images, no prefix)")
             names.append(name)
         return names
+
+    @field_validator("bootstrap_api_key", mode="after")
+    @classmethod
+    def _check_bootstrap_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None  # docker-compose passes an unset variable as ""
+        if not API_KEY_SHAPE.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "PIXSEEK_BOOTSTRAP_API_KEY must be 32 to 256 characters of letters, digits and . _ ~ + / = -"
+                " (e.g. `openssl rand -hex 32`)"
+            )
+        return value
 
     @field_validator("prompt_templates", mode="after")
     @classmethod

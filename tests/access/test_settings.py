@@ -10,6 +10,25 @@ from pydantic import ValidationError
 from pixseek.core.settings import Settings
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["short", "x" * 31, "x" * 257, "has space" + "x" * 40, "naïve" + "x" * 40, "x" * 40 + "\n"],
+)
+def test_a_weak_or_odd_bootstrap_key_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("PIXSEEK_BOOTSTRAP_API_KEY", value)
+    with pytest.raises(ValidationError, match="PIXSEEK_BOOTSTRAP_API_KEY"):
+        Settings()
+
+
+def test_an_empty_bootstrap_key_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIXSEEK_BOOTSTRAP_API_KEY", "")  # docker-compose's unset variable
+    assert Settings().bootstrap_api_key is None
+    monkeypatch.setenv("PIXSEEK_BOOTSTRAP_API_KEY", "0" * 64)
+    key = Settings().bootstrap_api_key
+    assert key is not None and key.get_secret_value() == "0" * 64
+    assert "0" * 64 not in repr(Settings())
+
+
 def test_the_file_system_root_is_no_ingest_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PIXSEEK_INGEST_ROOTS", '["/"]')
     with pytest.raises(ValidationError, match="file system root"):
