@@ -1,8 +1,9 @@
 """Every `/v1` route but health declares a scope here, through its router's dependencies.
 
 `requires(Scope.X)` on a router (or, to ask more, on one route) runs `authorize`: it resolves
-the caller once per request and refuses a scope the caller lacks. 401 without a valid key,
-403 for a weaker scope, both as the usual JSON error.
+the caller once per request, counts the request against the caller's rate limit, and refuses
+a scope the caller lacks. 401 without a valid key, 403 for a weaker scope, 429 past the limit,
+all as the usual JSON error.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def resolve_principal(request: Request, credentials: HTTPAuthorizationCredential
 def authorize(scopes: SecurityScopes, request: Request, credentials: BearerDep) -> Principal:
     """The caller, if its scope covers every scope the route and its router ask for."""
     principal: Principal | None = getattr(request.state, "principal", None)
-    if principal is None:  # the first of a route's scope checks: authenticate once
+    if principal is None:  # the first of a route's scope checks: authenticate and count once
         principal = resolve_principal(request, credentials)
+        request.app.state.access.admit(principal)
         request.state.principal = principal
     needed = strongest(scopes.scopes)
     if needed is not None and not principal.allows(needed):

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from pixseek.access.keys import find_key, keys_exist, record_use
+from pixseek.access.ratelimit import RateLimiter
 from pixseek.access.scopes import Principal, Scope
 from pixseek.core.db import session_scope
 from pixseek.core.errors import Unauthorized
@@ -32,10 +33,11 @@ MISSING_KEY = (
 
 
 class Authenticator:
-    """Resolves a presented key (or none) to a principal."""
+    """Resolves a presented key (or none) to a principal, and rate-limits principals."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, clock)
         self._clock = clock
         self._closed = False  # once a key exists it always will (rows are revoked, never deleted)
         self._last_recorded: dict[int, float] = {}
@@ -52,15 +54,21 @@ class Authenticator:
         """The principal behind `token` (None: no credentials) from `client`; raises Unauthorized."""
         if token is None:
             if self.is_open():
-                return Principal(scope=Scope.ADMIN, name="anonymous", key_id=None)
+                return Principal(scope=Scope.ADMIN, name="anonymous", key_id=None, rate_key=f"addr:{client}")
             raise Unauthorized(MISSING_KEY)
         with session_scope(self.settings) as session:
             row = find_key(session, token)
             if row is None:
                 raise Unauthorized("unknown or revoked API key")
-            principal = Principal(scope=Scope(row.scope), name=row.name, key_id=row.id)
+            principal = Principal(
+                scope=Scope(row.scope), name=row.name, key_id=row.id, rate_key=f"key:{row.id}"
+            )
         self._note_use(principal.key_id)
         return principal
+
+    def admit(self, principal: Principal) -> None:
+        """Count one request against the principal's rate limit (RateLimited past it)."""
+        self.limiter.check(principal.rate_key)
 
     def _note_use(self, key_id: int | None) -> None:
         if key_id is None:

@@ -33,6 +33,7 @@ class Principal:
     scope: Scope
     name: str
     key_id: int | None  # None when the API is open
+    rate_key: str  # what the rate limit counts by: the key, or the client's address when open
 
     @property
     def anonymous(self) -> bool:

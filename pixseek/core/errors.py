@@ -84,6 +84,18 @@ class PayloadTooLarge(PixseekError):
     code = "payload_too_large"
 
 
+class RateLimited(PixseekError):
+    """Too many requests from one key (or one address while the API is open)."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class UnsupportedImage(PixseekError):
     status_code = 415
     code = "unsupported_image"

@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     # ingests nothing, and says which setting to set. `pixseek ingest` is not limited by them.
     ingest_roots: list[Path] = Field(default_factory=list)
     ingest_buckets: list[str] = Field(default_factory=list)
+    # A token bucket per API key (per client address while no key exists): bursts of
+    # `rate_limit_burst` requests, refilled at `rate_limit_per_second`; past it, 429.
+    rate_limit_per_second: float = Field(default=50.0, gt=0, le=1_000_000)
+    rate_limit_burst: int = Field(default=100, ge=1, le=1_000_000)
     # Created as the admin key "bootstrap" when the API starts, if no key has that value yet
     # (docker-compose's first key). Generate one with `openssl rand -hex 32`.
     bootstrap_api_key: SecretStr | None = None

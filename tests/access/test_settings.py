@@ -44,3 +44,12 @@ def test_ingest_buckets_are_bucket_names(monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.setenv("PIXSEEK_INGEST_BUCKETS", bad)
         with pytest.raises(ValidationError, match="not an S3 bucket name"):
             Settings()
+
+
+@pytest.mark.parametrize(("name", "value"), [("RATE_LIMIT_PER_SECOND", "0"), ("RATE_LIMIT_BURST", "0")])
+def test_a_rate_limit_that_refuses_everything_is_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(f"PIXSEEK_{name}", value)
+    with pytest.raises(ValidationError):
+        Settings()
