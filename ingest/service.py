@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from pixseek.core.db import ensure_schema, session_scope, utcnow
+from pixseek.core.metrics import record_failed, record_ingested
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, ImageStatus, ImageVector
 from pixseek.index.jobs import Job, JobStatus, get_job, new_job_id
@@ -234,10 +235,12 @@ def _store_chunk(
         }
         now = utcnow()
         rejected: list[int] = []
+        outcomes: list[tuple[str, str | None]] = []  # for the metrics, once committed
         for item in items:
             row = rows.get(item.image_id)
             if row is None or row.job_id != job_id or row.status != ImageStatus.PENDING:
                 continue  # another run of this batch got here first
+            outcomes.append((item.status, item.reason) if isinstance(item, Rejected) else ("embedded", None))
             if isinstance(item, Rejected):
                 row.status, row.error = item.status, item.reason
                 row.sha256 = item.sha256
@@ -271,6 +274,7 @@ def _store_chunk(
             for extractor in extractors:
                 if extractor.name in item.extras:
                     extractor.store(session, item.image_id, item.extras[extractor.name])
+    record_ingested(outcomes)
     for image_id in rejected:
         patch_store.delete(image_id)
     return len(items)
@@ -396,6 +400,7 @@ def fail_pending(settings: Settings, job_id: str, image_ids: list[int], error: s
                 .execution_options(synchronize_session=False)
             )
             failed += int(getattr(result, "rowcount", 0) or 0)
+    record_failed(failed, error)
     return failed
 
 

@@ -19,6 +19,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
+from pixseek.core.metrics import TEXT_CACHE_LOOKUPS
 from pixseek.model.encoder import Encoder
 
 DEFAULT_SIZE = 1024
@@ -100,8 +101,10 @@ class TextEmbeddingCache:
             if vector is not None:
                 self._entries.move_to_end(key)
                 self.hits += 1
+                TEXT_CACHE_LOOKUPS.labels("hit").inc()
                 return vector
             self.misses += 1
+        TEXT_CACHE_LOOKUPS.labels("miss").inc()
         # Encode outside the lock: two threads may both encode a new text once, which is
         # cheaper than making every other query wait on one encoder call.
         vector = self.batcher.embed(encoder, text).copy()  # own the row, not the batch array
