@@ -1,8 +1,8 @@
 """The worker's Celery app: the shared app of `pixseek.core.broker`, plus a model per process.
 
 `pixseek worker` (and `celery -A pixseek.ingest.celery_app`) starts from here, so the
-hooks that give each worker process its own connections, model and metrics
-(ingest/worker_services.py) are registered first.
+hooks that give each worker process its own connections, model, task leases
+(ingest/recovery.py) and metrics (ingest/worker_services.py) are registered first.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from celery.signals import task_postrun, task_prerun, worker_process_init, worke
 from pixseek.core.broker import celery_app
 from pixseek.core.db import dispose_engines
 from pixseek.core.settings import Settings, get_settings
-from pixseek.ingest import worker_services
+from pixseek.ingest import recovery, worker_services
 
 log = logging.getLogger(__name__)
 
 __all__ = ["celery_app", "preload_model"]
 
+task_prerun.connect(recovery.on_task_prerun, weak=False)
+task_postrun.connect(recovery.on_task_postrun, weak=False)
 task_prerun.connect(worker_services.on_task_prerun, weak=False)
 task_postrun.connect(worker_services.on_task_postrun, weak=False)
 

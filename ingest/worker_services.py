@@ -1,4 +1,4 @@
-"""What each worker process runs beside its tasks: task metrics and a metrics server.
+"""What each worker process runs beside its tasks: lease checks, task metrics, a metrics server.
 
 Started in every process that runs tasks (each prefork pool process, or the worker itself
 with the solo and threads pools), so the metrics a process records are the ones it serves:
@@ -15,10 +15,11 @@ from typing import Any
 
 from pixseek.core.metrics import TASK_SECONDS, TASKS, serve_worker_metrics
 from pixseek.core.settings import Settings
+from pixseek.ingest.recovery import LeaseChecker
 
 log = logging.getLogger(__name__)
 
-_started: set[int] = set()  # pids of the processes whose services run
+_started: dict[int, LeaseChecker] = {}  # pid -> this process's lease checker
 _started_lock = threading.Lock()
 _task_starts: dict[str, float] = {}
 
@@ -31,11 +32,11 @@ def pool_process_index() -> int:
 
 
 def start_process_services(settings: Settings) -> None:
-    """The metrics server (with PIXSEEK_WORKER_METRICS_PORT), once per process."""
+    """Lease checks and (with PIXSEEK_WORKER_METRICS_PORT) the metrics server, once per process."""
     with _started_lock:
         if os.getpid() in _started:
             return
-        _started.add(os.getpid())
+        _started[os.getpid()] = LeaseChecker(settings).start()
     if settings.worker_metrics_port is not None:
         serve_worker_metrics(settings.worker_metrics_port + pool_process_index())
 

@@ -58,6 +58,12 @@ TASK_SECONDS = Histogram(
     ["task"],
     buckets=TASK_BUCKETS,
 )
+LEASES_RECOVERED = Counter(
+    "pixseek_task_leases_recovered_total",
+    "Tasks of dead workers found by their lapsed lease, by action (resent, given_up).",
+    ["action"],
+)
+
 # Failure reasons as users read them, mapped to a few stable label values (a label per
 # distinct message would make one time series per broken file). First match wins.
 _REASONS = (

@@ -10,6 +10,7 @@ from pixseek.index.duplicates import (
     ImageHash,
 )
 from pixseek.index.jobs import Job
+from pixseek.index.leases import TaskLease
 from pixseek.index.text import ImageText
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "ImageText",
     "ImageVector",
     "Job",
+    "TaskLease",
 ]
