@@ -1,4 +1,4 @@
-"""What operators see: /metrics in Prometheus format."""
+"""What operators see: /metrics in Prometheus format, liveness and readiness apart."""
 
 from __future__ import annotations
 
@@ -6,6 +6,13 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+
+from pixseek.api.app import create_app
+from pixseek.core.settings import Settings
+from tests.api.conftest import assert_error
+
+# Credentials that must never come back in a response body.
+SECRET = "s3cret-pw"
 
 
 def scrape(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -22,6 +29,48 @@ def scrape(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], f
 
 def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def test_health_is_liveness_and_touches_no_dependency(settings: Settings) -> None:
+    # A database and a broker that cannot be reached: the process is still alive.
+    broken = settings.model_copy(
+        update={
+            "database_url": f"postgresql+psycopg://pixseek:{SECRET}@127.0.0.1:1/pixseek",
+            "broker_url": f"redis://:{SECRET}@127.0.0.1:1/0",
+            "auto_migrate": False,
+        }
+    )
+    with TestClient(create_app(broken), raise_server_exceptions=False) as client:
+        assert client.get("/v1/health").status_code == 200
+        response = client.get("/v1/ready")
+    body = assert_error(response, 503, "not_ready")
+    assert set(body["detail"]) == {"database", "broker"}  # type: ignore[arg-type]
+    assert "unreachable" in body["detail"]["database"]  # type: ignore[index]
+    assert SECRET not in response.text and "127.0.0.1" not in response.text
+
+
+def test_ready_before_any_ingest_says_nothing_is_indexed(client: TestClient) -> None:
+    response = client.get("/v1/ready")
+    assert response.status_code == 200, response.text
+    checks = response.json()["checks"]
+    assert checks["database"] == "ok"
+    assert checks["index"].startswith("empty: nothing ingested yet")
+    assert checks["broker"].startswith("none configured")
+
+
+def test_ready_after_ingest_has_the_index_loaded(client: TestClient, indexed: Path) -> None:
+    response = client.get("/v1/ready")
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"]["index"] == "generation 1 loaded, 6 vectors"
+    samples = scrape(client)
+    assert value(samples, "pixseek_index_generation", state="loaded") == 1
+
+
+def test_index_of_another_model_is_not_ready(settings: Settings, indexed: Path) -> None:
+    other = settings.model_copy(update={"pretrained": "laion2b_s34b_b79k"})
+    with TestClient(create_app(other), raise_server_exceptions=False) as client:
+        body = assert_error(client.get("/v1/ready"), 503, "not_ready")
+    assert set(body["detail"]) == {"index"}  # type: ignore[arg-type]
 
 
 def test_request_latency_is_labelled_by_route_template(client: TestClient) -> None:
