@@ -73,7 +73,7 @@ def test_compose_commands_are_pixseek_entry_points(service: str, argv: list[str]
 
 def test_worker_healthcheck_names_the_celery_app() -> None:
     check = " ".join(_services()["worker"]["healthcheck"]["test"])
-    assert "-A ingest.celery_app" in check
+    assert "-A pixseek.ingest.celery_app" in check
     from pixseek.ingest import celery_app
 
     assert celery_app.celery_app.main == "pixseek"
