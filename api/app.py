@@ -14,6 +14,8 @@ from pixseek.access.keys import ensure_bootstrap_key
 from pixseek.api.body_limit import BodyLimit
 from pixseek.api.errors import install_error_handlers
 from pixseek.api.jobs_runner import JobRunner
+from pixseek.api.metrics import RequestMetrics, service_registry
+from pixseek.api.metrics import router as metrics_router
 from pixseek.api.request_id import RequestId
 from pixseek.api.routes import duplicates, health, images, jobs, regions, search, status
 from pixseek.core.db import ensure_schema, session_scope
@@ -53,11 +55,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.duplicates = DuplicateService(settings, app.state.search)
     app.state.jobs = JobRunner(settings)
     app.state.access = Authenticator(settings)  # keys, scopes and rate limits: see api/auth.py
+    app.state.metrics_registry = service_registry(settings, app.state.search)
     install_error_handlers(app)
 
     app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(RequestMetrics)  # outside the body limit: its refusals are counted too
     app.add_middleware(RequestId)  # outermost: every response carries the id, refusals included
 
     for module in (health, status, search, regions, images, jobs, duplicates):
         app.include_router(module.router)
+    app.include_router(metrics_router)
     return app

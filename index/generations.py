@@ -126,6 +126,11 @@ class GenerationHolder(Generic[T]):
         self._checked_at = 0.0
         self._lock = threading.Lock()
 
+    @property
+    def loaded(self) -> T | None:
+        """What is loaded now, without checking for or loading a newer generation."""
+        return self._loaded
+
     def get(self) -> T | None:
         if self._loaded is not None and time.monotonic() - self._checked_at < self.check_interval:
             return self._loaded

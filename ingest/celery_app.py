@@ -1,7 +1,8 @@
 """The worker's Celery app: the shared app of `pixseek.core.broker`, plus a model per process.
 
 `pixseek worker` (and `celery -A pixseek.ingest.celery_app`) starts from here, so the
-hook that gives each worker process its own connections and model is registered first.
+hooks that give each worker process its own connections, model, task leases
+(ingest/recovery.py) and metrics (ingest/worker_services.py) are registered first.
 """
 
 from __future__ import annotations
@@ -9,16 +10,30 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
+from celery.concurrency.thread import TaskPool as ThreadTaskPool
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_ready,
+)
 
 from pixseek.core.broker import celery_app
 from pixseek.core.db import dispose_engines
 from pixseek.core.redact import HidePasswords
 from pixseek.core.settings import Settings, get_settings
+from pixseek.ingest import recovery, worker_services
 
 log = logging.getLogger(__name__)
 
 __all__ = ["celery_app", "preload_model"]
+
+task_prerun.connect(recovery.on_task_prerun, weak=False)
+task_postrun.connect(recovery.on_task_postrun, weak=False)
+task_prerun.connect(worker_services.on_task_prerun, weak=False)
+task_postrun.connect(worker_services.on_task_postrun, weak=False)
 
 
 def preload_model(settings: Settings) -> None:
@@ -35,8 +50,10 @@ def preload_model(settings: Settings) -> None:
 @worker_process_init.connect
 def _after_fork(**_: Any) -> None:
     # A prefork child must not share the parent's pooled database connections, and loads
-    # its own model: torch state does not survive a fork reliably.
+    # its own model: torch state does not survive a fork reliably. The solo pool sends this
+    # signal too, in the worker itself.
     dispose_engines()
+    worker_services.start_process_services(get_settings())
     preload_model(get_settings())
 
 
@@ -46,3 +63,10 @@ def _hide_passwords_in_logs(logger: logging.Logger, format: str, **_: Any) -> No
     # Celery logs the broker URL at start and in connection errors: never its password.
     for handler in logger.handlers:
         handler.setFormatter(HidePasswords(format))
+
+
+@worker_ready.connect
+def _on_ready(sender: Any = None, **_: Any) -> None:
+    # The threads pool sends no worker_process_init: its tasks run in the worker itself.
+    if isinstance(getattr(sender, "pool", None), ThreadTaskPool):
+        worker_services.start_process_services(get_settings())

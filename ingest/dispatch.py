@@ -11,10 +11,10 @@ The flow, with every step keyed by ids and safe to repeat:
 4. `finalize` is the single index writer: under the index lock it merges SQL into a new
    FAISS generation and marks the job done.
 
-A batch killed with its worker is redelivered by the broker (acks_late), finds only its
-still-pending images, and finishes the step-3 check itself. No chord is used: a chord
-counts completions in a result backend and a redelivered task can be counted twice or,
-when it fails, never fire; counting pending rows in SQL is exact.
+A batch killed with its worker is sent again once its lease lapses (ingest/recovery.py),
+finds only its still-pending images, and finishes the step-3 check itself. No chord is
+used: a chord counts completions in a result backend and a redelivered task can be
+counted twice or, when it fails, never fire; counting pending rows in SQL is exact.
 """
 
 from __future__ import annotations
@@ -76,29 +76,6 @@ def finalize_when_complete(settings: Settings, job_id: str) -> bool:
         return False
     send_finalize(settings, job_id)
     return True
-
-
-def count_redelivery(settings: Settings, task_id: str) -> int:
-    """How many times the broker has handed out this task again after its worker died.
-
-    Redis only flags a redelivered message, so the count is kept beside the queue, in the
-    broker's own Redis database. Other brokers count nothing (0).
-    """
-    url = settings.broker_url or ""
-    if not url.startswith(("redis://", "rediss://")):
-        return 0
-    import redis
-
-    key = f"pixseek:redeliveries:{task_id}"
-    client = redis.Redis.from_url(url)
-    try:
-        with client.pipeline() as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 7 * 24 * 3600)
-            count, _ = pipe.execute()
-    finally:
-        client.close()
-    return int(count)
 
 
 def _send_or_fail(settings: Settings, job_id: str, send: Callable[[], object]) -> None:

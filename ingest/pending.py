@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from sqlalchemy import func, select, update
 
 from pixseek.core.db import in_chunks, session_scope, utcnow
+from pixseek.core.metrics import record_failed
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, ImageStatus
 
@@ -81,4 +82,5 @@ def fail_pending(settings: Settings, job_id: str, image_ids: list[int], error: s
                 .execution_options(synchronize_session=False)
             )
             failed += int(getattr(result, "rowcount", 0) or 0)
+    record_failed(failed, error)
     return failed

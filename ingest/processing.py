@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pixseek.core.db import session_scope, utcnow
+from pixseek.core.metrics import record_ingested
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, ImageStatus, ImageVector
 from pixseek.index.patch_sync import ensure_store_patch_mode
@@ -104,10 +105,12 @@ def _store_chunk(
         }
         now = utcnow()
         rejected: list[int] = []
+        outcomes: list[tuple[str, str | None]] = []  # for the metrics, once committed
         for item in items:
             row = rows.get(item.image_id)
             if row is None or row.job_id != job_id or row.status != ImageStatus.PENDING:
                 continue  # another run of this batch got here first
+            outcomes.append((item.status, item.reason) if isinstance(item, Rejected) else ("embedded", None))
             if isinstance(item, Rejected):
                 row.status, row.error = item.status, item.reason
                 row.sha256 = item.sha256
@@ -141,6 +144,7 @@ def _store_chunk(
             for extractor in extractors:
                 if extractor.name in item.extras:
                     extractor.store(session, item.image_id, item.extras[extractor.name])
+    record_ingested(outcomes)
     for image_id in rejected:
         patch_store.delete(image_id)
     return len(items)

@@ -16,7 +16,7 @@ from pixseek.core.broker import celery_app, retry_with_backoff
 from pixseek.core.errors import PixseekError
 from pixseek.core.settings import get_settings
 from pixseek.index.jobs import record_failure
-from pixseek.ingest import dispatch, signatures
+from pixseek.ingest import dispatch, recovery, signatures
 from pixseek.ingest.finalizing import fail_job, finalize_job
 from pixseek.ingest.pending import fail_pending
 from pixseek.ingest.planning import job_is_planned, plan_job
@@ -50,15 +50,11 @@ def plan(self: Task, job_id: str, uri: str) -> int:
 def process_batch(self: Task, job_id: str, bucket: str, image_ids: list[int]) -> int:
     """Read, decode and embed one batch of a job's images; the last batch sends finalize."""
     settings = get_settings()
-    if self.request.delivery_info and self.request.delivery_info.get("redelivered"):
-        deaths = dispatch.count_redelivery(settings, self.request.id)
-        if deaths >= settings.task_max_redeliveries:
-            # Something in this batch kills the worker outright; stop the crash loop.
-            reason = f"worker died {deaths} times on this file's batch"
-            failed = fail_pending(settings, job_id, image_ids, reason)
-            log.error("ingest.batch_given_up job=%s images=%d deaths=%d", job_id, failed, deaths)
-            dispatch.finalize_when_complete(settings, job_id)
-            return 0
+    deaths = recovery.deaths(settings, self.request.id)  # processes that died running it (its lease)
+    if deaths >= settings.task_max_redeliveries:
+        # Something in this batch kills the worker outright; stop the crash loop.
+        recovery.give_up_batch(settings, job_id, image_ids, deaths)
+        return 0
     try:
         done = process_images(settings, job_id, bucket, image_ids)
     except Exception as exc:

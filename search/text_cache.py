@@ -19,6 +19,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
+from pixseek.core.metrics import TEXT_CACHE_LOOKUPS
 from pixseek.model.encoder import Encoder
 
 DEFAULT_SIZE = 1024
@@ -95,7 +96,9 @@ class TextEmbeddingCache:
             vector = self._entries.get(key)
             if vector is not None:
                 self._entries.move_to_end(key)
+                TEXT_CACHE_LOOKUPS.labels("hit").inc()
                 return vector
+        TEXT_CACHE_LOOKUPS.labels("miss").inc()
         # Encode outside the lock: two threads may both encode a new text once, which is
         # cheaper than making every other query wait on one encoder call.
         vector = self.batcher.embed(encoder, text).copy()  # own the row, not the batch array

@@ -14,11 +14,14 @@ from pixseek.api.auth import requires
 from pixseek.api.deps import SearchDep, SessionDep, SettingsDep
 from pixseek.api.search_schemas import FiltersIn, SearchRequest, SearchResponse, TextSearchRequest
 from pixseek.api.uploads import read_upload
+from pixseek.core.metrics import SEARCH_SECONDS
 from pixseek.search.filters import Filters
 from pixseek.search.query import ImagePart, SearchPage, TextPart
 from pixseek.search.query import Query as SearchQuery
 
 router = APIRouter(prefix="/v1", tags=["search"], dependencies=[requires(Scope.SEARCH)])
+
+SIMILAR_MODE = "similar"  # the search-latency label of /similar: semantic, by a cataloged image
 
 MULTIPART_QUERY_EXAMPLE = (
     '{"parts": [{"upload": 0, "weight": 1.0}, {"text": "at night", "weight": 0.5}], "limit": 20}'
@@ -34,7 +37,10 @@ def search(body: SearchRequest, session: SessionDep, search: SearchDep) -> Searc
     captions, `hybrid` fuses both by reciprocal rank. Uploaded images: use
     `POST /v1/search/multipart`.
     """
-    return SearchResponse.from_page(search.search(session, body.to_query()))
+    query = body.to_query()
+    with SEARCH_SECONDS.labels(query.mode).time():
+        page = search.search(session, query)
+    return SearchResponse.from_page(page)
 
 
 @router.post("/search/multipart", response_model=SearchResponse)
@@ -65,7 +71,8 @@ async def search_multipart(
         for i, upload in enumerate(images or [])
     ]
     search_query = body.to_query(uploads)
-    page = await run_in_threadpool(search.search, session, search_query)
+    with SEARCH_SECONDS.labels(search_query.mode).time():
+        page = await run_in_threadpool(search.search, session, search_query)
     return SearchResponse.from_page(page)
 
 
@@ -79,7 +86,9 @@ def search_text(body: TextSearchRequest, session: SessionDep, search: SearchDep)
         offset=body.offset,
         min_score=body.min_score,
     )
-    return SearchResponse.from_page(search.search(session, query))
+    with SEARCH_SECONDS.labels(query.mode).time():
+        page = search.search(session, query)
+    return SearchResponse.from_page(page)
 
 
 @router.post("/search/image", response_model=SearchResponse)
@@ -103,7 +112,8 @@ async def search_image(
         offset=offset,
         min_score=min_score,
     )
-    page: SearchPage = await run_in_threadpool(search.search, session, query)
+    with SEARCH_SECONDS.labels(query.mode).time():
+        page: SearchPage = await run_in_threadpool(search.search, session, query)
     return SearchResponse.from_page(page)
 
 
@@ -123,15 +133,16 @@ def similar_images(
     explain: bool = False,
 ) -> SearchResponse:
     """Images similar to one already in the catalog (itself excluded unless asked)."""
-    page = search.similar(
-        session,
-        image_id,
-        limit=k,
-        offset=offset,
-        min_score=min_score,
-        filters=filters.to_filters(),
-        include_self=include_self,
-        exclude_duplicates=exclude_duplicates,
-        explain=explain,
-    )
+    with SEARCH_SECONDS.labels(SIMILAR_MODE).time():
+        page = search.similar(
+            session,
+            image_id,
+            limit=k,
+            offset=offset,
+            min_score=min_score,
+            filters=filters.to_filters(),
+            include_self=include_self,
+            exclude_duplicates=exclude_duplicates,
+            explain=explain,
+        )
     return SearchResponse.from_page(page)

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     # A batch whose worker died this many times while running it (a file that crashes the
     # decoder, an out-of-memory kill) is given up: its remaining images are recorded failed.
     task_max_redeliveries: int = Field(default=5, ge=1, le=1000)
+    # A running task holds a lease in SQL that its process renews every third of this many
+    # seconds; live workers send a task whose lease lapsed again (its worker died), so a
+    # killed worker's batch is back in work within about this plus a third of it.
+    task_lease_seconds: int = Field(default=30, ge=3, le=3600)
+    # A worker serves its Prometheus metrics on this port (a prefork worker with -c N:
+    # this port and the next N-1, one per pool process). Unset: no metrics server.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # S3-compatible buckets (`s3://bucket/prefix`). Unset values fall back to the usual
     # AWS variables and files (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ~/.aws/config, ...).

@@ -11,6 +11,7 @@ from pixseek.index.duplicates import (
     ImageHash,
 )
 from pixseek.index.jobs import Job
+from pixseek.index.leases import TaskLease
 from pixseek.index.text import ImageText
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "ImageText",
     "ImageVector",
     "Job",
+    "TaskLease",
 ]

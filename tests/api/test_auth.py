@@ -17,7 +17,7 @@ from pixseek.api.auth import authorize
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, ImageStatus
-from pixseek.ingest.service import run_ingest
+from pixseek.ingest.run import run_ingest
 from tests.api.conftest import assert_error
 from tests.imagegen import write_bad_files
 
@@ -53,7 +53,7 @@ SCOPES: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/jobs"): Scope.INGEST,
     ("GET", "/v1/jobs/{job_id}"): Scope.INGEST,
 }
-PUBLIC = {("GET", "/v1/health")}
+PUBLIC = {("GET", "/v1/health"), ("GET", "/v1/ready")}
 
 
 def _declared_scopes(app: FastAPI) -> dict[tuple[str, str], Scope | None]:
@@ -230,3 +230,11 @@ def test_rejected_files_show_no_sha256_to_search_keys(
     indexed_id, _, indexed_sha = rows["img000.png"]
     shown = closed.get(f"/v1/images/{indexed_id}", headers=_bearer(keys[Scope.SEARCH])).json()
     assert shown["sha256"] == indexed_sha  # an indexed image's hash is ordinary metadata
+
+
+def test_metrics_need_an_admin_key_once_keys_exist(closed: TestClient, keys: dict[Scope, str]) -> None:
+    assert_error(closed.get("/metrics"), 401, "unauthorized")
+    assert_error(closed.get("/metrics", headers=_bearer(keys[Scope.SEARCH])), 403)
+    response = closed.get("/metrics", headers=_bearer(keys[Scope.ADMIN]))
+    assert response.status_code == 200 and "pixseek_http_request_duration_seconds" in response.text
+    assert closed.get("/v1/ready").status_code in (200, 503)  # probes need no key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections.abc import Iterator
@@ -59,8 +60,12 @@ def cluster(tmp_path: Path, pg_url: str, broker_url: str) -> Iterator[Cluster]:
     cluster = Cluster(env=env, settings=settings, logs=logs)
     yield cluster
     cluster.stop()
-    # Leave nothing of this queue in the shared Redis.
+    # Leave nothing of this queue in the shared Redis, including the unacknowledged messages
+    # of workers the test killed (kombu keeps them in one hash per database, with their queue).
     queue = env["PIXSEEK_QUEUE"]
-    redis.Redis.from_url(broker_url).delete(
-        queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
-    )
+    client = redis.Redis.from_url(broker_url)
+    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    for tag, raw in client.hgetall("unacked").items():
+        if json.loads(raw)[2] == queue:  # [message, exchange, routing key]
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)

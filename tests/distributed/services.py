@@ -158,8 +158,6 @@ def cluster_env(data_dir: Path, database_url: str, broker_url: str, queue: str) 
             "PIXSEEK_BATCH_SIZE": "2",
             "PIXSEEK_DECODE_WORKERS": "1",
             "PIXSEEK_TORCH_THREADS": "1",
-            # A killed worker's task comes back after 5 s instead of an hour.
-            "PIXSEEK_BROKER_VISIBILITY_TIMEOUT": "5",
             "PIXSEEK_AUTO_MIGRATE": "false",
             "PYTHONUNBUFFERED": "1",
         }

@@ -49,6 +49,12 @@ def test_api_sees_images_ingested_after_it_started(cluster: Cluster, tmp_path: P
     allowed = cluster.settings.model_copy(update={"ingest_roots": [tmp_path.resolve()]})
     with TestClient(create_app(allowed)) as client:
         assert client.post("/v1/search/text", json={"text": "x"}).json()["error"] == "index_not_ready"
+        # Ready before anything is indexed, and says so; the broker and PostgreSQL answer.
+        ready = client.get("/v1/ready")
+        assert ready.status_code == 200, ready.text
+        checks = ready.json()["checks"]
+        assert (checks["database"], checks["broker"]) == ("ok", "ok")
+        assert checks["index"].startswith("empty")
 
         # POST /v1/jobs only records the job; a worker plans and runs it.
         job = _ingest(client, first)
@@ -85,4 +91,8 @@ def test_api_sees_images_ingested_after_it_started(cluster: Cluster, tmp_path: P
         assert status["index"]["count"] == 8
         listed = client.get("/v1/jobs").json()
         assert [j["status"] for j in listed] == ["done", "done"]
+        assert client.get("/v1/ready").json()["checks"]["index"] == "generation 2 loaded, 8 vectors"
+        # The queue is measured in Redis, and is empty once the jobs are done.
+        queue = cluster.settings.queue
+        assert f'pixseek_queue_messages{{queue="{queue}"}} 0.0' in client.get("/metrics").text
     dispose_engines()

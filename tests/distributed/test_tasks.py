@@ -13,6 +13,7 @@ import redis
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings, get_settings
 from pixseek.index.jobs import job_progress, job_summary
+from pixseek.index.leases import take_lease
 from pixseek.ingest import dispatch, tasks
 from pixseek.ingest.pending import pending_count
 from pixseek.ingest.planning import create_job, plan_job
@@ -20,8 +21,6 @@ from pixseek.media.sources import open_source
 from tests.imagegen import write_images
 
 pytestmark = pytest.mark.services
-
-TASK_IDS: list[str] = []  # redelivery counters to remove from Redis after each test
 
 
 @pytest.fixture
@@ -33,11 +32,8 @@ def distributed(settings: Settings, broker_url: str, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PIXSEEK_TASK_MAX_REDELIVERIES", "2")
     get_settings.cache_clear()
     yield get_settings()
-    client = redis.Redis.from_url(broker_url)
-    for task_id in TASK_IDS:
-        client.delete(f"pixseek:redeliveries:{task_id}")
-    TASK_IDS.clear()
-    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    bindings = (f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    redis.Redis.from_url(broker_url).delete(queue, *bindings)
 
 
 def _queued(settings: Settings) -> list[str]:
@@ -61,7 +57,19 @@ def _redeliver(task_id: str, job_id: str, bucket: str, ids: list[int]) -> int:
         return int(tasks.process_batch.run(job_id, bucket, ids))
     finally:
         tasks.process_batch.pop_request()
-        TASK_IDS.append(task_id)
+
+
+def _start_in(settings: Settings, holder: str, task_id: str, job_id: str, bucket: str, ids: list[int]) -> int:
+    """A worker process named `holder` takes the batch's lease, as it does when the task starts."""
+    with session_scope(settings) as session:
+        return take_lease(
+            session,
+            task_id=task_id,
+            name=dispatch.BATCH_TASK,
+            queue=settings.queue,
+            message={"args": [job_id, bucket, ids]},
+            holder=holder,
+        )
 
 
 def test_redelivered_last_batch_embeds_and_sends_finalize(distributed: Settings, tmp_path: Path) -> None:
@@ -74,8 +82,11 @@ def test_redelivered_last_batch_embeds_and_sends_finalize(distributed: Settings,
 def test_batch_that_keeps_killing_its_worker_is_given_up(distributed: Settings, tmp_path: Path) -> None:
     job_id, bucket, ids = _planned_job(distributed, tmp_path / "bucket")
     task_id = uuid.uuid4().hex
-    assert dispatch.count_redelivery(distributed, task_id) == 1  # the first death
-    assert _redeliver(task_id, job_id, bucket, ids) == 0  # the second: PIXSEEK_TASK_MAX_REDELIVERIES=2
+    assert _start_in(distributed, "w1:101", task_id, job_id, bucket, ids) == 0
+    # Its process dies; the broker hands the task to another, which finds the lease held.
+    assert _start_in(distributed, "w2:202", task_id, job_id, bucket, ids) == 1  # the first death
+    assert _start_in(distributed, "w3:303", task_id, job_id, bucket, ids) == 2  # the second
+    assert _redeliver(task_id, job_id, bucket, ids) == 0  # PIXSEEK_TASK_MAX_REDELIVERIES=2: given up
     with session_scope(distributed) as session:
         summary = job_summary(session, job_id)
     assert sorted(f["key"] for f in summary["failed"]) == ["img000.png", "img001.png", "img002.png"]
