@@ -56,11 +56,12 @@ SEED = 1234
 # Filtered IVF search (`filtered_nprobe`). A filter keeping a fraction f leaves f times fewer
 # allowed vectors in the probed lists, so nprobe grows by FILTER_PROBE_GAIN / f. Filters that
 # keep one region of the space (a bucket of one kind of photo) need more than 1 / f when the
-# query lies outside it: recall@10 0.955 at 50% on 1M vectors with a gain of 1, and 0.950 with
-# 2 on the 20k index of tests/search/test_filtered_recall.py (nprobe 4); 3 keeps a margin.
-# No gain rescues such a filter when it keeps little: its answer sits in lists the query ranks
-# last (at 10% on 1M, 0.39 at 320 lists, 0.59 at 640, 0.97 at all 2,048). Filters keeping at
-# most EXHAUSTIVE_FRACTION therefore scan every list, scoring each allowed vector's code.
+# query lies outside it: in development trials 1 / f fell to recall@10 0.955 at 50% on 1M
+# vectors, and 2 / f to 0.950 on the 20k index of tests/search/test_filtered_recall.py
+# (nprobe 4); 3 / f keeps a margin. No gain rescues a filter keeping one big theme when it
+# keeps little: its answer sits in lists the query ranks last (bench.search_filters at 1M,
+# 10%: 0.48 with 3 / f, 480 lists; 0.97 with all 2,048). Filters keeping at most
+# EXHAUSTIVE_FRACTION therefore scan every list, scoring each allowed vector's code.
 FILTER_PROBE_GAIN = 3.0
 EXHAUSTIVE_FRACTION = 0.2
 # An id selector is a bitmap while that costs at most this many bytes per allowed id.

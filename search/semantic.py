@@ -89,8 +89,8 @@ def index_top(
     """The top-n of an index, keeping only ids in `allowed` (if given) that `accept` passes.
 
     `allowed` goes to FAISS as an id selector, so the index itself skips other ids and a
-    selective filter still fills n results; on IVF the search probes more lists the fewer
-    ids the filter keeps (`index.factory.filtered_search_params`). `accept` drops ids after the search
+    selective filter still fills n results; on IVF, `index.factory.filtered_search_params`
+    probes more lists the fewer ids the filter keeps. `accept` drops ids after the search
     (rows that changed since the index was built); the search widens until n accepted
     results are found, the index is exhausted, or the scores fall below `min_score`.
     It also widens while the n-th score ties with the last one returned, so the
