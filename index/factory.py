@@ -12,6 +12,10 @@ The rules, by the number of vectors `n` (all inner product on unit vectors):
   whose recall@10 against exact search reaches `RECALL_TARGET` on held-out queries, and
   recorded in the manifest with the recall it measured.
 
+Filtered searches (`filtered_search_params`) restrict the index to the allowed ids with a
+selector; on IVF they scan every list for filters keeping up to 20% of the collection and
+raise nprobe by 3/f above (f the fraction kept).
+
 An IVF index is rebuilt (retrained) when the collection has grown `REBUILD_GROWTH` times
 past the size it was trained on, and the index goes back to exact when the collection
 shrinks below half of `flat_max`. IVF indexes carry their ids themselves and support
@@ -49,6 +53,19 @@ ASSIGN_BLOCK = 20_000
 ADD_BLOCK = 100_000
 TUNE_K = 10
 SEED = 1234
+# Filtered IVF search (`filtered_nprobe`). A filter keeping a fraction f leaves f times fewer
+# allowed vectors in the probed lists, so nprobe grows by FILTER_PROBE_GAIN / f. Filters that
+# keep one region of the space (a bucket of one kind of photo) need more than 1 / f when the
+# query lies outside it: in development trials 1 / f fell to recall@10 0.955 at 50% on 1M
+# vectors, and 2 / f to 0.950 on the 20k index of tests/search/test_filtered_recall.py
+# (nprobe 4); 3 / f keeps a margin. No gain rescues a filter keeping one big theme when it
+# keeps little: its answer sits in lists the query ranks last (bench.search_filters at 1M,
+# 10%: 0.48 with 3 / f, 480 lists; 0.97 with all 2,048). Filters keeping at most
+# EXHAUSTIVE_FRACTION therefore scan every list, scoring each allowed vector's code.
+FILTER_PROBE_GAIN = 3.0
+EXHAUSTIVE_FRACTION = 0.2
+# An id selector is a bitmap while that costs at most this many bytes per allowed id.
+BITMAP_BYTES_PER_ID = 32
 
 
 @dataclass(frozen=True)
@@ -306,30 +323,100 @@ def stored_ids(index: faiss.Index) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64, copy=False)
 
 
-def filtered_search_params(
-    params: dict[str, Any], ntotal: int, allowed: np.ndarray
-) -> faiss.SearchParameters:
-    """Search parameters restricting results to the `allowed` ids, with recall kept.
+def _inner(index: faiss.Index) -> faiss.Index:
+    """The index under an id map, downcast to its own type."""
+    inner = faiss.downcast_index(index)
+    if isinstance(inner, faiss.IndexIDMap | faiss.IndexIDMap2):
+        inner = faiss.downcast_index(inner.index)
+    return inner
 
-    An exact index scans everything, so the top-k among the allowed ids is exact. An IVF
-    index only looks in `nprobe` lists: with a filter that keeps a fraction f of the
-    collection, the probed lists hold f times fewer candidates, so nprobe grows by 1/f (up
-    to every list) to look at about as many allowed vectors as an unfiltered search does.
+
+def filtered_nprobe(nprobe: int, nlist: int, fraction: float) -> int:
+    """The nprobe for a filter keeping `fraction` of an IVF index whose own nprobe is `nprobe`.
+
+    Every list up to `EXHAUSTIVE_FRACTION` (an exhaustive scan of the allowed vectors'
+    codes), above it `FILTER_PROBE_GAIN / fraction` times the index's nprobe.
     """
-    selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
-    search_params: faiss.SearchParameters
-    if params.get("kind") == "ivf":
-        nlist, nprobe = int(params["nlist"]), int(params["nprobe"])
-        fraction = max(len(allowed), 1) / max(ntotal, 1)
+    if fraction <= EXHAUSTIVE_FRACTION:
+        return nlist
+    return min(nlist, max(nprobe, math.ceil(FILTER_PROBE_GAIN * nprobe / fraction)))
+
+
+def id_selector(allowed: np.ndarray) -> tuple[faiss.IDSelector, np.ndarray | None]:
+    """A FAISS selector of the `allowed` ids, and the bitmap it reads (None for a hash set).
+
+    Memory: a bitmap costs (max id + 1) / 8 bytes (plus a transient bool array of max id + 1
+    bytes while it is packed) and builds in ~1 ms for 500k ids; `IDSelectorBatch` copies the
+    ids into a hash set (tens of bytes an id) and took 52 ms for 500k ids. The bitmap is used
+    while it is at most `BITMAP_BYTES_PER_ID` bytes per allowed id, so sparse ids (a few
+    allowed among large ids) still get the hash set. The caller keeps the bitmap alive as
+    long as the selector: FAISS holds only a raw pointer to it.
+    """
+    allowed = np.ascontiguousarray(allowed, dtype=np.int64)
+    if allowed.size and allowed.min() < 0:
+        raise ValueError("ids are non-negative")
+    top = int(allowed.max()) if allowed.size else 0
+    if top // 8 + 1 > BITMAP_BYTES_PER_ID * allowed.size:
+        return faiss.IDSelectorBatch(allowed), None
+    bits = np.zeros(top + 1, dtype=bool)
+    bits[allowed] = True
+    bitmap = np.packbits(bits, bitorder="little")  # bit i of byte i // 8 is id i, as FAISS reads it
+    del bits
+    return faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap)), bitmap
+
+
+def filtered_search_params(index: faiss.Index, allowed: np.ndarray) -> faiss.SearchParameters:
+    """Search parameters restricting `index` to the `allowed` ids, with recall kept.
+
+    An exact index scores every allowed vector, so its top-k among them is exact. An IVF
+    index probes `filtered_nprobe` lists instead of its own nprobe: every list for filters
+    keeping up to 20%, 3/f times its nprobe above. That kept recall@10 >= 0.95
+    against exact filtered search from 0.1% to 50% selectivity on 1M vectors, for random
+    filters and for filters that keep a region of the space (docs/benchmarks.md, "Search
+    filters"). HNSW (not built by `build_index`) keeps its own efSearch.
+
+    Args:
+        index: a flat or IVF index (maybe id-mapped), or HNSW, with its search-time
+            parameters (nprobe, efSearch) already applied.
+        allowed: the int64 ids results may have.
+
+    Returns:
+        Parameters of the type the index expects, holding the selector and everything it
+        points to (FAISS keeps raw pointers: drop the parameters only after the search).
+
+    Example:
+        >>> params = filtered_search_params(index, np.array([3, 7]))
+        >>> scores, ids = index.search(queries, 10, params=params)
+    """
+    allowed = np.ascontiguousarray(allowed, dtype=np.int64)
+    selector, bitmap = id_selector(allowed)
+    keep: list[Any] = [selector, bitmap]
+    inner = _inner(index)
+    params: faiss.SearchParameters
+    if isinstance(inner, faiss.IndexIVF):
         ivf_params = faiss.SearchParametersIVF()
-        ivf_params.nprobe = min(nlist, max(nprobe, math.ceil(nprobe / fraction)))
-        search_params = ivf_params
+        # Parameters of its own type would reset nprobe and max_codes to defaults.
+        ivf_params.nprobe = filtered_nprobe(inner.nprobe, inner.nlist, allowed.size / max(inner.ntotal, 1))
+        ivf_params.max_codes = inner.max_codes
+        quantizer = faiss.downcast_index(inner.quantizer)
+        if isinstance(quantizer, faiss.IndexHNSW):
+            # An HNSW quantiser returns about efSearch lists: it must look for nprobe of them.
+            hnsw = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs
+            hnsw.efSearch = max(quantizer.hnsw.efSearch, ivf_params.nprobe)
+            ivf_params.quantizer_params = hnsw
+            keep.append(hnsw)
+        params = ivf_params
+    elif isinstance(inner, faiss.IndexHNSW):
+        hnsw = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+        hnsw.efSearch = inner.hnsw.efSearch
+        params = hnsw
     else:
-        search_params = faiss.SearchParameters()
-    search_params.sel = selector
-    # SWIG does not keep the selector alive through `sel`; the parameters object must.
-    search_params.referenced_objects = [selector]  # type: ignore[attr-defined]
-    return search_params
+        params = faiss.SearchParameters()
+    params.sel = selector
+    # SWIG does not keep what `sel` (and the bitmap under it) points to alive: the
+    # parameters object must, for as long as the caller holds it.
+    params.referenced_objects = keep  # type: ignore[attr-defined]
+    return params
 
 
 def mmap_flags(params: dict[str, Any]) -> int:

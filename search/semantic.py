@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pixseek.index.catalog import ImageVector
+from pixseek.index.factory import filtered_search_params
 from pixseek.index.store import LoadedIndex
 
 READ_CHUNK = 10_000  # ids per IN (...) list; SQLite allows 32766 parameters
@@ -41,28 +42,6 @@ def _unwrap(index: faiss.Index) -> faiss.Index:
 def is_exact(index: faiss.Index) -> bool:
     """True for an index that scores every vector exactly (a flat index, maybe id-mapped)."""
     return isinstance(_unwrap(index), faiss.IndexFlat)
-
-
-def selector_params(index: faiss.Index, selector: faiss.IDSelector) -> faiss.SearchParameters:
-    """Search parameters restricting `index` to `selector`, of the type the index expects.
-
-    IVF and HNSW refuse plain `SearchParameters`, and their own parameter types would reset
-    nprobe / efSearch to defaults, so the index's current values are carried over.
-    """
-    inner = _unwrap(index)
-    params: faiss.SearchParameters
-    if isinstance(inner, faiss.IndexIVF):
-        params = faiss.SearchParametersIVF()
-        params.nprobe = inner.nprobe
-        params.max_codes = inner.max_codes
-    elif isinstance(inner, faiss.IndexHNSW):
-        hnsw = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs
-        hnsw.efSearch = inner.hnsw.efSearch
-        params = hnsw
-    else:
-        params = faiss.SearchParameters()
-    params.sel = selector
-    return params
 
 
 def order(ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -109,8 +88,9 @@ def index_top(
 ) -> Ranked:
     """The top-n of an index, keeping only ids in `allowed` (if given) that `accept` passes.
 
-    `allowed` goes to FAISS as an `IDSelectorBatch`, so the index itself skips other ids
-    and a selective filter still fills n results. `accept` drops ids after the search
+    `allowed` goes to FAISS as an id selector, so the index itself skips other ids and a
+    selective filter still fills n results; on IVF, `index.factory.filtered_search_params`
+    probes more lists the fewer ids the filter keeps. `accept` drops ids after the search
     (rows that changed since the index was built); the search widens until n accepted
     results are found, the index is exhausted, or the scores fall below `min_score`.
     It also widens while the n-th score ties with the last one returned, so the
@@ -124,9 +104,8 @@ def index_top(
     q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
     params = None
     if allowed is not None:
-        # `selector` must outlive every search below: FAISS keeps only a raw pointer to it.
-        selector = faiss.IDSelectorBatch(allowed.astype(np.int64))
-        params = selector_params(raw, selector)
+        # `params` holds the selector and its bitmap, which every search below points to.
+        params = filtered_search_params(raw, allowed)
     reachable = ntotal if allowed is None else min(ntotal, int(allowed.size))
     k = min(n + 16, reachable)
     while True:

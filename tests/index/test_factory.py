@@ -10,12 +10,16 @@ import pytest
 
 from bench.search.data import clustered
 from pixseek.index.factory import (
+    EXHAUSTIVE_FRACTION,
+    FILTER_PROBE_GAIN,
     FLAT,
     RECALL_TARGET,
     _top_k_exact,
     apply_params,
     build_index,
+    filtered_nprobe,
     filtered_search_params,
+    id_selector,
     needs_rebuild,
     plan_for,
     recall_at_k,
@@ -118,20 +122,45 @@ def test_filtered_ivf_search_finds_the_top_k_among_few_allowed_ids() -> None:
     x = clustered(6_000, 32, seed=9)
     ids = np.arange(6_000, dtype=np.int64)
     index, params = build_index(x, ids, flat_max=1_000)
-    allowed = ids[::100]  # a filter keeping 1% of the collection
-    search_params = filtered_search_params(params, index.ntotal, allowed)
-    assert isinstance(search_params, faiss.SearchParametersIVF) and search_params.nprobe > params["nprobe"]
     queries = x[1:60:3]
-    _, found = index.search(queries, 10, params=search_params)
-    truth = allowed[_top_k_exact(x[allowed], queries, 10)]
-    assert (found >= 0).all() and set(found.ravel().tolist()) <= set(allowed.tolist())
-    assert recall_at_k(found, truth) >= RECALL_TARGET
+    for step in (100, 10, 2):  # filters keeping 1%, 10% and 50% of the collection
+        allowed = ids[::step]
+        search_params = filtered_search_params(index, allowed)
+        assert isinstance(search_params, faiss.SearchParametersIVF)
+        assert search_params.nprobe == filtered_nprobe(params["nprobe"], params["nlist"], 1 / step)
+        _, found = index.search(queries, 10, params=search_params)
+        truth = allowed[_top_k_exact(x[allowed], queries, 10)]
+        assert (found >= 0).all() and set(found.ravel().tolist()) <= set(allowed.tolist())
+        assert recall_at_k(found, truth) >= RECALL_TARGET
+
+
+def test_filtered_nprobe_grows_with_selectivity_up_to_every_list() -> None:
+    assert filtered_nprobe(16, 2048, 1.0) == 16 * FILTER_PROBE_GAIN
+    assert filtered_nprobe(16, 2048, 0.5) == 16 * FILTER_PROBE_GAIN * 2
+    assert filtered_nprobe(16, 2048, 0.25) == 16 * FILTER_PROBE_GAIN * 4
+    assert filtered_nprobe(16, 2048, EXHAUSTIVE_FRACTION) == 2048
+    assert filtered_nprobe(16, 2048, 0.01) == 2048
+    assert filtered_nprobe(16, 2048, 0.0) == 2048
+    assert filtered_nprobe(2048, 2048, 0.5) == 2048
+
+
+def test_id_selector_is_a_bitmap_for_dense_ids_and_a_hash_set_for_sparse_ones() -> None:
+    dense = np.arange(0, 1_000, 3, dtype=np.int64)
+    selector, bitmap = id_selector(dense)
+    assert isinstance(selector, faiss.IDSelectorBitmap) and bitmap is not None
+    assert [selector.is_member(i) for i in range(8)] == [i % 3 == 0 for i in range(8)]
+    assert not selector.is_member(1_000) and not selector.is_member(10**9)
+    sparse = np.array([5, 10**9], dtype=np.int64)
+    selector, bitmap = id_selector(sparse)
+    assert isinstance(selector, faiss.IDSelectorBatch) and bitmap is None
+    assert selector.is_member(10**9) and not selector.is_member(6)
 
 
 def test_filtered_exact_search_uses_plain_parameters() -> None:
     x = clustered(500, 16, seed=10)
-    index, params = build_index(x, np.arange(500))
-    search_params = filtered_search_params(params, 500, np.array([3, 7], dtype=np.int64))
+    index, _ = build_index(x, np.arange(500))
+    search_params = filtered_search_params(index, np.array([3, 7], dtype=np.int64))
+    assert type(search_params) is faiss.SearchParameters
     _, found = index.search(x[:1], 2, params=search_params)
     assert sorted(found[0].tolist()) == [3, 7]
 
@@ -155,4 +184,15 @@ def test_hnsw_coarse_quantiser_path_builds_searches_and_round_trips(
     assert isinstance(quantizer, faiss.IndexHNSW) and quantizer.hnsw.efSearch == params["ef_search"]
     truth = ids[_top_k_exact(x, x[:40], 10)]
     _, found = loaded.search(x[:40], 10)
+    assert recall_at_k(found, truth) >= RECALL_TARGET
+    # Filtered to 1%: every list is probed, so the HNSW quantiser is asked for every list
+    # (its own efSearch would stop at about efSearch of them on a large graph).
+    quantizer.hnsw.efSearch = 16
+    allowed = ids[::100]
+    search_params = filtered_search_params(loaded, allowed)
+    assert search_params.nprobe == 128
+    kept = [p for p in search_params.referenced_objects if isinstance(p, faiss.SearchParametersHNSW)]
+    assert [p.efSearch for p in kept] == [128]
+    _, found = loaded.search(x[:40], 10, params=search_params)
+    truth = allowed[_top_k_exact(x[::100], x[:40], 10)]
     assert recall_at_k(found, truth) >= RECALL_TARGET
