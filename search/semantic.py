@@ -15,11 +15,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pixseek.core.db import in_chunks
 from pixseek.index.catalog import ImageVector
 from pixseek.index.factory import filtered_search_params
 from pixseek.index.store import LoadedIndex
 
-READ_CHUNK = 10_000  # ids per IN (...) list; SQLite allows 32766 parameters
 SCORE_CHUNK = 8192
 
 
@@ -134,10 +134,10 @@ def stored_vectors(session: Session, ids: np.ndarray, model: str, dim: int) -> t
     out_ids: list[np.ndarray] = []
     out_vectors: list[np.ndarray] = []
     values = [int(i) for i in ids]
-    for start in range(0, len(values), READ_CHUNK):
+    for part in in_chunks(values):
         rows = session.execute(
             select(ImageVector.image_id, ImageVector.vector).where(
-                ImageVector.image_id.in_(values[start : start + READ_CHUNK]),
+                ImageVector.image_id.in_(part),
                 ImageVector.model == model,
                 ImageVector.dim == dim,
             )
@@ -154,10 +154,10 @@ def stored_vectors(session: Session, ids: np.ndarray, model: str, dim: int) -> t
 def vectors_by_id(session: Session, ids: list[int], model: str) -> dict[int, np.ndarray]:
     """The stored CLS vectors of these images (those that have one for `model`)."""
     out: dict[int, np.ndarray] = {}
-    for start in range(0, len(ids), READ_CHUNK):
+    for part in in_chunks(ids):
         rows = session.execute(
             select(ImageVector.image_id, ImageVector.vector).where(
-                ImageVector.image_id.in_(ids[start : start + READ_CHUNK]), ImageVector.model == model
+                ImageVector.image_id.in_(part), ImageVector.model == model
             )
         ).all()
         out.update({int(i): np.frombuffer(blob, dtype="<f4") for i, blob in rows})
