@@ -18,6 +18,3 @@ def serve_command(host: str | None, port: int | None) -> None:
 
     settings = get_settings()
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
-
-
-COMMANDS = [serve_command]
