@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from pixseek import __version__
+from pixseek.access.authenticator import Authenticator
+from pixseek.access.keys import ensure_bootstrap_key
 from pixseek.api.body_limit import BodyLimit
 from pixseek.api.errors import install_error_handlers
 from pixseek.api.jobs_runner import JobRunner
 from pixseek.api.request_id import RequestId
-from pixseek.api.routes import duplicates, health, images, jobs, regions, search
-from pixseek.core.db import ensure_schema
+from pixseek.api.routes import duplicates, health, images, jobs, regions, search, status
+from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.settings import Settings, get_settings
 from pixseek.search.duplicates.service import DuplicateService
 from pixseek.search.regions import RegionSearchService
@@ -27,6 +29,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for `settings` (default: from the environment)."""
     settings = settings or get_settings()
     ensure_schema(settings)
+    if settings.bootstrap_api_key is not None:
+        with session_scope(settings) as session:
+            ensure_bootstrap_key(session, settings.bootstrap_api_key.get_secret_value())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,11 +52,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.regions = RegionSearchService(settings, app.state.search)
     app.state.duplicates = DuplicateService(settings, app.state.search)
     app.state.jobs = JobRunner(settings)
+    app.state.access = Authenticator(settings)  # keys, scopes and rate limits: see api/auth.py
     install_error_handlers(app)
 
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(RequestId)  # outermost: every response carries the id, refusals included
 
-    for module in (health, search, regions, images, jobs, duplicates):
+    for module in (health, status, search, regions, images, jobs, duplicates):
         app.include_router(module.router)
     return app

@@ -32,7 +32,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PixseekError)
     async def _pixseek(request: Request, exc: PixseekError) -> JSONResponse:
         if exc.status_code < 500:
-            return error_response(exc.status_code, exc.code, exc.detail)
+            return error_response(exc.status_code, exc.code, exc.detail, headers=exc.headers)
         # A server-side fault (configuration, broker): its detail names paths, hosts and
         # exception text, which stay in the log; the client gets the kind and a request id.
         request_id = getattr(request.state, "request_id", "-")

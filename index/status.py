@@ -70,21 +70,24 @@ def patch_index_status(settings: Settings) -> dict[str, Any] | None:
     }
 
 
-def catalog_status(settings: Settings, session: Session) -> dict[str, Any]:
+def catalog_status(settings: Settings, session: Session, *, details: bool = True) -> dict[str, Any]:
+    """Counts, model and indexes; with `details`, also where the data lives (data dir, database, buckets)."""
     counts = {
         str(status): int(n)
         for status, n in session.execute(select(Image.status, func.count()).group_by(Image.status))
     }
-    buckets = [str(b) for b in session.scalars(select(Image.bucket).distinct().order_by(Image.bucket))]
-    return {
-        "data_dir": str(settings.data_dir),
-        "database": make_url(settings.sqlalchemy_url).render_as_string(hide_password=True),
+    status: dict[str, Any] = {
         "model": settings.model,
         "pretrained": settings.pretrained,
         "random_weights": settings.random_weights,
         "mode": "embedded" if settings.embedded else "distributed",
         "images": counts,
-        "buckets": buckets,
         "index": index_status(settings),
         "patch_index": patch_index_status(settings),
     }
+    if details:
+        buckets = [str(b) for b in session.scalars(select(Image.bucket).distinct().order_by(Image.bucket))]
+        status["data_dir"] = str(settings.data_dir)
+        status["database"] = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+        status["buckets"] = buckets
+    return status

@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from pixseek.core.errors import InvalidRequest
 from pixseek.core.globs import MAX_GLOB_LENGTH, key_matches
-from pixseek.index.catalog import SEARCHABLE, Image
+from pixseek.index.catalog import MAX_ID, SEARCHABLE, Image
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,10 @@ class Filters:
             lo, hi = getattr(self, low), getattr(self, high)
             if lo is not None and hi is not None and lo > hi:
                 raise InvalidRequest(f"filter {low} is above {high}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int) and not -MAX_ID <= value <= MAX_ID:
+                raise InvalidRequest(f"filter {f.name} is out of range")
         if self.key_glob is not None and not self.key_glob:
             raise InvalidRequest("filter key_glob is empty")
         if self.key_glob is not None and len(self.key_glob) > MAX_GLOB_LENGTH:

@@ -113,7 +113,7 @@ def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top == {"pixseek"}
-    for package in (*MAPPED, "core", "model", "media", "cli", "migrations"):
+    for package in (*MAPPED, "core", "model", "media", "access", "cli", "migrations"):
         assert f"pixseek/{package}/__init__.py" in names, package
     assert "pixseek/model/configs/pixseek-tiny.json" in names
     assert "pixseek/migrations/script.py.mako" in names

@@ -24,6 +24,7 @@ LIGHT_RUNS = [
     ("--help",),
     ("--version",),
     ("migrate",),
+    ("keys", "list", "--json"),
     *((name, "--help") for name in COMMANDS),
     ("duplicates", "check", "--help"),
     ("duplicates", "resolve", "--help"),

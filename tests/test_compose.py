@@ -77,3 +77,16 @@ def test_worker_healthcheck_names_the_celery_app() -> None:
     from pixseek.ingest import celery_app
 
     assert celery_app.celery_app.main == "pixseek"
+
+
+def test_the_api_gets_its_first_key_from_the_environment_and_ingests_only_the_example_bucket() -> None:
+    services = _services()
+    api_env = services["api"]["environment"]
+    # The api's own variables are merged over the shared ones, not in place of them.
+    assert api_env["PIXSEEK_DATABASE_URL"] == services["worker"]["environment"]["PIXSEEK_DATABASE_URL"]
+    assert api_env["PIXSEEK_BOOTSTRAP_API_KEY"] == "${PIXSEEK_BOOTSTRAP_API_KEY:-}"
+    assert "PIXSEEK_BOOTSTRAP_API_KEY" not in services["worker"]["environment"]  # the secret stays in the api
+    assert yaml.safe_load(api_env["PIXSEEK_INGEST_BUCKETS"]) == ["images"]
+    assert "--host" in services["api"]["command"]
+    # Only the host's loopback reaches the API; a TLS proxy publishes it (README, "Security").
+    assert [str(port) for port in services["api"]["ports"]] == ["127.0.0.1:8000:8000"]

@@ -8,6 +8,8 @@ from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from pixseek.access.scopes import Scope
+from pixseek.api.auth import requires
 from pixseek.api.deps import DuplicatesDep, RunnerDep, SessionDep, SettingsDep
 from pixseek.api.schemas import JobInfo
 from pixseek.api.uploads import read_upload
@@ -15,7 +17,7 @@ from pixseek.index.jobs import job_progress
 from pixseek.search.duplicates.check import CheckResult
 from pixseek.search.duplicates.views import GroupView
 
-router = APIRouter(prefix="/v1/duplicates", tags=["duplicates"])
+router = APIRouter(prefix="/v1/duplicates", tags=["duplicates"], dependencies=[requires(Scope.SEARCH)])
 
 KindParam = Literal["exact", "near", "similar"]
 StatusParam = Literal["open", "resolved", "dismissed"]
@@ -91,7 +93,7 @@ def get_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> 
     return duplicates.get_group(session, group_id)
 
 
-@router.post("/groups/{group_id}/resolve", response_model=Group)
+@router.post("/groups/{group_id}/resolve", response_model=Group, dependencies=[requires(Scope.INGEST)])
 def resolve_group(
     group_id: int, body: ResolveRequest, duplicates: DuplicatesDep, session: SessionDep
 ) -> GroupView:
@@ -99,13 +101,13 @@ def resolve_group(
     return duplicates.resolve(session, group_id, keep=body.keep, action=body.action)
 
 
-@router.post("/groups/{group_id}/dismiss", response_model=Group)
+@router.post("/groups/{group_id}/dismiss", response_model=Group, dependencies=[requires(Scope.INGEST)])
 def dismiss_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> GroupView:
     """Not duplicates: none of the group's pairs will be grouped again."""
     return duplicates.dismiss(session, group_id)
 
 
-@router.post("/detect", response_model=JobInfo, status_code=202)
+@router.post("/detect", response_model=JobInfo, status_code=202, dependencies=[requires(Scope.INGEST)])
 def detect(body: DetectRequest, session: SessionDep, runner: RunnerDep) -> JobInfo:
     """Start comparing new images (or all, with `full`) and rebuilding the open groups.
 

@@ -1,4 +1,4 @@
-"""Health and status."""
+"""Health: liveness, open to anyone (container health checks call it without a key)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from pixseek.api.deps import SessionDep, SettingsDep
-from pixseek.index.status import catalog_status
 
 router = APIRouter(prefix="/v1", tags=["health"])
 
@@ -18,9 +17,3 @@ def health(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Liveness and readiness: the database answers; says whether an index is loaded."""
     session.execute(text("SELECT 1"))
     return {"status": "ok", "random_weights": settings.random_weights}
-
-
-@router.get("/status")
-def status(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
-    """Counts per status, model, index generation and size."""
-    return catalog_status(settings, session)

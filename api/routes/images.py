@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from pixseek.access.scopes import Scope
+from pixseek.api.auth import PrincipalDep, requires
 from pixseek.api.deps import SessionDep, SettingsDep
 from pixseek.api.schemas import ImageInfo
 from pixseek.core.errors import ImageNotFound
@@ -13,13 +15,19 @@ from pixseek.media.cataloged import read_cataloged
 from pixseek.media.decode import sniff
 from pixseek.media.formats import MEDIA_TYPES
 
-router = APIRouter(prefix="/v1/images", tags=["images"])
+router = APIRouter(prefix="/v1/images", tags=["images"], dependencies=[requires(Scope.SEARCH)])
+
+# Files ingest refused or could not read: what they hold is no business of search-only keys.
+REJECTED = (ImageStatus.SKIPPED, ImageStatus.FAILED)
 
 
 @router.get("/{image_id}", response_model=ImageInfo)
-def image_info(image_id: int, session: SessionDep) -> ImageInfo:
-    """Everything the catalog records about one file."""
-    return ImageInfo.model_validate(get_image(session, image_id), from_attributes=True)
+def image_info(image_id: int, session: SessionDep, principal: PrincipalDep) -> ImageInfo:
+    """Everything the catalog records about one file (a rejected file's sha256 only for ingest keys)."""
+    info = ImageInfo.model_validate(get_image(session, image_id), from_attributes=True)
+    if info.status in REJECTED and not principal.allows(Scope.INGEST):
+        info.sha256 = None
+    return info
 
 
 @router.get(

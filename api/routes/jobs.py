@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from pixseek.access.ingest import allowed_bucket
+from pixseek.access.scopes import Scope
+from pixseek.api.auth import requires
 from pixseek.api.deps import RunnerDep, SessionDep, SettingsDep
 from pixseek.api.schemas import JobInfo, JobRequest
-from pixseek.core.errors import Forbidden
 from pixseek.index.jobs import job_progress, list_jobs
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-
-
-def _check_allowed(path: str, settings: SettingsDep) -> None:
-    if not settings.ingest_roots:
-        return
-    scheme, sep, rest = path.partition("://")
-    if sep and scheme.lower() != "file":
-        return  # not a local folder: the roots do not apply, open_source decides
-    real = Path(rest if sep else path).expanduser().resolve()
-    if not any(real == root or root in real.parents for root in settings.ingest_roots):
-        raise Forbidden(f"{path} is outside PIXSEEK_INGEST_ROOTS")
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[requires(Scope.INGEST)])
 
 
 @router.post("", response_model=JobInfo, status_code=status.HTTP_202_ACCEPTED)
 def start_job(body: JobRequest, session: SessionDep, settings: SettingsDep, runner: RunnerDep) -> JobInfo:
-    """Start ingesting a bucket; returns at once with the job to follow."""
-    _check_allowed(body.path, settings)
-    job_id = runner.submit(body.path)
+    """Start ingesting a bucket; returns at once with the job to follow.
+
+    The bucket must be a folder under PIXSEEK_INGEST_ROOTS or an S3 bucket in PIXSEEK_INGEST_BUCKETS.
+    """
+    job_id = runner.submit(allowed_bucket(body.path, settings))
     return JobInfo(**job_progress(session, job_id).as_dict())
 
 

@@ -9,6 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from pixseek.access.scopes import Scope
+from pixseek.api.auth import requires
 from pixseek.api.deps import RegionsDep, SessionDep, SettingsDep
 from pixseek.api.uploads import read_upload
 from pixseek.index.catalog import get_searchable_image
@@ -16,7 +18,7 @@ from pixseek.search.heatmap import displayed_image, render_heatmap
 from pixseek.search.regions import MAX_SMOOTH, RegionHit
 from pixseek.search.service import Filters
 
-router = APIRouter(prefix="/v1", tags=["regions"])
+router = APIRouter(prefix="/v1", tags=["regions"], dependencies=[requires(Scope.SEARCH)])
 
 
 class RegionSearchHit(BaseModel):

@@ -9,6 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from pixseek.access.scopes import Scope
+from pixseek.api.auth import requires
 from pixseek.api.deps import SearchDep, SessionDep, SettingsDep
 from pixseek.api.search_schemas import FiltersIn, SearchRequest, SearchResponse, TextSearchRequest
 from pixseek.api.uploads import read_upload
@@ -16,7 +18,7 @@ from pixseek.search.filters import Filters
 from pixseek.search.query import ImagePart, SearchPage, TextPart
 from pixseek.search.query import Query as SearchQuery
 
-router = APIRouter(prefix="/v1", tags=["search"])
+router = APIRouter(prefix="/v1", tags=["search"], dependencies=[requires(Scope.SEARCH)])
 
 MULTIPART_QUERY_EXAMPLE = (
     '{"parts": [{"upload": 0, "weight": 1.0}, {"text": "at night", "weight": 0.5}], "limit": 20}'

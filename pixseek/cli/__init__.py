@@ -37,6 +37,9 @@ COMMANDS = {
         "pixseek.cli.worker:worker_command",
         "Run a worker for PIXSEEK_BROKER_URL; start any number on any machine sharing the data dir.",
     ),
+    "keys": LazyCommand(
+        "pixseek.cli.keys:keys_group", "API keys: from the first one on, every API call needs a key."
+    ),
     "duplicates": LazyCommand(
         "pixseek.cli.duplicates:duplicates_command",
         "Find duplicates (new images against the collection) and list the groups.",

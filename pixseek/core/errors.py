@@ -8,6 +8,8 @@ class PixseekError(Exception):
 
     status_code = 400
     code = "bad_request"
+    # Response headers the error needs (WWW-Authenticate on a 401, Retry-After on a 429).
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -34,9 +36,37 @@ class BucketNotFound(PixseekError):
     code = "bucket_not_found"
 
 
+class Unauthorized(PixseekError):
+    """No API key, or one that is unknown or revoked."""
+
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.headers = {"WWW-Authenticate": "Bearer"}
+
+
 class Forbidden(PixseekError):
     status_code = 403
     code = "forbidden"
+
+
+class InsufficientScope(Forbidden):
+    """A valid key whose scope does not cover the route."""
+
+    code = "insufficient_scope"
+
+
+class IngestNotAllowed(Forbidden):
+    """A bucket the API may not read: outside PIXSEEK_INGEST_ROOTS or PIXSEEK_INGEST_BUCKETS."""
+
+    code = "ingest_not_allowed"
+
+
+class ApiKeyNotFound(PixseekError):
+    status_code = 404
+    code = "api_key_not_found"
 
 
 class IndexNotReady(PixseekError):
@@ -52,6 +82,18 @@ class ModelMismatch(PixseekError):
 class PayloadTooLarge(PixseekError):
     status_code = 413
     code = "payload_too_large"
+
+
+class RateLimited(PixseekError):
+    """Too many requests from one key (or one address while the API is open)."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class UnsupportedImage(PixseekError):

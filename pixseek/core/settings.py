@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Pretrained tags that mean "random weights": only for tests and benchmarks.
 RANDOM_WEIGHTS = ("none", "")
 
+
+# S3 bucket names (the common subset of the naming rules), and the shape of any API key.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+API_KEY_SHAPE = re.compile(r"[A-Za-z0-9._~+/=-]{32,256}")
 
 KeeperRule = Literal["resolution", "file_size", "captured_at"]
 DEFAULT_KEEPER_ORDER: tuple[KeeperRule, ...] = ("resolution", "file_size", "captured_at")
@@ -106,7 +111,20 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_json_bytes: int = Field(default=1024 * 1024, ge=1024)  # any request body that is not an upload
     max_results: int = Field(default=1000, ge=1)
+
+    # --- Access (issue 11) ---
+    # Folders and S3 bucket names `POST /v1/jobs` may read. Both empty (the default): the API
+    # ingests nothing, and says which setting to set. `pixseek ingest` is not limited by them.
     ingest_roots: list[Path] = Field(default_factory=list)
+    ingest_buckets: list[str] = Field(default_factory=list)
+    # A token bucket per API key (per client address while no key exists): bursts of
+    # `rate_limit_burst` requests, refilled at `rate_limit_per_second`; past it, 429.
+    rate_limit_per_second: float = Field(default=50.0, gt=0, le=1_000_000)
+    rate_limit_burst: int = Field(default=100, ge=1, le=1_000_000)
+    # Created as the admin key "bootstrap" when the API starts, if no key has that value yet
+    # (docker-compose's first key). Generate one with `openssl rand -hex 32`.
+    bootstrap_api_key: SecretStr | None = None
+    # --- end access ---
 
     auto_migrate: bool = True
 
@@ -151,7 +169,34 @@ class Settings(BaseSettings):
     @field_validator("ingest_roots", mode="after")
     @classmethod
     def _expand_roots(cls, value: list[Path]) -> list[Path]:
-        return [p.expanduser().resolve() for p in value]
+        roots = [p.expanduser().resolve() for p in value]
+        for root in roots:
+            if root == Path(root.anchor):
+                raise ValueError(f"ingest root {root} is the file system root: it would allow every file")
+        return roots
+
+    @field_validator("ingest_buckets", mode="after")
+    @classmethod
+    def _check_buckets(cls, value: list[str]) -> list[str]:
+        names = []
+        for entry in value:
+            name = entry.removeprefix("s3://").rstrip("/")
+            if not _BUCKET_NAME.fullmatch(name):
+                raise ValueError(f"ingest bucket {entry!r} is not an S3 bucket name (e.g. images, no prefix)")
+            names.append(name)
+        return names
+
+    @field_validator("bootstrap_api_key", mode="after")
+    @classmethod
+    def _check_bootstrap_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None  # docker-compose passes an unset variable as ""
+        if not API_KEY_SHAPE.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "PIXSEEK_BOOTSTRAP_API_KEY must be 32 to 256 characters of letters, digits and . _ ~ + / = -"
+                " (e.g. `openssl rand -hex 32`)"
+            )
+        return value
 
     @field_validator("prompt_templates", mode="after")
     @classmethod

@@ -1,5 +1,6 @@
 """Every ORM model, imported in one place so Alembic and `Base.metadata` see all tables."""
 
+from pixseek.access.keys import ApiKey
 from pixseek.core.db import Base
 from pixseek.index.catalog import Image, ImageVector
 from pixseek.index.duplicates import (
@@ -13,6 +14,7 @@ from pixseek.index.jobs import Job
 from pixseek.index.text import ImageText
 
 __all__ = [
+    "ApiKey",
     "Base",
     "DuplicateDecision",
     "DuplicateGroup",

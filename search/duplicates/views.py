@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pixseek.core.errors import InvalidRequest
-from pixseek.index.catalog import SEARCHABLE, Image
+from pixseek.index.catalog import MAX_ID, SEARCHABLE, Image
 from pixseek.index.duplicates import DuplicateGroup, DuplicateMember, GroupStatus, Kind
 from pixseek.search.duplicates.errors import GroupNotFound
 
@@ -42,7 +42,8 @@ class GroupView:
 
 
 def load_group(session: Session, group_id: int) -> DuplicateGroup:
-    group = session.get(DuplicateGroup, group_id)
+    # An id SQL cannot bind is simply no group (the driver would raise on it).
+    group = session.get(DuplicateGroup, group_id) if 1 <= group_id <= MAX_ID else None
     if group is None:
         raise GroupNotFound(f"no duplicate group with id {group_id}")
     return group
@@ -66,7 +67,7 @@ def list_groups(
         raise InvalidRequest(f"kind must be one of exact, near, similar; got {kind!r}")
     if status not in {s.value for s in GroupStatus}:
         raise InvalidRequest(f"status must be one of open, resolved, dismissed; got {status!r}")
-    if offset < 0 or not 1 <= limit <= max_limit:
+    if not 0 <= offset <= MAX_ID or not 1 <= limit <= max_limit:
         raise InvalidRequest(f"offset must be >= 0 and limit between 1 and {max_limit}")
     stmt = select(DuplicateGroup).where(DuplicateGroup.status == status)
     if kind is not None:

@@ -39,3 +39,15 @@ def test_overlong_texts_are_refused_on_every_text_route(client: TestClient, inde
 def test_offsets_past_the_maximum_are_refused(client: TestClient, indexed: Path) -> None:
     body = {"parts": [{"text": "dog"}], "offset": 10_001}
     assert_error(client.post("/v1/search", json=body), 400, "invalid_request")
+
+
+def test_numbers_sql_cannot_hold_are_a_4xx_not_a_500(client: TestClient, indexed: Path) -> None:
+    # Found by the fuzzer: SQLite raises OverflowError on integers past 64 bits.
+    huge = 2**64
+    assert_error(client.get(f"/v1/duplicates/groups/{huge}"), 404, "group_not_found")
+    assert_error(client.get(f"/v1/images/{huge}"), 404, "image_not_found")
+    assert_error(client.get("/v1/duplicates/groups", params={"offset": huge}), 400, "invalid_request")
+    body = {"parts": [{"text": "dog"}], "filters": {"min_size": huge}}
+    assert_error(client.post("/v1/search", json=body), 400, "invalid_request")
+    body = {"parts": [{"image_id": huge}]}
+    assert_error(client.post("/v1/search", json=body), 404, "image_not_found")

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from pixseek.api.app import create_app
 from pixseek.core.settings import Settings
 from tests.api.conftest import JOB_KEYS, assert_error, wait_for
 from tests.imagegen import BAD_FILES, write_bad_files
+
+
+@pytest.fixture
+def client(settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
+    """The API, allowed to ingest folders under the test's tmp_path."""
+    allowed = settings.model_copy(update={"ingest_roots": [tmp_path.resolve()]})
+    with TestClient(create_app(allowed), raise_server_exceptions=False) as test_client:
+        yield test_client
 
 
 def test_job_runs_to_done_with_progress(client: TestClient, bucket: Path) -> None:
@@ -47,10 +57,11 @@ def test_second_job_over_the_same_bucket_finds_everything_unchanged(client: Test
     assert len(client.get("/v1/jobs", params={"limit": 1}).json()) == 1
 
 
-def test_bad_paths_are_404(client: TestClient, tmp_path: Path, bucket: Path) -> None:
+def test_bad_paths_are_4xx(client: TestClient, tmp_path: Path, bucket: Path) -> None:
     assert_error(client.post("/v1/jobs", json={"path": str(tmp_path / "nope")}), 404, "bucket_not_found")
     assert_error(client.post("/v1/jobs", json={"path": str(bucket / "img000.png")}), 404, "bucket_not_found")
-    assert_error(client.post("/v1/jobs", json={"path": "/tmp/\x00evil"}), 404, "bucket_not_found")
+    assert_error(client.post("/v1/jobs", json={"path": f"{tmp_path}/\x00evil"}), 400, "invalid_request")
+    assert_error(client.post("/v1/jobs", json={"path": "bucket"}), 400, "invalid_request")  # relative
     assert_error(client.post("/v1/jobs", json={"path": "ftp://bucket/x"}), 400, "invalid_request")
     assert client.get("/v1/jobs").json() == []  # no job was created for any of them
 
@@ -66,17 +77,52 @@ def test_unknown_job_is_404(client: TestClient) -> None:
     assert_error(client.get("/v1/jobs/0123456789abcdef"), 404, "job_not_found")
 
 
+def test_by_default_the_api_ingests_nothing(settings: Settings, bucket: Path) -> None:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        body = assert_error(client.post("/v1/jobs", json={"path": str(bucket)}), 403, "ingest_not_allowed")
+        assert "PIXSEEK_INGEST_ROOTS" in str(body["detail"])
+        body = assert_error(
+            client.post("/v1/jobs", json={"path": "s3://images/x"}), 403, "ingest_not_allowed"
+        )
+        assert "PIXSEEK_INGEST_BUCKETS" in str(body["detail"])
+        assert client.get("/v1/jobs").json() == []
+
+
 def test_paths_outside_the_ingest_roots_are_403(settings: Settings, tmp_path: Path, bucket: Path) -> None:
     allowed = tmp_path / "allowed"
     allowed.mkdir()
     (allowed / "escape").symlink_to(bucket, target_is_directory=True)
-    limited = settings.model_copy(update={"ingest_roots": [allowed.resolve()]})
+    (allowed / "etc").symlink_to("/etc", target_is_directory=True)
+    limited = settings.model_copy(update={"ingest_roots": [allowed.resolve()], "ingest_buckets": ["images"]})
     with TestClient(create_app(limited), raise_server_exceptions=False) as client:
-        assert_error(client.post("/v1/jobs", json={"path": str(bucket)}), 403, "forbidden")
-        assert_error(client.post("/v1/jobs", json={"path": str(allowed / ".." / "bucket")}), 403)
-        assert_error(client.post("/v1/jobs", json={"path": str(allowed / "escape")}), 403)
-        assert_error(client.post("/v1/jobs", json={"path": f"file://{bucket}"}), 403, "forbidden")
-        assert_error(client.post("/v1/jobs", json={"path": f"FILE://{bucket}"}), 403, "forbidden")
+        for path in [
+            "/etc",
+            str(bucket),
+            str(allowed / ".." / "bucket"),
+            str(allowed / ".." / ".." / ".." / ".." / "etc"),
+            str(allowed / "escape"),
+            str(allowed / "etc"),
+            f"{allowed}/../{allowed.name}-sibling",  # a prefix of the root's name is not inside it
+            f"file://{bucket}",
+            f"FILE://{bucket}",
+            "s3://other-bucket/photos",
+            "S3://other-bucket",
+        ]:
+            body = assert_error(client.post("/v1/jobs", json={"path": path}), 403, "ingest_not_allowed")
+            assert "PIXSEEK_INGEST_" in str(body["detail"]), path
+        assert client.get("/v1/jobs").json() == []  # no job was created for any of them
         response = client.post("/v1/jobs", json={"path": str(allowed)})
         assert response.status_code == 202
         wait_for(client, response.json()["job_id"])
+
+
+def test_a_symlink_inside_a_root_is_ingested_under_its_real_path(
+    settings: Settings, tmp_path: Path, bucket: Path
+) -> None:
+    (tmp_path / "link").symlink_to(bucket, target_is_directory=True)
+    allowed = settings.model_copy(update={"ingest_roots": [tmp_path.resolve()]})
+    with TestClient(create_app(allowed), raise_server_exceptions=False) as client:
+        response = client.post("/v1/jobs", json={"path": str(tmp_path / "link")})
+        assert response.status_code == 202
+        assert response.json()["bucket"] == str(bucket.resolve())
+        assert wait_for(client, response.json()["job_id"])[-1]["indexed"] == 6

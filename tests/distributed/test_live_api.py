@@ -46,7 +46,8 @@ def test_api_sees_images_ingested_after_it_started(cluster: Cluster, tmp_path: P
     write_images(second, 4, start=50)
     cluster.wait_ready(cluster.start_worker())
 
-    with TestClient(create_app(cluster.settings)) as client:
+    allowed = cluster.settings.model_copy(update={"ingest_roots": [tmp_path.resolve()]})
+    with TestClient(create_app(allowed)) as client:
         assert client.post("/v1/search/text", json={"text": "x"}).json()["error"] == "index_not_ready"
 
         # POST /v1/jobs only records the job; a worker plans and runs it.

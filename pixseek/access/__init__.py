@@ -1,0 +1,1 @@
+"""Who may use the API and what it may reach: API keys and scopes, rate limits, ingest sources."""
