@@ -60,10 +60,10 @@ def pixseek_ingest(folder: Path, settings: Settings) -> dict[str, float]:
     busy = [0.0]
     forward = encoder.encode_pixels
 
-    def timed(pixels: np.ndarray) -> Any:
+    def timed(pixels: np.ndarray, *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
         try:
-            return forward(pixels)
+            return forward(pixels, *args, **kwargs)
         finally:
             busy[0] += time.perf_counter() - t0
 
