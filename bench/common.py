@@ -1,21 +1,63 @@
-"""Helpers shared by the benchmarks: output folder, machine description, percentiles."""
+"""Helpers shared by the benchmarks: output folder, smoke runs, machine description, percentiles.
+
+Every benchmark takes `--smoke`: a handful of images or vectors and the tiny test model
+(`pixseek-tiny`, random weights) in a temp dir, so that it runs in seconds and
+tests/test_bench_smoke.py can check on every test run that it still works. Smoke figures
+mean nothing and nothing is written under bench/out.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 OUT = Path(__file__).resolve().parent / "out"
+TINY_MODEL = "pixseek-tiny"  # pixseek/model/configs/pixseek-tiny.json: 64 dims, 64 px input
+SMOKE_HELP = "a few seconds on a handful of inputs with the tiny model, in a temp dir (figures mean nothing)"
 
 
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
+def add_smoke_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
+
+
+@contextmanager
+def output_dir(smoke: bool, name: str = "") -> Iterator[Path]:
+    """bench/out (or a folder in it) for a real run; a temp dir, removed afterwards, for a smoke run."""
+    if not smoke:
+        folder = OUT / name
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="pixseek-bench-smoke-") as tmp:
+        yield Path(tmp)
+
+
+def synthetic_photos(folder: Path, n: int, size: tuple[int, int] = (640, 480), seed: int = 0) -> list[Path]:
+    """`n` distinct JPEGs of smooth colour blocks: decodable photos for runs without a dataset."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        blocks = rng.integers(0, 256, size=(12, 16, 3), dtype=np.uint8)
+        path = folder / f"img{i:05d}.jpg"
+        Image.fromarray(blocks, "RGB").resize(size, Image.Resampling.BILINEAR).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def cpu_info() -> tuple[str, set[str]]:
+    """The CPU's model name and feature flags, from /proc/cpuinfo ("unknown" elsewhere)."""
     model = "unknown"
     flags: set[str] = set()
     try:
@@ -27,6 +69,12 @@ def machine() -> dict[str, Any]:
                     flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
+    return model, flags
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model, flags = cpu_info()
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     import torch
 
@@ -48,8 +96,10 @@ def percentiles(ms: list[float]) -> tuple[float, float]:
     return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
 
 
-def write_json(name: str, data: dict[str, Any]) -> Path:
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / name
+def write_json(name: str, data: dict[str, Any], folder: Path | None = None) -> Path:
+    """Write a report to `folder` (default bench/out; smoke runs pass their temp dir)."""
+    folder = folder or OUT
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
     path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     return path

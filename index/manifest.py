@@ -1,4 +1,7 @@
-"""The manifest beside every saved index: what built it, so a wrong model is refused."""
+"""The manifests beside every saved index (CLS and patches): what built it, so a wrong model is refused.
+
+Plain JSON and dataclasses, no FAISS: `pixseek status` reads them without loading an index.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,15 @@ from pixseek.core.errors import ModelMismatch
 from pixseek.model.identity import ModelId
 
 METRIC = "inner_product"  # on unit vectors: cosine similarity
+MANIFEST_FILE = "manifest.json"  # in every generation folder, beside the index files
+# The patch index's exact shape, below `patch_index_min_train` patches (see index/patch_index.py).
+EXACT_TYPE = "IDMap2,SQfp16"
+
+
+class PatchModeMismatch(ModelMismatch):
+    """Patches made one way are being mixed with, or searched as, patches made another way."""
+
+    code = "patch_mode_mismatch"
 
 
 class ManifestFile:
@@ -54,4 +66,40 @@ class Manifest(ManifestFile):
                 f"the index was built with {self.model_id} but pixseek is configured for "
                 f"{model}; re-index with `pixseek ingest` under the new model "
                 f"or set PIXSEEK_MODEL={self.model} PIXSEEK_PRETRAINED={self.pretrained}"
+            )
+
+
+@dataclass
+class PatchManifest(ManifestFile):
+    model: str
+    pretrained: str
+    dim: int
+    grid_h: int
+    grid_w: int
+    patch_mode: str
+    image_size: int = 0  # the model's input side (0: an index from before it was recorded)
+    count: int = 0  # patches
+    images: int = 0
+    generation: int = 0
+    cls_generation: int | None = None  # the CLS index generation published alongside
+    index_type: str = EXACT_TYPE
+    trained_on: int = 0  # patches in the index when its quantisers were trained
+    built_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return (self.grid_h, self.grid_w)
+
+    def check(self, model: ModelId, patch_mode: str) -> None:
+        """Refuse a patch index built by another model or another patch mode."""
+        if self.model_id != model:
+            raise ModelMismatch(
+                f"the patch index was built with {self.model_id}, pixseek is configured for "
+                f"{model}; re-index under the new model"
+            )
+        if self.patch_mode != patch_mode:
+            raise PatchModeMismatch(
+                f"the patch index holds {self.patch_mode!r} patches but PIXSEEK_PATCH_MODE is "
+                f"{patch_mode!r}; set PIXSEEK_PATCH_MODE={self.patch_mode} or re-ingest into a new data dir"
             )

@@ -26,35 +26,24 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
-from pixseek.core.errors import ModelMismatch
 from pixseek.index.generations import GenerationFolder, GenerationHolder
-from pixseek.index.manifest import ManifestFile
-from pixseek.model.identity import ModelId
+from pixseek.index.manifest import EXACT_TYPE, MANIFEST_FILE, PatchManifest
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "patches.faiss"
 IMAGES_FILE = "images.npy"
-MANIFEST_FILE = "manifest.json"
-EXACT_TYPE = "IDMap2,SQfp16"
 # FAISS warns below 39 training points per centroid; k-means is unreliable under that.
 MIN_POINTS_PER_CENTROID = 39
 # Retrain the quantisers once the index has grown this much past what they were trained on.
 RETRAIN_GROWTH = 8
-
-
-class PatchModeMismatch(ModelMismatch):
-    """Patches made one way are being mixed with, or searched as, patches made another way."""
-
-    code = "patch_mode_mismatch"
 
 
 # --- ids ---------------------------------------------------------------------------------
@@ -180,42 +169,6 @@ def build_index(
 
 
 # --- persistence -------------------------------------------------------------------------
-
-
-@dataclass
-class PatchManifest(ManifestFile):
-    model: str
-    pretrained: str
-    dim: int
-    grid_h: int
-    grid_w: int
-    patch_mode: str
-    image_size: int = 0  # the model's input side (0: an index from before it was recorded)
-    count: int = 0  # patches
-    images: int = 0
-    generation: int = 0
-    cls_generation: int | None = None  # the CLS index generation published alongside
-    index_type: str = EXACT_TYPE
-    trained_on: int = 0  # patches in the index when its quantisers were trained
-    built_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def grid(self) -> tuple[int, int]:
-        return (self.grid_h, self.grid_w)
-
-    def check(self, model: ModelId, patch_mode: str) -> None:
-        """Refuse a patch index built by another model or another patch mode."""
-        if self.model_id != model:
-            raise ModelMismatch(
-                f"the patch index was built with {self.model_id}, pixseek is configured for "
-                f"{model}; re-index under the new model"
-            )
-        if self.patch_mode != patch_mode:
-            raise PatchModeMismatch(
-                f"the patch index holds {self.patch_mode!r} patches but PIXSEEK_PATCH_MODE is "
-                f"{patch_mode!r}; set PIXSEEK_PATCH_MODE={self.patch_mode} or re-ingest into a new data dir"
-            )
 
 
 @dataclass

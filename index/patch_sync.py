@@ -28,12 +28,10 @@ from sqlalchemy.orm import Session
 
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import SEARCHABLE, Image, ImageStatus
+from pixseek.index.manifest import EXACT_TYPE, PatchManifest, PatchModeMismatch
 from pixseek.index.patch_index import (
-    EXACT_TYPE,
     RETRAIN_GROWTH,
     PatchIndexStore,
-    PatchManifest,
-    PatchModeMismatch,
     choose_nlist,
     index_type,
     new_exact_index,
@@ -52,7 +50,7 @@ LEGACY_MODE = "plain"
 
 
 def patch_index_store(settings: Settings) -> PatchIndexStore:
-    return PatchIndexStore(settings.index_dir / "patches")
+    return PatchIndexStore(settings.patch_index_dir)
 
 
 # --- the patch store's mode ----------------------------------------------------------------
@@ -247,26 +245,3 @@ def update_patch_index(
         removed=len(stale),
         index_type=index_type(index),
     )
-
-
-def patch_index_status(settings: Settings) -> dict[str, object] | None:
-    """What `pixseek status` reports about the patch index, or None before the first one."""
-    store = patch_index_store(settings)
-    generation = store.current_generation()
-    if generation is None:
-        return None
-    folder = store.generation_dir(generation)
-    try:
-        manifest = PatchManifest.read(folder / "manifest.json")
-    except FileNotFoundError:
-        return None
-    return {
-        "generation": generation,
-        "images": manifest.images,
-        "patches": manifest.count,
-        "grid": [manifest.grid_h, manifest.grid_w],
-        "patch_mode": manifest.patch_mode,
-        "type": manifest.index_type,
-        "built_at": manifest.built_at,
-        "bytes": sum(p.stat().st_size for p in folder.iterdir()),
-    }

@@ -1,7 +1,11 @@
-"""What `pixseek status` and `GET /v1/status` report: counts, model, index and storage."""
+"""What `pixseek status` and `GET /v1/status` report: counts, model, index and storage.
+
+Only SQL and the manifests are read, never an index, so this runs without importing faiss.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -10,8 +14,60 @@ from sqlalchemy.orm import Session
 
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image
-from pixseek.index.patch_sync import patch_index_status
-from pixseek.index.store import IndexStore
+from pixseek.index.generations import GenerationFolder
+from pixseek.index.manifest import MANIFEST_FILE, Manifest, PatchManifest
+
+
+def _current(root: Path) -> tuple[int, Path] | None:
+    """The current generation and its folder, or None before the first one has a manifest."""
+    folder = GenerationFolder(root)
+    generation = folder.current_generation()
+    if generation is None:
+        return None
+    path = folder.generation_dir(generation)
+    return (generation, path) if (path / MANIFEST_FILE).exists() else None
+
+
+def _bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir())
+
+
+def index_status(settings: Settings) -> dict[str, Any] | None:
+    """The current CLS index, from its manifest, or None before the first one."""
+    current = _current(settings.index_dir)
+    if current is None:
+        return None
+    generation, folder = current
+    manifest = Manifest.read(folder / MANIFEST_FILE)
+    return {
+        "generation": generation,
+        "count": manifest.count,
+        "model": manifest.model,
+        "pretrained": manifest.pretrained,
+        "dim": manifest.dim,
+        "type": manifest.index_type,
+        "built_at": manifest.built_at,
+        "bytes": _bytes(folder),
+    }
+
+
+def patch_index_status(settings: Settings) -> dict[str, Any] | None:
+    """The current patch index (region search, issue 6), from its manifest, or None."""
+    current = _current(settings.patch_index_dir)
+    if current is None:
+        return None
+    generation, folder = current
+    manifest = PatchManifest.read(folder / MANIFEST_FILE)
+    return {
+        "generation": generation,
+        "images": manifest.images,
+        "patches": manifest.count,
+        "grid": [manifest.grid_h, manifest.grid_w],
+        "patch_mode": manifest.patch_mode,
+        "type": manifest.index_type,
+        "built_at": manifest.built_at,
+        "bytes": _bytes(folder),
+    }
 
 
 def catalog_status(settings: Settings, session: Session, *, details: bool = True) -> dict[str, Any]:
@@ -20,34 +76,14 @@ def catalog_status(settings: Settings, session: Session, *, details: bool = True
         str(status): int(n)
         for status, n in session.execute(select(Image.status, func.count()).group_by(Image.status))
     }
-    store = IndexStore(settings.index_dir)
-    generation = store.current_generation()
-    index: dict[str, Any] | None = None
-    if generation is not None:
-        folder = store.generation_dir(generation)
-        manifest_path = folder / "manifest.json"
-        if manifest_path.exists():
-            from pixseek.index.manifest import Manifest
-
-            manifest = Manifest.read(manifest_path)
-            index = {
-                "generation": generation,
-                "count": manifest.count,
-                "model": manifest.model,
-                "pretrained": manifest.pretrained,
-                "dim": manifest.dim,
-                "type": manifest.index_type,
-                "built_at": manifest.built_at,
-                "bytes": sum(p.stat().st_size for p in folder.iterdir()),
-            }
     status: dict[str, Any] = {
         "model": settings.model,
         "pretrained": settings.pretrained,
         "random_weights": settings.random_weights,
         "mode": "embedded" if settings.embedded else "distributed",
         "images": counts,
-        "index": index,
-        "patch_index": patch_index_status(settings),  # region search (issue 6)
+        "index": index_status(settings),
+        "patch_index": patch_index_status(settings),
     }
     if details:
         buckets = [str(b) for b in session.scalars(select(Image.bucket).distinct().order_by(Image.bucket))]

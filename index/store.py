@@ -31,12 +31,11 @@ from pixseek.index.factory import (
     to_gpu,
 )
 from pixseek.index.generations import GenerationFolder, GenerationHolder
-from pixseek.index.manifest import Manifest
+from pixseek.index.manifest import MANIFEST_FILE, Manifest
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "cls.faiss"
-MANIFEST_FILE = "manifest.json"
 # Serving processes map index files at least this large instead of reading them (see load).
 MMAP_MIN_BYTES = 256 * 1024 * 1024
 

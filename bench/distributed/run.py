@@ -8,6 +8,9 @@ model start-up are excluded everywhere: the embedded run loads the model before 
 starts, workers load theirs before they report ready. Embedded mode runs first and last;
 ratios are against the mean of its two runs. Random weights (`pretrained none`)
 cost exactly what trained ones do. Results go to bench/out/distributed.json.
+
+`--smoke`: 8 images, the tiny model and one real worker (Redis and PostgreSQL still
+needed), to check that it still runs; nothing is written under bench/out.
 """
 
 from __future__ import annotations
@@ -23,11 +26,10 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 import psycopg
 import redis
-from PIL import Image
 
+from bench.common import OUT, TINY_MODEL, add_smoke_flag, synthetic_photos
 from pixseek.core.db import migrate, session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.jobs import job_progress
@@ -38,15 +40,6 @@ from pixseek.model.encoder import get_encoder
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def make_images(folder: Path, n: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        blocks = rng.integers(0, 256, size=(12, 16, 3), dtype=np.uint8)
-        img = Image.fromarray(blocks, "RGB").resize((640, 480), Image.Resampling.BILINEAR)
-        img.save(folder / f"img{i:05d}.jpg", quality=90)
 
 
 def job_seconds(settings: Settings, job_id: str) -> tuple[float, int]:
@@ -144,7 +137,7 @@ def run_distributed(args: argparse.Namespace, folder: Path, work: Path, n_worker
     return {"workers": n_workers, "seconds": seconds, "images": indexed, "images_per_s": indexed / seconds}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -155,12 +148,16 @@ def main() -> None:
     parser.add_argument("--task-batch-size", type=int, default=32)
     parser.add_argument("--workers", default="1,2", help="Worker counts to measure, comma-separated.")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
-    args = parser.parse_args()
+    add_smoke_flag(parser)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.images, args.model, args.workers = 8, TINY_MODEL, "1"
+        args.batch_size = args.task_batch_size = 4
 
     with tempfile.TemporaryDirectory(prefix="pixseek-bench-") as tmp:
         work = Path(tmp)
         folder = work / "bucket"
-        make_images(folder, args.images)
+        synthetic_photos(folder, args.images)
         results = [run_embedded(args, folder, work, "embedded-first")]
         for n in (int(x) for x in args.workers.split(",")):
             results.append(run_distributed(args, folder, work, n))
@@ -177,9 +174,9 @@ def main() -> None:
         "images": args.images,
         "results": [{**r, "vs_embedded": r["images_per_s"] / base} for r in results],
     }
-    out = REPO_ROOT / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "distributed.json").write_text(json.dumps(report, indent=2))
+    if not args.smoke:
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "distributed.json").write_text(json.dumps(report, indent=2))
     lines = ["| mode | images | seconds | images/s | vs embedded (mean) |", "|---|---|---|---|---|"]
     for r in report["results"]:  # type: ignore[union-attr]
         n = r["workers"]

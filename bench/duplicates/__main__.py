@@ -11,6 +11,9 @@ The baseline is imagehash pHash at imagededup's default threshold (Hamming <= 10
 A predicted pair is two images pixseek put in one exact or near group (or that pHash
 matched). For an edit E: recall is the share of (original, E-copy) pairs predicted;
 precision is the share of predicted pairs touching an E-copy that join the same photo.
+
+`--smoke`: three generated photos and their edits with the tiny model, to check that it
+still runs.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import argparse
 import io
 import json
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -31,6 +33,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from bench.common import TINY_MODEL, add_smoke_flag, synthetic_photos
 from bench.duplicates.variants import TRANSFORMS, make_variant
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,21 +64,13 @@ def _pair(a: str, b: str) -> Pair:
 
 
 def pixseek_pairs(folder: Path, data_dir: Path, model: str) -> tuple[set[Pair], dict[str, float]]:
-    os.environ.update(
-        {
-            "PIXSEEK_DATA_DIR": str(data_dir),
-            "PIXSEEK_MODEL": model,
-            "PIXSEEK_PRETRAINED": "none",
-        }
-    )
-    os.environ.pop("PIXSEEK_DATABASE_URL", None)
     from pixseek.core.db import ensure_schema, session_scope
-    from pixseek.core.settings import get_settings
+    from pixseek.core.settings import Settings
     from pixseek.ingest.run import run_ingest
     from pixseek.search.duplicates.service import DuplicateService
 
-    get_settings.cache_clear()
-    settings = get_settings()
+    # Embedded mode on SQLite in `data_dir`, whatever the environment names.
+    settings = Settings(data_dir=data_dir, model=model, pretrained="none", database_url=None, broker_url=None)
     ensure_schema(settings)
     started = time.perf_counter()
     run_ingest(settings, str(folder))
@@ -155,15 +150,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--limit", type=int, default=0, help="use only the first N photos")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    add_smoke_flag(parser)
     args = parser.parse_args(argv)
-    photos = sorted(p for p in args.photos.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    if args.limit:
-        photos = photos[: args.limit]
-    if not photos:
-        print(f"no photos under {args.photos}; nothing to measure", file=sys.stderr)  # noqa: T201
-        return 0
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="pixseek-dup-bench-") as tmp:
+        if args.smoke:
+            args.model = TINY_MODEL
+            photos = synthetic_photos(Path(tmp) / "generated", 3)
+        else:
+            photos = sorted(p for p in args.photos.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        if args.limit:
+            photos = photos[: args.limit]
+        if not photos:
+            print(f"no photos under {args.photos}; nothing to measure", file=sys.stderr)  # noqa: T201
+            return 0
         folder = Path(tmp) / "photos"
         truth = build(photos, folder)
         ours, timings = pixseek_pairs(folder, Path(tmp) / "data", args.model)

@@ -9,6 +9,9 @@ thumbnails with a little noise). Detection is the same `find_matches` the servic
 (hash candidates with FAISS multi-index hashing, CLS kNN with IVF-SQ8, tier rules) plus
 the grouping; SQL reads and writes are not included. Each size runs in a fresh process so
 that its peak RSS (`resource.getrusage`) is its own.
+
+`--smoke`: 3,000 images of 64 dimensions with the exact limit at 1,000, so that the
+large-collection searches (multi-index hashing, IVF) still run, in seconds.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import add_smoke_flag
 from pixseek.media.perceptual_hash import SCALES, THUMB
 from pixseek.search.duplicates.detect import SearchLimits, find_matches
 from pixseek.search.duplicates.grouping import star_groups
 from pixseek.search.duplicates.matching import Rules
 
+REPO = Path(__file__).resolve().parents[2]
 CHUNK = 100_000
 PLANTED = 0.01
 
@@ -82,12 +87,12 @@ class Float32Rows:
         return np.asarray(self.data[rows], dtype=np.float32)
 
 
-def run_one(n: int, dim: int, memory_mb: int) -> dict[str, Any]:
+def run_one(n: int, dim: int, memory_mb: int, exact_limit: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pixseek-dup-scale-") as tmp:
         codes, thumbs, vectors, copies = generate(Path(tmp), n, dim)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         rules = Rules(similar_threshold=0.9)  # as with pretrained weights: the CLS search runs
-        limits = SearchLimits(knn=10, exact_limit=20_000, batch=max(256, memory_mb * 1024 // 64))
+        limits = SearchLimits(knn=10, exact_limit=exact_limit, batch=max(256, memory_mb * 1024 // 64))
         started = time.perf_counter()
         matches = find_matches(codes, thumbs, rules, limits, vectors=Float32Rows(vectors))  # type: ignore[arg-type]
         matched = time.perf_counter()
@@ -101,6 +106,7 @@ def run_one(n: int, dim: int, memory_mb: int) -> dict[str, Any]:
         "images": n,
         "dim": dim,
         "memory_mb_setting": memory_mb,
+        "exact_limit": exact_limit,
         "planted_copies": copies,
         "near_pairs_found": len(near),
         "similar_pairs_found": int((matches.kinds == "similar").sum()),
@@ -118,11 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, action="append", help="collection size (repeatable)")
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--memory-mb", type=int, default=1024)
+    parser.add_argument(
+        "--exact-limit", type=int, default=20_000, help="above this many images the searches are approximate"
+    )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    add_smoke_flag(parser)
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.n, args.dim, args.exact_limit = [3000], 64, 1000
     sizes = args.n or [100_000, 1_000_000]
     if args.one:
-        print(json.dumps(run_one(sizes[0], args.dim, args.memory_mb)))  # noqa: T201
+        print(json.dumps(run_one(sizes[0], args.dim, args.memory_mb, args.exact_limit)))  # noqa: T201
         return 0
     for n in sizes:
         cmd = [
@@ -136,8 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             str(args.dim),
             "--memory-mb",
             str(args.memory_mb),
+            "--exact-limit",
+            str(args.exact_limit),
         ]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True).stdout
         print(out.strip(), flush=True)  # noqa: T201
     return 0
 

@@ -5,6 +5,8 @@
 (b) the loop a user writes from open_clip's README: open, preprocess, encode, one image at a time;
 (c) the model alone: `Encoder.encode_pixels` on pre-made tensors at pixseek's batch size and
     precision. Measured before and after (a) and (b), since the machine is shared and noisy.
+
+`--smoke`: 8 generated JPEGs and the tiny model in a temp dir, to check that it still runs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.common import OUT, machine, write_json
+from bench.common import OUT, TINY_MODEL, add_smoke_flag, machine, synthetic_photos, write_json
 from bench.ingest.dataset import build, default_source
 from pixseek.core.settings import Settings
 from pixseek.ingest.run import run_ingest
@@ -60,10 +62,10 @@ def pixseek_ingest(folder: Path, settings: Settings) -> dict[str, float]:
     busy = [0.0]
     forward = encoder.encode_pixels
 
-    def timed(pixels: np.ndarray) -> Any:
+    def timed(pixels: np.ndarray, *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
         try:
-            return forward(pixels)
+            return forward(pixels, *args, **kwargs)
         finally:
             busy[0] += time.perf_counter() - t0
 
@@ -97,14 +99,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-batches", type=int, default=4, help="batches for the model-only bound")
     parser.add_argument("--torch-threads", type=int, default=0)
     parser.add_argument("--source", type=Path, default=None, help="folder of source JPEGs")
+    add_smoke_flag(parser)
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.model, args.images, args.loop_images = TINY_MODEL, 8, 4
+        args.batch_size, args.model_batches = 4, 1
 
-    folder = OUT / "ingest-images"
-    paths = build(folder, args.images, args.source or default_source())
     work = Path(tempfile.mkdtemp(prefix="pixseek-bench-ingest-"))
     try:
+        if args.smoke:
+            folder = work / "images"
+            paths = synthetic_photos(folder, args.images)
+        else:
+            folder = OUT / "ingest-images"
+            paths = build(folder, args.images, args.source or default_source())
         settings = Settings(
-            data_dir=work,
+            data_dir=work / "data",
             model=args.model,
             pretrained="none",
             device="cpu",
@@ -158,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
             f"a/c = {result['a_over_c']:.2f} (target >= 0.8), a/b = {result['a_over_b']:.2f} (target >= 5); "
             f"decode+preprocess {decode_ms:.1f} core-ms/image\n"
         )
-        say(f"written to {write_json('ingest.json', result)}\n")
+        say(f"written to {write_json('ingest.json', result, work if args.smoke else None)}\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -2,6 +2,7 @@
 
 fp32, bf16 weights, fp32 weights under bf16 autocast, and fp32 with channels_last input,
 interleaved (A B C D A B C D ...) so that load from other processes hits them alike.
+`--smoke`: the tiny model, batch 2, one round, to check that it still runs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from bench.common import machine, write_json
+from bench.common import TINY_MODEL, add_smoke_flag, machine, output_dir, write_json
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,9 +23,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="ViT-B-32")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    add_smoke_flag(parser)
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.model, args.batch_size, args.rounds = TINY_MODEL, 2, 1
     import open_clip
 
+    from pixseek.model.encoder import MODEL_CONFIG_DIR
+
+    open_clip.add_model_config(MODEL_CONFIG_DIR)  # pixseek's own architectures (pixseek-tiny)
     torch.manual_seed(0)
     model, _, _ = open_clip.create_model_and_transforms(args.model, pretrained=None)
     fp32 = model.visual.eval()
@@ -67,10 +74,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{name:<20} {rate[name]:6.2f} img/s  x{rate[name] / rate['fp32']:.2f} vs fp32  "
             f"min cosine to fp32 {cosine[name]:.5f}\n"
         )
-    write_json(
-        "precision.json",
-        {"machine": machine(), "batch_size": args.batch_size, "images_per_s": rate, "min_cosine": cosine},
-    )
+    report = {"machine": machine(), "batch_size": args.batch_size, "images_per_s": rate, "min_cosine": cosine}
+    with output_dir(args.smoke) as out:
+        write_json("precision.json", report, out)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ prints why and exits 0.
 
     PIXSEEK_MODEL=ViT-B-32 PIXSEEK_PRETRAINED=/models/vit-b-32.bin \\
         python -m bench.regions.localisation --data ../shared/datasets/coco-mini-train
+
+`--smoke`: two generated photos with made-up boxes and the tiny model with random weights,
+to check that every step still runs (its rates mean nothing).
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from bench.common import TINY_MODEL, add_smoke_flag, synthetic_photos
 from pixseek.core.settings import Settings
 from pixseek.media.decode import decode_image
 from pixseek.model.encoder import Encoder
@@ -43,11 +48,32 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def main() -> int:
+def smoke_dataset(folder: Path) -> Path:
+    """Two generated 640x480 photos in COCO's layout, with boxes inside the centre crop."""
+    paths = synthetic_photos(folder, 2)
+    coco = {
+        "images": [{"id": i + 1, "file_name": path.name} for i, path in enumerate(paths)],
+        "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "bicycle"}],
+        "annotations": [
+            {"image_id": 1, "category_id": 1, "bbox": [120, 40, 200, 160]},
+            {"image_id": 1, "category_id": 2, "bbox": [340, 260, 180, 180]},
+            {"image_id": 2, "category_id": 2, "bbox": [200, 100, 240, 280]},
+        ],
+    }
+    (folder / "instances_train2017.json").write_text(json.dumps(coco), encoding="utf-8")
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets/coco-mini-train"))
     parser.add_argument("--modes", default=",".join(PATCH_MODES))
-    args = parser.parse_args()
+    add_smoke_flag(parser)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        with tempfile.TemporaryDirectory(prefix="pixseek-bench-smoke-") as tmp:
+            encoder = Encoder(TINY_MODEL, "none", device="cpu", precision="fp32")
+            return evaluate(smoke_dataset(Path(tmp)), encoder, args.modes.split(","))
     settings = Settings()
     checkpoint = os.environ.get("PIXSEEK_PRETRAINED", "")
     if not checkpoint or not Path(checkpoint).is_file():
@@ -56,18 +82,23 @@ def main() -> int:
             "local open_clip checkpoint file (and PIXSEEK_MODEL to its architecture)\n"
         )
         return 0
-    coco = json.loads((args.data / "instances_train2017.json").read_text(encoding="utf-8"))
+    encoder = Encoder(settings.model, checkpoint, device=settings.device, precision=settings.precision)
+    return evaluate(args.data, encoder, args.modes.split(","))
+
+
+def evaluate(data: Path, encoder: Encoder, modes: list[str]) -> int:
+    """Print the pointing game and box hit rate per patch mode over the COCO-style `data`."""
+    coco = json.loads((data / "instances_train2017.json").read_text(encoding="utf-8"))
     names = {c["id"]: c["name"] for c in coco["categories"]}
     boxes: dict[tuple[int, int], list[Box]] = defaultdict(list)
     for ann in coco["annotations"]:
         x, y, w, h = ann["bbox"]
         boxes[(ann["image_id"], ann["category_id"])].append((x, y, x + w, y + h))
-    encoder = Encoder(settings.model, checkpoint, device=settings.device, precision=settings.precision)
     texts = {cid: f"a photo of a {name}." for cid, name in names.items()}
     text_vectors = dict(zip(texts, encoder.encode_texts(list(texts.values())), strict=True))
-    stats = {mode: {"pairs": 0, "pointing": 0, "box_iou_0.3": 0} for mode in args.modes.split(",")}
+    stats = {mode: {"pairs": 0, "pointing": 0, "box_iou_0.3": 0} for mode in modes}
     for info in coco["images"]:
-        decoded = decode_image((args.data / info["file_name"]).read_bytes(), max_pixels=10**8)
+        decoded = decode_image((data / info["file_name"]).read_bytes(), max_pixels=10**8)
         pixels, _ = encoder.preprocessor(decoded.image, (decoded.width, decoded.height))
         geometry = Geometry.of(decoded.width, decoded.height, encoder.image_size)
         size = (decoded.width, decoded.height)
@@ -95,7 +126,10 @@ def main() -> int:
         for mode, s in stats.items()
     }
     sys.stdout.write(
-        json.dumps({"model": settings.model, "checkpoint": checkpoint, "results": report}, indent=2) + "\n"
+        json.dumps(
+            {"model": encoder.model_name, "checkpoint": encoder.pretrained, "results": report}, indent=2
+        )
+        + "\n"
     )
     return 0
 

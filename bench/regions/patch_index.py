@@ -14,6 +14,9 @@ Reported, at the default settings (pq_bytes, nprobe, candidates from pixseek.set
   coarse centroids shared by all images, at the measured size and projected to 1M images.
 
     python -m bench.regions.patch_index --images 2000 --dim 512 --grid 7
+
+`--smoke`: 300 images of 4x4 patches in 64 dimensions, 8-byte codes, one thread and a short
+sweep, in seconds.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import time
 import faiss
 import numpy as np
 
+from bench.common import add_smoke_flag
 from pixseek.core.settings import Settings
 from pixseek.index.patch_index import (
     build_index,
@@ -60,7 +64,7 @@ def queries(centres: np.ndarray, n: int, seed: int) -> np.ndarray:
     return q
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     defaults = Settings(_env_file=None)  # type: ignore[call-arg]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000)
@@ -75,7 +79,11 @@ def main() -> None:
     parser.add_argument(
         "--sweep", default="8:64,16:256,64:1024", help="extra nprobe:candidates pairs on the same index"
     )
-    args = parser.parse_args()
+    add_smoke_flag(parser)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.images, args.grid, args.dim, args.things, args.queries, args.sweep = 300, 4, 64, 50, 20, "8:64"
+        args.pq_bytes, args.threads = 8, 1  # one thread: FAISS's OpenMP spins against a busy machine
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
     grid = (args.grid, args.grid)

@@ -6,6 +6,9 @@ from the same distribution ("near") and on queries moved further off the data ("
 exact search latency for comparison; memory per image (file, resident, mapped). Then HTTP:
 a real `pixseek serve` on loopback over a catalog of the same size, text queries encoded
 by ViT-B-32 (random weights) on every request, 1 and 8 concurrent clients.
+
+`--smoke`: 2,000 vectors of the tiny model's 64 dimensions, in memory and over HTTP with a
+few requests, in a temp dir, to check that it still runs.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,7 @@ import faiss
 import numpy as np
 from sqlalchemy import insert
 
-from bench.common import OUT, machine, percentiles, write_json
+from bench.common import TINY_MODEL, add_smoke_flag, machine, output_dir, percentiles, write_json
 from bench.search.data import cached
 from pixseek.core.db import dispose_engines, ensure_schema, session_scope
 from pixseek.core.settings import Settings
@@ -41,6 +45,16 @@ N_QUERIES = 500
 MODEL = "ViT-B-32"
 ROOT = Path(__file__).resolve().parents[2]
 say = sys.stdout.write
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a run measures with, and the folder that caches its vectors, indexes and catalogs."""
+
+    folder: Path
+    model: str = MODEL
+    dim: int = DIM
+    queries: int = N_QUERIES
 
 
 PRIVATE_PROBE = """
@@ -78,17 +92,17 @@ def private_bytes(path: Path, params: dict[str, Any], mmap: bool) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def text_encoding() -> dict[str, Any]:
+def text_encoding(model: str, repeats: int = 40) -> dict[str, Any]:
     """In-process text tower latency at batch 1 (what every uncached query pays), and at 8."""
     from pixseek.model.encoder import Encoder
 
-    encoder = Encoder(MODEL, "none", device="cpu", precision="auto")
+    encoder = Encoder(model, "none", device="cpu", precision="auto")
     out: dict[str, Any] = {}
     for short in (True, False):
         encoder._short_text = short
         encoder.encode_texts(["warm up"])
         ms = []
-        for i in range(40):
+        for i in range(repeats):
             t0 = time.perf_counter()
             encoder.encode_texts([f"photo {i} of a street at night"])
             ms.append((time.perf_counter() - t0) * 1000)
@@ -99,7 +113,7 @@ def text_encoding() -> dict[str, Any]:
         }
     encoder._short_text = True
     ms = []
-    for i in range(10):
+    for i in range(max(1, repeats // 4)):
         t0 = time.perf_counter()
         encoder.encode_texts([f"photo {i}-{j} of a street at night" for j in range(8)])
         ms.append((time.perf_counter() - t0) * 1000)
@@ -110,14 +124,14 @@ def text_encoding() -> dict[str, Any]:
 def queries_for(n: int, base: np.ndarray, held_out: np.ndarray) -> dict[str, np.ndarray]:
     """Held-out images of the same collection, and the same moved further off (cosine ~0.7)."""
     rng = np.random.default_rng(n + 7)
-    far = held_out + rng.standard_normal(held_out.shape).astype(np.float32) * np.float32(1.0 / np.sqrt(DIM))
+    noise = rng.standard_normal(held_out.shape).astype(np.float32)
+    far = held_out + noise * np.float32(1.0 / np.sqrt(held_out.shape[1]))
     faiss.normalize_L2(far)
     return {"near": np.ascontiguousarray(held_out), "far": far}
 
 
-def load_or_build(n: int, base: np.ndarray) -> tuple[Path, dict[str, Any]]:
+def load_or_build(n: int, base: np.ndarray, folder: Path) -> tuple[Path, dict[str, Any]]:
     """The cached index file for size `n` and its params (built on first use)."""
-    folder = OUT / "search"
     path, meta = folder / f"index-{n}.faiss", folder / f"index-{n}.json"
     if path.exists() and meta.exists():
         return path, json.loads(meta.read_text(encoding="utf-8"))
@@ -152,11 +166,11 @@ def timed_search(
     return ms, found
 
 
-def inprocess(n: int) -> dict[str, Any]:
-    data = cached(OUT / "search" / f"vectors-{n}.npy", n + N_QUERIES, DIM, seed=n)
+def inprocess(n: int, setup: Setup) -> dict[str, Any]:
+    data = cached(setup.folder / f"vectors-{n}.npy", n + setup.queries, setup.dim, seed=n)
     base = data[:n]
     queries = queries_for(n, base, np.array(data[n:], dtype=np.float32))
-    path, params = load_or_build(n, base)
+    path, params = load_or_build(n, base, setup.folder)
     result: dict[str, Any] = {"n": n, "index": params.get("description", "IDMap2,Flat"), "params": params}
     truth = {name: _top_k_exact(base, q, K) + 1 for name, q in queries.items()}  # ids are positions + 1
     for mode in ("memory", "mmap"):
@@ -180,7 +194,7 @@ def inprocess(n: int) -> dict[str, Any]:
         del index
     result["file_bytes_per_image"] = round(path.stat().st_size / n, 1)
     # Exact search for comparison: FAISS's flat index over the same vectors, in memory.
-    exact = faiss.IndexFlatIP(DIM)
+    exact = faiss.IndexFlatIP(setup.dim)
     exact.add(np.ascontiguousarray(base, dtype=np.float32))
     ms, _ = timed_search(exact, queries["near"][:50])
     del exact
@@ -188,15 +202,15 @@ def inprocess(n: int) -> dict[str, Any]:
     return result
 
 
-def prepare_catalog(n: int, index_path: Path, params: dict[str, Any]) -> Path:
+def prepare_catalog(n: int, index_path: Path, params: dict[str, Any], setup: Setup) -> Path:
     """A data dir with `n` indexed catalog rows (ids 1..n) and the cached index published."""
-    data_dir = OUT / "search" / f"serve-{n}"
+    data_dir = setup.folder / f"serve-{n}"
     marker = data_dir / ".complete"
     if marker.exists():
         return data_dir
-    settings = Settings(data_dir=data_dir, model=MODEL, pretrained="none", device="cpu")
+    settings = Settings(data_dir=data_dir, model=setup.model, pretrained="none", device="cpu")
     ensure_schema(settings)
-    model_id = f"{MODEL}/none"
+    model_id = f"{setup.model}/none"
     step = 50_000
     for start in range(1, n + 1, step):
         rows = [
@@ -209,9 +223,9 @@ def prepare_catalog(n: int, index_path: Path, params: dict[str, Any]) -> Path:
     store = IndexStore(settings.index_dir)
     index = faiss.read_index(str(index_path))
     manifest = Manifest(
-        model=MODEL,
+        model=setup.model,
         pretrained="none",
-        dim=DIM,
+        dim=setup.dim,
         count=0,
         generation=0,
         index_type=str(params.get("description", "IDMap2,Flat")),
@@ -269,13 +283,13 @@ def run_clients(port: int, clients: int, per_client: int, tag: str, repeat: bool
     return [ms for r in results for ms in r]
 
 
-def http_bench(n: int, data_dir: Path, requests: int) -> dict[str, Any]:
+def http_bench(n: int, data_dir: Path, requests: int, model: str) -> dict[str, Any]:
     port = free_port()
     env = dict(os.environ)
     env.update(
         {
             "PIXSEEK_DATA_DIR": str(data_dir),
-            "PIXSEEK_MODEL": MODEL,
+            "PIXSEEK_MODEL": model,
             "PIXSEEK_PRETRAINED": "none",
             "PIXSEEK_DEVICE": "cpu",
             "PIXSEEK_AUTO_MIGRATE": "true",
@@ -308,7 +322,7 @@ def http_bench(n: int, data_dir: Path, requests: int) -> dict[str, Any]:
             ms = run_clients(port, clients, max(1, requests // clients), f"c{clients}")
             p50, p99 = percentiles(ms)
             out[f"clients_{clients}"] = {"p50_ms": round(p50, 1), "p99_ms": round(p99, 1), "n": len(ms)}
-        ms = run_clients(port, 1, 50, "repeat", repeat=True)
+        ms = run_clients(port, 1, min(50, requests), "repeat", repeat=True)
         p50, p99 = percentiles(ms)
         out["clients_1_cached_text"] = {"p50_ms": round(p50, 1), "p99_ms": round(p99, 1)}
         return out
@@ -322,10 +336,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated collection sizes")
     parser.add_argument("--http-sizes", default="10000,1000000", help="sizes served over HTTP ('' for none)")
     parser.add_argument("--requests", type=int, default=200, help="HTTP requests per client setting")
+    add_smoke_flag(parser)
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.sizes, args.http_sizes, args.requests = "2000", "2000", 4
+    with output_dir(args.smoke) as out:
+        setup = Setup(out / "search", TINY_MODEL, 64, 20) if args.smoke else Setup(out / "search")
+        setup.folder.mkdir(parents=True, exist_ok=True)
+        run(args, argv, setup, out)
+
+
+def run(args: argparse.Namespace, argv: list[str] | None, setup: Setup, out: Path) -> None:
+    """Every size in memory, then the HTTP sizes over a real server; the report goes to `out`."""
     sizes = [int(s) for s in args.sizes.split(",") if s]
     http_sizes = [int(s) for s in args.http_sizes.split(",") if s]
-    (OUT / "search").mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "command": "python -m bench.search " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": machine(),
@@ -334,7 +358,7 @@ def main(argv: list[str] | None = None) -> None:
         "http": [],
     }
     for n in sizes:
-        r = inprocess(n)
+        r = inprocess(n, setup)
         report["inprocess"].append(r)
         m, f = r["memory_near"], r["memory_far"]
         say(
@@ -347,22 +371,22 @@ def main(argv: list[str] | None = None) -> None:
             f"private {r['memory_private_bytes_per_image']:.0f} "
             f"(mapped: {r['mmap_private_bytes_per_image']:.0f})\n"
         )
-        write_json("search.json", report)
+        write_json("search.json", report, out)
     if http_sizes:
-        report["text_encoding"] = text = text_encoding()
+        report["text_encoding"] = text = text_encoding(setup.model, 5 if args.smoke else 40)
         say(
             f"text tower, batch 1: p50 {text['short_forward']['p50_ms']:.1f} ms "
             f"(all 77 positions: {text['full_77_tokens']['p50_ms']:.1f} ms); "
             f"batch 8: {text['batch_8_p50_ms']:.1f} ms\n"
         )
     for n in http_sizes:
-        path = OUT / "search" / f"index-{n}.faiss"
+        path = setup.folder / f"index-{n}.faiss"
         if not path.exists():
             say(f"no index for {n}: include it in --sizes\n")
             continue
-        params = json.loads((OUT / "search" / f"index-{n}.json").read_text(encoding="utf-8"))
-        data_dir = prepare_catalog(n, path, params)
-        h = http_bench(n, data_dir, args.requests)
+        params = json.loads((setup.folder / f"index-{n}.json").read_text(encoding="utf-8"))
+        data_dir = prepare_catalog(n, path, params, setup)
+        h = http_bench(n, data_dir, args.requests, setup.model)
         report["http"].append(h)
         say(
             f"HTTP {n:>9,}: 1 client p50 {h['clients_1']['p50_ms']:.1f} ms "
@@ -370,8 +394,8 @@ def main(argv: list[str] | None = None) -> None:
             f"8 clients p50 {h['clients_8']['p50_ms']:.1f} ms p99 {h['clients_8']['p99_ms']:.1f} ms; "
             f"repeated text p50 {h['clients_1_cached_text']['p50_ms']:.1f} ms\n"
         )
-        write_json("search.json", report)
-    say(f"written to {OUT / 'search.json'}\n")
+        write_json("search.json", report, out)
+    say(f"written to {out / 'search.json'}\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""The `pixseek` command line."""
+"""The `pixseek` command line.
+
+Commands are registered by import path and imported only when run (pixseek/cli/lazy.py),
+so `pixseek --help`, `--version`, `status` and `jobs` start without loading torch,
+open_clip or faiss. A new command adds one line to `COMMANDS`.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,49 @@ import click
 
 from pixseek import __version__
 from pixseek.cli.common import setup_logging
+from pixseek.cli.lazy import LazyCommand, LazyGroup
+
+COMMANDS = {
+    "ingest": LazyCommand(
+        "pixseek.cli.ingest:ingest_command",
+        "Index the images under PATH (a folder or s3://bucket/prefix); re-runs embed only changes.",
+    ),
+    "search": LazyCommand(
+        "pixseek.cli.search:search_command",
+        "Search by TEXT, image files and cataloged images, each with a weight.",
+    ),
+    "serve": LazyCommand("pixseek.cli.serve:serve_command", "Serve the search API (OpenAPI docs at /docs)."),
+    "status": LazyCommand(
+        "pixseek.cli.status:status_command", "Counts per status, the model, the index and the data directory."
+    ),
+    "migrate": LazyCommand(
+        "pixseek.cli.status:migrate_command",
+        "Apply database migrations (run once before starting api and workers).",
+    ),
+    "jobs": LazyCommand(
+        "pixseek.cli.jobs:jobs_command", "The most recent jobs, newest first: status and counts."
+    ),
+    "worker": LazyCommand(
+        "pixseek.cli.worker:worker_command",
+        "Run a worker for PIXSEEK_BROKER_URL; start any number on any machine sharing the data dir.",
+    ),
+    "keys": LazyCommand(
+        "pixseek.cli.keys:keys_group", "API keys: from the first one on, every API call needs a key."
+    ),
+    "duplicates": LazyCommand(
+        "pixseek.cli.duplicates:duplicates_command",
+        "Find duplicates (new images against the collection) and list the groups.",
+    ),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-v info, -vv debug).")
 @click.version_option(__version__, prog_name="pixseek")
 def main(verbose: int) -> None:
     """pixseek: ingest image buckets, search them by text or image, find duplicates."""
     setup_logging(verbose)
-
-
-def _register() -> None:
-    from pixseek.cli import duplicates, ingest, jobs, keys, search, serve, status, worker
-
-    for module in (ingest, search, serve, status, jobs, worker, duplicates, keys):
-        for command in module.COMMANDS:
-            main.add_command(command)
-
-
-_register()

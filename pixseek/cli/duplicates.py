@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,8 +13,15 @@ from pixseek.core.errors import InvalidRequest
 from pixseek.core.settings import Settings, get_settings
 from pixseek.index.jobs import failures_recorded
 from pixseek.ingest.signatures import backfill_signatures
-from pixseek.search.duplicates.jobs import create_detection_job, run_detection_job
-from pixseek.search.duplicates.service import ACTIONS, DetectSummary, DuplicateService, GroupView
+from pixseek.search.duplicates.decisions import ACTIONS
+
+if TYPE_CHECKING:
+    from pixseek.search.duplicates.detection import DetectSummary
+    from pixseek.search.duplicates.service import DuplicateService
+    from pixseek.search.duplicates.views import GroupView
+
+# Detection and the duplicate service are imported by the commands that run them: they load
+# faiss, which `pixseek duplicates --help` does not need.
 
 KINDS = ("exact", "near", "similar")
 
@@ -26,8 +33,16 @@ def _print_group(group: GroupView) -> None:
         click.echo(f"  {mark} [{image.id}] {image.bucket}/{image.key}  {image.reason}")
 
 
+def _service(settings: Settings) -> DuplicateService:
+    from pixseek.search.duplicates.service import DuplicateService
+
+    return DuplicateService(settings)
+
+
 def _detect(settings: Settings, *, full: bool) -> DetectSummary:
     """A detection job run here, start to finish, and listed by `pixseek jobs` like any other."""
+    from pixseek.search.duplicates.jobs import create_detection_job, run_detection_job
+
     job_id = create_detection_job(settings)
     with failures_recorded(settings, job_id):
         backfill_signatures(settings, job_id=job_id)
@@ -65,7 +80,7 @@ def duplicates_command(
         return
     settings = get_settings()
     ensure_schema(settings)
-    service = DuplicateService(settings)
+    service = _service(settings)
     summary = None if no_detect else _detect(settings, full=full)
     with session_scope(settings) as session:
         total, groups = service.list_groups(session, kind=kind, status=status, offset=offset, limit=limit)
@@ -95,7 +110,7 @@ def check_command(file: Path, as_json: bool) -> None:
     except OSError as exc:
         raise InvalidRequest(f"cannot read {file}: {exc.strerror or exc}") from exc
     with session_scope(settings) as session:
-        result = DuplicateService(settings).check(session, data, max_bytes=settings.max_file_bytes)
+        result = _service(settings).check(session, data, max_bytes=settings.max_file_bytes)
     if as_json:
         emit(result.as_dict())
         return
@@ -117,7 +132,7 @@ def resolve_command(group_id: int, keep: tuple[int, ...], action: str, as_json: 
     settings = get_settings()
     ensure_schema(settings)
     with session_scope(settings) as session:
-        group = DuplicateService(settings).resolve(session, group_id, keep=list(keep) or None, action=action)
+        group = _service(settings).resolve(session, group_id, keep=list(keep) or None, action=action)
     if as_json:
         emit(group.as_dict())
     else:
@@ -133,11 +148,8 @@ def dismiss_command(group_id: int, as_json: bool) -> None:
     settings = get_settings()
     ensure_schema(settings)
     with session_scope(settings) as session:
-        group = DuplicateService(settings).dismiss(session, group_id)
+        group = _service(settings).dismiss(session, group_id)
     if as_json:
         emit(group.as_dict())
     else:
         _print_group(group)
-
-
-COMMANDS = [duplicates_command]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from tqdm import tqdm
@@ -12,9 +13,12 @@ from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.settings import Settings, get_settings
 from pixseek.index.catalog import ImageStatus
 from pixseek.index.jobs import JobProgress, JobStatus, job_progress, job_summary
-from pixseek.ingest.dispatch import start_job, wait_for_job
-from pixseek.ingest.planning import Plan
-from pixseek.ingest.run import run_ingest
+
+if TYPE_CHECKING:
+    from pixseek.ingest.planning import Plan
+
+# The pipelines (pixseek.ingest.run, .dispatch) are imported by the functions that run them:
+# they load torch and faiss, which `pixseek ingest --help` does not need.
 
 
 def _print_summary(summary: dict[str, object]) -> None:
@@ -44,6 +48,8 @@ def _progress_bar() -> tqdm:
 
 
 def _ingest_here(settings: Settings, path: str) -> str:
+    from pixseek.ingest.run import run_ingest
+
     bar = _progress_bar()
 
     def on_plan(plan: Plan) -> None:
@@ -57,6 +63,8 @@ def _ingest_here(settings: Settings, path: str) -> str:
 
 def _follow(settings: Settings, plan: Plan) -> JobProgress:
     """Wait for a distributed job, drawing its progress from SQL."""
+    from pixseek.ingest.dispatch import wait_for_job
+
     bar = _progress_bar()
     bar.reset(total=len(plan.work))
 
@@ -91,6 +99,8 @@ def ingest_command(path: str, wait: bool, as_json: bool) -> None:
     if settings.embedded:
         job_id = _ingest_here(settings, path)
     else:
+        from pixseek.ingest.dispatch import start_job
+
         plan = start_job(settings, path)
         job_id = plan.job_id
         if not wait:
@@ -115,6 +125,3 @@ def ingest_command(path: str, wait: bool, as_json: bool) -> None:
         _print_summary(summary)
     if summary["status"] == JobStatus.FAILED:
         sys.exit(1)
-
-
-COMMANDS = [ingest_command]

@@ -8,7 +8,6 @@ from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.settings import get_settings
 from pixseek.index.jobs import JobKind, job_progress, list_jobs
-from pixseek.ingest.dispatch import resume_job
 
 
 @click.command("jobs")
@@ -27,6 +26,8 @@ def jobs_command(limit: int, resume_id: str | None, as_json: bool) -> None:
     settings = get_settings()
     ensure_schema(settings)
     if resume_id is not None:
+        from pixseek.ingest.dispatch import resume_job  # the broker client, only to resume
+
         sent = resume_job(settings, resume_id)
         click.echo(f"job {resume_id}: {sent} batches sent again", err=True)
     with session_scope(settings) as session:
@@ -53,6 +54,3 @@ def jobs_command(limit: int, resume_id: str | None, as_json: bool) -> None:
             )
         if row["error"]:
             click.echo(f"    error: {row['error']}")
-
-
-COMMANDS = [jobs_command]

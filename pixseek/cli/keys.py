@@ -81,6 +81,3 @@ def revoke_command(prefix: str, as_json: bool) -> None:
         emit(info)
         return
     click.echo(f"key {info['prefix']} ({info['name']}) revoked at {info['revoked_at']}", err=True)
-
-
-COMMANDS = [keys_group]

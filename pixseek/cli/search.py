@@ -15,14 +15,15 @@ from typing import Any, TypeVar
 import click
 
 from pixseek.cli.common import emit, handle_errors, json_option
-from pixseek.cli.regions import run_region_search
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.errors import InvalidRequest
 from pixseek.core.settings import get_settings
 from pixseek.media.formats import FORMATS
 from pixseek.search.filters import Filters
 from pixseek.search.query import ImageIdPart, ImagePart, Mode, Part, Query, SearchPage, TextPart
-from pixseek.search.service import SearchService
+
+# The search services (pixseek.search.service, pixseek.cli.regions) are imported when a query
+# runs: they load torch and faiss, which `pixseek search --help` does not need.
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -289,6 +290,8 @@ def search_command(
     settings = get_settings()
     ensure_schema(settings)
     if regions:  # region search (issue 6), see pixseek/cli/regions.py
+        from pixseek.cli.regions import run_region_search
+
         run_region_search(
             settings,
             query=query,
@@ -297,12 +300,11 @@ def search_command(
             as_json=as_json,
         )
         return
+    from pixseek.search.service import SearchService
+
     with session_scope(settings) as session:
         page = SearchService(settings).search(session, query)
     if as_json:
         emit(page.as_dict())
         return
     print_page(page)
-
-
-COMMANDS = [search_command]

@@ -50,6 +50,3 @@ def serve_command(
     uvicorn.run(
         app, host=host, port=port, proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips
     )
-
-
-COMMANDS = [serve_command]

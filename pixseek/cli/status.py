@@ -45,6 +45,3 @@ def migrate_command(revision: str) -> None:
     """Apply database migrations (run once before starting api and workers)."""
     migrate(get_settings(), revision)
     click.echo(f"database migrated to {revision}", err=True)
-
-
-COMMANDS = [status_command, migrate_command]

@@ -61,6 +61,3 @@ def worker_command(
     if hostname:
         argv.append(f"--hostname={hostname}")
     celery_app.worker_main(argv)
-
-
-COMMANDS = [worker_command]

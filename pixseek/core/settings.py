@@ -234,6 +234,10 @@ class Settings(BaseSettings):
         return self.data_dir / "index"
 
     @property
+    def patch_index_dir(self) -> Path:
+        return self.index_dir / "patches"
+
+    @property
     def patch_dir(self) -> Path:
         return self.data_dir / "patches"
 

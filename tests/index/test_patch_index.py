@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from pixseek.core.settings import Settings
+from pixseek.index.manifest import PatchModeMismatch
 from pixseek.index.patch_index import (
     EXACT_TYPE,
-    PatchModeMismatch,
     build_index,
     choose_nlist,
     choose_pq_m,

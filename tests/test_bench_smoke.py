@@ -1,0 +1,161 @@
+"""Every benchmark still runs: each one's `--smoke` mode, in this process (issue 15).
+
+A smoke run takes seconds (a handful of images or vectors, the tiny model, a temp dir), so
+a refactor that breaks a benchmark fails here rather than on the day someone measures.
+Its figures mean nothing; the checks are on the report's shape, and on bench/out being
+left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.common import OUT
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Benchmarks with a smoke test below, by module.
+SMOKED = {
+    "bench.ingest",
+    "bench.ingest.precision",
+    "bench.search",
+    "bench.duplicates",
+    "bench.duplicates.scale",
+    "bench.regions.localisation",
+    "bench.regions.patch_index",
+    "bench.distributed.run",
+    "bench.startup",
+}
+# Benchmarks whose owners are rewriting them now; each gets its smoke test here with its
+# `--smoke` mode (the guard below fails once the mode exists and the test does not).
+WITHOUT_SMOKE_YET = {
+    "bench.search_filters.run": "being reworked with the filtered-search change",
+}
+
+
+def _bench_modules() -> set[str]:
+    """Every module under bench/ that a user runs (`python -m ...`): those defining main()."""
+    found = set()
+    for path in (ROOT / "bench").rglob("*.py"):
+        if "out" in path.relative_to(ROOT / "bench").parts or "def main(" not in path.read_text("utf-8"):
+            continue
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        found.add(name.removesuffix(".__main__"))
+    return found
+
+
+def test_every_benchmark_has_a_smoke_test() -> None:
+    modules = _bench_modules()
+    assert modules - SMOKED - set(WITHOUT_SMOKE_YET) == set(), "a benchmark without a smoke test"
+    assert SMOKED - modules == set(), "a smoke test for a benchmark that is gone"
+    for name in WITHOUT_SMOKE_YET.keys() & modules:
+        source = (ROOT / Path(*name.split("."))).with_suffix(".py").read_text("utf-8")
+        assert "--smoke" not in source and "add_smoke_flag" not in source, f"{name} has --smoke: test it here"
+
+
+@pytest.fixture(autouse=True)
+def bench_out_untouched() -> Iterator[None]:
+    """A smoke run writes only to temp dirs: bench/out (the real figures) must not change."""
+
+    def listing() -> dict[str, int]:
+        return {str(p): p.stat().st_mtime_ns for p in OUT.rglob("*")} if OUT.exists() else {}
+
+    before = listing()
+    yield
+    assert listing() == before
+
+
+def test_ingest_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.ingest.__main__ import main
+
+    main(["--smoke"])
+    out = capsys.readouterr().out
+    busy = re.search(r"\(a\) pixseek ingest: [\d.]+ img/s, model busy (\d+)%", out)
+    assert busy and int(busy.group(1)) > 0, out  # the timing wrapper saw the encoder run
+    assert "(b) open_clip README loop" in out and "(c1) model only at batch 1" in out
+
+
+def test_ingest_precision_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.ingest.precision import main
+
+    main(["--smoke"])
+    out = capsys.readouterr().out
+    for variant in ("fp32", "bf16_weights", "bf16_autocast", "fp32_channels_last"):
+        assert re.search(rf"^{variant} +[\d.]+ img/s", out, re.M), out
+
+
+def test_search_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.search.__main__ import main
+
+    main(["--smoke"])
+    out = capsys.readouterr().out
+    assert "2,000 IDMap2,Flat" in out and "recall@10 1.000" in out  # exact index: exact answers
+    assert re.search(r"HTTP +2,000: 1 client p50 [\d.]+ ms", out), out  # a real `pixseek serve` answered
+
+
+def test_duplicates_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.duplicates.__main__ import main
+
+    assert main(["--smoke", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["photos"] == 3 and report["images"] == 24
+    assert set(report["pixseek"]) == set(report["phash"]) and "all pairs" in report["pixseek"]
+
+
+def test_duplicates_scale_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.duplicates.scale import main
+
+    assert main(["--smoke"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["images"] == 3000 and report["exact_limit"] < report["images"]  # the approximate path
+    assert report["near_pairs_found"] >= 0.9 * report["planted_copies"]
+
+
+def test_regions_localisation_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.regions.localisation import main
+    from pixseek.model.patch_tokens import PATCH_MODES
+
+    assert main(["--smoke"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == "pixseek-tiny"
+    assert set(report["results"]) == set(PATCH_MODES)
+    assert all(r["pairs"] == 3 for r in report["results"].values())
+
+
+def test_regions_patch_index_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.regions.patch_index import main
+
+    main(["--smoke"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["index_type"].startswith("IVF") and report["patches"] == 300 * 16
+    assert 0.0 <= report["region_search_top1_is_exact"] <= 1.0 and len(report["sweep"]) == 1
+
+
+@pytest.mark.services
+def test_distributed_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    """Real workers on Redis and PostgreSQL, tiny: one worker, eight images."""
+    from tests.distributed.services import postgres_available, redis_available
+    from tests.services_needed import service_missing
+
+    if not (postgres_available() and redis_available()):
+        service_missing("bench.distributed needs PostgreSQL and Redis on 127.0.0.1")
+    from bench.distributed.run import main
+
+    main(["--smoke"])
+    out = capsys.readouterr().out
+    assert re.search(r"^\| 1 worker\(s\), Redis \+ PostgreSQL \| 8 \|", out, re.M), out
+    assert len(re.findall(r"^\| embedded \(SQLite, in-process\) \| 8 \|", out, re.M)) == 2, out
+
+
+def test_startup_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.startup import COMMANDS, main
+
+    main(["--smoke"])
+    out = capsys.readouterr().out
+    for command in COMMANDS[:2]:
+        assert re.search(rf"^pixseek {re.escape(' '.join(command))} +wall +[\d.]+ s", out, re.M), out
