@@ -17,9 +17,9 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from pixseek.cli import duplicates, eval, ingest, jobs, search, serve, status, worker
+    from pixseek.cli import demo, duplicates, eval, ingest, jobs, search, serve, status, worker
 
-    for module in (ingest, search, serve, status, jobs, worker, duplicates, eval):
+    for module in (ingest, search, serve, status, jobs, worker, duplicates, eval, demo):
         for command in module.COMMANDS:
             main.add_command(command)
 
