@@ -21,7 +21,7 @@ its own: the targets are each row's true pairs, shared equally. Plus an auxiliar
 meant to speed learning up: the tokens leaving the second-to-last block classify, per
 patch, which (colour, shape) covers that patch (or none), through a linear head that is
 thrown away. (Shapes are what takes a tiny ViT long: colours were learned in 100 steps,
-shapes only after about 1,500; runs without the auxiliary loss were stopped at 500-700
+shapes only from about step 1,200; runs without the auxiliary loss were stopped at 300-500
 steps, before that, so how much it helps is not measured.) The last block, the CLS pooling
 and the projection learn from the contrastive loss alone, as in CLIP, so the patch modes
 (which rewrite that last block) are compared on equal terms.
