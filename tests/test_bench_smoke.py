@@ -32,6 +32,8 @@ SMOKED = {
     "bench.distributed.run",
     "bench.startup",
     "bench.search_filters.run",
+    "bench.train_tiny",
+    "bench.train_tiny.figures",
 }
 # Benchmarks whose owners are rewriting them now; each gets its smoke test here with its
 # `--smoke` mode (the guard below fails once the mode exists and the test does not).
@@ -171,3 +173,17 @@ def test_search_filters_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert [row["below_exact_max"] for row in result["random"]] == [True, False, False, False]
     assert all(row["production"]["recall"] >= RECALL_TARGET for row in result["random"])
     assert all(row["now"]["recall_min"] >= RECALL_TARGET for row in result["index_only"])
+
+
+def test_train_tiny_smoke() -> None:
+    from bench.train_tiny.__main__ import main
+
+    assert main(["--smoke"]) == 0
+
+
+def test_train_tiny_figures_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.train_tiny.figures import main
+
+    assert main(["--smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "clearclip" in out and "text r@1" in out and "similar:" in out

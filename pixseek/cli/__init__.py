@@ -44,6 +44,14 @@ COMMANDS = {
         "pixseek.cli.duplicates:duplicates_command",
         "Find duplicates (new images against the collection) and list the groups.",
     ),
+    "eval": LazyCommand(
+        "pixseek.cli.eval:eval_command",
+        "Score search quality with QUERIES: a COCO captions file or JSON lines.",
+    ),
+    "demo": LazyCommand(
+        "pixseek.cli.demo:demo_command",
+        "Generate scenes of coloured shapes into FOLDER, ingest them and run three searches.",
+    ),
 }
 
 

@@ -1,0 +1,1 @@
+"""Training the tiny scenes CLIP (see docs/tiny-model.md)."""

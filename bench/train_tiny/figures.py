@@ -1,0 +1,127 @@
+"""The tiny model's figures (docs/tiny-model.md, docs/regions.md), through the `pixseek` CLI.
+
+    python -m bench.train_tiny.figures [--weights FILE]
+
+Builds the held-out library (`pixseek.demo.library`), ingests it once per patch mode into
+its own data dir with `PIXSEEK_MODEL=pixseek-scenes PIXSEEK_PRETRAINED=<weights>`, then:
+
+- `pixseek eval` on all data dirs side by side: one-thing text queries, image queries
+  (an original finds its retake), region pointing and box IoU >= 0.5 on two-thing scenes;
+- two-thing captions: recall@1/5 over the `pairs` bucket, semantic and hybrid;
+- `pixseek duplicates`: precision and recall of the `similar` tier on the retakes.
+
+Raw JSON goes to bench/out/tiny_figures.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from bench.common import OUT
+from pixseek.cli import main as cli
+from pixseek.core.settings import get_settings
+from pixseek.demo.library import Library, build_library, eval_queries
+from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
+from pixseek.model.patch_tokens import PATCH_MODES
+
+
+def _pixseek(env: dict[str, str | None], *args: str) -> Any:
+    """`pixseek ARGS --json` in this process (the model loads once), with `env` as its environment."""
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, [*args, "--json"], env=env, catch_exceptions=False)
+    if result.exit_code != 0:
+        raise SystemExit(f"pixseek {' '.join(args)} failed:\n{result.output[-2000:]}")
+    return json.loads(result.stdout)
+
+
+def _two_thing_recall(env: dict[str, str | None], library: Library, mode: str) -> dict[str, float]:
+    bucket = os.path.realpath(library.folder("pairs"))
+    at1 = at5 = 0
+    for scene in library.pairs:
+        a, b = scene.layout.things
+        text = f"a {a.name} and a {b.name}"
+        hits = _pixseek(env, "search", text, "--bucket", bucket, "-k", "5", "--mode", mode)["results"]
+        keys = [h["key"] for h in hits]
+        at1 += keys[:1] == [scene.key]
+        at5 += scene.key in keys
+    return {"recall@1": at1 / len(library.pairs), "recall@5": at5 / len(library.pairs)}
+
+
+def _similar(env: dict[str, str | None], library: Library) -> dict[str, float]:
+    bucket = os.path.realpath(library.folder("retakes"))
+    truth = {frozenset({(bucket, a.key), (bucket, b.key)}) for a, b in library.retakes}
+    groups = _pixseek(env, "duplicates", "--limit", "1000")["groups"]
+    predicted: set[frozenset[tuple[str, str]]] = set()
+    for group in groups:
+        members = [(i["bucket"], i["key"]) for i in group["images"]]
+        predicted |= {frozenset(p) for p in itertools.combinations(members, 2)}
+    hits = len(predicted & truth)
+    return {
+        "groups": len(groups),
+        "near_groups": sum(g["kind"] == "near" for g in groups),
+        "precision": hits / len(predicted) if predicted else 1.0,
+        "recall": hits / len(truth),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", type=Path, default=SCENES_WEIGHTS)
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the library and data dirs here")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the default patch mode only, nothing written",
+    )
+    args = parser.parse_args(argv)
+    modes = ("clearclip",) if args.smoke else PATCH_MODES
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.workdir or Path(tmp)
+        library = build_library(root / "library")
+        base: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PIXSEEK_")}  # None unsets
+        base.update(PIXSEEK_MODEL=SCENES_MODEL, PIXSEEK_PRETRAINED=str(args.weights), PIXSEEK_DEVICE="cpu")
+        envs = {}
+        for mode in modes:
+            env = {**base, "PIXSEEK_DATA_DIR": str(root / f"data-{mode}"), "PIXSEEK_PATCH_MODE": mode}
+            for folder in ("single", "pairs", "retakes"):
+                _pixseek(env, "ingest", str(library.folder(folder)))
+            envs[mode] = env
+        queries = root / "queries.jsonl"
+        queries.write_text(
+            "".join(json.dumps(q) + "\n" for q in eval_queries(library, region_scenes=len(library.pairs)))
+        )
+        dirs = [arg for mode in modes for arg in ("--data-dir", str(root / f"data-{mode}"))]
+        evaluation = _pixseek(envs["clearclip"], "eval", str(queries), *dirs)
+        default = envs["clearclip"]
+        figures = {
+            "eval": evaluation,
+            "two_things_semantic": _two_thing_recall(default, library, "semantic"),
+            "two_things_hybrid": _two_thing_recall(default, library, "hybrid"),
+            "similar": _similar(default, library),
+        }
+    if not args.smoke:
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "tiny_figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+    for run in evaluation["runs"]:
+        text, image, region = (run["kinds"][k] for k in ("text", "image", "region"))
+        sys.stdout.write(
+            f"{run['patch_mode']:10s} text r@1 {text['recall@1']:.3f} r@5 {text['recall@5']:.3f}"
+            f"  image r@1 {image['recall@1']:.3f}"
+            f"  region pointing {region['pointing']:.3f} box IoU>=0.5 {region['box_iou50']:.3f}\n"
+        )
+    for name in ("two_things_semantic", "two_things_hybrid", "similar"):
+        sys.stdout.write(f"{name}: {json.dumps(figures[name])}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Generated scenes and the offline demo: meaningful results without downloading anything."""

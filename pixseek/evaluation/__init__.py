@@ -1,0 +1,1 @@
+"""`pixseek eval`: retrieval and localisation quality of a data dir, measured with query files."""
