@@ -12,16 +12,15 @@ until two newer ones exist, so a reader that has just read `current.json` still 
 
 from __future__ import annotations
 
-import fcntl
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from pixseek.core.locks import file_lock
 from pixseek.index.factory import (
     apply_params,
     faiss_gpu_count,
@@ -116,16 +115,9 @@ class IndexStore(GenerationFolder):
         log.info("index.published generation=%d count=%d", generation, manifest.count)
         return generation
 
-    @contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self) -> AbstractContextManager[None]:
         """Exclusive right to publish the next generation (one writer at a time)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a+") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return file_lock(self.root / ".lock")
 
 
 class IndexHolder(GenerationHolder[LoadedIndex]):

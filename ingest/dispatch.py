@@ -28,8 +28,8 @@ from pixseek.core.db import session_scope
 from pixseek.core.errors import BrokerUnavailable, ConfigError
 from pixseek.core.redact import hide_passwords
 from pixseek.core.settings import Settings
-from pixseek.index.jobs import JobProgress, JobStatus, job_progress
-from pixseek.ingest.finalizing import fail_job, finalize_job
+from pixseek.index.jobs import JobProgress, JobStatus, job_progress, record_failure
+from pixseek.ingest.finalizing import finalize_job
 from pixseek.ingest.pending import pending_count, pending_ids
 from pixseek.ingest.planning import Plan, create_job, plan_job
 from pixseek.media.sources import open_source
@@ -84,7 +84,7 @@ def _send_or_fail(settings: Settings, job_id: str, send: Callable[[], object]) -
         send()
     except Exception as exc:
         # Its pending images stay pending: the next ingest of the bucket plans them again.
-        fail_job(settings, job_id, hide_passwords(f"cannot send tasks to the broker: {exc}"))
+        record_failure(settings, job_id, hide_passwords(f"cannot send tasks to the broker: {exc}"))
         raise BrokerUnavailable(
             hide_passwords(f"cannot send tasks to the broker ({settings.broker_url}): {exc}")
         ) from exc
@@ -98,7 +98,7 @@ def start_job(settings: Settings, uri: str) -> Plan:
     try:
         plan = plan_job(settings, job_id, source)
     except BaseException as exc:
-        fail_job(settings, job_id, f"{type(exc).__name__}: {exc}")
+        record_failure(settings, job_id, f"{type(exc).__name__}: {exc}")
         raise
     # The plan is committed before any task is sent, so no worker sees a half-made job.
     _send_or_fail(settings, job_id, lambda: send_batches(settings, job_id, plan.bucket, plan.work))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from pixseek.core.db import session_scope, utcnow
+from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.jobs import JobStatus, get_job
+from pixseek.index.jobs import JobStatus, finish_job, get_job
 from pixseek.index.writer import PublishResult, publish_index
 from pixseek.ingest.pending import pending_count
 from pixseek.model.encoder import embed_dim
@@ -29,9 +29,7 @@ def finalize_job(settings: Settings, job_id: str) -> PublishResult | None:
         return None
     result = publish_index(settings, ModelId.of(settings), empty_dim=lambda: embed_dim(settings.model))
     with session_scope(settings) as session:
-        job = get_job(session, job_id)
-        job.status = JobStatus.DONE
-        job.finished_at = utcnow()
+        finish_job(get_job(session, job_id))
     log.info(
         "ingest.finalized job=%s generation=%s added=%d removed=%d count=%d",
         job_id,
@@ -41,11 +39,3 @@ def finalize_job(settings: Settings, job_id: str) -> PublishResult | None:
         result.count,
     )
     return result
-
-
-def fail_job(settings: Settings, job_id: str, error: str) -> None:
-    with session_scope(settings) as session:
-        job = get_job(session, job_id)
-        job.status = JobStatus.FAILED
-        job.error = error
-        job.finished_at = utcnow()

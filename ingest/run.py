@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pixseek.core.settings import Settings
-from pixseek.ingest.finalizing import fail_job, finalize_job
+from pixseek.index.jobs import record_failure
+from pixseek.ingest.finalizing import finalize_job
 from pixseek.ingest.planning import Plan, create_job, plan_job
 from pixseek.ingest.processing import ProgressFn, process_images
 from pixseek.media.sources import open_source
@@ -33,6 +34,6 @@ def run_ingest(
         process_images(settings, job_id, source.bucket, plan.work, on_progress)
         finalize_job(settings, job_id)
     except BaseException as exc:
-        fail_job(settings, job_id, f"{type(exc).__name__}: {exc}")
+        record_failure(settings, job_id, f"{type(exc).__name__}: {exc}")
         raise
     return job_id

@@ -17,7 +17,7 @@ from pixseek.core.errors import PixseekError
 from pixseek.core.settings import get_settings
 from pixseek.index.jobs import record_failure
 from pixseek.ingest import dispatch, recovery, signatures
-from pixseek.ingest.finalizing import fail_job, finalize_job
+from pixseek.ingest.finalizing import finalize_job
 from pixseek.ingest.pending import fail_pending
 from pixseek.ingest.planning import job_is_planned, plan_job
 from pixseek.ingest.processing import process_images
@@ -37,11 +37,11 @@ def plan(self: Task, job_id: str, uri: str) -> int:
         source = open_source(uri, settings)
         planned = plan_job(settings, job_id, source)
     except PixseekError as exc:  # the bucket vanished or is refused: retrying will not help
-        fail_job(settings, job_id, exc.detail)
+        record_failure(settings, job_id, exc.detail)
         return 0
     except Exception as exc:
         retry_with_backoff(self, settings, exc)
-        fail_job(settings, job_id, f"{type(exc).__name__}: {exc}")
+        record_failure(settings, job_id, f"{type(exc).__name__}: {exc}")
         raise
     return dispatch.send_batches(settings, job_id, planned.bucket, planned.work)
 
@@ -77,7 +77,7 @@ def finalize(self: Task, job_id: str) -> int | None:
         result = finalize_job(settings, job_id)
     except Exception as exc:
         retry_with_backoff(self, settings, exc)
-        fail_job(settings, job_id, f"index writer: {type(exc).__name__}: {exc}")
+        record_failure(settings, job_id, f"index writer: {type(exc).__name__}: {exc}")
         raise
     return result.generation if result is not None else None
 

@@ -14,12 +14,12 @@ step 2 as the link of step 1; the CLI runs both in-process.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pixseek.core.db import ensure_schema, session_scope
+from pixseek.core.locks import file_lock
 from pixseek.core.settings import Settings
 from pixseek.index.jobs import JobKind, add_job, claim_job, finish_job, get_job
 from pixseek.search.duplicates.detection import DetectSummary, detect
@@ -42,13 +42,8 @@ def detection_lock(settings: Settings) -> Iterator[None]:
 
     Detection tasks go to the index writer's queue, whose workers share the data dir.
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.data_dir / ".duplicates.lock", "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    with file_lock(settings.data_dir / ".duplicates.lock"):
+        yield
 
 
 def run_detection_job(settings: Settings, job_id: str, *, full: bool = False) -> DetectSummary:
