@@ -157,8 +157,10 @@ class Settings(BaseSettings):
 
     # --- Region search (issue 6) ---
     # How patch tokens are made so that they localise; see docs/regions.md. The mode is
-    # recorded in the patch store and the patch index, and a mismatch is refused.
-    patch_mode: Literal["clearclip", "maskclip", "sclip", "plain"] = "clearclip"
+    # recorded in the patch store and the patch index, and a mismatch is refused. Unset
+    # (the default): the mode the data dir's store records, and for a new data dir the
+    # model's best measured mode (`index.patch_sync.effective_patch_mode`).
+    patch_mode: Literal["clearclip", "maskclip", "sclip", "plain"] | None = None
     # Below this many patches the patch index is exact (fp16 flat); above, IVF-PQ.
     patch_index_min_train: int = Field(default=50_000, ge=1_000)
     patch_pq_bytes: int = Field(default=32, ge=4, le=128)  # PQ code size per patch
