@@ -31,6 +31,7 @@ SMOKED = {
     "bench.regions.patch_index",
     "bench.distributed.run",
     "bench.startup",
+    "bench.serve_start",
     "bench.search_filters.run",
     "bench.train_tiny",
     "bench.train_tiny.figures",
@@ -161,6 +162,17 @@ def test_startup_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for command in COMMANDS[:2]:
         assert re.search(rf"^pixseek {re.escape(' '.join(command))} +wall +[\d.]+ s", out, re.M), out
+
+
+def test_serve_start_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.serve_start import main
+
+    report = main(["--smoke"])
+    out = capsys.readouterr().out
+    assert "| preload |" in out and "| lazy |" in out, out
+    for mode in ("preload", "lazy"):
+        times = report["median"][mode]
+        assert times["health_s"] <= times["ready_s"] <= times["first_answer_s"], times
 
 
 def test_search_filters_smoke(capsys: pytest.CaptureFixture[str]) -> None:

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     device: Literal["cpu", "cuda", "auto"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     model_cache_dir: Path | None = None
+    # `pixseek serve` loads the model and index in the background at start-up, so the first
+    # query does not wait for them; readiness says `loading` meanwhile (api/warmup.py).
+    preload_model: bool = True
     batch_size: int = Field(default=32, ge=1, le=4096)
     decode_workers: int = Field(default=0, ge=0, le=64)
     torch_threads: int = Field(default=0, ge=0, le=512)
