@@ -177,6 +177,12 @@ def process_images(
     # Never mix patch modes in one store; record the input size region search places cells by.
     patch_mode = check_patch_mode(effective_patch_mode(settings))
     ensure_store_patch_mode(settings.patch_dir, patch_mode, encoder.image_size)
+    log.info(
+        "ingest.embedding job=%s runtime=%s patch_mode=%s",
+        job_id,
+        encoder.runtime_label(patch_mode),
+        patch_mode,
+    )
     workers = settings.decode_workers or min(8, (os.cpu_count() or 2))
     extractors = active_extractors(settings)
 

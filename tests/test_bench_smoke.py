@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKED = {
     "bench.ingest",
     "bench.ingest.precision",
+    "bench.ingest.runtimes",
     "bench.search",
     "bench.duplicates",
     "bench.duplicates.scale",
@@ -162,6 +163,16 @@ def test_startup_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for command in COMMANDS[:2]:
         assert re.search(rf"^pixseek {re.escape(' '.join(command))} +wall +[\d.]+ s", out, re.M), out
+
+
+def test_runtimes_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.ingest.runtimes import main
+
+    report = main(["--smoke"])
+    out = capsys.readouterr().out
+    assert "| onnxruntime fp32 |" in out and "| onnxruntime int8 |" in out, out
+    # The exported graph computes what torch computes: the fp32 export agrees to rounding.
+    assert report["runtimes"]["onnxruntime fp32"]["cls_cosine_min"] >= 0.9999, report
 
 
 def test_serve_start_smoke(capsys: pytest.CaptureFixture[str]) -> None:
