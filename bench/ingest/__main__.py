@@ -4,7 +4,8 @@
     index publish), the model loaded beforehand as in a long-running worker;
 (b) the loop a user writes from open_clip's README: open, preprocess, encode, one image at a time;
 (c) the model alone: `Encoder.encode_pixels` on pre-made tensors at pixseek's batch size,
-    precision and runtime (`--runtime`, default auto: OpenVINO on native-bf16 CPUs). Measured before and after (a) and (b), since the machine is shared and noisy.
+    precision and runtime (`--runtime`, default auto: OpenVINO on native-bf16 CPUs). Measured
+    before and after (a) and (b), since the machine is shared and noisy.
 
 `--smoke`: 8 generated JPEGs and the tiny model in a temp dir, to check that it still runs.
 """
