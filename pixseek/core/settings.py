@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     # What runs the image tower: `auto` is OpenVINO on CPUs with native bf16 (measured several
     # times faster than torch there, docs/benchmarks.md), else torch. Converted models are kept
-    # under the model cache dir (default `<data_dir>/models`).
+    # under the model cache dir (default `<data_dir>/runtime-cache`).
     runtime: Literal["auto", "torch", "openvino"] = "auto"
     model_cache_dir: Path | None = None
     # `pixseek serve` loads the model and index in the background at start-up, so the first

@@ -375,5 +375,5 @@ def get_encoder(settings: Settings) -> Encoder:
             settings.precision,
             settings.model_cache_dir,
             settings.runtime,
-            settings.model_cache_dir or settings.data_dir / "models",
+            settings.model_cache_dir or settings.data_dir / "runtime-cache",
         )
