@@ -44,6 +44,10 @@ COMMANDS = {
         "pixseek.cli.duplicates:duplicates_command",
         "Find duplicates (new images against the collection) and list the groups.",
     ),
+    "thumbnails": LazyCommand(
+        "pixseek.cli.thumbnails:thumbnails_command",
+        "Make the thumbnails the web UI shows for images indexed before thumbnails existed.",
+    ),
     "eval": LazyCommand(
         "pixseek.cli.eval:eval_command",
         "Score search quality with QUERIES: a COCO captions file or JSON lines.",
