@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pixseek.core.errors import InvalidRequest
 from pixseek.media.formats import ImageFormat
 from pixseek.search.filters import Filters
-from pixseek.search.query import ImageIdPart, ImagePart, Mode, Part, Query, SearchPage, TextPart
+from pixseek.search.query import ImageIdPart, ImagePart, Mode, Order, Part, Query, SearchPage, TextPart
 
 
 class QueryPartIn(BaseModel):
@@ -156,8 +156,23 @@ class SearchRequest(BaseModel):
         default=False, description="Leave out images with the same bytes (sha256) as a query image."
     )
 
+    order: Literal["relevance", "newest"] = Field(
+        default="relevance",
+        description="relevance: best matches first. newest: the relevant results (those scoring at least "
+        "best - relevance_cut x (best - median) among the top candidates; every keyword match), newest "
+        "capture time first, images without one last. See docs/search.md.",
+    )
+    relevance_cut: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="For order=newest: 0 keeps only the best score, 1 everything above the median.",
+    )
+
     def to_query(self, uploads: list[tuple[str, bytes]] | None = None) -> Query:
         return Query(
+            order=Order(self.order),
+            relevance_cut=self.relevance_cut,
             parts=tuple(part.to_part(uploads or []) for part in self.parts),
             filters=self.filters.to_filters(),
             mode=Mode(self.mode),

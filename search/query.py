@@ -23,6 +23,11 @@ from pixseek.search.filters import Filters
 MIN_NORM = 1e-6
 
 
+class Order(enum.StrEnum):
+    RELEVANCE = "relevance"  # best matches first
+    NEWEST = "newest"  # the relevant ones (a cutoff, docs/search.md), newest capture first
+
+
 class Mode(enum.StrEnum):
     SEMANTIC = "semantic"  # by embedding (cosine similarity)
     KEYWORD = "keyword"  # by words in file names, folders and captions
@@ -82,6 +87,8 @@ class Query:
     templates: tuple[str, ...] | None = None
     include_query_images: bool = False
     exclude_duplicates: bool = False
+    order: Order = Order.RELEVANCE
+    relevance_cut: float = 0.5  # for Order.NEWEST: see search/newest.py
 
 
 def part_label(part: Part) -> str:
