@@ -58,6 +58,12 @@ class InsufficientScope(Forbidden):
     code = "insufficient_scope"
 
 
+class CsrfRejected(Forbidden):
+    """A state-changing request from a browser session without its CSRF token."""
+
+    code = "csrf_rejected"
+
+
 class IngestNotAllowed(Forbidden):
     """A bucket the API may not read: outside PIXSEEK_INGEST_ROOTS or PIXSEEK_INGEST_BUCKETS."""
 

@@ -215,6 +215,15 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("session_secret", mode="after")
+    @classmethod
+    def _check_session_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("PIXSEEK_SESSION_SECRET must be at least 32 characters (`openssl rand -hex 32`)")
+        return value
+
     @field_validator("thumbnail_sizes", mode="after")
     @classmethod
     def _check_thumbnail_sizes(cls, value: list[int]) -> list[int]:
