@@ -46,7 +46,7 @@ COMMANDS = {
     ),
     "thumbnails": LazyCommand(
         "pixseek.cli.thumbnails:thumbnails_command",
-        "Make the thumbnails the web UI shows for images indexed before thumbnails existed.",
+        "Make the thumbnails the web UI shows for indexed images that lack them.",
     ),
     "eval": LazyCommand(
         "pixseek.cli.eval:eval_command",

@@ -14,7 +14,11 @@ from pixseek.ingest.thumbnails import backfill_thumbnails
 @json_option
 @handle_errors
 def thumbnails_command(as_json: bool) -> None:
-    """Make the missing thumbnails of indexed images (ingest makes new images' own)."""
+    """Make the thumbnails the web UI shows for indexed images that lack them.
+
+    Ingest makes the thumbnails of every new or changed image; this is for images indexed
+    before thumbnails existed (the web UI also makes one on the spot when it is asked for).
+    """
     settings = get_settings()
     ensure_schema(settings)
     made = backfill_thumbnails(settings)
