@@ -57,10 +57,10 @@ def thumbnail_extractor(settings: Settings) -> ThumbnailExtractor | None:
     return ThumbnailExtractor(settings) if settings.thumbnail_sizes else None
 
 
-def lacking_thumbnails(
+def _lacking(
     session: Session, settings: Settings, image_ids: Sequence[int] | None = None
-) -> list[int]:
-    """Searchable images without a current thumbnail of every configured size, in id order."""
+) -> list[tuple[int, str, str]]:
+    """(id, bucket, key) of searchable images without a current thumbnail of every size, by id."""
     have = (
         select(Thumbnail.image_id)
         .where(
@@ -72,11 +72,20 @@ def lacking_thumbnails(
         .having(func.count() == len(settings.thumbnail_sizes))
     )
     stmt = (
-        select(Image.id).where(Image.status.in_(list(SEARCHABLE)), Image.id.not_in(have)).order_by(Image.id)
+        select(Image.id, Image.bucket, Image.key)
+        .where(Image.status.in_(list(SEARCHABLE)), Image.id.not_in(have))
+        .order_by(Image.id)
     )
     if image_ids is not None:
         stmt = stmt.where(Image.id.in_(list(image_ids)))
-    return [int(i) for i in session.scalars(stmt)]
+    return [(int(i), str(b), str(k)) for i, b, k in session.execute(stmt)]
+
+
+def lacking_thumbnails(
+    session: Session, settings: Settings, image_ids: Sequence[int] | None = None
+) -> list[int]:
+    """Searchable images without a current thumbnail of every configured size, in id order."""
+    return [image_id for image_id, _, _ in _lacking(session, settings, image_ids)]
 
 
 def _thumbs_of(
@@ -101,20 +110,10 @@ def backfill_thumbnails(settings: Settings, image_ids: Sequence[int] | None = No
     if not settings.thumbnail_sizes:
         return 0
     with session_scope(settings) as session:
-        lacking = lacking_thumbnails(session, settings, image_ids)
-        rows = (
-            [
-                (i, b, k)
-                for i, b, k in session.execute(
-                    select(Image.id, Image.bucket, Image.key).where(Image.id.in_(lacking))
-                )
-            ]
-            if lacking
-            else []
-        )
+        lacking = _lacking(session, settings, image_ids)
     by_bucket: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for image_id, bucket, key in rows:
-        by_bucket[bucket].append((int(image_id), key))
+    for image_id, bucket, key in lacking:
+        by_bucket[bucket].append((image_id, key))
     store = ThumbnailStore(settings.thumbnail_dir)
     done = 0
     for bucket, items in by_bucket.items():
