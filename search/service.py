@@ -41,7 +41,7 @@ from pixseek.search.query import (
     check_parts,
 )
 from pixseek.search.ranking import semantic_page
-from pixseek.search.resolve import embed_image_bytes, resolve_query
+from pixseek.search.resolve import Resolved, embed_image_bytes, resolve_query
 
 __all__ = ["Filters", "Hit", "Mode", "Query", "SearchPage", "SearchService"]
 
@@ -123,9 +123,13 @@ class SearchService:
 
     def query_vector(self, session: Session, query: Query) -> np.ndarray:
         """The normalised combined vector of a query's parts (for searches other than this one's)."""
+        return self.resolve(session, query).combined.vector
+
+    def resolve(self, session: Session, query: Query) -> Resolved:
+        """A query's combined vector and the images its results leave out (for other searches)."""
         self._check(query)
         dim = self.loaded_index().manifest.dim
-        return resolve_query(session, self.settings, self.texts, query, dim).combined.vector
+        return resolve_query(session, self.settings, self.texts, query, dim)
 
     def embed_image_bytes(self, data: bytes, max_bytes: int | None = None) -> np.ndarray:
         """The CLS embedding of an uploaded image, decoded under the ingest limits."""

@@ -21,6 +21,13 @@ class InvalidRequest(PixseekError):
     code = "invalid_request"
 
 
+class InvalidRegion(InvalidRequest):
+    """A box that does not describe a region of the image that can be searched for."""
+
+    status_code = 422
+    code = "invalid_region"
+
+
 class ImageNotFound(PixseekError):
     status_code = 404
     code = "image_not_found"
