@@ -89,6 +89,7 @@ def test_draw_a_box_and_see_results_with_boxes(page: Any, site: Site) -> None:
     image_id = site.ids[f"scenes/{site.scenes[2].key}"]
     page.goto(f"/images/{image_id}")
     page.click("#draw-toggle")
+    page.evaluate("document.getElementById('stage').scrollIntoView()")
     stage = page.locator("#stage").bounding_box()
     page.mouse.move(stage["x"] + stage["width"] * 0.2, stage["y"] + stage["height"] * 0.2)
     page.mouse.down()

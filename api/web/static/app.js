@@ -102,14 +102,30 @@ const PX = (() => {
   }
 
   // Draw [x0, y0, x1, y1] (pixels of an image `width` x `height`) over a frame, in percent.
+  // In a square result frame the picture is letterboxed ("contain"): the box goes in a layer
+  // laid exactly over the picture, so it lines up whatever the picture's shape.
   function drawBox(frame, box, width, height, label) {
     if (!box || !width || !height) return;
+    let layer = frame;
+    if (frame.classList.contains("frame")) {
+      layer = frame.querySelector(".layer");
+      if (!layer) {
+        layer = el("div", { class: "layer" });
+        const w = width >= height ? 100 : (100 * width) / height;
+        const h = height >= width ? 100 : (100 * height) / width;
+        layer.style.width = `${w}%`;
+        layer.style.height = `${h}%`;
+        layer.style.left = `${(100 - w) / 2}%`;
+        layer.style.top = `${(100 - h) / 2}%`;
+        frame.append(layer);
+      }
+    }
     const b = el("div", { class: "box", role: "img", "aria-label": label || "matching region" });
     b.style.left = `${(100 * box[0]) / width}%`;
     b.style.top = `${(100 * box[1]) / height}%`;
     b.style.width = `${(100 * (box[2] - box[0])) / width}%`;
     b.style.height = `${(100 * (box[3] - box[1])) / height}%`;
-    frame.append(b);
+    layer.append(b);
   }
 
   return { api, el, thumb, say, bytes, when, name, card, drawBox, ApiError };
