@@ -8,7 +8,8 @@ all as the usual JSON error.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
@@ -23,6 +24,8 @@ bearer = HTTPBearer(
     scheme_name="APIKey",
     description="An API key from `pixseek keys create`, sent as `Authorization: Bearer <key>`.",
 )
+F = TypeVar("F", bound=Callable[..., Any])
+
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
@@ -55,12 +58,23 @@ def web_session(request: Request) -> WebSession | None:
     return signer.verify(cookie)
 
 
+def uncounted(endpoint: F) -> F:
+    """Mark a route whose calls do not count against the rate limit.
+
+    For cheap reads a page makes by the dozen (a page of 48 thumbnails): the caller is still
+    authenticated and its scope checked.
+    """
+    endpoint.pixseek_uncounted = True  # type: ignore[attr-defined]
+    return endpoint
+
+
 def authorize(scopes: SecurityScopes, request: Request, credentials: BearerDep) -> Principal:
     """The caller, if its scope covers every scope the route and its router ask for."""
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:  # the first of a route's scope checks: authenticate and count once
         principal = resolve_principal(request, credentials)
-        request.app.state.access.admit(principal)
+        if not getattr(request.scope.get("endpoint"), "pixseek_uncounted", False):
+            request.app.state.access.admit(principal)
         request.state.principal = principal
     needed = strongest(scopes.scopes)
     if needed is not None and not principal.allows(needed):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
 from pixseek.access.scopes import Scope
-from pixseek.api.auth import PrincipalDep, requires
+from pixseek.api.auth import PrincipalDep, requires, uncounted
 from pixseek.api.deps import SessionDep, SettingsDep
 from pixseek.api.schemas import ImageInfo
 from pixseek.core.db import session_scope
@@ -71,6 +71,7 @@ def image_file(image_id: int, session: SessionDep, settings: SettingsDep) -> Res
     response_class=Response,
     responses={200: {"content": {"image/webp": {}}}, 304: {"description": "Not modified (If-None-Match)."}},
 )
+@uncounted  # a page shows dozens; each is a file read or a 304
 def image_thumbnail(
     image_id: int,
     settings: SettingsDep,

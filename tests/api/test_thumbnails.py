@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import delete, select
 
+from pixseek.api.app import create_app
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.thumbnails import Thumbnail, ThumbnailStore
@@ -138,3 +139,14 @@ def test_images_ingested_before_thumbnails_get_them(
     assert backfill_thumbnails(settings) == len(ids) - 1
     assert backfill_thumbnails(settings) == 0
     assert len(_rows(settings)) == 2 * len(ids)
+
+
+def test_thumbnails_do_not_count_against_the_rate_limit(indexed: Path, settings: Settings) -> None:
+    # A page of results asks for dozens of thumbnails at once; other calls still count.
+    limited = settings.model_copy(update={"rate_limit_burst": 3, "rate_limit_per_second": 0.001})
+    row = catalog(settings)["img001.png"]
+    with TestClient(create_app(limited)) as client:
+        for _ in range(8):
+            assert client.get(f"/v1/images/{row.id}/thumbnail").status_code == 200
+        statuses = [client.get(f"/v1/images/{row.id}").status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
