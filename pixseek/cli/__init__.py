@@ -22,7 +22,10 @@ COMMANDS = {
         "pixseek.cli.search:search_command",
         "Search by TEXT, image files and cataloged images, each with a weight.",
     ),
-    "serve": LazyCommand("pixseek.cli.serve:serve_command", "Serve the search API (OpenAPI docs at /docs)."),
+    "serve": LazyCommand(
+        "pixseek.cli.serve:serve_command",
+        "Serve the search API (OpenAPI docs at /docs) and the web UI (at /).",
+    ),
     "status": LazyCommand(
         "pixseek.cli.status:status_command", "Counts per status, the model, the index and the data directory."
     ),
