@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from pixseek import __version__
 from pixseek.access.authenticator import Authenticator
@@ -17,7 +18,8 @@ from pixseek.api.jobs_runner import JobRunner
 from pixseek.api.metrics import RequestMetrics, service_registry
 from pixseek.api.metrics import router as metrics_router
 from pixseek.api.request_id import RequestId
-from pixseek.api.routes import duplicates, health, images, jobs, regions, search, status
+from pixseek.api.routes import duplicates, health, images, jobs, regions, search, status, web
+from pixseek.api.session import SessionSigner, session_secret
 from pixseek.api.warmup import ModelWarmup
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.settings import Settings, get_settings
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jobs = JobRunner(settings)
     app.state.warmup = ModelWarmup(app.state.search)
     app.state.access = Authenticator(settings)  # keys, scopes and rate limits: see api/auth.py
+    app.state.sessions = SessionSigner(session_secret(settings), settings.session_hours)  # web sign-in
     app.state.metrics_registry = service_registry(settings, app.state.search)
     install_error_handlers(app)
 
@@ -69,4 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, status, search, regions, images, jobs, duplicates):
         app.include_router(module.router)
     app.include_router(metrics_router)
+    app.include_router(web.router)  # the web UI's pages, and their scripts and styles
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     return app

@@ -22,6 +22,7 @@ __all__ = [
     "FiltersIn",
     "ImageInfo",
     "JobInfo",
+    "JobProblem",
     "JobRequest",
     "PartScoreOut",
     "QueryPartIn",
@@ -81,6 +82,13 @@ class JobInfo(BaseModel):
     detection: DetectionInfo | None = Field(description="What a detection job found, once done")
     created_at: str | None
     finished_at: str | None
+
+
+class JobProblem(BaseModel):
+    id: int
+    key: str
+    status: str = Field(description="failed (could not be read or decoded) or skipped (not an image)")
+    reason: str
 
 
 class ErrorBody(BaseModel):

@@ -10,14 +10,30 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pixseek.core.errors import InvalidRequest
 from pixseek.media.formats import ImageFormat
 from pixseek.search.filters import Filters
-from pixseek.search.query import ImageIdPart, ImagePart, Mode, Part, Query, SearchPage, TextPart
+from pixseek.search.query import (
+    ImageIdPart,
+    ImagePart,
+    Mode,
+    Order,
+    Part,
+    Query,
+    RegionPart,
+    SearchPage,
+    TextPart,
+)
 
 
 class QueryPartIn(BaseModel):
-    """One part of a query: exactly one of `text`, `image_id` or `upload`, with a weight."""
+    """One part of a query: exactly one of `text`, `image_id` (with an optional `box`) or `upload`."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"text": "beach", "weight": 1.0}, {"image_id": 12, "weight": 0.5}]}
+        json_schema_extra={
+            "examples": [
+                {"text": "beach", "weight": 1.0},
+                {"image_id": 12, "weight": 0.5},
+                {"image_id": 42, "box": [40, 30, 200, 180], "weight": 1.0},
+            ]
+        }
     )
 
     text: str | None = Field(
@@ -28,6 +44,13 @@ class QueryPartIn(BaseModel):
     )
     image_id: int | None = Field(
         default=None, ge=1, description="A cataloged image: its stored embedding is the part."
+    )
+    box: list[float] | None = Field(
+        default=None,
+        min_length=4,
+        max_length=4,
+        description="With `image_id`: only this region of it, [x0, y0, x1, y1] in pixels of the image "
+        "as displayed; its vector is made from the image's stored patch embeddings.",
     )
     upload: int | None = Field(
         default=None,
@@ -46,6 +69,8 @@ class QueryPartIn(BaseModel):
         given = [name for name in ("text", "image_id", "upload") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of text, image_id or upload")
+        if self.box is not None and self.image_id is None:
+            raise ValueError("a box goes with an image_id")
         if self.weight == 0:
             raise ValueError("weight must not be 0")
         return self
@@ -53,6 +78,9 @@ class QueryPartIn(BaseModel):
     def to_part(self, uploads: list[tuple[str, bytes]]) -> Part:
         if self.text is not None:
             return TextPart(self.text, self.weight)
+        if self.image_id is not None and self.box is not None:
+            x0, y0, x1, y1 = self.box
+            return RegionPart(self.image_id, (x0, y0, x1, y1), self.weight)
         if self.image_id is not None:
             return ImageIdPart(self.image_id, self.weight)
         assert self.upload is not None
@@ -150,14 +178,30 @@ class SearchRequest(BaseModel):
         examples=[["a photo of {}.", "a picture of {}."]],
     )
     include_query_images: bool = Field(
-        default=False, description="Keep images given as positive `image_id` parts in the results."
+        default=False,
+        description="Keep images given as positive `image_id` parts (with or without a box) in the results.",
     )
     exclude_duplicates: bool = Field(
         default=False, description="Leave out images with the same bytes (sha256) as a query image."
     )
 
+    order: Literal["relevance", "newest"] = Field(
+        default="relevance",
+        description="relevance: best matches first. newest: the relevant results (those scoring at least "
+        "best - relevance_cut x (best - median) among the top candidates; every keyword match), newest "
+        "capture time first, images without one last. See docs/search.md.",
+    )
+    relevance_cut: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="For order=newest: 0 keeps only the best score, 1 everything above the median.",
+    )
+
     def to_query(self, uploads: list[tuple[str, bytes]] | None = None) -> Query:
         return Query(
+            order=Order(self.order),
+            relevance_cut=self.relevance_cut,
             parts=tuple(part.to_part(uploads or []) for part in self.parts),
             filters=self.filters.to_filters(),
             mode=Mode(self.mode),
@@ -182,7 +226,7 @@ class TextSearchRequest(BaseModel):
 
 class PartScoreOut(BaseModel):
     part: int = Field(description="Position of the part in the request.")
-    label: str = Field(description="`text:...`, `image_id:N` or `image:NAME`.")
+    label: str = Field(description="`text:...`, `image_id:N`, `region:N[x0,y0,x1,y1]` or `image:NAME`.")
     weight: float
     similarity: float = Field(description="Cosine similarity between the image and this part alone.")
     contribution: float = Field(

@@ -242,3 +242,15 @@ def job_summary(session: Session, job_id: str) -> dict[str, Any]:
 
 def list_jobs(session: Session, limit: int = 20) -> list[Job]:
     return list(session.scalars(select(Job).order_by(Job.created_at.desc()).limit(limit)))
+
+
+def job_problems(session: Session, job_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The first `limit` failed and skipped files of a job, by key, with their reasons."""
+    get_job(session, job_id)
+    rows = session.execute(
+        select(Image.id, Image.key, Image.status, Image.error)
+        .where(Image.job_id == job_id, Image.status.in_([ImageStatus.FAILED, ImageStatus.SKIPPED]))
+        .order_by(Image.key)
+        .limit(limit)
+    ).all()
+    return [{"id": int(i), "key": k, "status": s, "reason": e or ""} for i, k, s, e in rows]

@@ -50,4 +50,14 @@ def _load_builtin() -> None:
     """Import the modules that register pixseek's own extractors."""
     # Each feature adds its module here; importing registers it once.
     import pixseek.ingest.hashes
-    import pixseek.ingest.keywords  # noqa: F401
+    import pixseek.ingest.keywords
+    import pixseek.ingest.thumbnails  # noqa: F401
+
+
+def decode_min_side(extractors: Sequence[Extractor]) -> int:
+    """The shortest side JPEG draft decoding must keep for these extractors (0: no need).
+
+    An extractor that needs more pixels than the model (thumbnails) says so in its
+    `decode_min_side` attribute.
+    """
+    return max((int(getattr(ex, "decode_min_side", 0)) for ex in extractors), default=0)

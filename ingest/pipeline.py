@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from pixseek.ingest.extractors import Extractor
+from pixseek.ingest.extractors import Extractor, decode_min_side
 from pixseek.media.decode import DecodeError, decode_image, looks_like_image_name
 from pixseek.media.sources.base import BucketSource, SourceError
 from pixseek.model.preprocess import Preprocessor
@@ -71,8 +71,10 @@ def prepare_file(
         return Rejected(image_id, "failed", exc.detail)
     digest = hashlib.sha256(data).hexdigest()
     try:
-        # Draft decoding keeps at least twice the model's input size, so resizing stays sharp.
-        decoded = decode_image(data, max_pixels=max_pixels, draft_size=preprocessor.image_size * 2)
+        # Draft decoding keeps at least twice the model's input size, so resizing stays sharp
+        # (and what an extractor needs: thumbnails are made from this same picture).
+        draft = max(preprocessor.image_size * 2, decode_min_side(extractors))
+        decoded = decode_image(data, max_pixels=max_pixels, draft_size=draft)
         pixels, _geometry = preprocessor(decoded.image, (decoded.width, decoded.height))
         extras = {ex.name: ex.extract(source, key, data, decoded) for ex in extractors}
     except DecodeError as exc:

@@ -23,6 +23,11 @@ from pixseek.search.filters import Filters
 MIN_NORM = 1e-6
 
 
+class Order(enum.StrEnum):
+    RELEVANCE = "relevance"  # best matches first
+    NEWEST = "newest"  # the relevant ones (a cutoff, docs/search.md), newest capture first
+
+
 class Mode(enum.StrEnum):
     SEMANTIC = "semantic"  # by embedding (cosine similarity)
     KEYWORD = "keyword"  # by words in file names, folders and captions
@@ -51,6 +56,18 @@ class ImageIdPart:
 
 
 @dataclass(frozen=True)
+class RegionPart:
+    """A region of a cataloged image: `box` [x0, y0, x1, y1] in its displayed pixels.
+
+    Its vector is made from the image's stored patch embeddings (search/region_query.py).
+    """
+
+    image_id: int
+    box: tuple[float, float, float, float]
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
 class VectorPart:
     """A ready embedding in the index's space (callers inside pixseek, and tests)."""
 
@@ -59,15 +76,15 @@ class VectorPart:
     label: str = "vector"
 
 
-Part = TextPart | ImagePart | ImageIdPart | VectorPart
+Part = TextPart | ImagePart | ImageIdPart | RegionPart | VectorPart
 
 
 @dataclass(frozen=True)
 class Query:
     """Everything one search asks for.
 
-    `include_query_images` keeps the images named by `ImageIdPart`s in the results (they
-    are left out by default); `exclude_duplicates` also leaves out every image with the
+    `include_query_images` keeps the images named by `ImageIdPart`s and `RegionPart`s in
+    the results (they are left out by default); `exclude_duplicates` also leaves out every image with the
     same bytes (sha256) as a query image, cataloged or uploaded.
     `templates` overrides the configured prompt templates (an empty tuple turns them off).
     """
@@ -82,6 +99,8 @@ class Query:
     templates: tuple[str, ...] | None = None
     include_query_images: bool = False
     exclude_duplicates: bool = False
+    order: Order = Order.RELEVANCE
+    relevance_cut: float = 0.5  # for Order.NEWEST: see search/newest.py
 
 
 def part_label(part: Part) -> str:
@@ -90,6 +109,8 @@ def part_label(part: Part) -> str:
         return f"text:{part.text}"
     if isinstance(part, ImageIdPart):
         return f"image_id:{part.image_id}"
+    if isinstance(part, RegionPart):
+        return f"region:{part.image_id}[{','.join(f'{v:g}' for v in part.box)}]"
     if isinstance(part, ImagePart):
         return f"image:{part.name}"
     return part.label

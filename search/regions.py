@@ -6,14 +6,18 @@ stored fp16 patch grids: cosine similarity per cell, optionally averaged over ne
 cells, the best cell giving the region score and the box. The CLS score can be mixed in.
 
 Boxes are in the pixels of the image as displayed (EXIF orientation applied), the same
-frame as the catalog's width and height. The model only sees the centred square crop of
-the shorter side, so boxes always lie inside that square.
+frame as the catalog's width and height; they always lie inside the part of the image
+that has patches (`pixseek.model.cells`).
+
+A query can also be a region of a cataloged image (`search_region`): a box drawn on it,
+turned into one vector from its stored patches (`search/region_query.py`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import faiss
@@ -34,9 +38,11 @@ from pixseek.index.patch_index import (
 )
 from pixseek.index.patch_sync import effective_patch_mode, patch_index_store
 from pixseek.index.patches import PatchStore
+from pixseek.model.cells import CellGrid
 from pixseek.model.identity import ModelId
 from pixseek.model.preprocess import Geometry
 from pixseek.search.filters import Filters, conditions
+from pixseek.search.region_query import image_cells, region_vector
 from pixseek.search.service import SearchService
 
 log = logging.getLogger(__name__)
@@ -56,21 +62,9 @@ def cells_to_box(
     cols: tuple[int, int],
     size: tuple[int, int],
 ) -> list[int]:
-    """Displayed-pixel box [x0, y0, x1, y1] covering cells rows[0]..rows[1], cols[0]..cols[1]."""
-    gh, gw = grid
-    cell_w, cell_h = geometry.size / gw, geometry.size / gh
-    width, height = size
-    x0 = geometry.left + cols[0] * cell_w
-    x1 = geometry.left + (cols[1] + 1) * cell_w
-    y0 = geometry.top + rows[0] * cell_h
-    y1 = geometry.top + (rows[1] + 1) * cell_h
-    # Outward rounding, so the box always contains the cells' pixels; then the image bounds.
-    return [
-        max(0, int(np.floor(x0 + 1e-6))),
-        max(0, int(np.floor(y0 + 1e-6))),
-        min(width, int(np.ceil(x1 - 1e-6))),
-        min(height, int(np.ceil(y1 - 1e-6))),
-    ]
+    """Displayed-pixel box [x0, y0, x1, y1] covering cells rows[0]..rows[1], cols[0]..cols[1]
+    of a centre-crop grid placed by `geometry` on an image of `size`."""
+    return CellGrid.of_crop(geometry, grid, size[0], size[1]).box(rows, cols)
 
 
 def smooth_scores(scores: np.ndarray, radius: int) -> np.ndarray:
@@ -229,6 +223,45 @@ class RegionSearchService:
             session, vector, k=k, smooth=smooth, cls_weight=cls_weight, min_score=min_score, filters=filters
         )
 
+    def search_region(
+        self,
+        session: Session,
+        image_id: int,
+        box: Sequence[float],
+        *,
+        include_query_image: bool = False,
+        k: int = 10,
+        smooth: int = 0,
+        cls_weight: float = 0.0,
+        min_score: float | None = None,
+        filters: Filters | None = None,
+    ) -> list[RegionHit]:
+        """Images whose best region looks like `box` on cataloged image `image_id`.
+
+        Args:
+            box: [x0, y0, x1, y1] in pixels of the image as displayed.
+            include_query_image: keep the query image in the results (left out by default:
+                its own region always matches itself best).
+
+        Raises:
+            ImageNotFound: no such searchable image.
+            IndexNotReady: nothing indexed yet, or the image has no stored patches.
+            InvalidRegion: a box outside the image, without area, outside the part with
+                patches, or smaller than half a cell.
+        """
+        loaded = self.loaded_patch_index()
+        vector = region_vector(session, self.settings, image_id, box, loaded.manifest.image_size)
+        return self.search_vector(
+            session,
+            vector,
+            k=k,
+            smooth=smooth,
+            cls_weight=cls_weight,
+            min_score=min_score,
+            filters=filters,
+            exclude_ids=None if include_query_image else {image_id},
+        )
+
     def _check(self, k: int, smooth: int, cls_weight: float) -> None:
         if not 1 <= k <= self.settings.max_results:
             raise InvalidRequest(f"k must be between 1 and {self.settings.max_results}")
@@ -254,6 +287,8 @@ class RegionSearchService:
         cls_weight: float = 0.0,
         min_score: float | None = None,
         filters: Filters | None = None,
+        exclude_ids: set[int] | None = None,
+        exclude_shas: set[str] | None = None,
     ) -> list[RegionHit]:
         """Top-k images by their best region for a query vector, best first.
 
@@ -264,6 +299,7 @@ class RegionSearchService:
             cls_weight: final score = (1 - w) * region score + w * CLS score.
             min_score: drop results whose final score is below this.
             filters: only images of a bucket / key prefix.
+            exclude_ids, exclude_shas: leave out these images, and images with these bytes.
         """
         self._check(k, smooth, cls_weight)
         loaded = self.loaded_patch_index()
@@ -277,7 +313,8 @@ class RegionSearchService:
             if len(allowed) <= MAX_SELECTOR_IMAGES:
                 sel = faiss.IDSelectorBatch(patch_ids(np.asarray(allowed, dtype=np.int64), manifest.grid))
         # Enough candidate patches to see k distinct images even when one image owns many.
-        want = max(self.settings.patch_candidates, 8 * k)
+        exclude_ids, exclude_shas = exclude_ids or set(), exclude_shas or set()
+        want = max(self.settings.patch_candidates, 8 * (k + len(exclude_ids)))
         _, ids = search_index(loaded.index, query, want, nprobe=self.settings.patch_nprobe, sel=sel)
         found = ids[0][ids[0] >= 0]
         images, _, _ = split_ids(found, manifest.grid)
@@ -290,7 +327,9 @@ class RegionSearchService:
         hits: list[RegionHit] = []
         for image_id in candidates:
             row = rows.get(image_id)
-            if row is None or row.status not in SEARCHABLE:
+            if row is None or row.status not in SEARCHABLE or image_id in exclude_ids:
+                continue
+            if row.sha256 is not None and row.sha256 in exclude_shas:
                 continue
             regions = self._regions(row, query[0], manifest, smooth)
             if regions is None:
@@ -341,8 +380,7 @@ class RegionSearchService:
         # The input size comes with the index; only indexes from before it was recorded
         # make a region query load the model to learn it.
         image_size = manifest.image_size or self.search.encoder.image_size
-        geometry = Geometry.of(row.width, row.height, image_size)
-        size = (row.width, row.height)
+        cells = image_cells(row, grid, image_size)
         return ImageRegions(
             image_id=row.id,
             width=row.width,
@@ -350,8 +388,8 @@ class RegionSearchService:
             scores=scores,
             region_score=float(smoothed[cell]),
             cell=cell,
-            box=cells_to_box(geometry, grid, rows, cols, size),
-            crop=cells_to_box(geometry, grid, (0, grid[0] - 1), (0, grid[1] - 1), size),
+            box=cells.box(rows, cols),
+            crop=cells.covered,
         )
 
     def _cls_scores(self, session: Session, image_ids: list[int], query: np.ndarray) -> dict[int, float]:

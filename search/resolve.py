@@ -21,7 +21,17 @@ from pixseek.media.decode import decode_image
 from pixseek.model.encoder import get_encoder
 from pixseek.model.identity import ModelId
 from pixseek.search.prompts import TextEmbedder
-from pixseek.search.query import Combined, ImageIdPart, ImagePart, Query, TextPart, combine, part_label
+from pixseek.search.query import (
+    Combined,
+    ImageIdPart,
+    ImagePart,
+    Query,
+    RegionPart,
+    TextPart,
+    combine,
+    part_label,
+)
+from pixseek.search.region_query import region_vector
 
 
 @dataclass
@@ -62,8 +72,10 @@ def resolve_query(
 
     Raises:
         InvalidRequest: a part's vector is not of the index's dimension, or the parts cancel out.
-        ImageNotFound: an image id part that is not searchable.
-        IndexNotReady: an image id part with no stored vector for the configured model yet.
+        ImageNotFound: an image id or region part whose image is not searchable.
+        IndexNotReady: an image id part with no stored vector for the configured model yet,
+            or a region part whose image has no stored patches.
+        InvalidRegion: a region part's box (see search/region_query.py).
         UnsupportedImage, PayloadTooLarge: an uploaded image part.
     """
     model = ModelId.of(settings).key
@@ -92,6 +104,13 @@ def resolve_query(
                 exclude_ids.add(part.image_id)
                 if image.sha256:
                     exclude_shas.add(image.sha256)
+        elif isinstance(part, RegionPart):
+            vector = region_vector(session, settings, part.image_id, part.box)
+            if part.weight > 0:
+                exclude_ids.add(part.image_id)
+                sha = get_searchable_image(session, part.image_id).sha256
+                if sha:
+                    exclude_shas.add(sha)
         else:
             vector = np.asarray(part.vector, dtype=np.float32).reshape(-1)
         if vector.shape[0] != dim:

@@ -14,6 +14,8 @@ The flow of one search, one file per step:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from sqlalchemy.orm import Session
 
@@ -25,11 +27,13 @@ from pixseek.model.identity import ModelId
 from pixseek.search.filters import Filters
 from pixseek.search.hybrid import hybrid_page
 from pixseek.search.keyword import keyword_page
+from pixseek.search.newest import newest_page
 from pixseek.search.prompts import TextEmbedder, check_templates
 from pixseek.search.query import (
     Hit,
     ImageIdPart,
     Mode,
+    Order,
     Query,
     SearchPage,
     TextPart,
@@ -37,7 +41,7 @@ from pixseek.search.query import (
     check_parts,
 )
 from pixseek.search.ranking import semantic_page
-from pixseek.search.resolve import embed_image_bytes, resolve_query
+from pixseek.search.resolve import Resolved, embed_image_bytes, resolve_query
 
 __all__ = ["Filters", "Hit", "Mode", "Query", "SearchPage", "SearchService"]
 
@@ -101,6 +105,14 @@ class SearchService:
             UnsupportedImage, PayloadTooLarge: an uploaded image part.
         """
         self._check(query)
+        if query.order is Order.NEWEST:
+            # Rank the candidates by relevance, keep the relevant ones, order those by date.
+            depth = min(self.settings.max_results, self.settings.fusion_depth)
+            candidates = self._ranked(session, replace(query, offset=0, limit=depth, order=Order.RELEVANCE))
+            return newest_page(session, candidates, query.offset, query.limit, query.relevance_cut)
+        return self._ranked(session, query)
+
+    def _ranked(self, session: Session, query: Query) -> SearchPage:
         if query.mode is Mode.KEYWORD:
             return keyword_page(session, self.settings, query)
         loaded = self.loaded_index()  # fail before loading the model when there is nothing to search
@@ -111,9 +123,13 @@ class SearchService:
 
     def query_vector(self, session: Session, query: Query) -> np.ndarray:
         """The normalised combined vector of a query's parts (for searches other than this one's)."""
+        return self.resolve(session, query).combined.vector
+
+    def resolve(self, session: Session, query: Query) -> Resolved:
+        """A query's combined vector and the images its results leave out (for other searches)."""
         self._check(query)
         dim = self.loaded_index().manifest.dim
-        return resolve_query(session, self.settings, self.texts, query, dim).combined.vector
+        return resolve_query(session, self.settings, self.texts, query, dim)
 
     def embed_image_bytes(self, data: bytes, max_bytes: int | None = None) -> np.ndarray:
         """The CLS embedding of an uploaded image, decoded under the ingest limits."""
@@ -129,6 +145,8 @@ class SearchService:
             raise InvalidRequest(f"offset must be between 0 and {self.settings.max_offset}")
         if query.min_score is not None and not -1.0 <= query.min_score <= 1.0:
             raise InvalidRequest("min_score is a cosine similarity, between -1 and 1")
+        if not 0.0 <= query.relevance_cut <= 1.0:
+            raise InvalidRequest("relevance_cut is a share of the score range, between 0 and 1")
         if query.templates is not None:
             check_templates(
                 query.templates, self.settings.max_prompt_templates, self.settings.max_template_chars

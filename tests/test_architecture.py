@@ -118,3 +118,6 @@ def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
     assert "pixseek/model/configs/pixseek-tiny.json" in names
     assert "pixseek/migrations/script.py.mako" in names
     assert "pixseek/ingest/run.py" in names
+    # The web UI's pages and assets travel with the code that serves them.
+    assert "pixseek/api/web/templates/search.html" in names
+    assert "pixseek/api/web/static/app.js" in names

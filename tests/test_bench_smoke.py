@@ -30,6 +30,7 @@ SMOKED = {
     "bench.duplicates.scale",
     "bench.regions.localisation",
     "bench.regions.patch_index",
+    "bench.regions.region_query",
     "bench.distributed.run",
     "bench.startup",
     "bench.serve_start",
@@ -129,6 +130,24 @@ def test_regions_localisation_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert report["model"] == "pixseek-tiny"
     assert set(report["results"]) == set(PATCH_MODES)
     assert all(r["pairs"] == 3 for r in report["results"].values())
+
+
+def test_regions_region_query_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.regions.region_query import main
+
+    assert main(["--smoke", "--patch-modes", "clearclip"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[: out.index("\nwritten to ")])
+    assert (report["model"], report["queries"], report["images"]) == ("pixseek-tiny", 2, 6)
+    methods = report["results"]
+    assert {name.split(" (")[0] for name in methods} == {
+        "clearclip regions cls_weight=0.0",
+        "clearclip regions cls_weight=0.5",
+        "clearclip semantic",
+    }
+    for name, figures in methods.items():
+        assert figures["ms_p50"] > 0 and 0 <= figures["r_precision"] <= 1, name
+        assert ("agreement_with_crop_topk" in figures) == ("(a) patches" in name), name
 
 
 def test_regions_patch_index_smoke(capsys: pytest.CaptureFixture[str]) -> None:

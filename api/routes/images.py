@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
 from pixseek.access.scopes import Scope
-from pixseek.api.auth import PrincipalDep, requires
+from pixseek.api.auth import PrincipalDep, requires, uncounted
 from pixseek.api.deps import SessionDep, SettingsDep
 from pixseek.api.schemas import ImageInfo
+from pixseek.core.db import session_scope
 from pixseek.core.errors import ImageNotFound
-from pixseek.index.catalog import ImageStatus, get_image
+from pixseek.core.settings import Settings
+from pixseek.index.catalog import SEARCHABLE, ImageStatus, get_image
+from pixseek.index.thumbnails import Thumbnail, ThumbnailStore, get_thumbnail
+from pixseek.ingest.thumbnails import backfill_thumbnails
 from pixseek.media.cataloged import read_cataloged
 from pixseek.media.decode import sniff
 from pixseek.media.formats import MEDIA_TYPES
 
 router = APIRouter(prefix="/v1/images", tags=["images"], dependencies=[requires(Scope.SEARCH)])
+
+# A thumbnail's URL names its content (`v`, the original's sha256 prefix), so a browser may
+# keep it for good; a URL without it is revalidated by ETag.
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
 
 # Files ingest refused or could not read: what they hold is no business of search-only keys.
 REJECTED = (ImageStatus.SKIPPED, ImageStatus.FAILED)
@@ -53,3 +64,65 @@ def image_file(image_id: int, session: SessionDep, settings: SettingsDep) -> Res
     return Response(
         content=data, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "private, max-age=60"}
     )
+
+
+@router.get(
+    "/{image_id}/thumbnail",
+    response_class=Response,
+    responses={200: {"content": {"image/webp": {}}}, 304: {"description": "Not modified (If-None-Match)."}},
+)
+@uncounted  # a page shows dozens; each is a file read or a 304
+def image_thumbnail(
+    image_id: int,
+    settings: SettingsDep,
+    size: Annotated[
+        int, Query(ge=1, le=4096, description="Longest side wanted; the next size made is served.")
+    ] = 256,
+    v: Annotated[
+        str | None,
+        Query(max_length=64, description="The image's sha256 (or a prefix): makes the URL immutable."),
+    ] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """A WebP thumbnail of an indexed image, made at ingest (or now, for images ingested before).
+
+    The ETag names the original's content, so it only changes when the file does; with `v`
+    matching the content the answer may be cached for a year.
+    """
+    if not settings.thumbnail_sizes:
+        raise ImageNotFound("thumbnails are turned off (PIXSEEK_THUMBNAIL_SIZES is empty)")
+    made = _served_size(settings, size)
+    thumb, data = _thumbnail(settings, image_id, made)
+    if thumb is None or data is None:  # cataloged before thumbnails existed: make them once
+        backfill_thumbnails(settings, [image_id])
+        thumb, data = _thumbnail(settings, image_id, made)
+    if thumb is None or data is None:
+        raise ImageNotFound(f"image {image_id} has no thumbnail: its file cannot be read")
+    fresh = v is not None and len(v) >= 8 and thumb.sha256.startswith(v.lower())
+    headers = {"ETag": thumb.etag, "Cache-Control": IMMUTABLE if fresh else REVALIDATE}
+    if if_none_match is not None and _matches(if_none_match, thumb.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(content=data, media_type="image/webp", headers=headers)
+
+
+def _served_size(settings: Settings, size: int) -> int:
+    """The smallest size made that is at least `size`, else the largest."""
+    return next((s for s in settings.thumbnail_sizes if s >= size), settings.thumbnail_sizes[-1])
+
+
+def _thumbnail(settings: Settings, image_id: int, size: int) -> tuple[Thumbnail | None, bytes | None]:
+    with session_scope(settings) as session:
+        image = get_image(session, image_id)
+        if image.status not in SEARCHABLE:
+            raise ImageNotFound(f"image {image_id} is {image.status}")
+        thumb = get_thumbnail(session, image_id, size)
+        if thumb is None or thumb.sha256 != image.sha256:
+            return None, None
+        session.expunge(thumb)
+    return thumb, ThumbnailStore(settings.thumbnail_dir).read(image_id, size)
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """If-None-Match compares weakly (RFC 9110 13.1.2): a W/ prefix does not matter."""
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags

@@ -10,8 +10,8 @@ from pixseek.access.ingest import allowed_bucket
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
 from pixseek.api.deps import RunnerDep, SessionDep, SettingsDep
-from pixseek.api.schemas import JobInfo, JobRequest
-from pixseek.index.jobs import job_progress, list_jobs
+from pixseek.api.schemas import JobInfo, JobProblem, JobRequest
+from pixseek.index.jobs import job_problems, job_progress, list_jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[requires(Scope.INGEST)])
 
@@ -36,3 +36,11 @@ def jobs(session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 20) -
 def job(job_id: str, session: SessionDep) -> JobInfo:
     """Progress of one job: total, done, indexed, failed, ..."""
     return JobInfo(**job_progress(session, job_id).as_dict())
+
+
+@router.get("/{job_id}/problems", response_model=list[JobProblem])
+def problems(
+    job_id: str, session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+) -> list[JobProblem]:
+    """The job's failed and skipped files (first `limit`, by key), each with its reason."""
+    return [JobProblem(**row) for row in job_problems(session, job_id, limit)]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
@@ -38,14 +38,50 @@ class RegionSearchResponse(BaseModel):
     results: list[RegionSearchHit]
 
 
+class RegionIn(BaseModel):
+    """A region of a cataloged image: the box a user drew on it."""
+
+    image_id: int = Field(ge=1, description="The cataloged image the box is drawn on.")
+    box: list[float] = Field(
+        min_length=4,
+        max_length=4,
+        description="[x0, y0, x1, y1] in pixels of the image as displayed (EXIF orientation applied), "
+        "the frame of the boxes in results.",
+        examples=[[40, 30, 200, 180]],
+    )
+
+
 class RegionSearchRequest(BaseModel):
-    text: str = Field(min_length=1, examples=["a red umbrella"])
+    """Exactly one of `text` or `region`, and how to rank."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"text": "a red umbrella", "k": 10},
+                {"region": {"image_id": 42, "box": [40, 30, 200, 180]}, "k": 10},
+            ]
+        }
+    )
+
+    text: str | None = Field(default=None, min_length=1, examples=["a red umbrella"])
+    region: RegionIn | None = Field(
+        default=None, description="Search for more of this region (its vector comes from the stored patches)."
+    )
+    include_query_image: bool = Field(
+        default=False, description="With `region`: keep the image the box is drawn on in the results."
+    )
     k: int = Field(default=10, ge=1)
     smooth: int = Field(default=0, ge=0, le=MAX_SMOOTH, description="Neighbourhood radius, in cells.")
     cls_weight: float = Field(default=0.0, ge=0.0, le=1.0)
     min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
     bucket: str | None = None
     key_prefix: str | None = None
+
+    @model_validator(mode="after")
+    def _one_query(self) -> RegionSearchRequest:
+        if (self.text is None) == (self.region is None):
+            raise ValueError("give exactly one of text or region")
+        return self
 
 
 def _response(hits: list[RegionHit]) -> RegionSearchResponse:
@@ -56,16 +92,36 @@ def _response(hits: list[RegionHit]) -> RegionSearchResponse:
 def search_regions(
     body: RegionSearchRequest, session: SessionDep, regions: RegionsDep
 ) -> RegionSearchResponse:
-    """Images ranked by the region that best matches a text, each with its box."""
-    hits = regions.search_text(
-        session,
-        body.text,
-        k=body.k,
-        smooth=body.smooth,
-        cls_weight=body.cls_weight,
-        min_score=body.min_score,
-        filters=Filters(bucket=body.bucket, key_prefix=body.key_prefix),
-    )
+    """Images ranked by the region that best matches a text, or a region of another image.
+
+    With `region`, the query is the box drawn on a cataloged image (made from its stored
+    patches, no model run); that image is left out of the results unless
+    `include_query_image`. Each result carries the box of its best-matching region.
+    """
+    filters = Filters(bucket=body.bucket, key_prefix=body.key_prefix)
+    if body.region is not None:
+        hits = regions.search_region(
+            session,
+            body.region.image_id,
+            body.region.box,
+            include_query_image=body.include_query_image,
+            k=body.k,
+            smooth=body.smooth,
+            cls_weight=body.cls_weight,
+            min_score=body.min_score,
+            filters=filters,
+        )
+    else:
+        assert body.text is not None
+        hits = regions.search_text(
+            session,
+            body.text,
+            k=body.k,
+            smooth=body.smooth,
+            cls_weight=body.cls_weight,
+            min_score=body.min_score,
+            filters=filters,
+        )
     return _response(hits)
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from pixseek.access.keys import find_key, keys_exist, record_use
+from pixseek.access.keys import ApiKey, find_key, keys_exist, record_use
 from pixseek.access.ratelimit import RateLimiter
 from pixseek.access.scopes import Principal, Scope
 from pixseek.core.db import session_scope
@@ -65,6 +65,27 @@ class Authenticator:
             )
         self._note_use(principal.key_id)
         return principal
+
+    def authenticate_key_id(self, key_id: int, key_hash: str) -> Principal:
+        """The principal of a browser session made from key `key_id` (web UI sign-in).
+
+        `key_hash` is the hash the key had at sign-in: a revoked key ends its sessions.
+        """
+        with session_scope(self.settings) as session:
+            row = session.get(ApiKey, key_id)
+            if row is None or not row.active or row.key_hash != key_hash:
+                raise Unauthorized("the session's API key was revoked: sign in again")
+            principal = Principal(
+                scope=Scope(row.scope), name=row.name, key_id=row.id, rate_key=f"key:{row.id}"
+            )
+        self._note_use(principal.key_id)
+        return principal
+
+    def key_hash_of(self, key_id: int) -> str | None:
+        """The stored hash of an active key (to bind a new session to it)."""
+        with session_scope(self.settings) as session:
+            row = session.get(ApiKey, key_id)
+            return row.key_hash if row is not None and row.active else None
 
     def admit(self, principal: Principal) -> None:
         """Count one request against the principal's rate limit (RateLimited past it)."""

@@ -22,7 +22,10 @@ COMMANDS = {
         "pixseek.cli.search:search_command",
         "Search by TEXT, image files and cataloged images, each with a weight.",
     ),
-    "serve": LazyCommand("pixseek.cli.serve:serve_command", "Serve the search API (OpenAPI docs at /docs)."),
+    "serve": LazyCommand(
+        "pixseek.cli.serve:serve_command",
+        "Serve the search API (OpenAPI docs at /docs) and the web UI (at /).",
+    ),
     "status": LazyCommand(
         "pixseek.cli.status:status_command", "Counts per status, the model, the index and the data directory."
     ),
@@ -43,6 +46,10 @@ COMMANDS = {
     "duplicates": LazyCommand(
         "pixseek.cli.duplicates:duplicates_command",
         "Find duplicates (new images against the collection) and list the groups.",
+    ),
+    "thumbnails": LazyCommand(
+        "pixseek.cli.thumbnails:thumbnails_command",
+        "Make the thumbnails the web UI shows for indexed images that lack them.",
     ),
     "eval": LazyCommand(
         "pixseek.cli.eval:eval_command",

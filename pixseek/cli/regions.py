@@ -19,13 +19,20 @@ def run_region_search(
     cls_weight: float,
     as_json: bool,
 ) -> None:
-    """Run a region query (any composed query: its combined vector is matched against patches)."""
+    """Run a region query (any composed query: its combined vector is matched against patches).
+
+    Images given as positive `--like-id` parts (with or without `--box`) are left out of the
+    results unless `--include-self`, as in every other search.
+    """
     service = RegionSearchService(settings)
     with session_scope(settings) as session:
-        vector = service.search.query_vector(session, query)
+        service.loaded_patch_index()  # fail before loading the model when there is nothing to search
+        resolved = service.search.resolve(session, query)
         hits = service.search_vector(
             session,
-            vector,
+            resolved.combined.vector,
+            exclude_ids=resolved.exclude_ids,
+            exclude_shas=resolved.exclude_shas,
             k=query.limit,
             min_score=query.min_score,
             filters=query.filters,

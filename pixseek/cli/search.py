@@ -20,7 +20,7 @@ from pixseek.core.errors import InvalidRequest
 from pixseek.core.settings import get_settings
 from pixseek.media.formats import FORMATS
 from pixseek.search.filters import Filters
-from pixseek.search.query import ImageIdPart, ImagePart, Mode, Part, Query, SearchPage, TextPart
+from pixseek.search.query import ImageIdPart, ImagePart, Mode, Part, Query, RegionPart, SearchPage, TextPart
 
 # The search services (pixseek.search.service, pixseek.cli.regions) are imported when a query
 # runs: they load torch and faiss, which `pixseek search --help` does not need.
@@ -153,6 +153,18 @@ def _image_id(value: str) -> int:
         raise InvalidRequest(f"{value!r} is not an image id") from exc
 
 
+def parse_box(value: str) -> tuple[float, float, float, float]:
+    """`"40,30,200,180"` -> (40.0, 30.0, 200.0, 180.0): x0, y0, x1, y1 in displayed pixels."""
+    try:
+        numbers = [float(v) for v in value.replace(" ", "").split(",")]
+    except ValueError as exc:
+        raise InvalidRequest(f"--box {value!r}: give four numbers x0,y0,x1,y1") from exc
+    if len(numbers) != 4:
+        raise InvalidRequest(f"--box {value!r}: give four numbers x0,y0,x1,y1")
+    x0, y0, x1, y1 = numbers
+    return x0, y0, x1, y1
+
+
 def parts_from(
     text: tuple[str, ...],
     weight: float,
@@ -162,8 +174,14 @@ def parts_from(
     like_id: tuple[str, ...],
     unlike: tuple[str, ...],
     unlike_id: tuple[str, ...],
+    box: str | None = None,
 ) -> tuple[Part, ...]:
-    """The query parts the options describe; negative options take `-abs(W)`."""
+    """The query parts the options describe; negative options take `-abs(W)`.
+
+    `box` turns the one `--like-id` image into a region of it.
+    """
+    if box is not None and len(like_id) != 1:
+        raise InvalidRequest("--box is a region of the --like-id image: give exactly one --like-id")
     parts: list[Part] = []
     if text:
         parts.append(TextPart(" ".join(text), weight))
@@ -181,7 +199,10 @@ def parts_from(
     for values, sign, default in ((like_id, 1.0, 1.0), (unlike_id, -1.0, DEFAULT_NEGATIVE)):
         for value in values:
             image_id, w = split_weight(value, default)
-            parts.append(ImageIdPart(_image_id(image_id), sign * abs(w)))
+            if box is not None and sign > 0:
+                parts.append(RegionPart(_image_id(image_id), parse_box(box), abs(w)))
+            else:
+                parts.append(ImageIdPart(_image_id(image_id), sign * abs(w)))
     if not parts:
         raise InvalidRequest("give a TEXT, --like FILE or --like-id N (see pixseek search --help)")
     return tuple(parts)
@@ -218,6 +239,12 @@ def print_page(page: SearchPage) -> None:
 @click.option("--unlike", multiple=True, metavar="FILE[::W]", help="Push away from this image file.")
 @click.option("--unlike-id", multiple=True, metavar="ID[::W]", help="Push away from this cataloged image.")
 @click.option(
+    "--box",
+    metavar="X0,Y0,X1,Y1",
+    default=None,
+    help="Only this region of the --like-id image (displayed pixels); best with --regions.",
+)
+@click.option(
     "--mode",
     type=click.Choice([m.value for m in Mode]),
     default=Mode.SEMANTIC.value,
@@ -230,7 +257,7 @@ def print_page(page: SearchPage) -> None:
 @click.option("--explain", is_flag=True, help="Show each result's score per query part.")
 @click.option("--template", "templates", multiple=True, help="Prompt template with {} (repeatable).")
 @click.option("--no-templates", is_flag=True, help="Embed texts as written.")
-@click.option("--include-self", is_flag=True, help="Keep --like-id images in the results.")
+@click.option("--include-self", is_flag=True, help="Keep --like-id images (and --box's) in the results.")
 @click.option("--exclude-duplicates", is_flag=True, help="Leave out exact copies of the query images.")
 @filter_options
 @click.option("--regions", is_flag=True, help="Rank by best-matching region and print its box.")
@@ -247,6 +274,7 @@ def search_command(
     like_id: tuple[str, ...],
     unlike: tuple[str, ...],
     unlike_id: tuple[str, ...],
+    box: str | None,
     mode: str,
     limit: int,
     offset: int,
@@ -269,12 +297,13 @@ def search_command(
       pixseek search beach --minus people
       pixseek search "at night" --like photo.jpg::2
       pixseek search --like-id 12 --exclude-duplicates --format JPEG
+      pixseek search --regions --like-id 42 --box 40,30,200,180
       pixseek search IMG_0042 --mode hybrid
       pixseek search dog --captured-after 2023-06-01 --glob "2023/**" --offset 20
     """
     if templates and no_templates:
         raise InvalidRequest("give --template or --no-templates, not both")
-    parts = parts_from(text, weight, plus, minus, like, like_id, unlike, unlike_id)
+    parts = parts_from(text, weight, plus, minus, like, like_id, unlike, unlike_id, box)
     query = Query(
         parts=parts,
         filters=filters_from(filter_values),

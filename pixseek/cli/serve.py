@@ -29,7 +29,7 @@ from pixseek.core.settings import get_settings
 def serve_command(
     host: str | None, port: int | None, proxy_headers: bool, forwarded_allow_ips: str | None
 ) -> None:
-    """Serve the search API (OpenAPI docs at /docs).
+    """Serve the search API (OpenAPI docs at /docs) and the web UI (at /).
 
     With no API key the API is open, so it only listens on loopback; create a key with
     `pixseek keys create` to serve on other addresses.
@@ -47,6 +47,8 @@ def serve_command(
             host, port, keys_exist=keys_exist(session), active_keys=count_active_keys(session)
         )
     click.echo(line, err=True)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"web UI on http://{shown}:{port}/", err=True)
     uvicorn.run(
         app, host=host, port=port, proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips
     )

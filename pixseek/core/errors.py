@@ -21,6 +21,13 @@ class InvalidRequest(PixseekError):
     code = "invalid_request"
 
 
+class InvalidRegion(InvalidRequest):
+    """A box that does not describe a region of the image that can be searched for."""
+
+    status_code = 422
+    code = "invalid_region"
+
+
 class ImageNotFound(PixseekError):
     status_code = 404
     code = "image_not_found"
@@ -56,6 +63,12 @@ class InsufficientScope(Forbidden):
     """A valid key whose scope does not cover the route."""
 
     code = "insufficient_scope"
+
+
+class CsrfRejected(Forbidden):
+    """A state-changing request from a browser session without its CSRF token."""
+
+    code = "csrf_rejected"
 
 
 class IngestNotAllowed(Forbidden):

@@ -177,6 +177,16 @@ class Settings(BaseSettings):
 
     duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
 
+    # --- Web UI (issue 13) ---
+    # Thumbnails made at ingest (WebP, longest side at most each size) under <data_dir>/thumbs;
+    # [] makes none. The web UI asks for the smallest and the largest.
+    thumbnail_sizes: list[int] = Field(default_factory=lambda: [256, 768], max_length=4)
+    # Signs the web UI's session cookie. Unset: a random secret generated once into
+    # <data_dir>/session.secret (mode 0600); set it when several API processes serve one UI.
+    session_secret: SecretStr | None = None
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # --- end web UI ---
+
     @field_validator("data_dir", "model_cache_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
@@ -214,6 +224,23 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("session_secret", mode="after")
+    @classmethod
+    def _check_session_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("PIXSEEK_SESSION_SECRET must be at least 32 characters (`openssl rand -hex 32`)")
+        return value
+
+    @field_validator("thumbnail_sizes", mode="after")
+    @classmethod
+    def _check_thumbnail_sizes(cls, value: list[int]) -> list[int]:
+        for size in value:
+            if not 32 <= size <= 2048:
+                raise ValueError(f"thumbnail size {size} must be between 32 and 2048 pixels")
+        return sorted(set(value))
+
     @field_validator("prompt_templates", mode="after")
     @classmethod
     def _check_templates(cls, value: list[str]) -> list[str]:
@@ -249,6 +276,10 @@ class Settings(BaseSettings):
     @property
     def patch_dir(self) -> Path:
         return self.data_dir / "patches"
+
+    @property
+    def thumbnail_dir(self) -> Path:
+        return self.data_dir / "thumbs"
 
     @property
     def writer_queue(self) -> str:

@@ -13,6 +13,7 @@ from pixseek.index.duplicates import (
 from pixseek.index.jobs import Job
 from pixseek.index.leases import TaskLease
 from pixseek.index.text import ImageText
+from pixseek.index.thumbnails import Thumbnail
 
 __all__ = [
     "ApiKey",
@@ -27,4 +28,5 @@ __all__ = [
     "ImageVector",
     "Job",
     "TaskLease",
+    "Thumbnail",
 ]

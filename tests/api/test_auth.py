@@ -43,6 +43,7 @@ SCOPES: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/images/{image_id}/heatmap"): Scope.SEARCH,
     ("GET", "/v1/images/{image_id}"): Scope.SEARCH,  # a rejected file's sha256 for ingest keys only
     ("GET", "/v1/images/{image_id}/file"): Scope.SEARCH,
+    ("GET", "/v1/images/{image_id}/thumbnail"): Scope.SEARCH,
     ("GET", "/v1/duplicates/groups"): Scope.SEARCH,
     ("GET", "/v1/duplicates/groups/{group_id}"): Scope.SEARCH,
     ("POST", "/v1/duplicates/check"): Scope.SEARCH,
@@ -52,6 +53,7 @@ SCOPES: dict[tuple[str, str], Scope] = {
     ("POST", "/v1/jobs"): Scope.INGEST,
     ("GET", "/v1/jobs"): Scope.INGEST,
     ("GET", "/v1/jobs/{job_id}"): Scope.INGEST,
+    ("GET", "/v1/jobs/{job_id}/problems"): Scope.INGEST,
 }
 PUBLIC = {("GET", "/v1/health"), ("GET", "/v1/ready")}
 

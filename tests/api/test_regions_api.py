@@ -129,3 +129,64 @@ def test_region_search_filters_inside_the_index(client: TestClient, ingested: Pa
     assert [h["key"] for h in r.json()["results"]] == ["img004.png"]
     r = client.post("/v1/search/regions", json={"text": "a dog", "bucket": "no-such-bucket"})
     assert r.status_code == 200 and r.json()["results"] == []
+
+
+def test_region_as_query_ranks_other_images_with_boxes(client: TestClient, ingested: Path) -> None:
+    body = {"region": {"image_id": 3, "box": [48, 16, 64, 32]}, "k": 10, "smooth": 1}
+    r = client.post("/v1/search/regions", json=body)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert len(results) == 5 and 3 not in {h["id"] for h in results}
+    for hit in results:
+        x0, y0, x1, y1 = hit["box"]
+        assert 16 <= x0 < x1 <= 80 and 0 <= y0 < y1 <= 64
+    # Unsmoothed, the image itself matches its own region best (cosine 1 on that cell).
+    r = client.post("/v1/search/regions", json={**body, "smooth": 0, "include_query_image": True})
+    assert r.json()["results"][0]["id"] == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"text": "a dog", "region": {"image_id": 1, "box": [16, 0, 80, 64]}}, 422, "invalid_request"),
+        ({"region": {"image_id": 1, "box": [16, 0, 80]}}, 422, "invalid_request"),
+        ({"region": {"image_id": 1, "box": [40, 10, 20, 30]}}, 422, "invalid_region"),
+        ({"region": {"image_id": 1, "box": [16, 0, 200, 64]}}, 422, "invalid_region"),
+        ({"region": {"image_id": 1, "box": [0, 0, 15, 64]}}, 422, "invalid_region"),  # no patches there
+        ({"region": {"image_id": 1, "box": [20, 20, 24, 24]}}, 422, "invalid_region"),  # under half a cell
+        ({"region": {"image_id": 999, "box": [16, 0, 80, 64]}}, 404, "image_not_found"),
+    ],
+)
+def test_bad_region_queries_are_4xx_with_a_reason(
+    client: TestClient, ingested: Path, body: dict[str, object], status: int, error: str
+) -> None:
+    r = client.post("/v1/search/regions", json=body)
+    assert r.status_code == status, r.text
+    assert r.json()["error"] == error
+
+
+def test_region_part_in_a_composed_search(client: TestClient, ingested: Path) -> None:
+    part = {"image_id": 3, "box": [48, 16, 64, 32], "weight": 1}
+    r = client.post("/v1/search", json={"parts": [part], "limit": 10, "explain": True})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert len(results) == 5 and 3 not in {h["id"] for h in results}
+    assert results[0]["parts"][0]["label"] == "region:3[48,16,64,32]"
+    r = client.post("/v1/search", json={"parts": [{"text": "a dog", "box": [0, 0, 9, 9]}]})
+    assert r.status_code == 422  # a box goes with an image id
+    r = client.post("/v1/search", json={"parts": [{"image_id": 3, "box": [0, 0, 9, 9]}]})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_region"
+
+
+def test_cli_region_of_an_image_as_query(settings: Settings, ingested: Path) -> None:
+    args = ["search", "--regions", "--like-id", "3", "--box", "48,16,64,32", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    results = json.loads(result.output)["results"]
+    assert len(results) == 5 and 3 not in {h["id"] for h in results}
+    kept = CliRunner().invoke(main, [*args, "--include-self"])
+    assert json.loads(kept.output)["results"][0]["id"] == 3
+    bad = CliRunner().invoke(main, ["search", "--regions", "--like-id", "3", "--box", "0,0,9"])
+    assert bad.exit_code != 0 and "four numbers" in bad.output
+    outside = CliRunner().invoke(main, ["search", "--regions", "--like-id", "3", "--box", "0,0,15,64"])
+    assert outside.exit_code != 0 and "outside the part" in outside.output
