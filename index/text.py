@@ -161,6 +161,17 @@ def keyword_search(
     return [(int(row[0]), float(row[1])) for row in session.execute(stmt).all()]
 
 
+def keyword_ids(
+    session: Session, query: KeywordQuery, conditions: Sequence[ColumnElement[bool]]
+) -> sa.Select[Any] | None:
+    """A select of the ids of every filtered image matching `query` (None: the query matches nothing)."""
+    if query.empty:
+        return None
+    stmt, _ = _matching(session, query, conditions)
+    sub = stmt.subquery()
+    return select(sub.c.image_id)
+
+
 def keyword_count(session: Session, query: KeywordQuery, conditions: Sequence[ColumnElement[bool]]) -> int:
     """How many filtered images match `query`."""
     if query.empty:

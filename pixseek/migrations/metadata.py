@@ -12,6 +12,7 @@ from pixseek.index.duplicates import (
 )
 from pixseek.index.jobs import Job
 from pixseek.index.leases import TaskLease
+from pixseek.index.tags import ImageTag, ImageTagState, TagVocabulary
 from pixseek.index.text import ImageText
 
 __all__ = [
@@ -23,8 +24,11 @@ __all__ = [
     "DuplicatePair",
     "Image",
     "ImageHash",
+    "ImageTag",
+    "ImageTagState",
     "ImageText",
     "ImageVector",
     "Job",
+    "TagVocabulary",
     "TaskLease",
 ]
