@@ -34,6 +34,7 @@ SMOKED = {
     "bench.search_filters.run",
     "bench.train_tiny",
     "bench.train_tiny.figures",
+    "bench.tags",
 }
 # Benchmarks whose owners are rewriting them now; each gets its smoke test here with its
 # `--smoke` mode (the guard below fails once the mode exists and the test does not).
@@ -187,3 +188,14 @@ def test_train_tiny_figures_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--smoke"]) == 0
     out = capsys.readouterr().out
     assert "clearclip" in out and "text r@1" in out and "similar:" in out
+
+
+def test_tags_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import tags
+
+    report = tags.main(["--smoke"])
+    out = capsys.readouterr().out
+    assert "| balanced | softmax_fixed | 0.070 |" in out and "| skewed | cosine |" in out
+    for catalog in ("balanced", "skewed"):
+        assert set(report[catalog]) >= {"cosine", "catalog_z", "softmax", "softmax_fixed"}
+        assert all(0.0 <= r["f1"] <= 1.0 for r in report[catalog].values() if isinstance(r, dict))
