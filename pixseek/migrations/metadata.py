@@ -12,6 +12,7 @@ from pixseek.index.duplicates import (
 )
 from pixseek.index.jobs import Job
 from pixseek.index.leases import TaskLease
+from pixseek.index.ocr import ImageOcr
 from pixseek.index.tags import ImageTag, ImageTagState, TagVocabulary
 from pixseek.index.text import ImageText
 
@@ -24,6 +25,7 @@ __all__ = [
     "DuplicatePair",
     "Image",
     "ImageHash",
+    "ImageOcr",
     "ImageTag",
     "ImageTagState",
     "ImageText",
