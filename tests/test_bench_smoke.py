@@ -35,6 +35,7 @@ SMOKED = {
     "bench.train_tiny",
     "bench.train_tiny.figures",
     "bench.tags",
+    "bench.ocr",
 }
 # Benchmarks whose owners are rewriting them now; each gets its smoke test here with its
 # `--smoke` mode (the guard below fails once the mode exists and the test does not).
@@ -199,3 +200,14 @@ def test_tags_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     for catalog in ("balanced", "skewed"):
         assert set(report[catalog]) >= {"cosine", "catalog_z", "softmax", "softmax_fixed"}
         assert all(0.0 <= r["f1"] <= 1.0 for r in report[catalog].values() if isinstance(r, dict))
+
+
+def test_ocr_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import ocr
+
+    report = ocr.main(["--smoke"])
+    out = capsys.readouterr().out
+    assert "| reader | precision | recall |" in out and "| pixseek |" in out
+    # Tesseract is real even in a smoke run: the few pictures are read (bars under the
+    # figures of the full run, docs/benchmarks.md).
+    assert report["runs"]["pixseek"]["recall"] >= 0.85 and report["runs"]["pixseek"]["precision"] >= 0.85

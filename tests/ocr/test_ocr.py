@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from alembic import command
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from pixseek.api.app import create_app
+from pixseek.cli import main
 from pixseek.core.db import alembic_config, migrate, session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image
@@ -72,6 +75,10 @@ def test_ocr_job_follows_ingest_and_keyword_search_finds_the_words(settings: Set
     assert _keys(settings, "lighthouse") == ["sign.png"]
     assert _keys(settings, "bakery total") == ["shop/receipt_001.png"]
     assert "sign.png" in _keys(settings, "harbour", Mode.HYBRID)
+    found = CliRunner().invoke(main, ["search", "harbour", "--mode", "keyword", "--json"])
+    assert [hit["key"] for hit in json.loads(found.stdout)["results"]] == ["sign.png"]
+    listing = CliRunner().invoke(main, ["jobs"]).stdout
+    assert "ocr: read 3 images, 8 words in 2, 0 unread" in listing
     # Nothing new to read: the next ingest starts no OCR job.
     run_ingest(settings, str(bucket))
     assert len(_ocr_jobs(settings)) == 1 and lacking_count(settings) == 0
