@@ -7,6 +7,7 @@ import logging
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.jobs import JobStatus, finish_job, get_job
+from pixseek.index.vocabulary import VocabularyError
 from pixseek.index.writer import PublishResult, publish_index
 from pixseek.ingest.pending import pending_count
 from pixseek.ingest.tagging import tag_catalog
@@ -31,7 +32,11 @@ def finalize_job(settings: Settings, job_id: str) -> PublishResult | None:
     result = publish_index(settings, ModelId.of(settings), empty_dim=lambda: embed_dim(settings.model))
     if settings.tags.enabled:
         # From the stored vectors: the new images, or every image when the vocabulary changed.
-        tag_catalog(settings)
+        try:
+            tag_catalog(settings)
+        except VocabularyError as exc:
+            # The index is published: a broken vocabulary file must not fail the ingest.
+            log.warning("tags.vocabulary_invalid job=%s: %s (images stay untagged)", job_id, exc.detail)
     with session_scope(settings) as session:
         finish_job(get_job(session, job_id))
     log.info(

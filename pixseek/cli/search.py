@@ -302,6 +302,8 @@ def search_command(
     )
     settings = get_settings()
     ensure_schema(settings)
+    if regions and facets:
+        raise InvalidRequest("--facets counts a search's result set; region search has none to count")
     if regions:  # region search (issue 6), see pixseek/cli/regions.py
         from pixseek.cli.regions import run_region_search
 

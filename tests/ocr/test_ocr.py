@@ -13,12 +13,13 @@ from sqlalchemy import select
 
 from pixseek.api.app import create_app
 from pixseek.cli import main
+from pixseek.core.broker import celery_for
 from pixseek.core.db import alembic_config, migrate, session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image
 from pixseek.index.jobs import Job, JobKind, JobStatus
 from pixseek.index.ocr import ImageOcr
-from pixseek.ingest.ocr import create_ocr_job, lacking_count
+from pixseek.ingest.ocr import create_ocr_job, follow_ingest_with_ocr, lacking_count
 from pixseek.ingest.ocr_tasks import recognise
 from pixseek.ingest.run import run_ingest
 from pixseek.search.query import Mode, Query, TextPart
@@ -169,3 +170,19 @@ def test_on_postgresql_words_search_and_migrations(
         command.downgrade(alembic_config(pg), "0006")  # both revisions of this branch, down and up
         migrate(pg)
         assert _keys(pg, "receipt") == ["shop/receipt_001.png"] and lacking_count(pg) == 3
+
+
+def test_cluster_mode_sends_the_job_to_the_ocr_queue(settings: Settings, texts: Texts) -> None:
+    bucket, _ = texts
+    run_ingest(settings, str(bucket))  # embedded, OCR off
+    cluster = settings.model_copy(update={"broker_url": "memory://"})
+    cluster.ocr = settings.ocr.model_copy(update={"enabled": True, "queue": "ocr-test"})
+    job_id = follow_ingest_with_ocr(cluster)
+    assert job_id is not None
+    with session_scope(settings) as session:
+        assert session.get(Job, job_id).status == JobStatus.QUEUED  # type: ignore[union-attr]
+    with celery_for(cluster).connection_for_read() as connection:
+        message = connection.SimpleQueue("ocr-test").get(timeout=5)
+    assert message.headers["task"] == "pixseek.ocr.recognise" and message.headers["argsrepr"] == repr(
+        (job_id,)
+    )

@@ -16,6 +16,7 @@ from pixseek.core.db import session_scope
 from pixseek.core.errors import InvalidRequest
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image
+from pixseek.index.jobs import Job, JobStatus
 from pixseek.index.tags import ImageTag, ImageTagState, replace_tags
 from pixseek.ingest.run import run_ingest
 from pixseek.ingest.tagging import tag_catalog
@@ -55,6 +56,18 @@ def test_ingest_tags_new_images_and_a_new_vocabulary_rescores_without_embedding(
         tags = {t for (t,) in session.execute(select(ImageTag.tag).distinct())}
         scores = [s for (s,) in session.execute(select(ImageTag.score))]
     assert tags <= {"a", "b"} and all(0.01 <= s <= 1.0 for s in scores)
+
+
+def test_a_broken_vocabulary_file_leaves_images_untagged_but_the_ingest_done(
+    settings: Settings, bucket: Path
+) -> None:
+    settings.tag_vocabulary_file.write_text("{not json")
+    job_id = run_ingest(settings, str(bucket))
+    with session_scope(settings) as session:
+        assert session.get(Job, job_id).status == JobStatus.DONE  # type: ignore[union-attr]
+    assert _state_count(settings) == 0
+    settings.tag_vocabulary_file.unlink()
+    assert tag_catalog(settings).scored == 6  # fixed: the next run tags them
 
 
 def test_a_changed_file_is_tagged_again(settings: Settings, bucket: Path) -> None:
