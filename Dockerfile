@@ -17,11 +17,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIXSEEK_HOST=0.0.0.0
 
 # The CUDA base images carry no Python: install it there (a no-op on python:3.11-slim).
+# Tesseract (English) serves OCR when PIXSEEK_OCR__ENABLED=true; add tesseract-ocr-<lang> for others.
 RUN if ! command -v python3 >/dev/null; then \
-      apt-get update && apt-get install -y --no-install-recommends python3.11 python3-pip curl \
+      apt-get update && apt-get install -y --no-install-recommends python3.11 python3-pip curl tesseract-ocr \
       && ln -sf /usr/bin/python3.11 /usr/local/bin/python && rm -rf /var/lib/apt/lists/*; \
     else \
-      apt-get update && apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*; \
+      apt-get update && apt-get install -y --no-install-recommends curl tesseract-ocr && rm -rf /var/lib/apt/lists/*; \
     fi
 
 WORKDIR /app
@@ -33,7 +34,7 @@ COPY ingest ./ingest
 COPY index ./index
 COPY search ./search
 COPY api ./api
-RUN python -m pip install ".[postgres,s3]"
+RUN python -m pip install ".[postgres,s3,ocr]"
 
 RUN useradd --create-home --uid 1000 pixseek && mkdir -p /data /models && chown pixseek /data /models
 USER pixseek

@@ -66,10 +66,17 @@ class DetectionInfo(BaseModel):
     groups: dict[str, int] = Field(description="Open groups per tier afterwards: exact, near, similar")
 
 
+class OcrInfo(BaseModel):
+    images: int = Field(default=0, description="Images read so far")
+    with_text: int = Field(default=0, description="Of which Tesseract found words in")
+    words: int = Field(default=0, description="Words found")
+    unread: int = Field(default=0, description="Images that could not be read (file gone, timeout)")
+
+
 class JobInfo(BaseModel):
     job_id: str
-    kind: str = Field(description="ingest, or duplicates (a detection run)")
-    bucket: str = Field(description="The ingested bucket; empty for a detection, which spans all")
+    kind: str = Field(description="ingest, duplicates (a detection run) or ocr (text in images)")
+    bucket: str = Field(description="The ingested bucket; empty for detection and OCR, which span all")
     status: str = Field(description="queued, running, done or failed")
     total: int
     done: int
@@ -80,6 +87,7 @@ class JobInfo(BaseModel):
     skipped: int
     error: str | None
     detection: DetectionInfo | None = Field(description="What a detection job found, once done")
+    ocr: OcrInfo | None = Field(default=None, description="An OCR job's counts so far")
     created_at: str | None
     finished_at: str | None
 

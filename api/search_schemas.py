@@ -120,10 +120,17 @@ class FiltersIn(BaseModel):
         examples=["2023-06-01T00:00:00Z"],
     )
     captured_before: datetime | None = None
+    tags: list[str] | None = Field(
+        default=None,
+        description="Only images carrying every one of these zero-shot tags (see GET /v1/tags).",
+        examples=[["beach", "people"]],
+    )
+    no_tags: list[str] | None = Field(default=None, description="Only images carrying none of these tags.")
 
     def to_filters(self) -> Filters:
         values = self.model_dump()
-        values["formats"] = tuple(values["formats"] or ())
+        for name in ("formats", "tags", "no_tags"):
+            values[name] = tuple(values[name] or ())
         return Filters(**values)
 
 
@@ -184,6 +191,10 @@ class SearchRequest(BaseModel):
     exclude_duplicates: bool = Field(
         default=False, description="Leave out images with the same bytes (sha256) as a query image."
     )
+    facets: bool = Field(
+        default=False,
+        description="Add `facets`: how many images of the whole result set carry each tag (most first).",
+    )
 
     order: Literal["relevance", "newest"] = Field(
         default="relevance",
@@ -212,6 +223,7 @@ class SearchRequest(BaseModel):
             templates=None if self.templates is None else tuple(self.templates),
             include_query_images=self.include_query_images,
             exclude_duplicates=self.exclude_duplicates,
+            facets=self.facets,
         )
 
 
@@ -260,6 +272,13 @@ class SearchResponse(BaseModel):
     offset: int = 0
     limit: int | None = None
     mode: str = "semantic"
+    facets: dict[str, dict[str, int]] | None = Field(
+        default=None,
+        description='With `facets: true`: {"tags": {tag: images of the result set carrying it}}, '
+        "the most frequent first (semantic: every filtered image, or those above min_score up to "
+        "the fusion depth; keyword: every match; hybrid: the fused list).",
+        examples=[{"tags": {"beach": 12, "people": 7}}],
+    )
 
     @classmethod
     def from_page(cls, page: SearchPage) -> SearchResponse:

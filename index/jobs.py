@@ -36,6 +36,7 @@ class JobStatus(enum.StrEnum):
 class JobKind(enum.StrEnum):
     INGEST = "ingest"  # list a bucket, embed what changed, publish the index
     DUPLICATES = "duplicates"  # give images a signature, find pairs, rebuild the groups
+    OCR = "ocr"  # read the text of images that lack it (after an ingest, when OCR is on)
 
 
 class Job(Base):
@@ -177,6 +178,13 @@ class JobProgress:
             return None
         return self.summary
 
+    @property
+    def ocr(self) -> dict[str, Any] | None:
+        """An OCR job's counts so far (images, with_text, words, unread); None for other kinds."""
+        if self.kind != JobKind.OCR:
+            return None
+        return dict(self.summary or {})
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "job_id": self.job_id,
@@ -192,6 +200,7 @@ class JobProgress:
             "skipped": self.skipped,
             "error": self.error,
             "detection": self.detection,
+            "ocr": self.ocr,
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
         }

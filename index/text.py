@@ -1,4 +1,4 @@
-"""The keyword index: words of each image's name, folders and caption, searchable by rank.
+"""The keyword index: words of each image's name, folders, caption and text, searchable by rank.
 
 `image_text` holds the tokens (see `index.tokenize`) on every backend. Ranking uses the
 database's own full-text index over it:
@@ -7,7 +7,8 @@ database's own full-text index over it:
 - PostgreSQL: a generated, weighted `tsvector` column with a GIN index, ranked by `ts_rank`.
 
 Field weights make a word in the file name count more than one in the folders, and that
-more than one in the caption. Relevance values are comparable within one query only.
+more than one in the caption or in the text read from the image (OCR, `index/ocr.py`).
+Relevance values are comparable within one query only.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from pixseek.index.catalog import IdType, Image
 from pixseek.index.tokenize import TextDocument
 
 FTS_TABLE = "image_text_fts"
-# bm25 weights per FTS5 column (name, path, caption); PostgreSQL uses setweight A, B, C.
-FTS_WEIGHTS = (10.0, 3.0, 1.0)
+# bm25 weights per FTS5 column (name, path, caption, ocr); PostgreSQL uses setweight A, B, C, D.
+FTS_WEIGHTS = (10.0, 3.0, 1.0, 1.0)
 
 
 class KeywordSearchUnavailable(PixseekError):
@@ -47,6 +48,8 @@ class ImageText(Base):
     name: Mapped[str] = mapped_column(Text, default="")
     path: Mapped[str] = mapped_column(Text, default="")
     caption: Mapped[str | None] = mapped_column(Text)
+    # Tokens of the words read in the image (OCR); written by the OCR job, never by ingest.
+    ocr: Mapped[str | None] = mapped_column(Text)
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,17 @@ def keyword_search(
     stmt, relevance = _matching(session, query, conditions)
     stmt = stmt.order_by(relevance.desc(), sa.literal_column("image_id")).limit(limit)
     return [(int(row[0]), float(row[1])) for row in session.execute(stmt).all()]
+
+
+def keyword_ids(
+    session: Session, query: KeywordQuery, conditions: Sequence[ColumnElement[bool]]
+) -> sa.Select[Any] | None:
+    """A select of the ids of every filtered image matching `query` (None: the query matches nothing)."""
+    if query.empty:
+        return None
+    stmt, _ = _matching(session, query, conditions)
+    sub = stmt.subquery()
+    return select(sub.c.image_id)
 
 
 def keyword_count(session: Session, query: KeywordQuery, conditions: Sequence[ColumnElement[bool]]) -> int:

@@ -7,8 +7,10 @@ import logging
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.jobs import JobStatus, finish_job, get_job
+from pixseek.index.vocabulary import VocabularyError
 from pixseek.index.writer import PublishResult, publish_index
 from pixseek.ingest.pending import pending_count
+from pixseek.ingest.tagging import tag_catalog
 from pixseek.model.encoder import embed_dim
 from pixseek.model.identity import ModelId
 
@@ -16,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def finalize_job(settings: Settings, job_id: str) -> PublishResult | None:
-    """Publish the index with the job's vectors and mark the job done.
+    """Publish the index with the job's vectors, tag what is untagged, and mark the job done.
 
     Safe to call more than once and at any time: a job that is already done, or that still
     has pending images (their batch finalizes when it ends), is left alone and None returned.
@@ -28,6 +30,13 @@ def finalize_job(settings: Settings, job_id: str) -> PublishResult | None:
         log.info("ingest.finalize_deferred job=%s: images still pending", job_id)
         return None
     result = publish_index(settings, ModelId.of(settings), empty_dim=lambda: embed_dim(settings.model))
+    if settings.tags.enabled:
+        # From the stored vectors: the new images, or every image when the vocabulary changed.
+        try:
+            tag_catalog(settings)
+        except VocabularyError as exc:
+            # The index is published: a broken vocabulary file must not fail the ingest.
+            log.warning("tags.vocabulary_invalid job=%s: %s (images stay untagged)", job_id, exc.detail)
     with session_scope(settings) as session:
         finish_job(get_job(session, job_id))
     log.info(

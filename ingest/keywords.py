@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from pixseek.core.settings import Settings
+from pixseek.index.ocr import forget_ocr
 from pixseek.index.text import forget_documents, put_document
 from pixseek.index.tokenize import TextDocument, document_for
 from pixseek.ingest.extractors import register
@@ -63,6 +64,7 @@ class KeywordExtractor:
 
     def forget(self, session: Session, image_ids: Sequence[int]) -> None:
         forget_documents(session, image_ids)
+        forget_ocr(session, image_ids)  # read again if the file comes back
 
 
 @register

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pixseek.core.settings import Settings
 from pixseek.index.jobs import record_failure
 from pixseek.ingest.finalizing import finalize_job
+from pixseek.ingest.ocr import follow_ingest_with_ocr
 from pixseek.ingest.planning import Plan, create_job, plan_job
 from pixseek.ingest.processing import ProgressFn, process_images
 from pixseek.media.sources import open_source
@@ -24,7 +25,10 @@ def run_ingest(
     on_plan: Callable[[Plan], None] | None = None,
     on_progress: ProgressFn | None = None,
 ) -> str:
-    """Ingest a bucket in this process, start to finish; returns the job id."""
+    """Ingest a bucket in this process, start to finish; returns the job id.
+
+    With OCR on, an OCR job follows once the ingest is done (its own job: see `ingest/ocr.py`).
+    """
     source = open_source(uri, settings)
     job_id = job_id or create_job(settings, source.bucket)
     try:
@@ -36,4 +40,5 @@ def run_ingest(
     except BaseException as exc:
         record_failure(settings, job_id, f"{type(exc).__name__}: {exc}")
         raise
+    follow_ingest_with_ocr(settings)
     return job_id

@@ -18,6 +18,7 @@ from pixseek.core.settings import get_settings
 from pixseek.index.jobs import record_failure
 from pixseek.ingest import dispatch, recovery, signatures
 from pixseek.ingest.finalizing import finalize_job
+from pixseek.ingest.ocr import follow_ingest_with_ocr
 from pixseek.ingest.pending import fail_pending
 from pixseek.ingest.planning import job_is_planned, plan_job
 from pixseek.ingest.processing import process_images
@@ -79,7 +80,13 @@ def finalize(self: Task, job_id: str) -> int | None:
         retry_with_backoff(self, settings, exc)
         record_failure(settings, job_id, f"index writer: {type(exc).__name__}: {exc}")
         raise
-    return result.generation if result is not None else None
+    if result is None:
+        return None
+    try:
+        follow_ingest_with_ocr(settings)  # sent to the OCR queue; never fails the ingest
+    except Exception:
+        log.exception("ocr.not_started job=%s", job_id)
+    return result.generation
 
 
 @celery_app.task(bind=True, name=signatures.BACKFILL_TASK, acks_late=True)

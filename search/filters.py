@@ -7,12 +7,16 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from pixseek.core.errors import InvalidRequest
 from pixseek.core.globs import MAX_GLOB_LENGTH, key_matches
 from pixseek.index.catalog import MAX_ID, SEARCHABLE, Image
+from pixseek.index.tags import ImageTag
+from pixseek.index.vocabulary import check_tag_name
+
+MAX_TAG_FILTERS = 32
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class Filters:
     ingested_before: datetime | None = None
     captured_after: datetime | None = None  # EXIF DateTimeOriginal
     captured_before: datetime | None = None
+    tags: tuple[str, ...] = ()  # carries every one of these zero-shot tags
+    no_tags: tuple[str, ...] = ()  # carries none of these
 
     @property
     def active(self) -> bool:
@@ -63,6 +69,12 @@ class Filters:
             raise InvalidRequest("filter key_glob is empty")
         if self.key_glob is not None and len(self.key_glob) > MAX_GLOB_LENGTH:
             raise InvalidRequest(f"filter key_glob is longer than {MAX_GLOB_LENGTH} characters")
+        if len(self.tags) + len(self.no_tags) > MAX_TAG_FILTERS:
+            raise InvalidRequest(f"at most {MAX_TAG_FILTERS} tag filters")
+        for name in (*self.tags, *self.no_tags):
+            check_tag_name(name)
+        if both := set(self.tags) & set(self.no_tags):
+            raise InvalidRequest(f"tag {sorted(both)[0]!r} is both required and excluded")
 
 
 def _glob_prefix(pattern: str) -> str:
@@ -106,6 +118,11 @@ def conditions(filters: Filters | None, model: str | None = None) -> list[Column
         (Image.created_at, filters.ingested_after, filters.ingested_before),
         (Image.captured_at, filters.captured_after, filters.captured_before),
     )
+    for tag in dict.fromkeys(filters.tags):
+        out.append(Image.id.in_(select(ImageTag.image_id).where(ImageTag.tag == tag)))
+    if filters.no_tags:
+        excluded = select(ImageTag.image_id).where(ImageTag.tag.in_(list(dict.fromkeys(filters.no_tags))))
+        out.append(Image.id.not_in(excluded))
     for column, low, high in ranges:
         if low is not None:
             out.append(column >= _utc(low))

@@ -1,4 +1,4 @@
-"""Keyword ranking: full-text matches on file names, folders and captions, exact names first."""
+"""Keyword ranking: full-text matches on names, folders, captions and text in images, exact names first."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import images_by_ids
-from pixseek.index.text import KeywordQuery, keyword_count, keyword_search
+from pixseek.index.text import KeywordQuery, keyword_count, keyword_ids, keyword_search
 from pixseek.index.tokenize import same_name, words
+from pixseek.search.facets import tag_facets
 from pixseek.search.filters import conditions
 from pixseek.search.query import Hit, Part, Query, SearchPage, TextPart
 
@@ -71,5 +72,7 @@ def keyword_page(session: Session, settings: Settings, query: Query) -> SearchPa
         for rank, i in enumerate(page, 1)
         if i in rows
     ]
-    total = keyword_count(session, keyword_query(query.parts), conditions(query.filters))
-    return SearchPage(hits, total, query.offset, query.limit, query.mode)
+    words, conds = keyword_query(query.parts), conditions(query.filters)
+    total = keyword_count(session, words, conds)
+    facets = tag_facets(session, settings, keyword_ids(session, words, conds)) if query.facets else None
+    return SearchPage(hits, total, query.offset, query.limit, query.mode, facets)

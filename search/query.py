@@ -101,6 +101,7 @@ class Query:
     exclude_duplicates: bool = False
     order: Order = Order.RELEVANCE
     relevance_cut: float = 0.5  # for Order.NEWEST: see search/newest.py
+    facets: bool = False  # count the tags of the whole result set (`SearchPage.facets`)
 
 
 def part_label(part: Part) -> str:
@@ -231,7 +232,8 @@ class SearchPage:
 
     `score` per mode: semantic, the cosine similarity; keyword, the full-text relevance;
     hybrid, the reciprocal-rank-fusion score. `total` is the number of results all pages
-    together hold where that is cheap to know, else None.
+    together hold where that is cheap to know, else None. `facets` (when asked) counts the
+    tags of the result set, see `search.facets`.
     """
 
     hits: list[Hit]
@@ -239,12 +241,17 @@ class SearchPage:
     offset: int
     limit: int
     mode: Mode
+    # With `Query.facets`: {"tags": {tag: images of the result set carrying it}}, most first.
+    facets: dict[str, dict[str, int]] | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "mode": str(self.mode),
             "offset": self.offset,
             "limit": self.limit,
             "total": self.total,
             "results": [hit.as_dict() for hit in self.hits],
         }
+        if self.facets is not None:
+            out["facets"] = self.facets
+        return out

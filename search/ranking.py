@@ -20,6 +20,7 @@ from pixseek.index.store import LoadedIndex
 from pixseek.model.identity import ModelId
 from pixseek.search import semantic
 from pixseek.search.explain import explain_hits
+from pixseek.search.facets import Facets, tag_facets
 from pixseek.search.filters import conditions
 from pixseek.search.query import Hit, Query, SearchPage
 from pixseek.search.resolve import Resolved
@@ -84,4 +85,16 @@ def semantic_page(
     ]
     if query.explain:
         explain_hits(session, settings, hits, resolved)
-    return SearchPage(hits, ranked.total, query.offset, query.limit, query.mode)
+    facets = semantic_facets(session, settings, loaded, query, resolved) if query.facets else None
+    return SearchPage(hits, ranked.total, query.offset, query.limit, query.mode, facets)
+
+
+def semantic_facets(
+    session: Session, settings: Settings, loaded: LoadedIndex, query: Query, resolved: Resolved
+) -> Facets:
+    """Tag counts over the semantic result set: every filtered image, or those above `min_score`."""
+    if query.min_score is None:
+        conds = conditions(query.filters, ModelId.of(settings).key) + resolved.exclusions()
+        return tag_facets(session, settings, select(Image.id).where(*conds))
+    ranked = semantic_ranking(session, settings, loaded, query, resolved, settings.fusion_depth)
+    return tag_facets(session, settings, [int(i) for i in ranked.ids])

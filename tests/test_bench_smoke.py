@@ -37,6 +37,8 @@ SMOKED = {
     "bench.search_filters.run",
     "bench.train_tiny",
     "bench.train_tiny.figures",
+    "bench.tags",
+    "bench.ocr",
 }
 # Benchmarks whose owners are rewriting them now; each gets its smoke test here with its
 # `--smoke` mode (the guard below fails once the mode exists and the test does not).
@@ -229,3 +231,25 @@ def test_train_tiny_figures_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--smoke"]) == 0
     out = capsys.readouterr().out
     assert "clearclip" in out and "text r@1" in out and "similar:" in out
+
+
+def test_tags_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import tags
+
+    report = tags.main(["--smoke"])
+    out = capsys.readouterr().out
+    assert "| balanced | softmax_fixed | 0.070 |" in out and "| skewed | cosine |" in out
+    for catalog in ("balanced", "skewed"):
+        assert set(report[catalog]) >= {"cosine", "catalog_z", "softmax", "softmax_fixed"}
+        assert all(0.0 <= r["f1"] <= 1.0 for r in report[catalog].values() if isinstance(r, dict))
+
+
+def test_ocr_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import ocr
+
+    report = ocr.main(["--smoke"])
+    out = capsys.readouterr().out
+    assert "| reader | precision | recall |" in out and "| pixseek |" in out
+    # Tesseract is real even in a smoke run: the few pictures are read (bars under the
+    # figures of the full run, docs/benchmarks.md).
+    assert report["runs"]["pixseek"]["recall"] >= 0.85 and report["runs"]["pixseek"]["precision"] >= 0.85

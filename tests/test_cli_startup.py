@@ -25,6 +25,7 @@ LIGHT_RUNS = [
     ("--version",),
     ("migrate",),
     ("keys", "list", "--json"),
+    ("tags", "list", "--json"),
     *((name, "--help") for name in COMMANDS),
     ("duplicates", "check", "--help"),
     ("duplicates", "resolve", "--help"),

@@ -55,6 +55,10 @@ COMMANDS = {
         "pixseek.cli.eval:eval_command",
         "Score search quality with QUERIES: a COCO captions file or JSON lines.",
     ),
+    "tags": LazyCommand(
+        "pixseek.cli.tags:tags_group",
+        "Zero-shot tags: list the vocabulary, add or remove tags, tune thresholds, preview.",
+    ),
     "demo": LazyCommand(
         "pixseek.cli.demo:demo_command",
         "Generate scenes of coloured shapes into FOLDER, ingest them and run three searches.",

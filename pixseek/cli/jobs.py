@@ -46,6 +46,13 @@ def jobs_command(limit: int, resume_id: str | None, as_json: bool) -> None:
                 else "not finished"
             )
             click.echo(f"{row['job_id']}  {row['status']:<8} duplicates: {what}  {row['created_at']}")
+        elif row["kind"] == JobKind.OCR:
+            read = row["ocr"] or {}
+            what = (
+                f"read {read.get('images', 0)} images, {read.get('words', 0)} words in "
+                f"{read.get('with_text', 0)}, {read.get('unread', 0)} unread"
+            )
+            click.echo(f"{row['job_id']}  {row['status']:<8} ocr: {what}  {row['created_at']}")
         else:
             click.echo(
                 f"{row['job_id']}  {row['status']:<8} {row['done']}/{row['total']} done, "

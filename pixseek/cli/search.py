@@ -106,6 +106,10 @@ def filter_options(fn: F) -> F:
             "--captured-after", type=IsoTime(), default=None, help="EXIF capture time at or after this."
         ),
         click.option("--captured-before", type=IsoTime(), default=None),
+        click.option(
+            "--tag", "tags", multiple=True, help="Only images carrying this tag; repeatable (all must hold)."
+        ),
+        click.option("--no-tag", "no_tags", multiple=True, help="Only images without this tag; repeatable."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -135,6 +139,8 @@ def filters_from(options: dict[str, Any]) -> Filters:
         ingested_before=options.pop("ingested_before"),
         captured_after=options.pop("captured_after"),
         captured_before=options.pop("captured_before"),
+        tags=tuple(options.pop("tags")),
+        no_tags=tuple(options.pop("no_tags")),
     )
 
 
@@ -227,6 +233,9 @@ def print_page(page: SearchPage) -> None:
         click.echo("no results")
     elif page.total is not None:
         click.echo(f"{page.offset + 1}-{page.offset + len(page.hits)} of {page.total}")
+    if page.facets is not None:
+        counts = page.facets.get("tags", {})
+        click.echo("tags: " + (", ".join(f"{tag} {n}" for tag, n in counts.items()) or "none"))
 
 
 @click.command("search")
@@ -259,6 +268,7 @@ def print_page(page: SearchPage) -> None:
 @click.option("--no-templates", is_flag=True, help="Embed texts as written.")
 @click.option("--include-self", is_flag=True, help="Keep --like-id images (and --box's) in the results.")
 @click.option("--exclude-duplicates", is_flag=True, help="Leave out exact copies of the query images.")
+@click.option("--facets", is_flag=True, help="Count the tags of the whole result set.")
 @filter_options
 @click.option("--regions", is_flag=True, help="Rank by best-matching region and print its box.")
 @click.option("--smooth", type=int, default=0, show_default=True, help="With --regions: smoothing radius.")
@@ -284,6 +294,7 @@ def search_command(
     no_templates: bool,
     include_self: bool,
     exclude_duplicates: bool,
+    facets: bool,
     regions: bool,
     smooth: int,
     cls_weight: float,
@@ -300,6 +311,7 @@ def search_command(
       pixseek search --regions --like-id 42 --box 40,30,200,180
       pixseek search IMG_0042 --mode hybrid
       pixseek search dog --captured-after 2023-06-01 --glob "2023/**" --offset 20
+      pixseek search sunset --tag beach --no-tag people --facets
     """
     if templates and no_templates:
         raise InvalidRequest("give --template or --no-templates, not both")
@@ -315,9 +327,12 @@ def search_command(
         templates=() if no_templates else (templates or None),
         include_query_images=include_self,
         exclude_duplicates=exclude_duplicates,
+        facets=facets,
     )
     settings = get_settings()
     ensure_schema(settings)
+    if regions and facets:
+        raise InvalidRequest("--facets counts a search's result set; region search has none to count")
     if regions:  # region search (issue 6), see pixseek/cli/regions.py
         from pixseek.cli.regions import run_region_search
 

@@ -23,7 +23,8 @@ from pixseek.core.settings import get_settings
     "-Q",
     "--queues",
     default=None,
-    help="Comma-separated queues to consume (default: PIXSEEK_QUEUE and PIXSEEK_INDEX_QUEUE).",
+    help="Comma-separated queues to consume (default: PIXSEEK_QUEUE, PIXSEEK_INDEX_QUEUE, and "
+    "PIXSEEK_OCR__QUEUE when OCR is on).",
 )
 @click.option(
     "--pool",
@@ -48,7 +49,8 @@ def worker_command(
     if pool != "prefork":
         preload_model(settings)  # prefork children load theirs after the fork
 
-    names = queues or ",".join(dict.fromkeys([settings.queue, settings.writer_queue]))
+    default = [settings.queue, settings.writer_queue] + ([settings.ocr.queue] if settings.ocr.enabled else [])
+    names = queues or ",".join(dict.fromkeys(default))
     argv = [
         "worker",
         f"--concurrency={concurrency}",

@@ -1,8 +1,9 @@
 """The Celery app tasks are declared on and sent through, built from settings.
 
 Both pipelines declare their tasks on `celery_app` (`pixseek.ingest.tasks`,
-`pixseek.search.duplicates.tasks`), so neither imports the other; a worker loads both
-through `TASK_MODULES`, named by string because this layer imports nothing above it.
+`pixseek.ingest.ocr_tasks`, `pixseek.search.duplicates.tasks`), so neither imports the
+other; a worker loads them all through `TASK_MODULES`, named by string because this layer
+imports nothing above it.
 With no broker configured, tasks run eagerly in the calling process.
 """
 
@@ -13,7 +14,11 @@ from celery import Celery, Task
 from pixseek.core.settings import Settings, get_settings
 
 # Every module that declares tasks; a worker imports them at start.
-TASK_MODULES = ("pixseek.ingest.tasks", "pixseek.search.duplicates.tasks")
+TASK_MODULES = (
+    "pixseek.ingest.tasks",
+    "pixseek.ingest.ocr_tasks",
+    "pixseek.search.duplicates.tasks",
+)
 
 
 def make_celery(settings: Settings) -> Celery:

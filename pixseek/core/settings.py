@@ -46,6 +46,38 @@ class DuplicateSettings(BaseModel):
         return value
 
 
+class TagSettings(BaseModel):
+    """Zero-shot tags (`PIXSEEK_TAGS__<NAME>`); docs/search.md explains the calibration rule."""
+
+    # Tag new images when an ingest is published, and the whole catalog when the vocabulary
+    # (or the model) changes; tags are scored from the stored CLS vectors, never re-embedded.
+    enabled: bool = True
+    # The user's own categories (JSON, edited by `pixseek tags`); unset: <data_dir>/tags.json.
+    vocabulary_file: Path | None = None
+    # Images scored per step: one (batch x prompts) matrix product and one commit.
+    batch_size: int = Field(default=2048, ge=1, le=1_000_000)
+    # A search response lists at most this many tags in its facet counts.
+    facet_limit: int = Field(default=20, ge=1, le=1000)
+
+
+class OcrSettings(BaseModel):
+    """Text in images (`PIXSEEK_OCR__<NAME>`), recognised by Tesseract after embedding."""
+
+    enabled: bool = False
+    # Tesseract language packs joined by `+` (Debian: tesseract-ocr-deu, ...).
+    languages: str = Field(default="eng", pattern=r"^[A-Za-z_]{3,20}(\+[A-Za-z_]{3,20}){0,9}$")
+    # The Celery queue of OCR jobs (their own, so that OCR never holds up embedding).
+    queue: str = Field(default="pixseek-ocr", min_length=1, max_length=200)
+    # Bounds per image: the longest side is scaled down to this before recognition, and
+    # Tesseract is stopped after this many seconds (the image then has no words).
+    max_side: int = Field(default=2500, ge=64, le=20_000)
+    timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Words Tesseract is less sure of than this (0-100) are dropped.
+    min_confidence: float = Field(default=60.0, ge=0, le=100)
+    # Images recognised between two commits.
+    batch_size: int = Field(default=16, ge=1, le=10_000)
+
+
 def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "pixseek"
 
@@ -176,6 +208,8 @@ class Settings(BaseSettings):
     # --- end region search ---
 
     duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
+    tags: TagSettings = Field(default_factory=TagSettings)
+    ocr: OcrSettings = Field(default_factory=OcrSettings)
 
     # --- Web UI (issue 13) ---
     # Thumbnails made at ingest (WebP, longest side at most each size) under <data_dir>/thumbs;
@@ -280,6 +314,12 @@ class Settings(BaseSettings):
     @property
     def thumbnail_dir(self) -> Path:
         return self.data_dir / "thumbs"
+
+    @property
+    def tag_vocabulary_file(self) -> Path:
+        """The user's vocabulary file (it need not exist)."""
+        path = self.tags.vocabulary_file
+        return path.expanduser().resolve() if path is not None else self.data_dir / "tags.json"
 
     @property
     def writer_queue(self) -> str:

@@ -12,6 +12,8 @@ from pixseek.index.duplicates import (
 )
 from pixseek.index.jobs import Job
 from pixseek.index.leases import TaskLease
+from pixseek.index.ocr import ImageOcr
+from pixseek.index.tags import ImageTag, ImageTagState, TagVocabulary
 from pixseek.index.text import ImageText
 from pixseek.index.thumbnails import Thumbnail
 
@@ -24,9 +26,13 @@ __all__ = [
     "DuplicatePair",
     "Image",
     "ImageHash",
+    "ImageOcr",
+    "ImageTag",
+    "ImageTagState",
     "ImageText",
     "ImageVector",
     "Job",
+    "TagVocabulary",
     "TaskLease",
     "Thumbnail",
 ]

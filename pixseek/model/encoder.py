@@ -252,6 +252,14 @@ class Encoder:
             )
         return self._towers[patch_mode]
 
+    @property
+    def logit_scale(self) -> float:
+        """The temperature CLIP learned for its image-text softmax (100 for most open_clip weights)."""
+        scale = getattr(self.model, "logit_scale", None)
+        if scale is None:
+            return 100.0
+        return float(scale.detach().float().exp().clamp(max=100.0))
+
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         """A model input tensor from a host array; through pinned memory on CUDA."""
         tensor = torch.from_numpy(array)

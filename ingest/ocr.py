@@ -1,0 +1,218 @@
+"""Text in images: Tesseract reads the words of searchable images, as a job of its own after embedding.
+
+Off unless `PIXSEEK_OCR__ENABLED`. When an ingest is published and images lack text (new,
+changed, or read with other language packs), an OCR job is started: in this process right
+after the ingest (embedded mode), or on the `PIXSEEK_OCR__QUEUE` queue (cluster mode), so
+recognising text never holds up embedding. The job reads each file from its bucket again,
+decodes it under the ingest limits, scales its longest side down to `max_side` (small
+images up, to twice their size within it: Tesseract reads letters of 20-30 pixels best),
+and runs Tesseract with a time limit per image. Words go to `image_ocr` with their boxes in
+displayed-image pixels and to the keyword index (`index/ocr.py`). Batches commit one by one
+and only images still lacking text are read, so a job interrupted and run again resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from PIL import Image as PILImage
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from pixseek.core.broker import celery_for
+from pixseek.core.db import session_scope
+from pixseek.core.errors import ConfigError, PixseekError
+from pixseek.core.locks import file_lock
+from pixseek.core.settings import OcrSettings, Settings
+from pixseek.index.catalog import SEARCHABLE, Image
+from pixseek.index.jobs import (
+    JobKind,
+    add_job,
+    add_to_summary,
+    claim_job,
+    failures_recorded,
+    finish_job,
+    get_job,
+)
+from pixseek.index.ocr import ImageOcr, Word, put_ocr
+from pixseek.media.cataloged import read_cataloged
+from pixseek.media.decode import decode_image
+
+log = logging.getLogger(__name__)
+
+OCR_TASK = "pixseek.ocr.recognise"
+UPSCALE_BELOW = 1000  # images whose longest side is shorter are read at twice their size
+
+
+def check_tesseract(languages: str) -> None:
+    """Raise ConfigError unless Tesseract runs here with every language pack asked for."""
+    import pytesseract
+
+    try:
+        available = set(pytesseract.get_languages(config=""))
+    except (pytesseract.TesseractNotFoundError, OSError) as exc:
+        raise ConfigError(
+            "OCR needs Tesseract: install it (Debian: apt-get install tesseract-ocr) "
+            "or turn OCR off (PIXSEEK_OCR__ENABLED=false)"
+        ) from exc
+    missing = [lang for lang in languages.split("+") if lang not in available]
+    if missing:
+        raise ConfigError(
+            f"Tesseract has no language pack for {', '.join(missing)} "
+            f"(Debian: apt-get install {' '.join('tesseract-ocr-' + m.lower() for m in missing)})"
+        )
+
+
+def recognise(image: PILImage.Image, ocr: OcrSettings) -> list[Word]:
+    """The words Tesseract reads in `image`, boxes in the image's own pixels.
+
+    Raises:
+        TimeoutError: Tesseract ran longer than `ocr.timeout_seconds`.
+    """
+    import pytesseract
+
+    width, height = image.size
+    longest = max(width, height)
+    scale = min(ocr.max_side / longest, 2.0 if longest < UPSCALE_BELOW else 1.0)
+    gray = image.convert("L")
+    if scale != 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        gray = gray.resize(size, PILImage.Resampling.LANCZOS)
+    try:
+        data = pytesseract.image_to_data(
+            gray, lang=ocr.languages, timeout=ocr.timeout_seconds, output_type=pytesseract.Output.DICT
+        )
+    except RuntimeError as exc:  # pytesseract's timeout
+        if "timeout" in str(exc).lower():
+            raise TimeoutError(f"Tesseract took longer than {ocr.timeout_seconds:g} s") from exc
+        raise
+    words: list[Word] = []
+    for i, text in enumerate(data["text"]):
+        text = str(text).strip()
+        confidence = float(data["conf"][i])
+        if not text or confidence < ocr.min_confidence:
+            continue
+        left, top = data["left"][i] / scale, data["top"][i] / scale
+        right, bottom = left + data["width"][i] / scale, top + data["height"][i] / scale
+        box = (
+            max(0, int(left)),
+            max(0, int(top)),
+            min(width, round(right)),
+            min(height, round(bottom)),
+        )
+        words.append(Word(text, box, round(confidence, 1)))
+    return words
+
+
+@dataclass(frozen=True)
+class _Pending:
+    image_id: int
+    bucket: str
+    key: str
+    sha256: str
+
+
+def _lacking_text(session: Session, languages: str, after: int, limit: int) -> list[_Pending]:
+    """Searchable images never read, read from other bytes, or read with other language packs."""
+    stmt = (
+        select(Image.id, Image.bucket, Image.key, Image.sha256)
+        .outerjoin(ImageOcr, ImageOcr.image_id == Image.id)
+        .where(
+            Image.status.in_(list(SEARCHABLE)),
+            Image.sha256.is_not(None),
+            Image.id > after,
+            or_(
+                ImageOcr.image_id.is_(None),
+                ImageOcr.sha256 != Image.sha256,
+                ImageOcr.languages != languages,
+            ),
+        )
+        .order_by(Image.id)
+        .limit(limit)
+    )
+    return [_Pending(int(i), str(b), str(k), str(s)) for i, b, k, s in session.execute(stmt).all()]
+
+
+def lacking_count(settings: Settings) -> int:
+    """How many searchable images still need reading (at most one batch is counted)."""
+    with session_scope(settings) as session:
+        return len(_lacking_text(session, settings.ocr.languages, 0, settings.ocr.batch_size))
+
+
+def _read(settings: Settings, item: _Pending) -> tuple[list[Word], str | None]:
+    """The words of one image, or none and why (an unreadable file, a timeout)."""
+    try:
+        data = read_cataloged(settings, item.image_id, item.bucket, item.key)
+        decoded = decode_image(data, max_pixels=settings.max_image_pixels)
+        return recognise(decoded.image, settings.ocr), None
+    except (PixseekError, TimeoutError) as exc:
+        reason = exc.detail if isinstance(exc, PixseekError) else str(exc)
+        log.info("ocr.unread image=%d key=%s reason=%s", item.image_id, item.key, reason)
+        return [], reason
+
+
+def create_ocr_job(settings: Settings) -> str:
+    with session_scope(settings) as session:
+        return add_job(session, JobKind.OCR)
+
+
+def run_ocr_job(settings: Settings, job_id: str) -> dict[str, int]:
+    """Read the text of every searchable image lacking it; returns the job's summary.
+
+    A job already done returns its recorded summary. Raises ConfigError when Tesseract or
+    a language pack is missing, leaving the job for the caller to record failed.
+    """
+    ocr = settings.ocr
+    check_tesseract(ocr.languages)
+    # One OCR job at a time per data dir: two would read the same images twice.
+    with file_lock(settings.data_dir / ".ocr.lock"):
+        with session_scope(settings) as session:
+            if claim_job(session, job_id) is None:
+                return dict(get_job(session, job_id).summary or {})
+        after = 0
+        while True:
+            with session_scope(settings) as session:
+                batch = _lacking_text(session, ocr.languages, after, ocr.batch_size)
+            if not batch:
+                break
+            # Files are read and recognised outside any transaction; the batch commits at once.
+            results = [(item, *_read(settings, item)) for item in batch]
+            with session_scope(settings) as session:
+                for item, words, error in results:
+                    put_ocr(session, item.image_id, item.sha256, ocr.languages, words, error)
+                add_to_summary(
+                    session,
+                    job_id,
+                    images=len(results),
+                    with_text=sum(1 for _, words, _ in results if words),
+                    words=sum(len(words) for _, words, _ in results),
+                    unread=sum(1 for _, _, error in results if error),
+                )
+            after = batch[-1].image_id
+        with session_scope(settings) as session:
+            job = get_job(session, job_id)
+            summary = {"images": 0, "with_text": 0, "words": 0, "unread": 0, **(job.summary or {})}
+            finish_job(job, summary)
+    log.info("ocr.job_done job=%s images=%d words=%d", job_id, summary["images"], summary["words"])
+    return summary
+
+
+def follow_ingest_with_ocr(settings: Settings) -> str | None:
+    """After an ingest: start an OCR job when OCR is on and images lack text; its id, or None.
+
+    Embedded mode runs it here, now (a failure is recorded on the OCR job, never on the
+    ingest); cluster mode sends it to the OCR queue.
+    """
+    if not settings.ocr.enabled or lacking_count(settings) == 0:
+        return None
+    job_id = create_ocr_job(settings)
+    if settings.embedded:
+        try:
+            with failures_recorded(settings, job_id):
+                run_ocr_job(settings, job_id)
+        except Exception:
+            log.exception("ocr.job_failed job=%s", job_id)
+    else:
+        celery_for(settings).send_task(OCR_TASK, args=(job_id,), queue=settings.ocr.queue)
+    return job_id
