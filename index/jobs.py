@@ -77,6 +77,21 @@ def add_job(session: Session, kind: JobKind, bucket: str = "") -> str:
     return job_id
 
 
+def unfinished_ingest(session: Session, bucket: str, since: datetime) -> str | None:
+    """The id of an ingest of `bucket` created after `since` that is still queued or running."""
+    return session.scalar(
+        select(Job.id)
+        .where(
+            Job.kind == JobKind.INGEST,
+            Job.bucket == bucket,
+            Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
+            Job.created_at > since,
+        )
+        .order_by(Job.created_at.desc())
+        .limit(1)
+    )
+
+
 def claim_job(session: Session, job_id: str) -> Job | None:
     """Mark the job running; None when it is already done (its task was delivered again)."""
     job = get_job(session, job_id)

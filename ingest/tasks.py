@@ -3,7 +3,8 @@
 Each task is idempotent, because `acks_late` means a task whose worker died is run again:
 `plan` only plans a job once, `process_batch` only touches images still pending for its
 job, `finalize` re-derives the index from SQL and leaves a finished job alone, and
-`backfill_signatures` only computes signatures that are still missing.
+`backfill_signatures` only computes signatures that are still missing, and `rescan` starts
+an ingest only while none of its bucket is under way.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 
 from celery import Task
 
-from pixseek.core.broker import celery_app, retry_with_backoff
+from pixseek.core.broker import RESCAN_TASK, celery_app, retry_with_backoff
 from pixseek.core.errors import PixseekError
 from pixseek.core.settings import get_settings
 from pixseek.index.jobs import record_failure
@@ -44,6 +45,12 @@ def plan(self: Task, job_id: str, uri: str) -> int:
         record_failure(settings, job_id, f"{type(exc).__name__}: {exc}")
         raise
     return dispatch.send_batches(settings, job_id, planned.bucket, planned.work)
+
+
+@celery_app.task(name=RESCAN_TASK, acks_late=True)
+def rescan(uri: str) -> str | None:
+    """Ingest a bucket again on `pixseek beat`'s schedule; returns the job id (None: skipped)."""
+    return dispatch.rescan_bucket(get_settings(), uri)
 
 
 @celery_app.task(bind=True, name=dispatch.BATCH_TASK, acks_late=True)

@@ -37,6 +37,10 @@ COMMANDS = {
         "pixseek.cli.worker:worker_command",
         "Run a worker for PIXSEEK_BROKER_URL; start any number on any machine sharing the data dir.",
     ),
+    "beat": LazyCommand(
+        "pixseek.cli.worker:beat_command",
+        "Send the scheduled rescans of PIXSEEK_RESCAN__BUCKETS to the workers; run exactly one.",
+    ),
     "keys": LazyCommand(
         "pixseek.cli.keys:keys_group", "API keys: from the first one on, every API call needs a key."
     ),

@@ -46,6 +46,25 @@ class DuplicateSettings(BaseModel):
         return value
 
 
+class WatchSettings(BaseModel):
+    """`pixseek ingest --watch` (`PIXSEEK_WATCH__<NAME>`); the README's "Folders that stay in sync"."""
+
+    # A burst of file events gives one ingest, once the folder has been quiet this long.
+    debounce_seconds: float = Field(default=2.0, ge=0.0, le=3600.0)
+    # The safety net: an ingest at least this often, whatever the events said.
+    rescan_seconds: float = Field(default=3600.0, gt=0.0, le=7 * 86400.0)
+    # Filesystem events (local folders only); off, the watcher only rescans.
+    events: bool = True
+
+
+class RescanSettings(BaseModel):
+    """Scheduled rescans in a cluster (`PIXSEEK_RESCAN__<NAME>`), sent by `pixseek beat`."""
+
+    # Buckets (s3://bucket/prefix, or folders the workers see) ingested again on a schedule.
+    buckets: list[str] = Field(default_factory=list)
+    interval_seconds: int = Field(default=900, ge=10, le=7 * 86400)
+
+
 def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "pixseek"
 
@@ -167,6 +186,8 @@ class Settings(BaseSettings):
     # --- end region search ---
 
     duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
+    rescan: RescanSettings = Field(default_factory=RescanSettings)
 
     @field_validator("data_dir", "model_cache_dir", mode="after")
     @classmethod
