@@ -36,6 +36,7 @@ class JobStatus(enum.StrEnum):
 class JobKind(enum.StrEnum):
     INGEST = "ingest"  # list a bucket, embed what changed, publish the index
     DUPLICATES = "duplicates"  # give images a signature, find pairs, rebuild the groups
+    REINDEX = "reindex"  # embed the catalog with another model beside the served one, then switch
 
 
 class Job(Base):

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from pixseek.core.active_model import follow_switch
 from pixseek.core.broker import celery_for
 from pixseek.core.db import session_scope, utcnow
 from pixseek.core.errors import BrokerUnavailable, ConfigError, PixseekError
@@ -96,6 +97,7 @@ def _send_or_fail(settings: Settings, job_id: str, send: Callable[[], object]) -
 def start_job(settings: Settings, uri: str) -> Plan:
     """Plan a job here and hand its batches to the workers (what `pixseek ingest` does)."""
     _require_broker(settings)
+    settings = follow_switch(settings)
     source = open_source(uri, settings)
     job_id = create_job(settings, source.bucket)
     try:

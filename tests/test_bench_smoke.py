@@ -31,6 +31,7 @@ SMOKED = {
     "bench.regions.patch_index",
     "bench.distributed.run",
     "bench.startup",
+    "bench.models",
     "bench.search_filters.run",
     "bench.train_tiny",
     "bench.train_tiny.figures",
@@ -187,3 +188,14 @@ def test_train_tiny_figures_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--smoke"]) == 0
     out = capsys.readouterr().out
     assert "clearclip" in out and "text r@1" in out and "similar:" in out
+
+
+def test_models_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import models
+
+    result = models.main(["--smoke"])
+    rows = result["rows"]
+    assert [row["model"] for row in rows] == ["pixseek-tiny"] * 2
+    assert all(row["images_per_s"] > 0 and row["text_ms"] > 0 for row in rows)
+    assert rows[0]["images_vs_base"] == 1.0
+    assert re.search(r"^pixseek-tiny +[\d.]+M +64 ", capsys.readouterr().out, re.M)

@@ -48,6 +48,10 @@ COMMANDS = {
         "pixseek.cli.duplicates:duplicates_command",
         "Find duplicates (new images against the collection) and list the groups.",
     ),
+    "reindex": LazyCommand(
+        "pixseek.cli.reindex:reindex_command",
+        "Embed the catalog again with another model while search answers from the current one.",
+    ),
     "eval": LazyCommand(
         "pixseek.cli.eval:eval_command",
         "Score search quality with QUERIES: a COCO captions file or JSON lines.",

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     device: Literal["cpu", "cuda", "auto"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     model_cache_dir: Path | None = None
+    # The folder under the data dir holding the served model generation's `index/` and
+    # `patches/`: "" (the data dir itself) until `pixseek reindex` switches to a new model,
+    # which records it in `<data dir>/model.json`; not meant to be set by hand.
+    space: str = Field(default="", pattern=r"^(models/[a-z0-9][a-z0-9._-]{0,120})?$")
     batch_size: int = Field(default=32, ge=1, le=4096)
     decode_workers: int = Field(default=0, ge=0, le=64)
     torch_threads: int = Field(default=0, ge=0, le=512)
@@ -251,8 +255,13 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'pixseek.db'}"
 
     @property
+    def space_dir(self) -> Path:
+        """Where the served model generation keeps its files (see `space`)."""
+        return self.data_dir / self.space
+
+    @property
     def index_dir(self) -> Path:
-        return self.data_dir / "index"
+        return self.space_dir / "index"
 
     @property
     def patch_index_dir(self) -> Path:
@@ -260,7 +269,7 @@ class Settings(BaseSettings):
 
     @property
     def patch_dir(self) -> Path:
-        return self.data_dir / "patches"
+        return self.space_dir / "patches"
 
     @property
     def writer_queue(self) -> str:
@@ -274,5 +283,10 @@ class Settings(BaseSettings):
 
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()
+    """The process-wide settings, read once from the environment, following a model switch.
+
+    Long-running processes re-read the switch with `follow_switch` (pixseek/core/active_model.py).
+    """
+    from pixseek.core.active_model import follow_switch
+
+    return follow_switch(Settings())
