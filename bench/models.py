@@ -74,17 +74,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch", type=int, default=16, help="images per forward (default 16)")
     parser.add_argument("--batches", type=int, default=3, help="timed forwards per model (default 3)")
     parser.add_argument("--texts", type=int, default=20, help="timed single-text queries (default 20)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own)")
     add_smoke_flag(parser)
     args = parser.parse_args(argv)
     models = (
         [TINY_MODEL, TINY_MODEL] if args.smoke else [m.strip() for m in args.models.split(",") if m.strip()]
     )
     batch, batches, texts = (2, 1, 2) if args.smoke else (args.batch, args.batches, args.texts)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     about = machine()
     say = sys.stdout.write
     say(
         f"{about['cpu']}, {about['cores']} cores, load {os.getloadavg()[0]:.1f}, "
-        f"device {args.device} ({about['cuda'] or 'no GPU'}), {args.precision}, batch {batch}\n"
+        f"device {args.device} ({about['cuda'] or 'no GPU'}), {args.precision}, batch {batch}, "
+        f"torch threads {args.threads or 'default'}\n"
     )
     rows = [
         measure(m, device=args.device, precision=args.precision, batch=batch, batches=batches, texts=texts)
@@ -99,7 +105,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{row['model']:<28}{row['params_m']:>8.1f}M{row['image_size']:>7}{row['images_per_s']:>9.2f}"
             f"{row['images_vs_base']:>8.2f}{row['text_ms']:>9.1f}{row['text_vs_base']:>8.2f}\n"
         )
-    result = {"machine": about, "device": args.device, "batch": batch, "batches": batches, "rows": rows}
+    result = {
+        "machine": about,
+        "load_avg_1m": os.getloadavg()[0],
+        "device": args.device,
+        "threads": args.threads,
+        "batch": batch,
+        "batches": batches,
+        "rows": rows,
+    }
     with output_dir(args.smoke) as folder:
         path = write_json("models.json", result, folder=folder)
         say(f"written to {path}\n")

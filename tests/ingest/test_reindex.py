@@ -202,3 +202,29 @@ def test_reindex_runs_on_the_workers_through_the_broker(
         job = session.get(Job, job_id)
         assert job is not None and job.status == JobStatus.DONE and job.summary["embedded"] == 6  # type: ignore[index]
     assert {row.model for row in catalog(settings).values()} == {NEW.key}
+
+
+def test_eval_scores_the_new_generation_beside_the_served_one_before_the_switch(
+    settings: Settings, bucket: Path, tmp_path: Path
+) -> None:
+    run_ingest(settings, str(bucket))
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(
+        '{"query": "a red circle", "relevant": ["img000.png"]}\n'
+        '{"image": "img001.png", "relevant": ["img001.png", "img002.png"]}\n',
+        encoding="utf-8",
+    )
+    argv = ["eval", str(queries), "--model", NEW.name, "--pretrained", NEW.pretrained, "--json"]
+    refused = CliRunner().invoke(main, argv)
+    assert refused.exit_code == 2 and "--no-switch" in refused.output  # nothing built yet
+    run_reindex(settings, NEW.name, NEW.pretrained, switch=False)
+    result = CliRunner().invoke(main, argv, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout)["runs"]
+    served = ModelId.of(settings)
+    assert [(run["model"], run["pretrained"]) for run in runs] == [
+        (served.name, served.pretrained),
+        (NEW.name, NEW.pretrained),
+    ]
+    assert all(run["kinds"]["text"]["queries"] == 1 and run["kinds"]["image"]["queries"] == 1 for run in runs)
+    assert read_active_model(settings.data_dir) is None  # scoring switched nothing
