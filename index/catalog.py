@@ -75,7 +75,11 @@ class Image(Base):
 
 
 class ImageVector(Base):
-    """The CLS embedding of an image, kept in SQL so any index can be rebuilt from it."""
+    """The CLS embedding of an image by a model, kept in SQL so any index can be rebuilt from it.
+
+    One row per image and model: the served model's, and during `pixseek reindex` the next
+    model's beside it (dropped with the old generation by `pixseek reindex --drop-old`).
+    """
 
     __tablename__ = "image_vectors"
     __table_args__ = (Index("ix_image_vectors_sha256_model", "sha256", "model"),)
@@ -83,7 +87,7 @@ class ImageVector(Base):
     image_id: Mapped[int] = mapped_column(
         IdType, ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
     )
-    model: Mapped[str] = mapped_column(String(256))
+    model: Mapped[str] = mapped_column(String(256), primary_key=True)
     dim: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised

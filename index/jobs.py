@@ -37,6 +37,7 @@ class JobKind(enum.StrEnum):
     INGEST = "ingest"  # list a bucket, embed what changed, publish the index
     DUPLICATES = "duplicates"  # give images a signature, find pairs, rebuild the groups
     OCR = "ocr"  # read the text of images that lack it (after an ingest, when OCR is on)
+    REINDEX = "reindex"  # embed the catalog with another model beside the served one, then switch
 
 
 class Job(Base):
@@ -76,6 +77,21 @@ def add_job(session: Session, kind: JobKind, bucket: str = "") -> str:
     job_id = new_job_id()
     session.add(Job(id=job_id, kind=kind, bucket=bucket, status=JobStatus.QUEUED))
     return job_id
+
+
+def unfinished_ingest(session: Session, bucket: str, since: datetime) -> str | None:
+    """The id of an ingest of `bucket` created after `since` that is still queued or running."""
+    return session.scalar(
+        select(Job.id)
+        .where(
+            Job.kind == JobKind.INGEST,
+            Job.bucket == bucket,
+            Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
+            Job.created_at > since,
+        )
+        .order_by(Job.created_at.desc())
+        .limit(1)
+    )
 
 
 def claim_job(session: Session, job_id: str) -> Job | None:

@@ -64,7 +64,8 @@ class Manifest(ManifestFile):
         if self.model_id != model:
             raise ModelMismatch(
                 f"the index was built with {self.model_id} but pixseek is configured for "
-                f"{model}; re-index with `pixseek ingest` under the new model "
+                f"{model}; switch without downtime with `pixseek reindex --model {model.name} "
+                f"--pretrained {model.pretrained}`, re-index with `pixseek ingest` under the new model, "
                 f"or set PIXSEEK_MODEL={self.model} PIXSEEK_PRETRAINED={self.pretrained}"
             )
 

@@ -172,19 +172,33 @@ def _new_index(
 
 
 def update_patch_index(
-    settings: Settings, session: Session, model: ModelId, dim: int, cls_generation: int | None
+    settings: Settings,
+    session: Session,
+    model: ModelId,
+    dim: int,
+    cls_generation: int | None,
+    *,
+    members: list[tuple[int, str, int | None, int | None]] | None = None,
 ) -> PatchIndexResult:
     """Bring the patch index in line with the catalog; publish a generation if anything changed.
 
     Call with the index writer's lock held, before embedded images are marked indexed.
+    `members` ((id, status, grid_h, grid_w) of each image) replaces the catalog's searchable
+    images of `model`, for a generation built before it is served (`pixseek reindex`); the
+    index is then built afresh.
     """
     patch_store = PatchStore(settings.patch_dir)
     mode = store_patch_mode(settings.patch_dir) or effective_patch_mode(settings)
-    rows = session.execute(
-        select(Image.id, Image.status, Image.grid_h, Image.grid_w).where(
-            Image.status.in_(list(SEARCHABLE)), Image.model == model.key
-        )
-    ).all()
+    rows = members
+    if rows is None:
+        rows = [
+            (int(i), str(status), gh, gw)
+            for i, status, gh, gw in session.execute(
+                select(Image.id, Image.status, Image.grid_h, Image.grid_w).where(
+                    Image.status.in_(list(SEARCHABLE)), Image.model == model.key
+                )
+            ).all()
+        ]
     grids = {(int(gh), int(gw)) for _, _, gh, gw in rows if gh and gw}
     if len(grids) > 1:
         log.warning("patch_index.mixed_grids grids=%s: using the most recent model's", sorted(grids))
@@ -197,9 +211,13 @@ def update_patch_index(
         sorted(int(i) for i, status, gh, gw in rows if status == ImageStatus.EMBEDDED and (gh, gw) == grid),
         dtype=np.int64,
     )
-    fresh = loaded is None or (
-        (loaded.manifest.model_id, loaded.manifest.dim, loaded.manifest.grid, loaded.manifest.patch_mode)
-        != (model, dim, grid, mode)
+    fresh = (
+        members is not None
+        or loaded is None
+        or (
+            (loaded.manifest.model_id, loaded.manifest.dim, loaded.manifest.grid, loaded.manifest.patch_mode)
+            != (model, dim, grid, mode)
+        )
     )
     if not fresh:
         assert loaded is not None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import faiss
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from pixseek.core.db import in_chunks, session_scope, utcnow
@@ -37,12 +37,14 @@ class PublishResult:
     count: int
 
 
-def _vectors(session: Session, ids: list[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
+def _vectors(session: Session, ids: list[int], dim: int, model: ModelId) -> tuple[np.ndarray, np.ndarray]:
     out_ids: list[int] = []
     chunks: list[np.ndarray] = []
     for part in in_chunks(ids):
         rows = session.execute(
-            select(ImageVector.image_id, ImageVector.vector).where(ImageVector.image_id.in_(part))
+            select(ImageVector.image_id, ImageVector.vector).where(
+                ImageVector.image_id.in_(part), ImageVector.model == model.key
+            )
         ).all()
         for image_id, blob in rows:
             out_ids.append(int(image_id))
@@ -100,7 +102,7 @@ def publish_index(
                     len(searchable),
                 )
             # A new index takes every searchable vector, not only the newly embedded ones.
-            all_ids, vectors = _vectors(session, sorted(int(i) for i in searchable), dim)
+            all_ids, vectors = _vectors(session, sorted(int(i) for i in searchable), dim, model)
             index, params = build_index(vectors, all_ids, flat_max=flat_max)
             del vectors
             added = len(all_ids) if loaded is None else len(np.intersect1d(all_ids, to_add_ids))
@@ -111,7 +113,7 @@ def publish_index(
             to_remove = np.union1d(stale, refresh)
             if to_remove.size:
                 index.remove_ids(faiss.IDSelectorBatch(to_remove))
-            add_ids, vectors = _vectors(session, to_add_ids, dim)
+            add_ids, vectors = _vectors(session, to_add_ids, dim, model)
             add_vectors(index, vectors, add_ids)
             added = int(add_ids.size)
             changed = bool(add_ids.size or stale.size)
@@ -142,3 +144,53 @@ def publish_index(
             removed=len(stale),
             count=int(index.ntotal),
         )
+
+
+def staged_members(session: Session, model: ModelId) -> list[int]:
+    """Searchable images holding a vector of `model` made from their current bytes."""
+    return sorted(
+        int(i)
+        for i in session.scalars(
+            select(Image.id)
+            .join(
+                ImageVector,
+                and_(
+                    ImageVector.image_id == Image.id,
+                    ImageVector.model == model.key,
+                    ImageVector.sha256 == Image.sha256,
+                ),
+            )
+            .where(Image.status.in_(list(SEARCHABLE)))
+        ).all()
+    )
+
+
+def publish_staged(settings: Settings, model: ModelId, dim: int, grid: tuple[int, int]) -> PublishResult:
+    """Build a model generation's CLS and patch indexes afresh, before it is served.
+
+    For `pixseek reindex`: `settings` name the new generation (its model and folder); its
+    members are the searchable images that hold a vector of `model` for their current
+    bytes, whatever model the catalog serves them with today. Nothing in the catalog
+    changes. Holds the new generation's writer lock, never the served one's.
+    """
+    store = IndexStore(settings.index_dir)
+    with store.lock(), session_scope(settings) as session:
+        ids = staged_members(session, model)
+        all_ids, vectors = _vectors(session, ids, dim, model)
+        index, params = build_index(vectors, all_ids, flat_max=settings.index_flat_max)
+        del vectors
+        manifest = Manifest(
+            model=model.name,
+            pretrained=model.pretrained,
+            dim=dim,
+            count=0,
+            generation=0,
+            index_type=str(params.get("description", FLAT)),
+            params=params,
+        )
+        generation = store.publish(index, manifest)
+        members: list[tuple[int, str, int | None, int | None]] = [
+            (int(i), str(ImageStatus.INDEXED), grid[0], grid[1]) for i in all_ids
+        ]
+        update_patch_index(settings, session, model, dim, generation, members=members)
+        return PublishResult(generation=generation, added=len(all_ids), removed=0, count=int(index.ntotal))

@@ -22,13 +22,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
+from pixseek.core.active_model import follow_switch
 from pixseek.core.broker import celery_for
-from pixseek.core.db import session_scope
-from pixseek.core.errors import BrokerUnavailable, ConfigError
+from pixseek.core.db import session_scope, utcnow
+from pixseek.core.errors import BrokerUnavailable, ConfigError, PixseekError
 from pixseek.core.redact import hide_passwords
 from pixseek.core.settings import Settings
-from pixseek.index.jobs import JobProgress, JobStatus, job_progress, record_failure
+from pixseek.index.jobs import JobProgress, JobStatus, job_progress, record_failure, unfinished_ingest
 from pixseek.ingest.finalizing import finalize_job
 from pixseek.ingest.pending import pending_count, pending_ids
 from pixseek.ingest.planning import Plan, create_job, plan_job
@@ -40,6 +42,8 @@ PLAN_TASK = "pixseek.ingest.plan"
 BATCH_TASK = "pixseek.ingest.process_batch"
 FINALIZE_TASK = "pixseek.ingest.finalize"
 FINISHED = (JobStatus.DONE, JobStatus.FAILED)
+# An unfinished ingest older than this is taken as abandoned: it no longer holds rescans back.
+ABANDONED_AFTER = timedelta(hours=6)
 
 
 def _require_broker(settings: Settings) -> None:
@@ -93,6 +97,7 @@ def _send_or_fail(settings: Settings, job_id: str, send: Callable[[], object]) -
 def start_job(settings: Settings, uri: str) -> Plan:
     """Plan a job here and hand its batches to the workers (what `pixseek ingest` does)."""
     _require_broker(settings)
+    settings = follow_switch(settings)
     source = open_source(uri, settings)
     job_id = create_job(settings, source.bucket)
     try:
@@ -103,6 +108,27 @@ def start_job(settings: Settings, uri: str) -> Plan:
     # The plan is committed before any task is sent, so no worker sees a half-made job.
     _send_or_fail(settings, job_id, lambda: send_batches(settings, job_id, plan.bucket, plan.work))
     return plan
+
+
+def rescan_bucket(settings: Settings, uri: str) -> str | None:
+    """A scheduled rescan: start an ingest of `uri` unless one is still under way; its job id or None.
+
+    Skipping keeps slow ingests from piling up behind a short interval; a redelivered rescan
+    finds the job it started and skips too.
+    """
+    try:
+        source = open_source(uri, settings)
+    except PixseekError as exc:  # the bucket is gone or refused; the next rescan tries again
+        log.warning("ingest.rescan_failed bucket=%s reason=%s", uri, exc.detail)
+        return None
+    with session_scope(settings) as session:
+        running = unfinished_ingest(session, source.bucket, utcnow() - ABANDONED_AFTER)
+    if running is not None:
+        log.info("ingest.rescan_skipped bucket=%s running=%s", source.bucket, running)
+        return None
+    plan = start_job(settings, uri)
+    log.info("ingest.rescan_started bucket=%s job=%s images=%d", source.bucket, plan.job_id, len(plan.work))
+    return plan.job_id
 
 
 def submit_job(settings: Settings, uri: str) -> str:

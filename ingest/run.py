@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pixseek.core.active_model import follow_switch
 from pixseek.core.settings import Settings
 from pixseek.index.jobs import record_failure
 from pixseek.ingest.finalizing import finalize_job
@@ -25,10 +26,11 @@ def run_ingest(
     on_plan: Callable[[Plan], None] | None = None,
     on_progress: ProgressFn | None = None,
 ) -> str:
-    """Ingest a bucket in this process, start to finish; returns the job id.
+    """Ingest a bucket in this process, start to finish, with the served model; returns the job id.
 
     With OCR on, an OCR job follows once the ingest is done (its own job: see `ingest/ocr.py`).
     """
+    settings = follow_switch(settings)  # a `pixseek reindex` switch made since these were read
     source = open_source(uri, settings)
     job_id = job_id or create_job(settings, source.bucket)
     try:

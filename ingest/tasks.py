@@ -3,7 +3,9 @@
 Each task is idempotent, because `acks_late` means a task whose worker died is run again:
 `plan` only plans a job once, `process_batch` only touches images still pending for its
 job, `finalize` re-derives the index from SQL and leaves a finished job alone, and
-`backfill_signatures` only computes signatures that are still missing.
+`backfill_signatures` only computes signatures that are still missing, and `rescan` starts
+an ingest only while none of its bucket is under way; `reindex_batch` embeds only images
+still missing a vector of the next model and `reindex_finish` switches once.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import logging
 
 from celery import Task
 
-from pixseek.core.broker import celery_app, retry_with_backoff
+from pixseek.core.active_model import follow_switch
+from pixseek.core.broker import RESCAN_TASK, celery_app, retry_with_backoff
 from pixseek.core.errors import PixseekError
-from pixseek.core.settings import get_settings
+from pixseek.core.settings import Settings, get_settings
 from pixseek.index.jobs import record_failure
-from pixseek.ingest import dispatch, recovery, signatures
+from pixseek.ingest import dispatch, recovery, reindex, signatures
 from pixseek.ingest.finalizing import finalize_job
 from pixseek.ingest.ocr import follow_ingest_with_ocr
 from pixseek.ingest.pending import fail_pending
@@ -27,10 +30,15 @@ from pixseek.media.sources import open_source
 log = logging.getLogger(__name__)
 
 
+def _settings() -> Settings:
+    """This worker's settings, following a model switch made since it started (pixseek reindex)."""
+    return follow_switch(get_settings())
+
+
 @celery_app.task(bind=True, name=dispatch.PLAN_TASK, acks_late=True)
 def plan(self: Task, job_id: str, uri: str) -> int:
     """List a job's bucket, record the plan and send its batches; returns the batches sent."""
-    settings = get_settings()
+    settings = _settings()
     if job_is_planned(settings, job_id):
         # Redelivered after the plan was committed: send what is still pending again.
         return dispatch.resume_job(settings, job_id)
@@ -47,10 +55,16 @@ def plan(self: Task, job_id: str, uri: str) -> int:
     return dispatch.send_batches(settings, job_id, planned.bucket, planned.work)
 
 
+@celery_app.task(name=RESCAN_TASK, acks_late=True)
+def rescan(uri: str) -> str | None:
+    """Ingest a bucket again on `pixseek beat`'s schedule; returns the job id (None: skipped)."""
+    return dispatch.rescan_bucket(_settings(), uri)
+
+
 @celery_app.task(bind=True, name=dispatch.BATCH_TASK, acks_late=True)
 def process_batch(self: Task, job_id: str, bucket: str, image_ids: list[int]) -> int:
     """Read, decode and embed one batch of a job's images; the last batch sends finalize."""
-    settings = get_settings()
+    settings = _settings()
     deaths = recovery.deaths(settings, self.request.id)  # processes that died running it (its lease)
     if deaths >= settings.task_max_redeliveries:
         # Something in this batch kills the worker outright; stop the crash loop.
@@ -73,7 +87,7 @@ def process_batch(self: Task, job_id: str, bucket: str, image_ids: list[int]) ->
 @celery_app.task(bind=True, name=dispatch.FINALIZE_TASK, acks_late=True)
 def finalize(self: Task, job_id: str) -> int | None:
     """Publish the index for a job whose images are all processed; returns the generation."""
-    settings = get_settings()
+    settings = _settings()
     try:
         result = finalize_job(settings, job_id)
     except Exception as exc:
@@ -95,10 +109,36 @@ def backfill_signatures(self: Task, job_id: str) -> int:
 
     Sent with the detection task as its link, which the worker sends once this returns.
     """
-    settings = get_settings()
+    settings = _settings()
     try:
         return signatures.backfill_signatures(settings, job_id=job_id)
     except Exception as exc:
         retry_with_backoff(self, settings, exc)
         record_failure(settings, job_id, f"signatures: {type(exc).__name__}: {exc}")
+        raise
+
+
+@celery_app.task(bind=True, name=reindex.REINDEX_BATCH_TASK, acks_late=True)
+def reindex_batch(
+    self: Task, job_id: str, model: str, pretrained: str, image_ids: list[int], switch: bool
+) -> int:
+    """Embed one batch of the catalog with the next model (`pixseek reindex` on the workers)."""
+    settings = _settings()
+    try:
+        return reindex.run_batch(settings, job_id, model, pretrained, image_ids, switch)
+    except Exception as exc:
+        retry_with_backoff(self, settings, exc)
+        record_failure(settings, job_id, f"reindex batch: {type(exc).__name__}: {exc}")
+        raise
+
+
+@celery_app.task(bind=True, name=reindex.REINDEX_FINISH_TASK, acks_late=True)
+def reindex_finish(self: Task, job_id: str, model: str, pretrained: str, switch: bool) -> None:
+    """Build the next model's indexes and switch to it, once every image has its vector."""
+    settings = _settings()
+    try:
+        reindex.run_finish(settings, job_id, model, pretrained, switch)
+    except Exception as exc:
+        retry_with_backoff(self, settings, exc)
+        record_failure(settings, job_id, f"reindex finish: {type(exc).__name__}: {exc}")
         raise

@@ -168,6 +168,11 @@ class RegionSearchService:
             IndexNotReady: no patch index was published yet.
             ModelMismatch: it was built by another model or patch mode.
         """
+        self.search.follow_switch()
+        if self.search.settings is not self.settings:  # `pixseek reindex` switched the model
+            self.settings = self.search.settings
+            self.holder = PatchIndexHolder(patch_index_store(self.settings))
+            self.patches = PatchStore(self.settings.patch_dir)
         loaded = self.holder.get()
         if loaded is None:
             raise IndexNotReady("no patch index yet: run `pixseek ingest PATH` first")
@@ -396,6 +401,8 @@ class RegionSearchService:
         if not image_ids:
             return {}
         rows = session.execute(
-            select(ImageVector.image_id, ImageVector.vector).where(ImageVector.image_id.in_(image_ids))
+            select(ImageVector.image_id, ImageVector.vector).where(
+                ImageVector.image_id.in_(image_ids), ImageVector.model == ModelId.of(self.settings).key
+            )
         ).all()
         return {int(i): float(np.frombuffer(blob, dtype="<f4") @ query) for i, blob in rows}

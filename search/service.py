@@ -14,11 +14,14 @@ The flow of one search, one file per step:
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import replace
 
 import numpy as np
 from sqlalchemy.orm import Session
 
+from pixseek.core.active_model import follow_switch
 from pixseek.core.errors import IndexNotReady, InvalidRequest
 from pixseek.core.settings import Settings
 from pixseek.index.store import IndexHolder, IndexStore, LoadedIndex
@@ -45,6 +48,8 @@ from pixseek.search.resolve import Resolved, embed_image_bytes, resolve_query
 
 __all__ = ["Filters", "Hit", "Mode", "Query", "SearchPage", "SearchService"]
 
+log = logging.getLogger(__name__)
+
 
 class SearchService:
     """Answers queries against the catalog and the current index generation.
@@ -59,10 +64,45 @@ class SearchService:
         ...     page = service.search(session, query)
     """
 
-    def __init__(self, settings: Settings, holder: IndexHolder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        holder: IndexHolder | None = None,
+        *,
+        switch_check_seconds: float = 1.0,
+        follow: bool = True,
+    ) -> None:
+        self.configured = settings
         self.settings = settings
         self.holder = holder or IndexHolder(IndexStore(settings.index_dir), device=settings.device)
         self.texts = TextEmbedder(settings.prompt_max_words, settings.max_text_chars)
+        self._switch_check_seconds = switch_check_seconds
+        # False pins the generation of `settings` (`pixseek eval` of a generation not yet served).
+        self._follow = follow
+        self._next_switch_check = 0.0
+        self.follow_switch()
+
+    def follow_switch(self) -> None:
+        """Serve the generation `pixseek reindex` switched to, if it switched since the last look.
+
+        At most every `switch_check_seconds` (one small file read): searches in flight
+        finish on the generation they started with.
+        """
+        now = time.monotonic()
+        if not self._follow or now < self._next_switch_check:
+            return
+        self._next_switch_check = now + self._switch_check_seconds
+        followed = follow_switch(self.configured)
+        current = self.settings
+        if (followed.model, followed.pretrained, followed.space) == (
+            current.model,
+            current.pretrained,
+            current.space,
+        ):
+            return
+        log.info("search.model_switched old=%s new=%s", ModelId.of(current), ModelId.of(followed))
+        self.holder = IndexHolder(IndexStore(followed.index_dir), device=followed.device)
+        self.settings = followed
 
     @property
     def encoder(self) -> Encoder:
@@ -80,6 +120,7 @@ class SearchService:
             IndexNotReady: nothing has been indexed yet.
             ModelMismatch: the index was built by another model.
         """
+        self.follow_switch()
         loaded = self.holder.get()
         if loaded is None:
             raise IndexNotReady("nothing is indexed yet: run `pixseek ingest PATH` first")

@@ -8,7 +8,10 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 from PIL import Image
+
+pillow_heif.register_heif_opener()  # so the tests can write HEIC; AVIF is Pillow's own
 
 
 def pattern(seed: int, size: tuple[int, int] = (96, 64)) -> Image.Image:
@@ -61,6 +64,31 @@ def jpeg_with_orientation(img: Image.Image, orientation: int, **save_kwargs: obj
     return encode(img, "JPEG", exif=exif.tobytes(), **save_kwargs)
 
 
+def iso_bomb(fmt: str, width: int = 100_000, height: int = 100_000) -> bytes:
+    """A real HEIF or AVIF file whose `ispe` box is rewritten to claim `width` x `height` pixels."""
+    # 64x64 needs no cropping box, so the one `ispe` is the size every reader reports.
+    data = bytearray(encode(pattern(0, (64, 64)), fmt, quality=60))
+    at = data.index(b"ispe")
+    assert struct.unpack(">II", data[at + 8 : at + 16]) == (64, 64)
+    data[at + 8 : at + 16] = struct.pack(">II", width, height)
+    return bytes(data)
+
+
+def truncated(fmt: str, seed: int = 0) -> bytes:
+    """The first half of a `fmt` file (the headers and part of the coded picture)."""
+    data = encode(pattern(seed, (160, 120)), fmt, quality=80)
+    return data[: len(data) // 2]
+
+
+def with_exif(img: Image.Image, fmt: str, orientation: int = 1, taken: str | None = None) -> bytes:
+    """`img` as stored, with an EXIF block asking viewers to rotate it and giving its capture time."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    if taken is not None:
+        exif[0x0132] = taken
+    return encode(img, fmt, exif=exif.tobytes(), quality=95)
+
+
 def truncated_jpeg(seed: int = 0) -> bytes:
     data = encode(pattern(seed, (160, 120)), "JPEG", quality=90)
     return data[: len(data) // 2]
@@ -73,6 +101,10 @@ BAD_FILES: dict[str, str] = {
     "bad/random.png": "failed",
     "bad/text-named.jpg": "failed",
     "bad/bomb.png": "failed",
+    "bad/truncated.heic": "failed",
+    "bad/truncated.avif": "failed",
+    "bad/bomb.heic": "failed",
+    "bad/bomb.avif": "failed",
     "bad/notes.txt": "skipped",
     "bad/.hidden.png": "skipped",
 }
@@ -86,6 +118,10 @@ def write_bad_files(folder: Path) -> dict[str, str]:
     (folder / "bad/random.png").write_bytes(b"\x00garbage" + np.random.default_rng(7).bytes(2000))
     (folder / "bad/text-named.jpg").write_text("this is not a picture\n", encoding="utf-8")
     (folder / "bad/bomb.png").write_bytes(png_bomb())
+    (folder / "bad/truncated.heic").write_bytes(truncated("HEIF"))
+    (folder / "bad/truncated.avif").write_bytes(truncated("AVIF"))
+    (folder / "bad/bomb.heic").write_bytes(iso_bomb("HEIF"))
+    (folder / "bad/bomb.avif").write_bytes(iso_bomb("AVIF"))
     (folder / "bad/notes.txt").write_text("some notes\n", encoding="utf-8")
     write_image(folder / "bad/.hidden.png", 99)
     return BAD_FILES

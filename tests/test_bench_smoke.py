@@ -34,6 +34,7 @@ SMOKED = {
     "bench.distributed.run",
     "bench.startup",
     "bench.serve_start",
+    "bench.models",
     "bench.search_filters.run",
     "bench.train_tiny",
     "bench.train_tiny.figures",
@@ -253,3 +254,14 @@ def test_ocr_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     # Tesseract is real even in a smoke run: the few pictures are read (bars under the
     # figures of the full run, docs/benchmarks.md).
     assert report["runs"]["pixseek"]["recall"] >= 0.85 and report["runs"]["pixseek"]["precision"] >= 0.85
+
+
+def test_models_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import models
+
+    result = models.main(["--smoke"])
+    rows = result["rows"]
+    assert [row["model"] for row in rows] == ["pixseek-tiny"] * 2
+    assert all(row["images_per_s"] > 0 and row["text_ms"] > 0 for row in rows)
+    assert rows[0]["images_vs_base"] == 1.0
+    assert re.search(r"^pixseek-tiny +[\d.]+M +64 ", capsys.readouterr().out, re.M)

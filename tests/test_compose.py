@@ -90,3 +90,17 @@ def test_the_api_gets_its_first_key_from_the_environment_and_ingests_only_the_ex
     assert "--host" in services["api"]["command"]
     # Only the host's loopback reaches the API; a TLS proxy publishes it (README, "Security").
     assert [str(port) for port in services["api"]["ports"]] == ["127.0.0.1:8000:8000"]
+
+
+def test_the_beat_service_schedules_a_rescan_of_the_example_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pixseek.core.broker import RESCAN_TASK, beat_schedule
+    from pixseek.core.settings import Settings
+
+    beat = _services()["beat"]
+    assert beat["command"] == ["beat"]
+    assert beat["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    for name, value in beat["environment"].items():
+        monkeypatch.setenv(name, str(value))
+    schedule = beat_schedule(Settings())
+    assert [entry["task"] for entry in schedule.values()] == [RESCAN_TASK]
+    assert [entry["args"] for entry in schedule.values()] == [("s3://images/",)]

@@ -20,7 +20,7 @@ from pixseek.index.ocr import get_ocr
 from pixseek.index.thumbnails import Thumbnail, ThumbnailStore, get_thumbnail
 from pixseek.ingest.thumbnails import backfill_thumbnails
 from pixseek.media.cataloged import read_cataloged
-from pixseek.media.decode import sniff
+from pixseek.media.decode import SNIFF_BYTES, sniff
 from pixseek.media.formats import MEDIA_TYPES
 
 router = APIRouter(prefix="/v1/images", tags=["images"], dependencies=[requires(Scope.SEARCH)])
@@ -60,7 +60,7 @@ def image_file(image_id: int, session: SessionDep, settings: SettingsDep) -> Res
         raise ImageNotFound(f"image {image_id} is {image.status}")
 
     data = read_cataloged(settings, image_id, image.bucket, image.key)
-    fmt = sniff(data[:16])
+    fmt = sniff(data[:SNIFF_BYTES])
     if fmt is None:
         raise ImageNotFound(f"image {image_id} changed on disk and is no longer an image")
     return Response(

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import PrincipalDep, requires
 from pixseek.api.deps import SessionDep, SettingsDep
+from pixseek.core.active_model import follow_switch
 from pixseek.index.status import catalog_status
 
 router = APIRouter(prefix="/v1", tags=["health"], dependencies=[requires(Scope.SEARCH)])
@@ -17,4 +18,5 @@ router = APIRouter(prefix="/v1", tags=["health"], dependencies=[requires(Scope.S
 @router.get("/status")
 def status(session: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> dict[str, Any]:
     """Counts per status, model, index generation and size; admin keys also see where data lives."""
-    return catalog_status(settings, session, details=principal.allows(Scope.ADMIN))
+    # The served generation's model and index, after any `pixseek reindex` switch.
+    return catalog_status(follow_switch(settings), session, details=principal.allows(Scope.ADMIN))

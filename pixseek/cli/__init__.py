@@ -40,6 +40,10 @@ COMMANDS = {
         "pixseek.cli.worker:worker_command",
         "Run a worker for PIXSEEK_BROKER_URL; start any number on any machine sharing the data dir.",
     ),
+    "beat": LazyCommand(
+        "pixseek.cli.worker:beat_command",
+        "Send the scheduled rescans of PIXSEEK_RESCAN__BUCKETS to the workers; run exactly one.",
+    ),
     "keys": LazyCommand(
         "pixseek.cli.keys:keys_group", "API keys: from the first one on, every API call needs a key."
     ),
@@ -50,6 +54,10 @@ COMMANDS = {
     "thumbnails": LazyCommand(
         "pixseek.cli.thumbnails:thumbnails_command",
         "Make the thumbnails the web UI shows for indexed images that lack them.",
+    ),
+    "reindex": LazyCommand(
+        "pixseek.cli.reindex:reindex_command",
+        "Embed the catalog again with another model while search answers from the current one.",
     ),
     "eval": LazyCommand(
         "pixseek.cli.eval:eval_command",

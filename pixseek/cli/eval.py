@@ -66,12 +66,26 @@ def print_table(results: list[RunResult]) -> None:
     help="A data dir to evaluate (repeat to compare; default PIXSEEK_DATA_DIR). Each uses the "
     "model its index was built with.",
 )
+@click.option(
+    "--model",
+    "other_model",
+    default=None,
+    help="Also score this model's generation in the same data dir, built by `pixseek reindex "
+    "--model M --pretrained P --no-switch`: the two side by side before switching.",
+)
+@click.option("--pretrained", "other_pretrained", default="none", show_default=True, help="With --model.")
 @click.option("--bucket", default=None, help="Only images of this bucket (a folder's real path).")
 @click.option("--limit", type=int, default=None, help="At most this many queries of each kind.")
 @json_option
 @handle_errors
 def eval_command(
-    queries: Path, data_dirs: tuple[Path, ...], bucket: str | None, limit: int | None, as_json: bool
+    queries: Path,
+    data_dirs: tuple[Path, ...],
+    other_model: str | None,
+    other_pretrained: str,
+    bucket: str | None,
+    limit: int | None,
+    as_json: bool,
 ) -> None:
     """Score search quality with QUERIES: a COCO captions file or JSON lines.
 
@@ -88,10 +102,11 @@ def eval_command(
     Examples:
       pixseek eval captions_val2017.json --limit 1000
       pixseek eval queries.jsonl --data-dir ~/pixseek-b32 --data-dir ~/pixseek-l14 --json
+      pixseek eval queries.jsonl --model xlm-roberta-base-ViT-B-32 --pretrained laion5b_s13b_b90k
     """
     # Imported here: `pixseek eval --help` must not load torch (tests/test_cli_startup.py).
     from pixseek.evaluation.queries import load_queries
-    from pixseek.evaluation.runner import evaluate, settings_for
+    from pixseek.evaluation.runner import evaluate, generation_settings, settings_for
 
     if limit is not None and limit < 1:
         raise InvalidRequest("--limit must be at least 1")
@@ -103,9 +118,14 @@ def eval_command(
     query_set = load_queries(queries).limited(limit)
     if not any(query_set.counts().values()):
         raise InvalidRequest(f"{queries} holds no queries")
-    results = [
-        evaluate(settings_for(base, d), query_set, bucket=bucket) for d in data_dirs or (base.data_dir,)
-    ]
+    runs = [settings_for(base, d) for d in data_dirs or (base.data_dir,)]
+    if other_model is not None:
+        if len(runs) > 1:
+            raise InvalidRequest(
+                "--model compares two generations of one data dir: give at most one --data-dir"
+            )
+        runs.append(generation_settings(runs[0], other_model, other_pretrained))
+    results = [evaluate(run, query_set, bucket=bucket) for run in runs]
     if as_json:
         emit({"queries": str(queries), "counts": query_set.counts(), "runs": [r.as_dict() for r in results]})
         return

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import sys
+from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -78,6 +82,66 @@ def _follow(settings: Settings, plan: Plan) -> JobProgress:
         bar.close()
 
 
+def _ingest_and_wait(settings: Settings, path: str) -> str:
+    """One ingest, here or on the workers, returning once it is finished."""
+    if settings.embedded:
+        from pixseek.ingest.run import run_ingest
+
+        return run_ingest(settings, path)
+    from pixseek.ingest.dispatch import start_job, wait_for_job
+
+    plan = start_job(settings, path)
+    wait_for_job(settings, plan.job_id)
+    return plan.job_id
+
+
+def _watch(settings: Settings, path: str, as_json: bool) -> None:
+    """Ingest PATH now and again whenever it changes, until SIGINT or SIGTERM."""
+    from pixseek.ingest.watch import Watcher
+    from pixseek.media.sources import open_source
+    from pixseek.media.sources.local import LocalSource
+
+    source = open_source(path, settings)  # a missing folder fails now, before watching
+    local = isinstance(source, LocalSource)
+    folder = Path(source.bucket) if local and settings.watch.events else None
+
+    def on_run(job_id: str | None, reason: str) -> None:
+        if job_id is None:
+            click.echo(f"watch: the {reason} ingest failed (see the log); the next run retries", err=True)
+            return
+        with session_scope(settings) as session:
+            summary = job_summary(session, job_id)
+        changed = summary["indexed"] or summary["deleted"] or summary["failed"]
+        if as_json:
+            click.echo(json.dumps({"reason": reason, **summary}, default=str))
+        elif changed or reason == "start":
+            _print_summary(summary)
+
+    watcher = Watcher(
+        lambda: _ingest_and_wait(settings, path),
+        folder=folder,
+        debounce_seconds=settings.watch.debounce_seconds,
+        rescan_seconds=settings.watch.rescan_seconds,
+        ignore=[settings.data_dir],
+        on_run=on_run,
+    )
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if watcher.stopping:  # the second signal interrupts the run; the next one recovers its job
+            raise KeyboardInterrupt
+        click.echo("watch: stopping after the current ingest (again to interrupt it)", err=True)
+        watcher.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    how = f"events, and a rescan every {settings.watch.rescan_seconds:g} s" if folder else "rescans"
+    click.echo(f"watch: keeping {source.bucket} in sync ({how}); Ctrl-C to stop", err=True)
+    try:
+        watcher.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 @click.command("ingest")
 @click.argument("path")
 @click.option(
@@ -85,17 +149,29 @@ def _follow(settings: Settings, plan: Plan) -> JobProgress:
     is_flag=True,
     help="With a broker: follow the job to its end and print the summary (default: return at once).",
 )
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep PATH in sync: ingest again after its files change and on every rescan, until Ctrl-C.",
+)
 @json_option
 @handle_errors
-def ingest_command(path: str, wait: bool, as_json: bool) -> None:
+def ingest_command(path: str, wait: bool, watch: bool, as_json: bool) -> None:
     """Index the images under PATH (a folder or s3://bucket/prefix); re-runs embed only changes.
 
     Without PIXSEEK_BROKER_URL the work runs in this process. With it, the bucket is listed
     here, its batches go to the workers (`pixseek worker`) and the job id is printed at once,
     or, with --wait, the job is followed to its end.
+
+    With --watch the command stays: one ingest now, then one after each burst of file
+    changes has settled (PIXSEEK_WATCH__DEBOUNCE_SECONDS) and one every
+    PIXSEEK_WATCH__RESCAN_SECONDS; --json prints one JSON line per run.
     """
     settings = get_settings()
     ensure_schema(settings)
+    if watch:
+        _watch(settings, path, as_json)
+        return
     if settings.embedded:
         job_id = _ingest_here(settings, path)
     else:

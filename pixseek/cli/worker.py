@@ -1,4 +1,4 @@
-"""`pixseek worker`: a Celery worker that embeds batches and writes the index."""
+"""`pixseek worker`: a Celery worker that embeds batches and writes the index; `pixseek beat`: its clock."""
 
 from __future__ import annotations
 
@@ -63,3 +63,24 @@ def worker_command(
     if hostname:
         argv.append(f"--hostname={hostname}")
     celery_app.worker_main(argv)
+
+
+@click.command("beat")
+@click.option("--loglevel", default="INFO", show_default=True)
+@handle_errors
+def beat_command(loglevel: str) -> None:
+    """Send the scheduled rescans of PIXSEEK_RESCAN__BUCKETS to the workers; run exactly one."""
+    settings = get_settings()
+    if settings.embedded:
+        raise ConfigError("`pixseek beat` needs PIXSEEK_BROKER_URL (for example redis://host:6379/0)")
+    if not settings.rescan.buckets:
+        raise ConfigError(
+            "`pixseek beat` has nothing to schedule: set PIXSEEK_RESCAN__BUCKETS "
+            "(e.g. '[\"s3://images/\"]') and PIXSEEK_RESCAN__INTERVAL_SECONDS"
+        )
+    # The shared app: its schedule is built from the same settings (pixseek/core/broker.py),
+    # and the beat sends tasks by name, so it loads no model and no pipeline.
+    from pixseek.core.broker import celery_app
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    celery_app.start(["beat", f"--loglevel={loglevel}", f"--schedule={settings.data_dir / 'beat-schedule'}"])

@@ -19,6 +19,23 @@ TASK_MODULES = (
     "pixseek.ingest.ocr_tasks",
     "pixseek.search.duplicates.tasks",
 )
+# Declared in pixseek.ingest.tasks; named here because the beat schedule below sends it.
+RESCAN_TASK = "pixseek.ingest.rescan"
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
+    """`pixseek beat`'s schedule: one rescan of each of `PIXSEEK_RESCAN__BUCKETS` per interval."""
+    interval = float(settings.rescan.interval_seconds)
+    return {
+        f"rescan {uri}": {
+            "task": RESCAN_TASK,
+            "schedule": interval,
+            "args": (uri,),
+            # A rescan that waited a whole interval for a worker is superseded by the next one.
+            "options": {"queue": settings.queue, "expires": interval},
+        }
+        for uri in settings.rescan.buckets
+    }
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -44,6 +61,7 @@ def make_celery(settings: Settings) -> Celery:
                 "unacked_restore_interval": max(1, min(60, timeout // 10)),
                 "unacked_restore_throttle": 1,
             },
+            beat_schedule=beat_schedule(settings),
         )
     else:
         app.conf.update(task_always_eager=True, task_eager_propagates=True, task_ignore_result=True)

@@ -78,6 +78,25 @@ class OcrSettings(BaseModel):
     batch_size: int = Field(default=16, ge=1, le=10_000)
 
 
+class WatchSettings(BaseModel):
+    """`pixseek ingest --watch` (`PIXSEEK_WATCH__<NAME>`); the README's "Folders that stay in sync"."""
+
+    # A burst of file events gives one ingest, once the folder has been quiet this long.
+    debounce_seconds: float = Field(default=2.0, ge=0.0, le=3600.0)
+    # The safety net: an ingest at least this often, whatever the events said.
+    rescan_seconds: float = Field(default=3600.0, gt=0.0, le=7 * 86400.0)
+    # Filesystem events (local folders only); off, the watcher only rescans.
+    events: bool = True
+
+
+class RescanSettings(BaseModel):
+    """Scheduled rescans in a cluster (`PIXSEEK_RESCAN__<NAME>`), sent by `pixseek beat`."""
+
+    # Buckets (s3://bucket/prefix, or folders the workers see) ingested again on a schedule.
+    buckets: list[str] = Field(default_factory=list)
+    interval_seconds: int = Field(default=900, ge=10, le=7 * 86400)
+
+
 def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "pixseek"
 
@@ -109,6 +128,10 @@ class Settings(BaseSettings):
     # `pixseek serve` loads the model and index in the background at start-up, so the first
     # query does not wait for them; readiness says `loading` meanwhile (api/warmup.py).
     preload_model: bool = True
+    # The folder under the data dir holding the served model generation's `index/` and
+    # `patches/`: "" (the data dir itself) until `pixseek reindex` switches to a new model,
+    # which records it in `<data dir>/model.json`; not meant to be set by hand.
+    space: str = Field(default="", pattern=r"^(models/[a-z0-9][a-z0-9._-]{0,120})?$")
     batch_size: int = Field(default=32, ge=1, le=4096)
     decode_workers: int = Field(default=0, ge=0, le=64)
     torch_threads: int = Field(default=0, ge=0, le=512)
@@ -221,6 +244,9 @@ class Settings(BaseSettings):
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     # --- end web UI ---
 
+    watch: WatchSettings = Field(default_factory=WatchSettings)
+    rescan: RescanSettings = Field(default_factory=RescanSettings)
+
     @field_validator("data_dir", "model_cache_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
@@ -300,8 +326,13 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'pixseek.db'}"
 
     @property
+    def space_dir(self) -> Path:
+        """Where the served model generation keeps its files (see `space`)."""
+        return self.data_dir / self.space
+
+    @property
     def index_dir(self) -> Path:
-        return self.data_dir / "index"
+        return self.space_dir / "index"
 
     @property
     def patch_index_dir(self) -> Path:
@@ -309,7 +340,7 @@ class Settings(BaseSettings):
 
     @property
     def patch_dir(self) -> Path:
-        return self.data_dir / "patches"
+        return self.space_dir / "patches"
 
     @property
     def thumbnail_dir(self) -> Path:
@@ -333,5 +364,10 @@ class Settings(BaseSettings):
 
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()
+    """The process-wide settings, read once from the environment, following a model switch.
+
+    Long-running processes re-read the switch with `follow_switch` (pixseek/core/active_model.py).
+    """
+    from pixseek.core.active_model import follow_switch
+
+    return follow_switch(Settings())

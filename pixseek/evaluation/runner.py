@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pixseek.core.active_model import follow_switch
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.errors import IndexNotReady
 from pixseek.core.settings import Settings
@@ -25,6 +26,7 @@ from pixseek.index.catalog import SEARCHABLE, Image
 from pixseek.index.manifest import Manifest
 from pixseek.index.patch_sync import effective_patch_mode
 from pixseek.index.store import IndexStore
+from pixseek.ingest.reindex import candidate_settings
 from pixseek.search.filters import Filters
 from pixseek.search.query import ImageIdPart, Query, TextPart
 from pixseek.search.regions import RegionSearchService
@@ -72,9 +74,20 @@ def indexed_model(settings: Settings) -> tuple[str, str]:
     return manifest.model, manifest.pretrained
 
 
+def generation_settings(served: Settings, model: str, pretrained: str) -> Settings:
+    """The settings of the generation `pixseek reindex` built for `model` beside the served one."""
+    candidate = candidate_settings(served, model, pretrained)
+    if IndexStore(candidate.index_dir).current_generation() is None:
+        raise IndexNotReady(
+            f"no generation of {model}/{candidate.pretrained} in {served.data_dir}: build it with "
+            f"`pixseek reindex --model {model} --pretrained {pretrained} --no-switch`"
+        )
+    return candidate
+
+
 def settings_for(base: Settings, data_dir: Path) -> Settings:
     """`base` pointed at `data_dir`, with the model and patch mode its index was built with."""
-    moved = base.model_copy(update={"data_dir": data_dir})
+    moved = follow_switch(base.model_copy(update={"data_dir": data_dir, "space": ""}))
     model, pretrained = indexed_model(moved)
     patch_mode = effective_patch_mode(moved.model_copy(update={"patch_mode": None, "model": model}))
     return moved.model_copy(update={"model": model, "pretrained": pretrained, "patch_mode": patch_mode})
@@ -123,7 +136,7 @@ def evaluate(settings: Settings, queries: QuerySet, *, bucket: str | None = None
     """Every query of `queries` against the data dir of `settings`."""
     ensure_schema(settings)
     result = RunResult(settings.data_dir, settings.model, settings.pretrained, effective_patch_mode(settings))
-    service = SearchService(settings)
+    service = SearchService(settings, follow=False)  # this generation, even one not served yet
     filters = Filters(bucket=bucket)
     with session_scope(settings) as session:
         ids = _keys(session, bucket)

@@ -8,10 +8,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+import pillow_heif
+from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from pixseek.core.errors import UnsupportedImage
-from pixseek.media.formats import FORMATS, IMAGE_EXTENSIONS
+from pixseek.media.formats import IMAGE_EXTENSIONS
+from pixseek.media.isobmff import brand_format, declared_sizes
+
+# HEIC through pillow-heif (which also applies the file's rotation and mirroring, reporting
+# the displayed size and resetting the EXIF orientation to 1); AVIF through Pillow's own
+# plugin when this Pillow was built with libavif (it keeps the EXIF orientation, applied below).
+pillow_heif.register_heif_opener()
+AVIF_SUPPORTED = features.check("avif")
+# How many leading bytes `sniff` needs: the `ftyp` box of HEIF and AVIF lists its brands there.
+SNIFF_BYTES = 64
 
 EXIF_DATETIME_ORIGINAL = 0x9003
 EXIF_IFD = 0x8769
@@ -46,7 +56,7 @@ class Decoded:
 
 
 def sniff(head: bytes) -> str | None:
-    """The image format named by the first bytes of a file, or None."""
+    """The image format named by the first bytes of a file (`SNIFF_BYTES` of them), or None."""
     if head.startswith(b"\xff\xd8\xff"):
         return "JPEG"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -59,7 +69,7 @@ def sniff(head: bytes) -> str | None:
         return "BMP"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "TIFF"
-    return None
+    return brand_format(head)
 
 
 def looks_like_image_name(key: str) -> bool:
@@ -120,19 +130,30 @@ def decode_image(
     """
     if not data:
         raise DecodeError("empty file")
-    fmt = sniff(data[:16])
+    fmt = sniff(data[:SNIFF_BYTES])
     if fmt is None:
         raise DecodeError("not an image (unrecognised content)", skip=True)
+    if fmt == "AVIF" and not AVIF_SUPPORTED:
+        raise DecodeError("AVIF image, but this Pillow was built without AVIF support (libavif)")
+    if fmt in ("HEIF", "AVIF"):
+        # Their decoders may refuse a huge size with an opaque error (libavif) or read the
+        # headers at length first; the declared sizes decide here, before either runs.
+        for w, h in declared_sizes(data):
+            if w * h > max_pixels:
+                raise DecodeError(
+                    f"decompression bomb refused: {fmt} header declares {w}x{h} = {w * h} "
+                    f"pixels, over the limit of {max_pixels}"
+                )
     with warnings.catch_warnings():
         # PIL warns before it errors on large images; our own limit decides instead.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = Image.open(io.BytesIO(data), formats=FORMATS)
+            img = Image.open(io.BytesIO(data), formats=(fmt,))
         except Image.DecompressionBombError as exc:
             raise DecodeError(f"decompression bomb refused: {exc}") from exc
         except UnidentifiedImageError as exc:
             raise DecodeError(f"cannot identify {fmt} image: the file is corrupt") from exc
-        except (OSError, ValueError, SyntaxError) as exc:
+        except (OSError, ValueError, SyntaxError, RuntimeError) as exc:
             raise DecodeError(f"corrupt {fmt} header: {exc}") from exc
     width, height = img.size
     if width <= 0 or height <= 0:
@@ -161,8 +182,8 @@ def decode_image(
         rgb = _to_rgb(ImageOps.exif_transpose(img))
     except Image.DecompressionBombError as exc:
         raise DecodeError(f"decompression bomb refused: {exc}") from exc
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError) as exc:
-        raise DecodeError(f"cannot decode {fmt} image: {exc}") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, RuntimeError) as exc:
+        raise DecodeError(f"cannot decode {fmt} image: {str(exc).strip()}") from exc
     except MemoryError as exc:
         raise DecodeError(f"out of memory decoding {fmt} image") from exc
     if orientation in _TRANSPOSING:

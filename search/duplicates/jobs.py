@@ -18,6 +18,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pixseek.core.active_model import follow_switch
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.locks import file_lock
 from pixseek.core.settings import Settings
@@ -51,6 +52,7 @@ def run_detection_job(settings: Settings, job_id: str, *, full: bool = False) ->
 
     Raises whatever detection raises, leaving the job for the caller to record failed.
     """
+    settings = follow_switch(settings)  # the served model's vectors, after any `pixseek reindex`
     with detection_lock(settings):
         with session_scope(settings) as session:
             # Committed at once, so the job shows `running` while the comparison runs.

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from pixseek.core.active_model import follow_switch
 from pixseek.core.settings import Settings
 from pixseek.index.duplicates import GroupStatus
 from pixseek.search.duplicates import decisions, detection, regroup, views
@@ -58,11 +59,11 @@ class DuplicateService:
         Runs in the caller's transaction and reads only the catalog; a detection job
         (`jobs.py`) also gives images without a signature one first.
         """
-        return detection.detect(session, self.settings, full=full)
+        return detection.detect(session, follow_switch(self.settings), full=full)
 
     def regroup(self, session: Session) -> dict[str, int]:
         """Rebuild every open group from the stored pairs; groups per tier."""
-        return regroup.regroup(session, self.settings)
+        return regroup.regroup(session, follow_switch(self.settings))
 
     def list_groups(
         self,

@@ -39,6 +39,9 @@ def test_image_metadata(client: TestClient, indexed: Path, settings: Settings) -
         ("e.bmp", "BMP", "image/bmp"),
         ("f.tiff", "TIFF", "image/tiff"),
         ("png-named.jpg", "PNG", "image/png"),
+        ("g.heic", "HEIF", "image/heic"),
+        ("h.avif", "AVIF", "image/avif"),
+        ("heic-named.jpg", "HEIF", "image/heic"),
     ],
 )
 def test_file_returns_the_original_bytes_with_their_content_type(

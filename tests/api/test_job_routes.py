@@ -38,7 +38,7 @@ def test_job_runs_to_done_with_progress(client: TestClient, bucket: Path) -> Non
     assert final["status"] == "done", final
     total = 6 + len(BAD_FILES)
     assert (final["total"], final["done"]) == (total, total)
-    assert (final["indexed"], final["failed"], final["skipped"]) == (6, 5, 2)
+    assert (final["indexed"], final["failed"], final["skipped"]) == (6, 9, 2)
     assert final["finished_at"] is not None and final["error"] is None
     assert all(0 <= doc["done"] <= max(doc["total"], 0) for doc in seen)
     assert [doc["done"] for doc in seen] == sorted(doc["done"] for doc in seen)

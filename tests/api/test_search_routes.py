@@ -97,6 +97,14 @@ def test_image_upload_ignores_the_declared_type_and_name(client: TestClient, ind
     assert client.post("/v1/search/image", files=upload).json()["results"][0]["key"] == "img004.png"
 
 
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_phone_formats_can_be_uploaded_as_queries(client: TestClient, indexed: Path, fmt: str) -> None:
+    with Image.open(indexed / "img004.png") as original:
+        data = encode(original.convert("RGB"), fmt, quality=95)
+    upload = {"file": ("IMG_0001.HEIC", data, "image/heic")}
+    assert client.post("/v1/search/image", files=upload).json()["results"][0]["key"] == "img004.png"
+
+
 def test_garbage_upload_is_415(client: TestClient, indexed: Path) -> None:
     for payload in (b"definitely not an image", b"\x89PNG\r\n\x1a\n" + b"\x00" * 50):
         body = assert_error(
@@ -106,10 +114,11 @@ def test_garbage_upload_is_415(client: TestClient, indexed: Path) -> None:
 
 
 def test_truncated_and_bomb_uploads_are_415(client: TestClient, indexed: Path) -> None:
-    from tests.imagegen import png_bomb, truncated_jpeg
+    from tests.imagegen import iso_bomb, png_bomb, truncated, truncated_jpeg
 
     strip = encode(Image.new("L", (1, 100_000)), "PNG")
-    for payload in (truncated_jpeg(), png_bomb(), strip):
+    heif_and_avif = [maker(fmt) for fmt in ("HEIF", "AVIF") for maker in (truncated, iso_bomb)]
+    for payload in (truncated_jpeg(), png_bomb(), strip, *heif_and_avif):
         assert_error(client.post("/v1/search/image", files={"file": ("x", payload, "image/png")}), 415)
 
 

@@ -16,7 +16,7 @@ from pixseek.index.catalog import Image, ImageVector
 from pixseek.index.jobs import job_summary
 from pixseek.index.patches import PatchStore
 from pixseek.index.store import IndexStore, index_ids
-from tests.imagegen import encode, jpeg_with_orientation, pattern, write_image
+from tests.imagegen import encode, jpeg_with_orientation, pattern, with_exif, write_image
 
 
 def catalog(settings: Settings) -> dict[str, Image]:
@@ -74,10 +74,23 @@ def write_good_images(folder: Path) -> dict[str, tuple[str, tuple[int, int]]]:
         good[key] = (fmt, size)
 
     for i, (fmt, ext) in enumerate(
-        [("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp"), ("GIF", "gif"), ("BMP", "bmp"), ("TIFF", "tif")]
+        [
+            ("JPEG", "jpg"),
+            ("PNG", "png"),
+            ("WEBP", "webp"),
+            ("GIF", "gif"),
+            ("BMP", "bmp"),
+            ("TIFF", "tif"),
+            ("HEIF", "heic"),
+            ("AVIF", "avif"),
+        ]
     ):
         put(f"formats/img.{ext}", encode(pattern(10 + i), fmt), fmt, (96, 64))
     put("formats/png-named.jpg", encode(pattern(20), "PNG"), "PNG", (96, 64))
+    put("formats/heic-named.jpg", encode(pattern(27), "HEIF"), "HEIF", (96, 64))
+    put("formats/avif-named.png", encode(pattern(28), "AVIF"), "AVIF", (96, 64))
+    put("rotated.heic", with_exif(pattern(29, (120, 60)), "HEIF", 6), "HEIF", (60, 120))
+    put("rotated.avif", with_exif(pattern(30, (120, 60)), "AVIF", 6), "AVIF", (60, 120))
     put("modes/cmyk.jpg", encode(pattern(21).convert("CMYK"), "JPEG"), "JPEG", (96, 64))
     put("modes/rgba.png", encode(pattern(22).convert("RGBA"), "PNG"), "PNG", (96, 64))
     put("modes/la.png", encode(pattern(23).convert("LA"), "PNG"), "PNG", (96, 64))

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from pixseek.core.errors import UnsupportedImage
-from pixseek.media.decode import DecodeError, decode_image, sniff
+from pixseek.media.decode import SNIFF_BYTES, DecodeError, decode_image, sniff
 from tests.imagegen import encode, jpeg_with_orientation, pattern, png_bomb, truncated_jpeg
 
 LIMIT = 64_000_000
@@ -35,7 +35,7 @@ def decode(data: bytes, **kwargs: object) -> np.ndarray:
 )
 def test_every_accepted_format_is_identified_by_content(fmt: str, save_kwargs: dict[str, object]) -> None:
     data = encode(pattern(1, (96, 64)), fmt, **save_kwargs)
-    assert sniff(data[:16]) == fmt
+    assert sniff(data[:SNIFF_BYTES]) == fmt
     decoded = decode_image(data, max_pixels=LIMIT)
     assert decoded.format == fmt
     assert (decoded.width, decoded.height) == (96, 64)

@@ -41,12 +41,12 @@ def test_ingest_counts_images_by_outcome_and_failures_by_reason(settings: Settin
     # The hidden file is skipped when the bucket is listed, before any file is read.
     assert delta == {
         "images.embedded": 3,
-        "images.failed": 5,
+        "images.failed": 9,
         "images.skipped": 1,
         "failures.empty": 1,
         "failures.not_an_image": 2,
-        "failures.corrupt": 1,
-        "failures.too_large": 1,
+        "failures.corrupt": 3,  # truncated JPEG, HEIC and AVIF
+        "failures.too_large": 3,  # the PNG, HEIC and AVIF bombs
         "failures.worker_died": 0,
         "failures.other": 0,
     }

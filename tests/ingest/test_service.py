@@ -88,6 +88,9 @@ def test_mixed_folder_indexes_every_good_image_and_reports_every_bad_one(
     assert "not an image" in failed["bad/random.png"]
     assert "not an image" in failed["bad/text-named.jpg"]
     assert "decompression bomb" in failed["bad/bomb.png"]
+    assert "decompression bomb" in failed["bad/bomb.heic"]
+    assert "decompression bomb" in failed["bad/bomb.avif"]
+    assert "HEIF" in failed["bad/truncated.heic"] and "AVIF" in failed["bad/truncated.avif"]
     assert "outside the bucket" in failed["bad/escape.png"]
     assert "not an image" in skipped["bad/notes.txt"]
     assert skipped["bad/.hidden.png"] == "hidden file"
@@ -383,7 +386,9 @@ def test_job_progress_counts_every_file(settings: Settings, bucket: Path) -> Non
     assert progress.total == 6 + len(BAD_FILES)
     assert progress.done == progress.total
     assert progress.indexed == 6
-    assert progress.failed == 5 and progress.skipped == 2
+    statuses = list(BAD_FILES.values())
+    assert (progress.failed, progress.skipped) == (statuses.count("failed"), statuses.count("skipped"))
+    assert progress.failed == 9 and progress.skipped == 2
     assert progress.finished_at is not None
 
 
