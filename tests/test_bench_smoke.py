@@ -35,6 +35,7 @@ SMOKED = {
     "bench.search_filters.run",
     "bench.train_tiny",
     "bench.train_tiny.figures",
+    "bench.thumbnails.run",
 }
 # Benchmarks whose owners are rewriting them now; each gets its smoke test here with its
 # `--smoke` mode (the guard below fails once the mode exists and the test does not).
@@ -206,3 +207,13 @@ def test_train_tiny_figures_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--smoke"]) == 0
     out = capsys.readouterr().out
     assert "clearclip" in out and "text r@1" in out and "similar:" in out
+
+
+def test_thumbnails_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.thumbnails.run import main
+
+    assert main(["--smoke"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[: out.index("\nwritten to ")])
+    assert report["images"] == 3
+    assert report["thumbs_256_ms_per_image"] > 0 and report["ratio_256_768"] > 0
