@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKED = {
     "bench.ingest",
     "bench.ingest.precision",
+    "bench.ingest.runtimes",
     "bench.search",
     "bench.duplicates",
     "bench.duplicates.scale",
@@ -32,6 +33,7 @@ SMOKED = {
     "bench.regions.region_query",
     "bench.distributed.run",
     "bench.startup",
+    "bench.serve_start",
     "bench.search_filters.run",
     "bench.train_tiny",
     "bench.train_tiny.figures",
@@ -181,6 +183,27 @@ def test_startup_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for command in COMMANDS[:2]:
         assert re.search(rf"^pixseek {re.escape(' '.join(command))} +wall +[\d.]+ s", out, re.M), out
+
+
+def test_runtimes_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.ingest.runtimes import main
+
+    report = main(["--smoke"])
+    out = capsys.readouterr().out
+    assert "| onnxruntime fp32 |" in out and "| onnxruntime int8 |" in out, out
+    # The exported graph computes what torch computes: the fp32 export agrees to rounding.
+    assert report["runtimes"]["onnxruntime fp32"]["cls_cosine_min"] >= 0.9999, report
+
+
+def test_serve_start_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.serve_start import main
+
+    report = main(["--smoke"])
+    out = capsys.readouterr().out
+    assert "| preload |" in out and "| lazy |" in out, out
+    for mode in ("preload", "lazy"):
+        times = report["median"][mode]
+        assert times["health_s"] <= times["ready_s"] <= times["first_answer_s"], times
 
 
 def test_search_filters_smoke(capsys: pytest.CaptureFixture[str]) -> None:
