@@ -78,8 +78,9 @@ class ThumbnailStore:
 def record_thumbnails(
     session: Session, store: ThumbnailStore, image_id: int, sha256: str, thumbs: Sequence[Thumb]
 ) -> None:
-    """Write an image's thumbnail files and rows (replacing any earlier ones) in `session`."""
-    session.execute(delete(Thumbnail).where(Thumbnail.image_id == image_id))
+    """Write an image's thumbnail files and rows (replacing earlier ones of those sizes) in `session`."""
+    sizes = [thumb.size for thumb in thumbs]
+    session.execute(delete(Thumbnail).where(Thumbnail.image_id == image_id, Thumbnail.size.in_(sizes)))
     for thumb in thumbs:
         store.put(image_id, thumb)
         session.add(

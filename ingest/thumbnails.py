@@ -33,8 +33,8 @@ def decode_side(sizes: Sequence[int]) -> int:
 class ThumbnailExtractor:
     name = "thumbnails"
 
-    def __init__(self, settings: Settings) -> None:
-        self.sizes = tuple(settings.thumbnail_sizes)
+    def __init__(self, settings: Settings, sizes: Sequence[int] | None = None) -> None:
+        self.sizes = tuple(settings.thumbnail_ingest_sizes if sizes is None else sizes)
         self.store_files = ThumbnailStore(settings.thumbnail_dir)
         # Read by `ingest.pipeline.prepare_file`: JPEG draft decoding keeps at least this.
         self.decode_min_side = decode_side(self.sizes)
@@ -54,22 +54,22 @@ class ThumbnailExtractor:
 
 @register
 def thumbnail_extractor(settings: Settings) -> ThumbnailExtractor | None:
-    return ThumbnailExtractor(settings) if settings.thumbnail_sizes else None
+    return ThumbnailExtractor(settings) if settings.thumbnail_ingest_sizes else None
 
 
 def _lacking(
-    session: Session, settings: Settings, image_ids: Sequence[int] | None = None
+    session: Session, sizes: Sequence[int], image_ids: Sequence[int] | None = None
 ) -> list[tuple[int, str, str]]:
     """(id, bucket, key) of searchable images without a current thumbnail of every size, by id."""
     have = (
         select(Thumbnail.image_id)
         .where(
-            Thumbnail.size.in_(settings.thumbnail_sizes),
+            Thumbnail.size.in_(list(sizes)),
             Thumbnail.version == VERSION,
             Thumbnail.sha256 == Image.sha256,
         )
         .group_by(Thumbnail.image_id)
-        .having(func.count() == len(settings.thumbnail_sizes))
+        .having(func.count() == len(set(sizes)))
     )
     stmt = (
         select(Image.id, Image.bucket, Image.key)
@@ -82,10 +82,10 @@ def _lacking(
 
 
 def lacking_thumbnails(
-    session: Session, settings: Settings, image_ids: Sequence[int] | None = None
+    session: Session, sizes: Sequence[int], image_ids: Sequence[int] | None = None
 ) -> list[int]:
-    """Searchable images without a current thumbnail of every configured size, in id order."""
-    return [image_id for image_id, _, _ in _lacking(session, settings, image_ids)]
+    """Searchable images without a current thumbnail of each of `sizes`, in id order."""
+    return [image_id for image_id, _, _ in _lacking(session, sizes, image_ids)]
 
 
 def _thumbs_of(
@@ -100,17 +100,21 @@ def _thumbs_of(
     return make_thumbnails(decoded.image, sizes)
 
 
-def backfill_thumbnails(settings: Settings, image_ids: Sequence[int] | None = None) -> int:
-    """Make the missing thumbnails of searchable images (all, or those of `image_ids`).
+def backfill_thumbnails(
+    settings: Settings, image_ids: Sequence[int] | None = None, sizes: Sequence[int] | None = None
+) -> int:
+    """Make the missing thumbnails of searchable images (all, or those of `image_ids`), of
+    `sizes` (default: those ingest makes, `PIXSEEK_THUMBNAIL_INGEST_SIZES`).
 
     Files are read again from their buckets with no transaction open; each chunk is
     committed on its own, so an interrupted run keeps what it did. Unreadable files are
     logged and left without. Returns the number of images given thumbnails.
     """
-    if not settings.thumbnail_sizes:
+    wanted = sorted(set(settings.thumbnail_ingest_sizes if sizes is None else sizes))
+    if not wanted:
         return 0
     with session_scope(settings) as session:
-        lacking = _lacking(session, settings, image_ids)
+        lacking = _lacking(session, wanted, image_ids)
     by_bucket: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for image_id, bucket, key in lacking:
         by_bucket[bucket].append((image_id, key))
@@ -125,21 +129,21 @@ def backfill_thumbnails(settings: Settings, image_ids: Sequence[int] | None = No
         for start in range(0, len(items), CHUNK):
             made = {}
             for image_id, key in items[start : start + CHUNK]:
-                thumbs = _thumbs_of(settings, source, key, settings.thumbnail_sizes)
+                thumbs = _thumbs_of(settings, source, key, wanted)
                 if thumbs is not None:
                     made[image_id] = thumbs
-            done += _store(settings, store, made)
+            done += _store(settings, store, made, wanted)
     if image_ids is None:
         log.info("ingest.thumbnails_backfilled images=%d made=%d", len(lacking), done)
     return done
 
 
-def _store(settings: Settings, store: ThumbnailStore, made: dict[int, list[Thumb]]) -> int:
+def _store(settings: Settings, store: ThumbnailStore, made: dict[int, list[Thumb]], sizes: list[int]) -> int:
     if not made:
         return 0
     with session_scope(settings) as session:
         # An ingest may have re-read some of these files meanwhile: its thumbnails are newer.
-        still = set(lacking_thumbnails(session, settings, list(made)))
+        still = set(lacking_thumbnails(session, sizes, list(made)))
         shas = dict(session.execute(select(Image.id, Image.sha256).where(Image.id.in_(still))).tuples().all())
         for image_id in sorted(still):
             sha = shas.get(image_id)

@@ -40,6 +40,7 @@ SMOKED = {
     "bench.train_tiny.figures",
     "bench.tags",
     "bench.ocr",
+    "bench.thumbnails.run",
 }
 # Benchmarks whose owners are rewriting them now; each gets its smoke test here with its
 # `--smoke` mode (the guard below fails once the mode exists and the test does not).
@@ -265,3 +266,13 @@ def test_models_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(row["images_per_s"] > 0 and row["text_ms"] > 0 for row in rows)
     assert rows[0]["images_vs_base"] == 1.0
     assert re.search(r"^pixseek-tiny +[\d.]+M +64 ", capsys.readouterr().out, re.M)
+
+
+def test_thumbnails_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.thumbnails.run import main
+
+    assert main(["--smoke"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[: out.index("\nwritten to ")])
+    assert report["images"] == 3
+    assert report["thumbs_256_ms_per_image"] > 0 and report["ratio_256_768"] > 0

@@ -86,7 +86,7 @@ def image_thumbnail(
     ] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """A WebP thumbnail of an indexed image, made at ingest (or now, for images ingested before).
+    """A WebP thumbnail of an indexed image: made at ingest, or from the original when first asked for.
 
     The ETag names the original's content, so it only changes when the file does; with `v`
     matching the content the answer may be cached for a year.
@@ -95,8 +95,8 @@ def image_thumbnail(
         raise ImageNotFound("thumbnails are turned off (PIXSEEK_THUMBNAIL_SIZES is empty)")
     made = _served_size(settings, size)
     thumb, data = _thumbnail(settings, image_id, made)
-    if thumb is None or data is None:  # cataloged before thumbnails existed: make them once
-        backfill_thumbnails(settings, [image_id])
+    if thumb is None or data is None:  # a size ingest does not make, or an image from before
+        backfill_thumbnails(settings, [image_id], sizes=[made])
         thumb, data = _thumbnail(settings, image_id, made)
     if thumb is None or data is None:
         raise ImageNotFound(f"image {image_id} has no thumbnail: its file cannot be read")

@@ -11,18 +11,26 @@ from pixseek.ingest.thumbnails import backfill_thumbnails
 
 
 @click.command("thumbnails")
+@click.option(
+    "--all-sizes",
+    is_flag=True,
+    help="Every size served (PIXSEEK_THUMBNAIL_SIZES), not only those ingest makes.",
+)
 @json_option
 @handle_errors
-def thumbnails_command(as_json: bool) -> None:
+def thumbnails_command(all_sizes: bool, as_json: bool) -> None:
     """Make the thumbnails the web UI shows for indexed images that lack them.
 
-    Ingest makes the thumbnails of every new or changed image; this is for images indexed
-    before thumbnails existed (the web UI also makes one on the spot when it is asked for).
+    Ingest makes the thumbnails of every new or changed image in the sizes of
+    PIXSEEK_THUMBNAIL_INGEST_SIZES; this is for images indexed before thumbnails existed,
+    or to make the larger sizes ahead of time (the web UI makes a missing one when it is
+    first asked for).
     """
     settings = get_settings()
     ensure_schema(settings)
-    made = backfill_thumbnails(settings)
+    sizes = settings.thumbnail_sizes if all_sizes else settings.thumbnail_ingest_sizes
+    made = backfill_thumbnails(settings, sizes=sizes)
     if as_json:
-        emit({"made": made, "sizes": settings.thumbnail_sizes})
+        emit({"made": made, "sizes": sizes})
         return
-    click.echo(f"thumbnails made for {made} image(s) (sizes {settings.thumbnail_sizes})")
+    click.echo(f"thumbnails made for {made} image(s) (sizes {sizes})")

@@ -235,9 +235,13 @@ class Settings(BaseSettings):
     ocr: OcrSettings = Field(default_factory=OcrSettings)
 
     # --- Web UI (issue 13) ---
-    # Thumbnails made at ingest (WebP, longest side at most each size) under <data_dir>/thumbs;
-    # [] makes none. The web UI asks for the smallest and the largest.
+    # Thumbnails served (WebP, longest side at most each size) from <data_dir>/thumbs; [] none.
+    # The web UI asks for the smallest (grids) and the largest (an image's page).
     thumbnail_sizes: list[int] = Field(default_factory=lambda: [256, 768], max_length=4)
+    # Those made at ingest, from the picture already decoded; the others are made from the
+    # original the first time they are asked for (a 768 px WebP costs ingest twice a 256 one:
+    # docs/benchmarks.md, "Thumbnails at ingest").
+    thumbnail_ingest_sizes: list[int] = Field(default_factory=lambda: [256], max_length=4)
     # Signs the web UI's session cookie. Unset: a random secret generated once into
     # <data_dir>/session.secret (mode 0600); set it when several API processes serve one UI.
     session_secret: SecretStr | None = None
@@ -293,7 +297,7 @@ class Settings(BaseSettings):
             raise ValueError("PIXSEEK_SESSION_SECRET must be at least 32 characters (`openssl rand -hex 32`)")
         return value
 
-    @field_validator("thumbnail_sizes", mode="after")
+    @field_validator("thumbnail_sizes", "thumbnail_ingest_sizes", mode="after")
     @classmethod
     def _check_thumbnail_sizes(cls, value: list[int]) -> list[int]:
         for size in value:
@@ -308,6 +312,13 @@ class Settings(BaseSettings):
             if template.count("{}") != 1:
                 raise ValueError(f"prompt template {template!r} must contain exactly one {{}}")
         return value
+
+    @model_validator(mode="after")
+    def _check_thumbnails(self) -> Settings:
+        extra = set(self.thumbnail_ingest_sizes) - set(self.thumbnail_sizes)
+        if extra:
+            raise ValueError(f"thumbnail_ingest_sizes {sorted(extra)} are not in thumbnail_sizes")
+        return self
 
     @model_validator(mode="after")
     def _check_pretrained(self) -> Settings:

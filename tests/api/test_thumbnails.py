@@ -47,9 +47,8 @@ def test_ingest_makes_webp_thumbnails_of_the_displayed_picture(settings: Setting
 
     turned = ids["turned.jpg"]
     assert (rows[turned, 256].width, rows[turned, 256].height) == (154, 256)
-    assert (rows[turned, 768].width, rows[turned, 768].height) == (461, 768)
-    big = _webp(store.read(turned, 768) or b"")
-    assert big.size == (461, 768)
+    assert _webp(store.read(turned, 256) or b"").size == (154, 256)
+    assert (turned, 768) not in rows  # the large size is made when first asked for
     # Never enlarged: a picture smaller than the size stays its size.
     small = ids["small.png"]
     assert (rows[small, 256].width, rows[small, 256].height) == (100, 50)
@@ -57,12 +56,25 @@ def test_ingest_makes_webp_thumbnails_of_the_displayed_picture(settings: Setting
     assert rows[small, 256].bytes == len(store.read(small, 256) or b"")
 
 
+def test_both_sizes_at_ingest_when_configured(settings: Settings, tmp_path: Path) -> None:
+    both = settings.model_copy(update={"thumbnail_ingest_sizes": [256, 768]})
+    root = tmp_path / "photos"
+    root.mkdir()
+    (root / "turned.jpg").write_bytes(jpeg_with_orientation(pattern(1, (1000, 600)), 6))
+    run_ingest(both, str(root))
+    turned = catalog(settings)["turned.jpg"].id
+    rows = _rows(settings)
+    assert (rows[turned, 768].width, rows[turned, 768].height) == (461, 768)
+    assert _webp(ThumbnailStore(settings.thumbnail_dir).read(turned, 768) or b"").size == (461, 768)
+
+
 def test_thumbnails_leave_with_their_image(settings: Settings, tmp_path: Path) -> None:
     root = tmp_path / "photos"
     root.mkdir()
     for i in range(3):
         (root / f"{i}.png").write_bytes(encode(pattern(i)))
-    run_ingest(settings, str(root))
+    both = settings.model_copy(update={"thumbnail_ingest_sizes": [256, 768]})
+    run_ingest(both, str(root))
     ids = {key: row.id for key, row in catalog(settings).items()}
     store = ThumbnailStore(settings.thumbnail_dir)
     assert store.path(ids["0.png"], 256).exists()
@@ -70,7 +82,7 @@ def test_thumbnails_leave_with_their_image(settings: Settings, tmp_path: Path) -
     (root / "0.png").unlink()  # deleted from the bucket
     (root / "1.png").write_bytes(b"not an image any more")  # changed into a broken file
     bump_mtime(root / "1.png")
-    run_ingest(settings, str(root))
+    run_ingest(both, str(root))
 
     rows = _rows(settings)
     for gone in ("0.png", "1.png"):
@@ -106,8 +118,11 @@ def test_thumbnail_route_serves_webp_with_etag_and_cache_headers(
     assert other.status_code == 200
 
     # A size between the ones made gets the next one up.
+    # A size between the ones served gets the next one up, made from the original on first use.
     between = client.get(f"/v1/images/{row.id}/thumbnail", params={"size": 300})
+    assert between.status_code == 200
     assert between.headers["etag"].endswith('-768"')
+    assert (row.id, 768) in _rows(settings)
 
 
 def test_thumbnail_route_refuses_unknown_and_rejected_images(
@@ -128,7 +143,7 @@ def test_images_ingested_before_thumbnails_get_them(
         session.execute(delete(Thumbnail))
     ids = sorted(row.id for row in catalog(settings).values())
     with session_scope(settings) as session:
-        assert lacking_thumbnails(session, settings) == ids
+        assert lacking_thumbnails(session, [256]) == ids
 
     # Asked for by the UI: made on the spot.
     response = client.get(f"/v1/images/{ids[0]}/thumbnail")
@@ -138,6 +153,8 @@ def test_images_ingested_before_thumbnails_get_them(
     # The rest by the backfill (`pixseek thumbnails`), which a second run finds nothing for.
     assert backfill_thumbnails(settings) == len(ids) - 1
     assert backfill_thumbnails(settings) == 0
+    assert len(_rows(settings)) == len(ids)
+    assert backfill_thumbnails(settings, sizes=[768]) == len(ids)  # `pixseek thumbnails --all-sizes`
     assert len(_rows(settings)) == 2 * len(ids)
 
 
