@@ -25,6 +25,7 @@ SMOKED = {
     "bench.ingest",
     "bench.ingest.precision",
     "bench.ingest.runtimes",
+    "bench.ingest.end_to_end",
     "bench.search",
     "bench.duplicates",
     "bench.duplicates.scale",
@@ -196,6 +197,17 @@ def test_runtimes_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert "| onnxruntime fp32 |" in out and "| onnxruntime int8 |" in out, out
     # The exported graph computes what torch computes: the fp32 export agrees to rounding.
     assert report["runtimes"]["onnxruntime fp32"]["cls_cosine_min"] >= 0.9999, report
+
+
+def test_end_to_end_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.ingest.end_to_end import main
+
+    report = main(["--smoke"])
+    out = capsys.readouterr().out
+    # Both pixseek runs index every picture, from the checkpoint file, started as a user would.
+    assert [run["indexed"] for run in report["runs"].values()] == [6, 6], report
+    assert report["runs"]["pixseek, runtime torch"]["runtime"].startswith("torch"), report
+    assert "| pixseek |" in out and "clip-retrieval: not installed" in out, out
 
 
 def test_serve_start_smoke(capsys: pytest.CaptureFixture[str]) -> None:
