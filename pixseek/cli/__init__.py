@@ -44,6 +44,10 @@ COMMANDS = {
         "pixseek.cli.duplicates:duplicates_command",
         "Find duplicates (new images against the collection) and list the groups.",
     ),
+    "regions": LazyCommand(
+        "pixseek.cli.regions:regions_group",
+        "Region search upkeep: `upgrade` re-embeds centre-crop patches over the whole picture.",
+    ),
     "eval": LazyCommand(
         "pixseek.cli.eval:eval_command",
         "Score search quality with QUERIES: a COCO captions file or JSON lines.",
