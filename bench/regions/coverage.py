@@ -28,13 +28,13 @@ import json
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from bench.common import TINY_MODEL, add_smoke_flag, machine, output_dir, write_json
-from pixseek.demo.scenes import COLOURS, SHAPES, Layout, Thing, render_wide
+from pixseek.demo.scenes import render_wide
+from pixseek.demo.wide import ASPECTS, HEIGHT, WideScene, wide_scenes
 from pixseek.evaluation.metrics import inside, iou
 from pixseek.index.patch_index import choose_pq_m
 from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
@@ -43,75 +43,9 @@ from pixseek.model.encoder import Encoder
 from pixseek.model.tiling import plan_layout
 from pixseek.search.regions import best_region
 
-HEIGHT = 192
-ASPECTS = {"4:3": 256, "16:9": 341, "3:1": 576}
-POSITIONS = ("left", "centre", "right")
-SIZES = {"normal": 0.4, "small": 0.2}  # side as a share of the height
 SETTINGS = ("centre", "tiles t1", "full t1", "tiles t2", "full t2")
 PQ_BYTES = 32  # PIXSEEK_PATCH_PQ_BYTES; at most dim / 4 sub-quantisers (64 dims: 16 bytes)
 ID_BYTES = 8  # FAISS's id per vector in an IVF list or an IDMap
-
-
-@dataclass(frozen=True)
-class WideScene:
-    aspect: str
-    position: str
-    size: str
-    width: int
-    layout: Layout  # boxes as shares of the width
-
-    @property
-    def target(self) -> Thing:
-        return self.layout.things[0]
-
-    def box(self, thing: Thing) -> tuple[int, int, int, int]:
-        return thing.pixel_box(self.width, self.width)
-
-
-def _thing(
-    rng: np.random.Generator, name: tuple[str, str], size: str, x0: float, y0: float, side: float
-) -> Thing:
-    colour, shape = name
-    del rng
-    return Thing(shape, colour, size, (x0, y0, x0 + side, y0 + side))
-
-
-def wide_scenes(per_cell: int, seed: int = 0) -> list[WideScene]:
-    """`per_cell` scenes for every (aspect, position, size): the named thing and one other."""
-    rng = np.random.default_rng(seed)
-    kinds = [(c, s) for c in COLOURS for s in SHAPES]
-    scenes = []
-    for aspect, width in ASPECTS.items():
-        for position in POSITIONS:
-            for size, share in SIZES.items():
-                for _ in range(per_cell):
-                    a, b = rng.choice(len(kinds), size=2, replace=False)
-                    target, other = kinds[int(a)], kinds[int(b)]
-                    while other[0] == target[0] or other[1] == target[1]:
-                        other = kinds[int(rng.integers(len(kinds)))]
-                    side = share * HEIGHT
-                    margin = 0.03 * HEIGHT
-                    if position == "left":
-                        x0 = margin
-                    elif position == "right":
-                        x0 = width - margin - side
-                    else:
-                        x0 = (width - side) / 2 + float(rng.uniform(-0.05, 0.05)) * HEIGHT
-                    y0 = float(rng.uniform(margin, HEIGHT - margin - side))
-                    # The other thing: normal size, on the side away from the target.
-                    other_side = SIZES["normal"] * HEIGHT
-                    ox0 = width - margin - other_side if x0 + side / 2 < width / 2 else margin
-                    if position == "centre":
-                        ox0 = margin if rng.uniform() < 0.5 else width - margin - other_side
-                    oy0 = float(rng.uniform(margin, HEIGHT - margin - other_side))
-                    things = (
-                        _thing(rng, target, size, x0 / width, y0 / width, side / width),
-                        _thing(rng, other, "big", ox0 / width, oy0 / width, other_side / width),
-                    )
-                    background = str(rng.choice(["plain", "noise", "texture"]))
-                    layout = Layout(things, background, int(rng.integers(2**31)))
-                    scenes.append(WideScene(aspect, position, size, width, layout))
-    return scenes
 
 
 def patch_grid(
