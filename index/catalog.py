@@ -68,6 +68,9 @@ class Image(Base):
     model: Mapped[str | None] = mapped_column(String(256))
     grid_h: Mapped[int | None] = mapped_column(Integer)
     grid_w: Mapped[int | None] = mapped_column(Integer)
+    # How the stored patch grid covers the picture: "tiles" or "full" (the whole picture,
+    # pixseek.model.tiling), "centre" or NULL (the centred square crop, before issue 17).
+    patch_layout: Mapped[str | None] = mapped_column(String(16))
     job_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

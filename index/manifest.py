@@ -87,10 +87,19 @@ class PatchManifest(ManifestFile):
     trained_on: int = 0  # patches in the index when its quantisers were trained
     built_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     params: dict[str, Any] = field(default_factory=dict)
+    # Patch ids are `image_id * cell_stride + cell`; 0 for indexes from before grids varied
+    # per image, whose stride is the one grid's cell count.
+    cell_stride: int = 0
 
     @property
     def grid(self) -> tuple[int, int]:
+        """The largest patch grid in the index (every image's, before grids varied per image)."""
         return (self.grid_h, self.grid_w)
+
+    @property
+    def stride(self) -> int:
+        """Patch ids per image: `image_id * stride + cell`."""
+        return self.cell_stride or self.grid_h * self.grid_w
 
     def check(self, model: ModelId, patch_mode: str) -> None:
         """Refuse a patch index built by another model or another patch mode."""

@@ -1,7 +1,10 @@
 """The patch index: every patch of every image in one FAISS index, compressed once it is big.
 
-Ids encode where a patch comes from: `image_id * cells + row * grid_w + col`, with `cells =
-grid_h * grid_w`, so a hit maps back to (image, row, col) with no lookup table.
+Ids encode where a patch comes from: `image_id * stride + cell`, where `cell = row * grid_w +
+col` in the image's own grid (grids vary with the picture's shape since patches cover the
+whole picture) and `stride` is a fixed `MAX_CELLS` (4096) slots per image, recorded in
+the manifest. Indexes from before had one grid for all images and `stride = grid_h * grid_w`.
+A hit maps back to (image, cell) with no lookup table.
 
 Two shapes, chosen by size:
 - below `patch_index_min_train` patches, an exact fp16 flat index (`IDMap2,SQfp16`): the
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 
 INDEX_FILE = "patches.faiss"
 IMAGES_FILE = "images.npy"
+CELLS_FILE = "cells.npy"  # cells per image, parallel to images.npy
 # FAISS warns below 39 training points per centroid; k-means is unreliable under that.
 MIN_POINTS_PER_CENTROID = 39
 # Retrain the quantisers once the index has grown this much past what they were trained on.
@@ -54,6 +58,20 @@ def patch_ids(image_ids: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     cells = grid[0] * grid[1]
     base = np.asarray(image_ids, dtype=np.int64)[:, None] * cells
     return (base + np.arange(cells, dtype=np.int64)[None, :]).reshape(-1)
+
+
+def image_patch_ids(image_ids: np.ndarray, cells: np.ndarray, stride: int) -> np.ndarray:
+    """All patch ids of images with `cells[i]` cells each, image-major: `id * stride + cell`."""
+    image_ids = np.asarray(image_ids, dtype=np.int64)
+    cells = np.asarray(cells, dtype=np.int64)
+    if not len(image_ids):
+        return np.empty(0, dtype=np.int64)
+    if (cells > stride).any():
+        raise ValueError(f"an image has more than {stride} patch cells")
+    starts = np.repeat(image_ids * stride, cells)
+    offsets = np.arange(int(cells.sum()), dtype=np.int64) - np.repeat(np.cumsum(cells) - cells, cells)
+    result: np.ndarray = starts + offsets
+    return result
 
 
 def split_ids(ids: np.ndarray, grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -176,6 +194,21 @@ class LoadedPatchIndex:
     index: faiss.Index
     images: np.ndarray  # sorted image ids present
     manifest: PatchManifest
+    cells: np.ndarray  # patch cells of each image in `images`
+
+    def cells_of(self, image_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the image ids the index holds among `image_ids`, their cell counts)."""
+        image_ids = np.asarray(image_ids, dtype=np.int64)
+        if not len(self.images):
+            return image_ids[:0], np.empty(0, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.images, image_ids), len(self.images) - 1)
+        held = self.images[pos] == image_ids
+        return image_ids[held], self.cells[pos[held]]
+
+    def patch_ids(self, image_ids: np.ndarray) -> np.ndarray:
+        """Every patch id the index holds for `image_ids`."""
+        held, cells = self.cells_of(image_ids)
+        return image_patch_ids(held, cells, self.manifest.stride)
 
 
 class PatchIndexStore(GenerationFolder):
@@ -191,10 +224,21 @@ class PatchIndexStore(GenerationFolder):
         flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
         index = faiss.read_index(str(folder / INDEX_FILE), flags)
         images = np.load(folder / IMAGES_FILE, allow_pickle=False)
-        return LoadedPatchIndex(index=index, images=images, manifest=manifest)
+        if (folder / CELLS_FILE).is_file():
+            cells = np.load(folder / CELLS_FILE, allow_pickle=False)
+        else:  # a generation from before grids varied: one grid for every image
+            cells = np.full(len(images), manifest.grid_h * manifest.grid_w, dtype=np.int64)
+        return LoadedPatchIndex(index=index, images=images, manifest=manifest, cells=cells)
 
-    def publish(self, index: faiss.Index, images: np.ndarray, manifest: PatchManifest) -> int:
-        """Write the next generation and make it current; the caller holds the writer lock."""
+    def publish(
+        self, index: faiss.Index, images: np.ndarray, manifest: PatchManifest, cells: np.ndarray | None = None
+    ) -> int:
+        """Write the next generation and make it current; the caller holds the writer lock.
+
+        `cells`: each image's patch count (default: the manifest's grid for every image).
+        """
+        if cells is None:
+            cells = np.full(len(images), manifest.grid_h * manifest.grid_w, dtype=np.int64)
 
         def write(folder: Path, generation: int) -> list[str]:
             manifest.generation = generation
@@ -203,8 +247,9 @@ class PatchIndexStore(GenerationFolder):
             manifest.index_type = index_type(index)
             faiss.write_index(index, str(folder / INDEX_FILE))
             np.save(folder / IMAGES_FILE, np.asarray(images, dtype=np.int64), allow_pickle=False)
+            np.save(folder / CELLS_FILE, np.asarray(cells, dtype=np.int64), allow_pickle=False)
             (folder / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
-            return [INDEX_FILE, IMAGES_FILE, MANIFEST_FILE]
+            return [INDEX_FILE, IMAGES_FILE, CELLS_FILE, MANIFEST_FILE]
 
         generation = self.publish_generation(write)
         log.info(

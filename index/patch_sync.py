@@ -33,19 +33,21 @@ from pixseek.index.patch_index import (
     RETRAIN_GROWTH,
     PatchIndexStore,
     choose_nlist,
+    image_patch_ids,
     index_type,
     new_exact_index,
-    patch_ids,
     train_compressed_index,
 )
 from pixseek.index.patches import PatchStore
 from pixseek.model.bundled import recommended_patch_mode
 from pixseek.model.identity import ModelId
+from pixseek.model.tiling import MAX_CELLS
 
 log = logging.getLogger(__name__)
 
 STORE_MANIFEST = "manifest.json"
-READ_CHUNK = 1024  # images per add: 1024 * 49 patches * 512 dims * 4 bytes = 100 MB at most
+# Patches per add: 65,536 * 512 dims * 4 bytes = 128 MB at most, whatever the grids.
+READ_PATCHES = 65_536
 # Patches written before patch modes existed were the model's own tokens.
 LEGACY_MODE = "plain"
 
@@ -132,29 +134,41 @@ class PatchIndexResult:
 
 
 def _read_patches(
-    store: PatchStore, image_ids: np.ndarray, grid: tuple[int, int], dim: int
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(image ids, patch ids, float32 vectors) in chunks; images without patches are skipped."""
-    for start in range(0, len(image_ids), READ_CHUNK):
-        got: list[int] = []
-        arrays: list[np.ndarray] = []
-        for image_id in image_ids[start : start + READ_CHUNK]:
-            arr = store.get(int(image_id))
-            if arr is None or arr.shape != (grid[0], grid[1], dim):
-                log.warning("patch_index.missing_patches image=%d", int(image_id))
-                continue
-            got.append(int(image_id))
-            arrays.append(arr.reshape(-1, dim))
-        if got:
-            ids = np.asarray(got, dtype=np.int64)
-            yield ids, patch_ids(ids, grid), np.vstack(arrays).astype(np.float32)
+    store: PatchStore, image_ids: np.ndarray, dim: int, stride: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """(image ids, their cell counts, patch ids, float32 vectors) in chunks of at most
+    READ_PATCHES patches; images without patches are skipped."""
+    got: list[int] = []
+    counts: list[int] = []
+    arrays: list[np.ndarray] = []
+    for image_id in image_ids:
+        arr = store.get(int(image_id))
+        if arr is None or arr.ndim != 3 or arr.shape[2] != dim or arr.shape[0] * arr.shape[1] > stride:
+            log.warning("patch_index.missing_patches image=%d", int(image_id))
+            continue
+        got.append(int(image_id))
+        counts.append(int(arr.shape[0] * arr.shape[1]))
+        arrays.append(arr.reshape(-1, dim))
+        if sum(counts) >= READ_PATCHES:
+            yield _chunk(got, counts, arrays, stride)
+            got, counts, arrays = [], [], []
+    if got:
+        yield _chunk(got, counts, arrays, stride)
+
+
+def _chunk(
+    got: list[int], counts: list[int], arrays: list[np.ndarray], stride: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ids = np.asarray(got, dtype=np.int64)
+    cells = np.asarray(counts, dtype=np.int64)
+    return ids, cells, image_patch_ids(ids, cells, stride), np.vstack(arrays).astype(np.float32)
 
 
 def _new_index(
-    settings: Settings, store: PatchStore, image_ids: np.ndarray, grid: tuple[int, int], dim: int
+    settings: Settings, store: PatchStore, image_ids: np.ndarray, cells: int, dim: int
 ) -> tuple[faiss.Index, int]:
-    """An empty index for `image_ids`: exact when small, else trained on a sample of them."""
-    cells = grid[0] * grid[1]
+    """An empty index for `image_ids` (about `cells` patches each): exact when small, else
+    trained on a sample of them."""
     total = len(image_ids) * cells
     if total < settings.patch_index_min_train:
         return new_exact_index(dim), 0
@@ -163,7 +177,7 @@ def _new_index(
     want_images = max(1, min(len(image_ids), (256 * nlist) // cells + 1))
     rng = np.random.default_rng(0)
     sample_ids = np.sort(rng.choice(image_ids, size=want_images, replace=False))
-    sample = np.vstack([vecs for _, _, vecs in _read_patches(store, sample_ids, grid, dim)])
+    sample = np.vstack([vecs for _, _, _, vecs in _read_patches(store, sample_ids, dim, MAX_CELLS)])
     nlist = min(nlist, choose_nlist(len(sample)))
     log.info(
         "patch_index.training nlist=%d sample=%d pq_bytes=%d", nlist, len(sample), settings.patch_pq_bytes
@@ -189,70 +203,77 @@ def update_patch_index(
     """
     patch_store = PatchStore(settings.patch_dir)
     mode = store_patch_mode(settings.patch_dir) or effective_patch_mode(settings)
-    rows = members
-    if rows is None:
-        rows = [
-            (int(i), str(status), gh, gw)
-            for i, status, gh, gw in session.execute(
-                select(Image.id, Image.status, Image.grid_h, Image.grid_w).where(
-                    Image.status.in_(list(SEARCHABLE)), Image.model == model.key
-                )
-            ).all()
-        ]
-    grids = {(int(gh), int(gw)) for _, _, gh, gw in rows if gh and gw}
-    if len(grids) > 1:
-        log.warning("patch_index.mixed_grids grids=%s: using the most recent model's", sorted(grids))
+    found = (
+        members
+        if members is not None
+        else session.execute(
+            select(Image.id, Image.status, Image.grid_h, Image.grid_w).where(
+                Image.status.in_(list(SEARCHABLE)), Image.model == model.key
+            )
+        ).all()
+    )
+    rows: list[tuple[int, str, int, int]] = [
+        (int(i), str(status), int(gh), int(gw)) for i, status, gh, gw in found if gh and gw
+    ]
     store = patch_index_store(settings)
     loaded = store.load()
-    # With nothing searchable, keep the old grid so that the removals still address patches.
-    grid = max(grids) if grids else (loaded.manifest.grid if loaded is not None else (0, 0))
-    searchable = np.asarray(sorted(int(i) for i, _, gh, gw in rows if (gh, gw) == grid), dtype=np.int64)
+    # Grids differ per image (patches cover each picture whole); the manifest names the
+    # largest. With nothing searchable, the old one is kept.
+    grids = {(gh, gw) for _, _, gh, gw in rows}
+    grid: tuple[int, int] = (0, 0)
+    if grids:
+        grid = max(grids, key=lambda g: (g[0] * g[1], g))
+    elif loaded is not None:
+        grid = loaded.manifest.grid
+    searchable = np.asarray(sorted(i for i, _, _, _ in rows), dtype=np.int64)
     embedded = np.asarray(
-        sorted(int(i) for i, status, gh, gw in rows if status == ImageStatus.EMBEDDED and (gh, gw) == grid),
-        dtype=np.int64,
+        sorted(i for i, status, _, _ in rows if status == ImageStatus.EMBEDDED), dtype=np.int64
     )
+    total_cells = sum(gh * gw for _, _, gh, gw in rows)
+    manifest_then = loaded.manifest if loaded is not None else None
     fresh = (
         members is not None
-        or loaded is None
+        or manifest_then is None
         or (
-            (loaded.manifest.model_id, loaded.manifest.dim, loaded.manifest.grid, loaded.manifest.patch_mode)
-            != (model, dim, grid, mode)
+            (manifest_then.model_id, manifest_then.dim, manifest_then.patch_mode, manifest_then.cell_stride)
+            != (model, dim, mode, MAX_CELLS)
         )
     )
     if not fresh:
         assert loaded is not None
-        cells = grid[0] * grid[1]
-        grown = (
-            loaded.manifest.trained_on
-            and len(searchable) * cells >= RETRAIN_GROWTH * loaded.manifest.trained_on
-        )
-        crossed = (
-            loaded.manifest.index_type == EXACT_TYPE
-            and len(searchable) * cells >= settings.patch_index_min_train
-        )
+        grown = loaded.manifest.trained_on and total_cells >= RETRAIN_GROWTH * loaded.manifest.trained_on
+        crossed = loaded.manifest.index_type == EXACT_TYPE and total_cells >= settings.patch_index_min_train
         if grown or crossed:
             log.info("patch_index.rebuild reason=%s", "grown" if grown else "threshold")
             fresh = True
     if fresh:
         if loaded is not None and grid != (0, 0):
             log.info("patch_index.rebuilding old=%s new=%s/%s", loaded.manifest.model_id, model, mode)
-        index, trained_on = _new_index(settings, patch_store, searchable, grid, dim)
-        present = np.empty(0, dtype=np.int64)
+        mean_cells = max(1, total_cells // max(1, len(rows)))
+        index, trained_on = _new_index(settings, patch_store, searchable, mean_cells, dim)
+        present, present_cells = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         to_add = searchable
     else:
         assert loaded is not None
-        index, trained_on, present = loaded.index, loaded.manifest.trained_on, loaded.images
+        index, trained_on = loaded.index, loaded.manifest.trained_on
+        present, present_cells = loaded.images, loaded.cells
         to_add = np.union1d(embedded, np.setdiff1d(searchable, present))
     stale = np.setdiff1d(present, searchable)
     to_remove = np.union1d(stale, np.intersect1d(present, embedded))
     if to_remove.size:
-        index.remove_ids(faiss.IDSelectorBatch(patch_ids(to_remove, grid)))
-    kept = np.setdiff1d(present, to_remove)
-    added: list[np.ndarray] = []
-    for image_ids, ids, vectors in _read_patches(patch_store, to_add, grid, dim):
+        assert loaded is not None
+        index.remove_ids(faiss.IDSelectorBatch(loaded.patch_ids(to_remove)))
+    keep = ~np.isin(present, to_remove)
+    held, held_cells = [present[keep]], [present_cells[keep]]
+    added = 0
+    for image_ids, cells, ids, vectors in _read_patches(patch_store, to_add, dim, MAX_CELLS):
         index.add_with_ids(vectors, ids)
-        added.append(image_ids)
-    now_present = np.union1d(kept, np.concatenate(added)) if added else kept
+        held.append(image_ids)
+        held_cells.append(cells)
+        added += len(image_ids)
+    now_present, now_cells = np.concatenate(held), np.concatenate(held_cells)
+    order = np.argsort(now_present, kind="stable")
+    now_present, now_cells = now_present[order], now_cells[order]
     changed = fresh or bool(to_remove.size) or bool(added)
     generation = loaded.manifest.generation if loaded is not None else None
     if changed and grid != (0, 0):
@@ -266,13 +287,14 @@ def update_patch_index(
             image_size=store_image_size(settings.patch_dir),
             cls_generation=cls_generation,
             trained_on=trained_on,
+            cell_stride=MAX_CELLS,
         )
-        generation = store.publish(index, now_present, manifest)
+        generation = store.publish(index, now_present, manifest, now_cells)
     return PatchIndexResult(
         generation=generation,
         images=len(now_present),
         patches=int(index.ntotal),
-        added=int(sum(len(a) for a in added)),
+        added=added,
         removed=len(stale),
         index_type=index_type(index),
     )

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image
+from pixseek.index.catalog import SEARCHABLE, Image
 from pixseek.index.generations import GenerationFolder
 from pixseek.index.manifest import MANIFEST_FILE, Manifest, PatchManifest
 
@@ -84,6 +84,16 @@ def catalog_status(settings: Settings, session: Session, *, details: bool = True
         "images": counts,
         "index": index_status(settings),
         "patch_index": patch_index_status(settings),
+        # How searchable images' patches cover them: "tiles"/"full" (whole picture) or
+        # "centre" (the centred square, catalogs from before issue 17: `pixseek regions upgrade`).
+        "patch_layouts": {
+            str(layout or "centre"): int(n)
+            for layout, n in session.execute(
+                select(Image.patch_layout, func.count())
+                .where(Image.status.in_(list(SEARCHABLE)), Image.grid_h.is_not(None))
+                .group_by(Image.patch_layout)
+            )
+        },
     }
     if details:
         buckets = [str(b) for b in session.scalars(select(Image.bucket).distinct().order_by(Image.bucket))]

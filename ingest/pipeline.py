@@ -23,6 +23,7 @@ from pixseek.ingest.extractors import Extractor, decode_min_side
 from pixseek.media.decode import DecodeError, decode_image, looks_like_image_name
 from pixseek.media.sources.base import BucketSource, SourceError
 from pixseek.model.preprocess import Preprocessor
+from pixseek.model.tiling import Coverage, WholeLayout
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -39,8 +40,11 @@ class Prepared:
     width: int
     height: int
     captured_at: datetime | None
-    pixels: np.ndarray
+    pixels: np.ndarray  # the centre crop: the CLS embedding's input
     extras: dict[str, Any] = field(default_factory=dict)  # extractor name -> value
+    # Patches over the whole picture: the model inputs of its layout (tiles, or one full pass).
+    whole: np.ndarray | None = None
+    layout: WholeLayout | None = None
 
 
 @dataclass
@@ -63,6 +67,7 @@ def prepare_file(
     max_bytes: int,
     max_pixels: int,
     extractors: Sequence[Extractor] = (),
+    coverage: Coverage | None = None,
 ) -> Prepared | Rejected:
     """Everything between the bucket and the model for one file; never raises for bad input."""
     try:
@@ -71,11 +76,19 @@ def prepare_file(
         return Rejected(image_id, "failed", exc.detail)
     digest = hashlib.sha256(data).hexdigest()
     try:
-        # Draft decoding keeps at least twice the model's input size, so resizing stays sharp
-        # (and what an extractor needs: thumbnails are made from this same picture).
-        draft = max(preprocessor.image_size * 2, decode_min_side(extractors))
+        # Draft decoding keeps at least twice the model's input size (and the tiles' span), so
+        # resizing stays sharp, and what an extractor needs (thumbnails come from this picture).
+        tiles = coverage.tiles if coverage is not None and coverage.whole else 1
+        draft = max(preprocessor.image_size * max(2, tiles), decode_min_side(extractors))
         decoded = decode_image(data, max_pixels=max_pixels, draft_size=draft)
         pixels, _geometry = preprocessor(decoded.image, (decoded.width, decoded.height))
+        whole, layout = None, None
+        if coverage is not None and coverage.whole:
+            layout = coverage.layout(decoded.width, decoded.height)
+            if coverage.method == "tiles":
+                whole = preprocessor.tiles(decoded.image, layout)
+            else:
+                whole = preprocessor.whole(decoded.image, layout)
         extras = {ex.name: ex.extract(source, key, data, decoded) for ex in extractors}
     except DecodeError as exc:
         if exc.skip and not looks_like_image_name(key):
@@ -93,6 +106,8 @@ def prepare_file(
         captured_at=decoded.captured_at,
         pixels=pixels,
         extras=extras,
+        whole=whole,
+        layout=layout,
     )
 
 

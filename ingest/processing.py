@@ -29,6 +29,7 @@ from pixseek.ingest.pipeline import Prepared, Rejected, lower_thread_priority, o
 from pixseek.media.sources import open_source
 from pixseek.model.encoder import Encoder, get_encoder
 from pixseek.model.patch_tokens import PatchMode, check_patch_mode
+from pixseek.model.tiling import Coverage
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,18 @@ class _Embedded:
     vectors: dict[int, bytes]  # image id -> float32 CLS vector, fresh and reused
     patches: dict[int, np.ndarray]  # image id -> patch grid, fresh images only
     copies: dict[int, int]  # image id -> id of an identical image whose patches it reuses
+    layout: str  # how the fresh images' patch grids cover them (Image.patch_layout)
+
+
+def coverage_for(settings: Settings, encoder: Encoder) -> Coverage:
+    """How this ingest lays patch cells over pictures (docs/regions.md)."""
+    return Coverage(
+        method=settings.region_coverage,
+        image_size=encoder.image_size,
+        grid=encoder.grid[0],
+        tiles=settings.region_tiles,
+        max_tiles=settings.region_max_tiles,
+    )
 
 
 def _embed_chunk(
@@ -66,12 +79,27 @@ def _embed_chunk(
     # A copy of an image in the batch still being written is not seen yet and is encoded
     # again: the same vector, written twice, which costs a forward but is never wrong.
     fresh = [p for p in prepared if p.sha256 not in known]
-    out = _Embedded(items=items, vectors={}, patches={}, copies={})
+    whole = [p for p in fresh if p.whole is not None and p.layout is not None]
+    out = _Embedded(
+        items=items, vectors={}, patches={}, copies={}, layout=settings.region_coverage if whole else "centre"
+    )
     if fresh:
-        encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]), patch_mode)
+        # With patches over the whole picture, the centre pass only gives the CLS embedding:
+        # `plain` skips the last-block variant its patches would need.
+        mode: PatchMode = "plain" if whole else patch_mode
+        encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]), mode)
         for i, item in enumerate(fresh):
-            out.patches[item.image_id] = encoded.patches[i]
+            if not whole:
+                out.patches[item.image_id] = encoded.patches[i]
             out.vectors[item.image_id] = encoded.cls[i].astype("<f4").tobytes()
+        grids = encoder.encode_whole_batch(
+            [(p.whole, p.layout) for p in whole],  # type: ignore[misc]
+            settings.region_coverage,
+            patch_mode,
+            settings.batch_size,
+        )
+        for item, grid in zip(whole, grids, strict=True):
+            out.patches[item.image_id] = grid
     for item in prepared:
         if item.sha256 in known:
             source_id, blob = known[item.sha256]
@@ -125,15 +153,22 @@ def _store_chunk(
                 log.info("ingest.%s key=%s reason=%s", item.status, row.key, item.reason)
                 continue
             patch = embedded.patches.get(item.image_id)
+            layout: str | None = embedded.layout
             if patch is None and item.image_id in embedded.copies:
-                patch = patch_store.get(embedded.copies[item.image_id])
+                # A copy of an image embedded before: its patches, laid out as they were.
+                source_id = embedded.copies[item.image_id]
+                patch = patch_store.get(source_id)
+                source = session.get(Image, source_id)
+                layout = source.patch_layout if source is not None else None
             if patch is not None:
                 patch_store.put(item.image_id, patch)
             row.status, row.error = ImageStatus.EMBEDDED, None
             row.sha256, row.size, row.format = item.sha256, item.size, item.format
             row.width, row.height, row.captured_at = item.width, item.height, item.captured_at
             row.model = model
-            row.grid_h, row.grid_w = encoder.grid
+            grid = (int(patch.shape[0]), int(patch.shape[1])) if patch is not None else encoder.grid
+            row.grid_h, row.grid_w = grid
+            row.patch_layout = layout if patch is not None else None
             row.embedded_at = now
             session.merge(
                 ImageVector(
@@ -185,6 +220,7 @@ def process_images(
     )
     workers = settings.decode_workers or min(8, (os.cpu_count() or 2))
     extractors = active_extractors(settings)
+    coverage = coverage_for(settings, encoder)
 
     def prepare(item: tuple[int, str]) -> Prepared | Rejected:
         image_id, key = item
@@ -196,6 +232,7 @@ def process_images(
             max_bytes=settings.max_file_bytes,
             max_pixels=settings.max_image_pixels,
             extractors=extractors,
+            coverage=coverage,
         )
 
     # Up to two batches decoded ahead of the model: while it encodes batch N, batch N+1 is

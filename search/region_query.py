@@ -25,6 +25,7 @@ from pixseek.model.identity import ModelId
 # A box must span at least this share of a cell along each side, where the image has
 # patches: below that, the grid cannot tell the box from the cell around it.
 MIN_CELL_SHARE = 0.5
+CENTRE = "centre"  # Image.patch_layout of patches cut from the centred square crop
 
 Box = tuple[float, float, float, float]
 
@@ -70,7 +71,8 @@ def vector_from_patches(patches: np.ndarray, cells: CellGrid, box: Box, image_id
     if weights.sum() <= 0 or x1 <= x0 or y1 <= y0:
         raise InvalidRegion(
             f"the box {_show(box)} lies outside the part of image {image_id} that has patches "
-            f"({_show(cells.covered)}): draw the box there"
+            f"({_show(cells.covered)}): draw the box there, or make patches over the whole "
+            "picture with `pixseek regions upgrade`"
         )
     cell_w, cell_h = cells.cell_size
     min_w, min_h = MIN_CELL_SHARE * cell_w, MIN_CELL_SHARE * cell_h
@@ -89,9 +91,15 @@ def vector_from_patches(patches: np.ndarray, cells: CellGrid, box: Box, image_id
 
 
 def image_cells(row: Image, grid: tuple[int, int], image_size: int) -> CellGrid:
-    """Where the cells of an image's stored patch grid lie on the displayed image."""
+    """Where the cells of an image's stored patch grid lie on the displayed image.
+
+    Patches made over the whole picture (`tiles`, `full`) are a grid over all of it; older
+    ones (`centre`, or NULL from before the column) cover the centred square only.
+    """
     assert row.width and row.height
-    return CellGrid.center_crop(row.width, row.height, image_size, grid)
+    if row.patch_layout in (None, CENTRE):
+        return CellGrid.center_crop(row.width, row.height, image_size, grid)
+    return CellGrid.whole(row.width, row.height, grid)
 
 
 def region_vector(
@@ -121,5 +129,8 @@ def region_vector(
         from pixseek.model.encoder import get_encoder  # only stores from before the size was recorded
 
         image_size = get_encoder(settings).image_size
-    cells = image_cells(row, (int(patches.shape[0]), int(patches.shape[1])), image_size)
+    grid = (int(patches.shape[0]), int(patches.shape[1]))
+    if grid != (row.grid_h, row.grid_w):
+        raise IndexNotReady(f"the patches of image {image_id} are being re-embedded; try again shortly")
+    cells = image_cells(row, grid, image_size)
     return vector_from_patches(patches, cells, checked, image_id)

@@ -32,9 +32,7 @@ from pixseek.index.patch_index import (
     LoadedPatchIndex,
     PatchIndexHolder,
     PatchManifest,
-    patch_ids,
     search_index,
-    split_ids,
 )
 from pixseek.index.patch_sync import effective_patch_mode, patch_index_store
 from pixseek.index.patches import PatchStore
@@ -316,13 +314,13 @@ class RegionSearchService:
             if not allowed:
                 return []
             if len(allowed) <= MAX_SELECTOR_IMAGES:
-                sel = faiss.IDSelectorBatch(patch_ids(np.asarray(allowed, dtype=np.int64), manifest.grid))
+                sel = faiss.IDSelectorBatch(loaded.patch_ids(np.asarray(allowed, dtype=np.int64)))
         # Enough candidate patches to see k distinct images even when one image owns many.
         exclude_ids, exclude_shas = exclude_ids or set(), exclude_shas or set()
         want = max(self.settings.patch_candidates, 8 * (k + len(exclude_ids)))
         _, ids = search_index(loaded.index, query, want, nprobe=self.settings.patch_nprobe, sel=sel)
         found = ids[0][ids[0] >= 0]
-        images, _, _ = split_ids(found, manifest.grid)
+        images = found // manifest.stride
         candidates = list(dict.fromkeys(int(i) for i in images))  # best patch first, deduplicated
         rows = images_by_ids(session, candidates)
         if filters is not None and filters.active and sel is None:
@@ -374,9 +372,11 @@ class RegionSearchService:
     def _regions(
         self, row: Image, query: np.ndarray, manifest: PatchManifest, smooth: int
     ) -> ImageRegions | None:
-        grid = manifest.grid
         arr = self.patches.get(row.id)
-        if arr is None or arr.shape[:2] != grid or not row.width or not row.height:
+        grid = (int(arr.shape[0]), int(arr.shape[1])) if arr is not None else (0, 0)
+        # The catalog row says how the grid covers the picture; a file of another shape
+        # (being rewritten by `pixseek regions upgrade`) waits for its row.
+        if arr is None or grid != (row.grid_h, row.grid_w) or not row.width or not row.height:
             log.warning("regions.no_patches image=%d", row.id)
             return None
         scores = arr.astype(np.float32) @ query

@@ -23,6 +23,8 @@ TEST_ENV = {
     "PIXSEEK_PRECISION": "fp32",
     "PIXSEEK_BATCH_SIZE": "8",
     "PIXSEEK_DECODE_WORKERS": "2",
+    # One tile across the shorter side: 96x64 test images get 4 x 6 cells of 16 px.
+    "PIXSEEK_REGION_TILES": "1",
 }
 
 

@@ -32,6 +32,7 @@ SMOKED = {
     "bench.regions.localisation",
     "bench.regions.patch_index",
     "bench.regions.region_query",
+    "bench.regions.coverage",
     "bench.distributed.run",
     "bench.startup",
     "bench.serve_start",
@@ -153,6 +154,22 @@ def test_regions_region_query_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     for name, figures in methods.items():
         assert figures["ms_p50"] > 0 and 0 <= figures["r_precision"] <= 1, name
         assert ("agreement_with_crop_topk" in figures) == ("(a) patches" in name), name
+
+
+def test_regions_coverage_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.regions.coverage import SETTINGS, main
+
+    assert main(["--smoke"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[: out.index("\nwritten to ")])
+    results = report["results"]["clearclip"]
+    assert report["model"] == "pixseek-tiny" and report["scenes"] == 18
+    assert set(results["per_image"]) == set(SETTINGS)
+    # Every setting is scored for edge and centre things of both sizes.
+    assert len(results["accuracy"]) == len(SETTINGS) * 4
+    centre, tiles = results["per_image"]["centre"], results["per_image"]["tiles t1"]
+    assert centre["cells_by_aspect"] == {"4:3": 16, "16:9": 16, "3:1": 16}  # the tiny model's 4x4 crop
+    assert tiles["cells_by_aspect"]["3:1"] > tiles["cells_by_aspect"]["4:3"] > 16
 
 
 def test_regions_patch_index_smoke(capsys: pytest.CaptureFixture[str]) -> None:

@@ -117,6 +117,8 @@ def test_status_json(settings: Settings, bucket: Path) -> None:
     )
     assert doc["images"] == {"indexed": 6}
     assert doc["index"]["count"] == 6 and doc["index"]["dim"] == 64 and doc["index"]["bytes"] > 0
+    assert doc["patch_layouts"] == {"tiles": 6}  # patches over the whole picture
+    assert "patches:   6 tiles\n" in run("status").stdout
 
 
 def test_status_without_json_names_random_weights(settings: Settings) -> None:

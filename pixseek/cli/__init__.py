@@ -59,6 +59,10 @@ COMMANDS = {
         "pixseek.cli.reindex:reindex_command",
         "Embed the catalog again with another model while search answers from the current one.",
     ),
+    "regions": LazyCommand(
+        "pixseek.cli.regions:regions_group",
+        "Region search upkeep: `upgrade` re-embeds centre-crop patches over the whole picture.",
+    ),
     "eval": LazyCommand(
         "pixseek.cli.eval:eval_command",
         "Score search quality with QUERIES: a COCO captions file or JSON lines.",

@@ -37,6 +37,10 @@ def status_command(as_json: bool) -> None:
         )
     else:
         click.echo("index:     none yet (run `pixseek ingest PATH`)")
+    layouts = status.get("patch_layouts") or {}
+    if layouts:
+        hint = "  (centre crop only: `pixseek regions upgrade`)" if layouts.get("centre") else ""
+        click.echo("patches:   " + ", ".join(f"{n} {name}" for name, n in sorted(layouts.items())) + hint)
 
 
 @click.command("migrate")

@@ -228,6 +228,15 @@ class Settings(BaseSettings):
     patch_pq_bytes: int = Field(default=32, ge=4, le=128)  # PQ code size per patch
     patch_nprobe: int = Field(default=32, ge=1, le=65_536)
     patch_candidates: int = Field(default=256, ge=1, le=100_000)  # patches re-scored exactly
+    # How patch cells cover a picture (docs/regions.md): `tiles` of the model's input over the
+    # whole picture, one `full` pass with interpolated position embeddings, or the `centre`
+    # square only (as before issue 17). Recorded per image; `pixseek regions upgrade`
+    # re-embeds the patches of older images.
+    region_coverage: Literal["tiles", "full", "centre"] = "tiles"
+    # Tiles along the shorter side: the region resolution (1 = cells as large as the centre
+    # crop's; 2 = half as wide, about 4x the cells: finds small things, boxes big ones worse).
+    region_tiles: int = Field(default=1, ge=1, le=4)
+    region_max_tiles: int = Field(default=8, ge=1, le=64)  # at most this many tiles per image
     # --- end region search ---
 
     duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)

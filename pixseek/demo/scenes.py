@@ -301,6 +301,20 @@ def render(layout: Layout, size: int = 160, photos: PhotoBackgrounds | None = No
     return img
 
 
+def render_wide(layout: Layout, width: int, height: int) -> Image.Image:
+    """The scene on a `width` x `height` picture; boxes are shares of the *width* on both axes.
+
+    For pictures wider than tall (4:3, 16:9, panoramas): a thing's pixel box is
+    `thing.pixel_box(width, width)`.
+    """
+    img = _background(layout.background, layout.background_seed, max(width, height), None)
+    img = img.crop((0, 0, width, height))
+    draw = ImageDraw.Draw(img)
+    for thing in layout.things:
+        _draw(draw, thing, width)
+    return img
+
+
 # --- captions ---------------------------------------------------------------------------
 
 _NUMBERS = {2: "two", 3: "three", 4: "four"}

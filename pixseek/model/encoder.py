@@ -26,6 +26,7 @@ from pixseek.model.identity import ModelId
 from pixseek.model.openvino_tower import OpenVinoTower, load_tower, openvino_available
 from pixseek.model.patch_tokens import DEFAULT_PATCH_MODE, PatchMode, check_patch_mode, encode_with_patch_mode
 from pixseek.model.preprocess import Preprocessor
+from pixseek.model.tiling import WholeLayout, merge_tiles
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +303,59 @@ class Encoder:
             cls=cls.cpu().numpy().astype(np.float32, copy=False),
             patches=patches.reshape(b, gh, gw, -1).cpu().numpy().astype(np.float16),
         )
+
+    def encode_whole(
+        self,
+        pixels: np.ndarray,
+        layout: WholeLayout,
+        method: str = "tiles",
+        patch_mode: PatchMode = DEFAULT_PATCH_MODE,
+    ) -> np.ndarray:
+        """Patch embeddings over the whole picture: (rows, cols, D) float16 unit vectors.
+
+        Args:
+            pixels: `tiles`: the (tiles, 3, S, S) inputs of `Preprocessor.tiles`; `full`: the
+                (3, rows*patch, cols*patch) input of `Preprocessor.whole`.
+            layout: the image's grid and tiles (`pixseek.model.tiling.plan_layout`).
+            method: `tiles` (each tile an ordinary input, overlaps averaged) or `full` (one
+                pass with interpolated position embeddings).
+        """
+        mode = check_patch_mode(patch_mode)
+        if method == "tiles":
+            tiles = self.encode_pixels(pixels, mode).patches
+            return merge_tiles(layout, tiles).astype(np.float16)
+        if method != "full":
+            raise ConfigError(f"unknown whole-image patch method {method!r}: tiles or full")
+        batch = self._to_device(pixels[None])
+        with self._lock, torch.inference_mode(), self._autocast():
+            _, patches = encode_with_patch_mode(self.model.visual, batch, mode)
+            patches = torch.nn.functional.normalize(patches.float(), dim=-1)
+        return patches.reshape(layout.rows, layout.cols, -1).cpu().numpy().astype(np.float16)
+
+    def encode_whole_batch(
+        self,
+        items: list[tuple[np.ndarray, WholeLayout]],
+        method: str,
+        patch_mode: PatchMode = DEFAULT_PATCH_MODE,
+        batch_size: int = 32,
+    ) -> list[np.ndarray]:
+        """`encode_whole` for several images: the tiles of all of them go through in shared batches."""
+        if method != "tiles":
+            return [self.encode_whole(pixels, layout, method, patch_mode) for pixels, layout in items]
+        if not items:
+            return []
+        tiles = np.concatenate([pixels for pixels, _ in items])
+        encoded = np.concatenate(
+            [
+                self.encode_pixels(tiles[i : i + batch_size], patch_mode).patches
+                for i in range(0, len(tiles), batch_size)
+            ]
+        )
+        out, start = [], 0
+        for pixels, layout in items:
+            out.append(merge_tiles(layout, encoded[start : start + len(pixels)]).astype(np.float16))
+            start += len(pixels)
+        return out
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Unit text embeddings (T, D) float32 in the same space as the CLS vectors."""

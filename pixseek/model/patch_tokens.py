@@ -128,6 +128,31 @@ def last_block_variant(block: Any, x: torch.Tensor, mode: PatchMode) -> torch.Te
     return x + out if mode == "sclip" else out
 
 
+def _embeds(visual: VisionTransformer, pixels: torch.Tensor) -> torch.Tensor:
+    """`visual._embeds`, for inputs of any size: position embeddings resized to the input's grid.
+
+    At the model's own input size this is `visual._embeds` exactly. For another grid the
+    patch position embeddings are interpolated bicubically (as ViTs are fine-tuned at
+    higher resolutions); the class token's stays as it is.
+    """
+    if tuple(pixels.shape[-2:]) == tuple(visual.image_size):
+        return visual._embeds(pixels)
+    x = visual.conv1(pixels)
+    b, width, gh, gw = x.shape
+    x = x.reshape(b, width, gh * gw).permute(0, 2, 1)
+    cls_token = visual.class_embedding.to(x.dtype).reshape(1, 1, width).expand(b, 1, width)
+    x = torch.cat([cls_token, x], dim=1)
+    pos = visual.positional_embedding.to(x.dtype)
+    own_h, own_w = visual.grid_size
+    grid = pos[1:].reshape(1, own_h, own_w, width).permute(0, 3, 1, 2).float()
+    grid = F.interpolate(grid, size=(gh, gw), mode="bicubic", align_corners=False)
+    grid = grid.permute(0, 2, 3, 1).reshape(gh * gw, width).to(x.dtype)
+    x = x + torch.cat([pos[:1], grid], dim=0)
+    x = visual.patch_dropout(x)
+    result: torch.Tensor = visual.ln_pre(x)
+    return result
+
+
 def encode_with_patch_mode(
     visual: VisionTransformer, pixels: torch.Tensor, mode: PatchMode
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,7 +161,9 @@ def encode_with_patch_mode(
     Args:
         visual: the model's vision tower (`model.visual`), a VisionTransformer with a class
             token and no attentional pooler.
-        pixels: (B, 3, S, S) preprocessed images, in the tower's dtype and device.
+        pixels: (B, 3, H, W) preprocessed images, in the tower's dtype and device; at the
+            model's input size (S, S) or, with interpolated position embeddings, any
+            multiple of the patch size.
         mode: `plain`, `maskclip`, `clearclip` or `sclip` (see the module docstring).
 
     Returns:
@@ -151,7 +178,7 @@ def encode_with_patch_mode(
     if not transformer.batch_first:
         raise ConfigError("patch modes need a batch-first vision transformer (open_clip >= 2.24)")
     # The same steps as VisionTransformer.forward, with the input of the last block kept.
-    x = visual._embeds(pixels)
+    x = _embeds(visual, pixels)
     blocks = list(transformer.resblocks)
     for block in blocks[:-1]:
         x = block(x)

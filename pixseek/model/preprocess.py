@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from pixseek.model.tiling import WholeLayout
+
 
 @dataclass(frozen=True)
 class Geometry:
@@ -100,3 +102,19 @@ class Preprocessor:
         # The geometry in full displayed pixels, from the full size (a draft decode may have
         # rounded the decoded size; the difference stays under one model pixel).
         return arr, Geometry.of(full_size[0], full_size[1], s)
+
+    def whole(self, img: Image.Image, layout: WholeLayout) -> np.ndarray:
+        """The whole picture resized to `layout`'s grid: a float32 (3, rows*patch, cols*patch) array.
+
+        Bicubic, like the centre crop; every pixel of the picture lands in some cell.
+        """
+        resized = img.resize(layout.resized, Image.Resampling.BICUBIC)
+        chw = np.asarray(resized, dtype=np.uint8).transpose(2, 0, 1)
+        lut = self._lut
+        return np.stack([lut[c][chw[c]] for c in range(3)])
+
+    def tiles(self, img: Image.Image, layout: WholeLayout) -> np.ndarray:
+        """(tiles, 3, S, S) model inputs: the tiles of `layout` cut from `whole(img, layout)`."""
+        arr = self.whole(img, layout)
+        s, p = self.image_size, layout.patch
+        return np.stack([arr[:, r * p : r * p + s, c * p : c * p + s] for r, c in layout.tiles])

@@ -44,8 +44,9 @@ def test_region_search_returns_boxes_inside_the_images(client: TestClient, inges
     assert len(results) == 3
     for hit in results:
         x0, y0, x1, y1 = hit["box"]
-        # bucket images are 96x64: the model saw x 16..80
-        assert 16 <= x0 < x1 <= 80 and 0 <= y0 < y1 <= 64
+        # bucket images are 96x64, covered by 4 x 6 cells of 16 px
+        assert 0 <= x0 < x1 <= 96 and 0 <= y0 < y1 <= 64
+        assert x0 % 16 == 0 and x1 % 16 == 0 and y0 % 16 == 0 and y1 % 16 == 0
         assert hit["score"] == pytest.approx(0.7 * hit["region_score"] + 0.3 * hit["cls_score"], abs=1e-5)
     assert [h["score"] for h in results] == sorted((h["score"] for h in results), reverse=True)
 
@@ -82,10 +83,11 @@ def test_heatmap_json_is_the_score_grid(client: TestClient, ingested: Path) -> N
     r = client.get("/v1/images/2/heatmap", params={"text": "a dog", "format": "json"})
     assert r.status_code == 200
     body = r.json()
+    # 96x64 with patches over the whole picture: 4 x 6 cells of 16 px, no part left out.
     assert (
-        body["grid"] == [4, 4] and len(body["scores"]) == 4 and all(len(row) == 4 for row in body["scores"])
+        body["grid"] == [4, 6] and len(body["scores"]) == 4 and all(len(row) == 6 for row in body["scores"])
     )
-    assert (body["width"], body["height"], body["crop"]) == (96, 64, [16, 0, 80, 64])
+    assert (body["width"], body["height"], body["crop"]) == (96, 64, [0, 0, 96, 64])
     row, col = body["cell"]
     assert body["region_score"] == pytest.approx(max(max(line) for line in body["scores"]), abs=1e-5)
     assert body["scores"][row][col] == pytest.approx(body["region_score"], abs=1e-5)
@@ -139,7 +141,7 @@ def test_region_as_query_ranks_other_images_with_boxes(client: TestClient, inges
     assert len(results) == 5 and 3 not in {h["id"] for h in results}
     for hit in results:
         x0, y0, x1, y1 = hit["box"]
-        assert 16 <= x0 < x1 <= 80 and 0 <= y0 < y1 <= 64
+        assert 0 <= x0 < x1 <= 96 and 0 <= y0 < y1 <= 64
     # Unsmoothed, the image itself matches its own region best (cosine 1 on that cell).
     r = client.post("/v1/search/regions", json={**body, "smooth": 0, "include_query_image": True})
     assert r.json()["results"][0]["id"] == 3
@@ -152,7 +154,6 @@ def test_region_as_query_ranks_other_images_with_boxes(client: TestClient, inges
         ({"region": {"image_id": 1, "box": [16, 0, 80]}}, 422, "invalid_request"),
         ({"region": {"image_id": 1, "box": [40, 10, 20, 30]}}, 422, "invalid_region"),
         ({"region": {"image_id": 1, "box": [16, 0, 200, 64]}}, 422, "invalid_region"),
-        ({"region": {"image_id": 1, "box": [0, 0, 15, 64]}}, 422, "invalid_region"),  # no patches there
         ({"region": {"image_id": 1, "box": [20, 20, 24, 24]}}, 422, "invalid_region"),  # under half a cell
         ({"region": {"image_id": 999, "box": [16, 0, 80, 64]}}, 404, "image_not_found"),
     ],
@@ -174,7 +175,7 @@ def test_region_part_in_a_composed_search(client: TestClient, ingested: Path) ->
     assert results[0]["parts"][0]["label"] == "region:3[48,16,64,32]"
     r = client.post("/v1/search", json={"parts": [{"text": "a dog", "box": [0, 0, 9, 9]}]})
     assert r.status_code == 422  # a box goes with an image id
-    r = client.post("/v1/search", json={"parts": [{"image_id": 3, "box": [0, 0, 9, 9]}]})
+    r = client.post("/v1/search", json={"parts": [{"image_id": 3, "box": [0, 0, 5, 5]}]})
     assert r.status_code == 422 and r.json()["error"] == "invalid_region"
 
 
@@ -188,5 +189,5 @@ def test_cli_region_of_an_image_as_query(settings: Settings, ingested: Path) -> 
     assert json.loads(kept.output)["results"][0]["id"] == 3
     bad = CliRunner().invoke(main, ["search", "--regions", "--like-id", "3", "--box", "0,0,9"])
     assert bad.exit_code != 0 and "four numbers" in bad.output
-    outside = CliRunner().invoke(main, ["search", "--regions", "--like-id", "3", "--box", "0,0,15,64"])
-    assert outside.exit_code != 0 and "outside the part" in outside.output
+    outside = CliRunner().invoke(main, ["search", "--regions", "--like-id", "3", "--box", "0,0,97,64"])
+    assert outside.exit_code != 0 and "goes outside image 3" in outside.output

@@ -106,12 +106,15 @@ def test_writer_keeps_the_patch_index_in_line_with_the_catalog(settings: Setting
     loaded = patch_index_store(settings).load()
     assert loaded is not None
     manifest = loaded.manifest
-    assert (manifest.images, manifest.count, manifest.grid, manifest.patch_mode) == (
+    # 96x64 images, patches over the whole picture: 4 x 6 cells each, ids 4096 apart per image.
+    assert (manifest.images, manifest.count, manifest.grid, manifest.patch_mode, manifest.stride) == (
         5,
-        80,
-        (4, 4),
+        120,
+        (4, 6),
         "clearclip",
+        4096,
     )
+    assert loaded.cells.tolist() == [24] * 5
     assert manifest.cls_generation == 1
     first = loaded.images.tolist()
     paths[0].unlink()
@@ -119,11 +122,14 @@ def test_writer_keeps_the_patch_index_in_line_with_the_catalog(settings: Setting
     run_ingest(settings, str(folder))
     loaded = patch_index_store(settings).load()
     assert loaded is not None
-    assert loaded.manifest.images == 5 and loaded.index.ntotal == 80
+    assert loaded.manifest.images == 5 and loaded.index.ntotal == 120
     assert first[0] not in loaded.images.tolist()
-    # Every id in the index belongs to an image the index says it holds.
+    # Every id in the index belongs to an image the index says it holds, cells 0..23 of each.
     held = faiss.vector_to_array(loaded.index.id_map)
-    assert set(split_ids(held, (4, 4))[0].tolist()) == set(loaded.images.tolist())
+    assert sorted(held.tolist()) == sorted(loaded.patch_ids(loaded.images).tolist())
+    assert set((held // 4096).tolist()) == set(loaded.images.tolist()) and set((held % 4096).tolist()) == set(
+        range(24)
+    )
 
 
 def test_ingest_refuses_to_mix_patch_modes(
@@ -181,6 +187,8 @@ def test_status_reports_the_patch_index(settings: Settings, bucket: Path) -> Non
         assert catalog_status(settings, session)["patch_index"] is None
     run_ingest(settings, str(bucket))
     with session_scope(settings) as session:
-        status = catalog_status(settings, session)["patch_index"]
-    assert status["images"] == 6 and status["patches"] == 96 and status["patch_mode"] == "clearclip"
+        full = catalog_status(settings, session)
+    status = full["patch_index"]
+    assert status["images"] == 6 and status["patches"] == 6 * 24 and status["patch_mode"] == "clearclip"
+    assert full["patch_layouts"] == {"tiles": 6}
     assert status["type"] == EXACT_TYPE and status["bytes"] > 0

@@ -23,6 +23,7 @@ from pixseek.ingest.processing import process_images
 from pixseek.ingest.run import run_ingest
 from pixseek.media.sources import open_source
 from pixseek.model.encoder import Encoder, get_encoder
+from pixseek.model.tiling import plan_layout
 from pixseek.search.query import ImagePart, Query
 from pixseek.search.service import SearchService
 from tests.imagegen import BAD_FILES, encode, pattern, write_bad_files, write_image
@@ -44,13 +45,26 @@ class EncodeCounter:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.images = 0
+        self.whole = 0  # images whose patches were made over the whole picture (tiles)
+        self._tiling = False
         original = Encoder.encode_pixels
+        original_whole = Encoder.encode_whole_batch
 
         def counting(encoder: Encoder, pixels: np.ndarray, *args: object, **kwargs: object) -> object:
-            self.images += len(pixels)
+            if not self._tiling:  # tiles are not images
+                self.images += len(pixels)
             return original(encoder, pixels, *args, **kwargs)  # type: ignore[arg-type]
 
+        def whole(encoder: Encoder, items: list[object], *args: object, **kwargs: object) -> object:
+            self._tiling = True
+            self.whole += len(items)
+            try:
+                return original_whole(encoder, items, *args, **kwargs)  # type: ignore[arg-type]
+            finally:
+                self._tiling = False
+
         monkeypatch.setattr(Encoder, "encode_pixels", counting)
+        monkeypatch.setattr(Encoder, "encode_whole_batch", whole)
 
 
 @pytest.fixture
@@ -106,7 +120,9 @@ def test_mixed_folder_indexes_every_good_image_and_reports_every_bad_one(
         assert row.mtime == (root / key).stat().st_mtime
         assert row.sha256 is not None and len(row.sha256) == 64
         assert row.model == "pixseek-tiny/none"
-        assert (row.grid_h, row.grid_w) == (4, 4)
+        # Patches over the whole picture: 4 cells on the shorter side, the longer one in proportion.
+        layout = plan_layout(width, height, image_size=64, grid=4, tiles=1, max_tiles=8)
+        assert (row.grid_h, row.grid_w, row.patch_layout) == (layout.rows, layout.cols, "tiles"), key
         assert row.embedded_at is not None and row.error is None
         assert row.job_id == job_id
     for key, status in bad.items():
@@ -345,12 +361,13 @@ def test_patch_store_gives_the_grid_in_fp16(settings: Settings, bucket: Path) ->
     row = catalog(settings)["img000.png"]
     grid = patches(settings).get(row.id)
     assert grid is not None
-    assert grid.shape == (4, 4, 64)
+    assert grid.shape == (4, 6, 64)  # 96x64: 4 x 6 cells over the whole picture
     assert grid.dtype == np.float16
     np.testing.assert_allclose(np.linalg.norm(grid.astype(np.float32), axis=-1), 1.0, atol=2e-3)
     encoder = get_encoder(settings)
     img = pattern(0)
-    expected = encoder.encode_pixels(encoder.preprocessor(img, img.size)[0][None]).patches[0]
+    layout = plan_layout(*img.size, image_size=64, grid=4, tiles=1, max_tiles=8)
+    expected = encoder.encode_whole(encoder.preprocessor.tiles(img, layout), layout, "tiles")
     np.testing.assert_allclose(grid.astype(np.float32), expected.astype(np.float32), atol=2e-3)
     assert patches(settings).get(10**9) is None
 

@@ -88,15 +88,31 @@ def test_region_vector_of_a_cell_box_is_the_stored_patch(
 ) -> None:
     image_id = ingested["img002.png"]
     stored = PatchStore(settings.patch_dir).get(image_id)
-    assert stored is not None
-    # 96x64 images, the tiny model's 64-pixel crop at x 16..80 and 4x4 cells of 16 pixels:
-    # cell (1, 2) is x 48..64, y 16..32.
+    assert stored is not None and stored.shape[:2] == (4, 6)
+    # 96x64 images covered whole by 4 x 6 cells of 16 pixels: cell (1, 3) is x 48..64, y 16..32.
     with session_scope(settings) as session:
         vector = region_vector(session, settings, image_id, [48, 16, 64, 32])
-        with pytest.raises(InvalidRegion, match="outside the part"):
-            region_vector(session, settings, image_id, [0, 0, 14, 64])
         with pytest.raises(ImageNotFound):
             region_vector(session, settings, 999, [0, 0, 14, 64])
+    expected = stored[1, 3].astype(np.float32)
+    np.testing.assert_allclose(vector, expected / np.linalg.norm(expected), atol=1e-4)
+
+
+def test_centre_crop_patches_refuse_boxes_outside_the_crop(
+    settings: Settings, bucket: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Catalogs ingested before issue 17 (or with PIXSEEK_REGION_COVERAGE=centre)."""
+    monkeypatch.setattr(settings, "region_coverage", "centre")
+    run_ingest(settings, str(bucket))
+    with session_scope(settings) as session:
+        row = session.query(CatalogImage).filter_by(key="img002.png").one()
+        assert (row.grid_h, row.grid_w, row.patch_layout) == (4, 4, "centre")
+        stored = PatchStore(settings.patch_dir).get(row.id)
+        assert stored is not None
+        # The 64-pixel crop sits at x 16..80: cell (1, 2) is x 48..64, y 16..32.
+        vector = region_vector(session, settings, row.id, [48, 16, 64, 32])
+        with pytest.raises(InvalidRegion, match="outside the part"):
+            region_vector(session, settings, row.id, [0, 0, 14, 64])
     expected = stored[1, 2].astype(np.float32)
     np.testing.assert_allclose(vector, expected / np.linalg.norm(expected), atol=1e-4)
 
@@ -112,7 +128,7 @@ def test_region_search_leaves_out_the_query_image_unless_asked(
     assert len(others) == 5 and image_id not in {h.id for h in others}
     # The image itself matches its own region best: the very cell, at cosine 1.
     first = with_self[0]
-    assert first.id == image_id and first.cell == (1, 2)
+    assert first.id == image_id and first.cell == (1, 3)
     assert first.region_score == pytest.approx(1.0, abs=1e-3)
     assert [h.id for h in with_self[1:]] == [h.id for h in others[:5]]
 

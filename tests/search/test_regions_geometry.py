@@ -86,7 +86,9 @@ def _exif_rotated_png(displayed: Image.Image) -> bytes:
 def test_planted_pattern_is_boxed_in_cropped_and_rotated_images(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patch_mode: str
 ) -> None:
+    """Centre-crop patches (`PIXSEEK_REGION_COVERAGE=centre`, and catalogs from before issue 17)."""
     monkeypatch.setattr(settings, "patch_mode", patch_mode)
+    monkeypatch.setattr(settings, "region_coverage", "centre")
     folder = tmp_path / "planted"
     folder.mkdir()
     row, col = CELL
@@ -123,3 +125,38 @@ def test_planted_pattern_is_boxed_in_cropped_and_rotated_images(
     by_key = {h.key: h for h in hits}
     assert by_key["b_landscape.png"].box == [96, 32, 128, 64]
     assert by_key["c_rotated.png"].box == [64, 64, 96, 96]
+
+
+@pytest.mark.parametrize("coverage", ["tiles", "full"])
+def test_patterns_at_the_edges_of_wide_pictures_are_boxed_exactly(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, coverage: str
+) -> None:
+    """Patches over the whole picture: a pattern where a centre crop never looks is found and boxed."""
+    monkeypatch.setattr(settings, "region_coverage", coverage)
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    # The reference: one model input (64x64) with the pattern on cell (1, 0).
+    planted((64, 64), (0, 16), 16).save(folder / "a_reference.png")
+    # 3:1 at one model pixel per pixel: 4 x 12 cells of 16 px; the pattern on the left edge,
+    # in the first tile only, with the same grey around it as the reference.
+    planted((192, 64), (0, 16), 16).save(folder / "b_panorama.png")
+    # The same at half scale: cells of 32 px.
+    planted((384, 128), (0, 32), 32).save(folder / "c_panorama_large.png")
+    run_ingest(settings, str(folder))
+    service = RegionSearchService(settings)
+    with session_scope(settings) as session:
+        rows = {r.key: r for r in session.query(CatalogImage).all()}
+        assert {(r.grid_h, r.grid_w, r.patch_layout) for k, r in rows.items() if k != "a_reference.png"} == {
+            (4, 12, coverage)
+        }
+        query = PatchStore(settings.patch_dir).get(rows["a_reference.png"].id)
+        assert query is not None
+        vector = query[1, 0].astype(np.float32)
+        for key, box in {"b_panorama.png": [0, 16, 16, 32], "c_panorama_large.png": [0, 32, 32, 64]}.items():
+            regions = service.image_regions(session, rows[key].id, vector)
+            assert regions.cell == (1, 0), key
+            assert regions.box == box, key
+            # No region of the picture is without patches.
+            assert regions.crop == [0, 0, rows[key].width, rows[key].height], key
+        hits = service.search_vector(session, vector, k=3)
+    assert {h.key: h.box for h in hits}["b_panorama.png"] == [0, 16, 16, 32]
