@@ -380,6 +380,7 @@ def drop_old(settings: Settings) -> list[str]:
     dropped = [key for key, space in record.replaces.items() if space is not None]
     if not dropped:
         return []
+    settle_switch(follow_switch(settings))  # a switch that stopped before telling the catalog
     with session_scope(settings) as session:
         session.execute(delete(ImageVector).where(ImageVector.model.in_(dropped)))
     for key in dropped:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -228,3 +229,39 @@ def test_eval_scores_the_new_generation_beside_the_served_one_before_the_switch(
     ]
     assert all(run["kinds"]["text"]["queries"] == 1 and run["kinds"]["image"]["queries"] == 1 for run in runs)
     assert read_active_model(settings.data_dir) is None  # scoring switched nothing
+
+
+def test_the_api_answers_throughout_and_from_the_new_model_after_the_switch(
+    settings: Settings, bucket: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from pixseek.api.app import create_app
+
+    run_ingest(settings, str(bucket))
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+
+        def ask() -> None:
+            response = client.post("/v1/search/text", json={"text": "a red circle", "k": 3})
+            assert response.status_code == 200, response.text
+            assert len(response.json()["results"]) == 3
+
+        ask()
+        original = reindex.embed_images
+
+        def asking_meanwhile(*args: object, **kwargs: object) -> int:
+            done = original(*args, **kwargs)  # type: ignore[arg-type]
+            ask()
+            return done
+
+        monkeypatch.setattr(reindex, "embed_images", asking_meanwhile)
+        run_reindex(settings.model_copy(update={"task_batch_size": 3}), NEW.name, NEW.pretrained)
+        service: SearchService = client.app.state.search  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 60
+        while ModelId.of(service.settings) != NEW:  # it looks again at most every second
+            assert time.monotonic() < deadline, "the API never followed the switch"
+            ask()
+            time.sleep(0.1)
+        ask()
+        assert service.loaded_index().manifest.model_id == NEW
+        assert client.get("/v1/status").json()["model"] == NEW.name
