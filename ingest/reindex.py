@@ -43,6 +43,7 @@ from pixseek.index.catalog import SEARCHABLE, Image, ImageStatus, ImageVector
 from pixseek.index.jobs import Job, JobKind, JobStatus, add_job, finish_job, get_job, record_failure
 from pixseek.index.patch_sync import ensure_store_patch_mode
 from pixseek.index.patches import PatchStore
+from pixseek.index.store import IndexStore
 from pixseek.index.writer import PublishResult, publish_staged
 from pixseek.ingest.pipeline import Prepared, Rejected, lower_thread_priority, ordered_map, prepare_file
 from pixseek.media.sources import open_source
@@ -264,12 +265,14 @@ def switch_to(active: Settings, candidate: Settings, job_id: str) -> None:
     replaces: dict[str, str | None] = dict(record.replaces) if record is not None else {}
     replaces[ModelId.of(active).key] = active.space
     replaces.pop(new.key, None)
-    write_active_model(
-        active.data_dir,
-        ActiveModel(model=new.name, pretrained=new.pretrained, space=candidate.space, replaces=replaces),
-    )
-    log.info("reindex.switched model=%s space=%s", new, candidate.space)
-    settle_switch(candidate, job_id, unreadable)
+    # Under the new generation's writer lock: its first ingest publishes after the catalog knows.
+    with IndexStore(candidate.index_dir).lock():
+        write_active_model(
+            active.data_dir,
+            ActiveModel(model=new.name, pretrained=new.pretrained, space=candidate.space, replaces=replaces),
+        )
+        log.info("reindex.switched model=%s space=%s", new, candidate.space)
+        settle_switch(candidate, job_id, unreadable)
 
 
 def settle_switch(served: Settings, job_id: str | None = None, unreadable: set[int] | None = None) -> int:

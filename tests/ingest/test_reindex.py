@@ -265,3 +265,28 @@ def test_the_api_answers_throughout_and_from_the_new_model_after_the_switch(
         ask()
         assert service.loaded_index().manifest.model_id == NEW
         assert client.get("/v1/status").json()["model"] == NEW.name
+
+
+def test_a_switch_that_died_before_telling_the_catalog_loses_nothing(
+    settings: Settings, bucket: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_ingest(settings, str(bucket))
+    old = ModelId.of(settings)
+
+    def dies(*args: object, **kwargs: object) -> int:
+        raise KeyboardInterrupt  # killed right after model.json was replaced
+
+    monkeypatch.setattr(reindex, "settle_switch", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run_reindex(settings, NEW.name, NEW.pretrained)
+    monkeypatch.undo()
+    assert {row.model for row in catalog(settings).values()} == {old.key}  # not told yet
+    # An ingest in that state neither embeds again nor empties the new generation's index.
+    job_id = run_ingest(settings, str(bucket))
+    assert (summary(settings, job_id)["unchanged"], summary(settings, job_id)["indexed"]) == (6, 0)
+    service = SearchService(settings)
+    assert service.loaded_index().manifest.model_id == NEW and service.loaded_index().ntotal == 6
+    answers(service, settings, NEW)
+    # The same command again finishes the bookkeeping.
+    assert run_reindex(settings, NEW.name, NEW.pretrained).switched
+    assert {row.model for row in catalog(settings).values()} == {NEW.key}
