@@ -41,7 +41,7 @@ from pixseek.core.errors import InvalidRequest, PixseekError
 from pixseek.core.settings import RANDOM_WEIGHTS, Settings
 from pixseek.index.catalog import SEARCHABLE, Image, ImageStatus, ImageVector
 from pixseek.index.jobs import Job, JobKind, JobStatus, add_job, finish_job, get_job, record_failure
-from pixseek.index.patch_sync import ensure_store_patch_mode
+from pixseek.index.patch_sync import effective_patch_mode, ensure_store_patch_mode
 from pixseek.index.patches import PatchStore
 from pixseek.index.store import IndexStore
 from pixseek.index.writer import PublishResult, publish_staged
@@ -49,6 +49,7 @@ from pixseek.ingest.pipeline import Prepared, Rejected, lower_thread_priority, o
 from pixseek.media.sources import open_source
 from pixseek.model.encoder import get_encoder
 from pixseek.model.identity import ModelId
+from pixseek.model.patch_tokens import check_patch_mode
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,9 @@ def embed_images(
     encoder = get_encoder(candidate)
     model = encoder.model_id
     patch_store = PatchStore(candidate.patch_dir)
-    ensure_store_patch_mode(candidate.patch_dir, candidate.patch_mode, encoder.image_size)
+    # Unset PIXSEEK_PATCH_MODE: the new generation's store decides, else the new model's best mode.
+    patch_mode = check_patch_mode(effective_patch_mode(candidate))
+    ensure_store_patch_mode(candidate.patch_dir, patch_mode, encoder.image_size)
     workers = active.decode_workers or min(8, (os.cpu_count() or 2))
     with session_scope(active) as session:
         rows = session.execute(
@@ -206,7 +209,7 @@ def embed_images(
             prepared = [item for item in chunk if isinstance(item, Prepared)]
             unreadable = [item.image_id for item in chunk if isinstance(item, Rejected)]
             encoded = (
-                encoder.encode_pixels(np.stack([p.pixels for p in prepared]), candidate.patch_mode)
+                encoder.encode_pixels(np.stack([p.pixels for p in prepared]), patch_mode)
                 if prepared
                 else None
             )

@@ -24,7 +24,7 @@ from pixseek.evaluation.metrics import inside, iou, ranking_metrics
 from pixseek.evaluation.queries import QuerySet, RegionQuery
 from pixseek.index.catalog import SEARCHABLE, Image
 from pixseek.index.manifest import Manifest
-from pixseek.index.patch_sync import store_patch_mode
+from pixseek.index.patch_sync import effective_patch_mode
 from pixseek.index.store import IndexStore
 from pixseek.ingest.reindex import candidate_settings
 from pixseek.search.filters import Filters
@@ -76,20 +76,20 @@ def indexed_model(settings: Settings) -> tuple[str, str]:
 
 def generation_settings(served: Settings, model: str, pretrained: str) -> Settings:
     """The settings of the generation `pixseek reindex` built for `model` beside the served one."""
-    candidate = candidate_settings(served, model, pretrained)
+    candidate = candidate_settings(served.model_copy(update={"patch_mode": None}), model, pretrained)
     if IndexStore(candidate.index_dir).current_generation() is None:
         raise IndexNotReady(
             f"no generation of {model}/{candidate.pretrained} in {served.data_dir}: build it with "
             f"`pixseek reindex --model {model} --pretrained {pretrained} --no-switch`"
         )
-    return candidate
+    return candidate.model_copy(update={"patch_mode": effective_patch_mode(candidate)})
 
 
 def settings_for(base: Settings, data_dir: Path) -> Settings:
     """`base` pointed at `data_dir`, with the model and patch mode its index was built with."""
     moved = follow_switch(base.model_copy(update={"data_dir": data_dir, "space": ""}))
     model, pretrained = indexed_model(moved)
-    patch_mode = store_patch_mode(moved.patch_dir) or moved.patch_mode
+    patch_mode = effective_patch_mode(moved.model_copy(update={"patch_mode": None, "model": model}))
     return moved.model_copy(update={"model": model, "pretrained": pretrained, "patch_mode": patch_mode})
 
 
@@ -135,7 +135,7 @@ def _region_figures(
 def evaluate(settings: Settings, queries: QuerySet, *, bucket: str | None = None) -> RunResult:
     """Every query of `queries` against the data dir of `settings`."""
     ensure_schema(settings)
-    result = RunResult(settings.data_dir, settings.model, settings.pretrained, settings.patch_mode)
+    result = RunResult(settings.data_dir, settings.model, settings.pretrained, effective_patch_mode(settings))
     service = SearchService(settings, follow=False)  # this generation, even one not served yet
     filters = Filters(bucket=bucket)
     with session_scope(settings) as session:
