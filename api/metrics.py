@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixseek.access.scopes import Scope as AccessScope
 from pixseek.api.auth import requires
+from pixseek.core.active_model import follow_switch
 from pixseek.core.db import session_scope
 from pixseek.core.metrics import HTTP_REQUEST_SECONDS
 from pixseek.core.settings import Settings
@@ -138,7 +139,7 @@ class ServiceCollector(Collector):
             yield queues
 
     def _index(self) -> Iterator[Metric]:
-        store = IndexStore(self.settings.index_dir)
+        store = IndexStore(follow_switch(self.settings).index_dir)  # the served generation's
         generation = store.current_generation()
         generations = GaugeMetricFamily(
             "pixseek_index_generation",

@@ -41,6 +41,8 @@ class ModelWarmup:
         try:
             encoder = self.search.encoder
             encoder.encode_texts([WARM_UP_TEXT])
+            # The image tower image queries use: on OpenVINO this compiles (or first converts) it.
+            encoder.runtime_label()
             with contextlib.suppress(IndexNotReady):  # nothing ingested yet: readiness says so
                 self.search.loaded_index()
         except (PixseekError, OSError, RuntimeError, ValueError) as exc:

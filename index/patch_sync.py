@@ -193,13 +193,15 @@ def update_patch_index(
     cls_generation: int | None,
     *,
     members: list[tuple[int, str, int | None, int | None]] | None = None,
+    labels: list[str] | None = None,
 ) -> PatchIndexResult:
     """Bring the patch index in line with the catalog; publish a generation if anything changed.
 
     Call with the index writer's lock held, before embedded images are marked indexed.
     `members` ((id, status, grid_h, grid_w) of each image) replaces the catalog's searchable
     images of `model`, for a generation built before it is served (`pixseek reindex`); the
-    index is then built afresh.
+    index is then built afresh. `labels`: the `images.model` values that count as `model`
+    (around a switch, its pair too; default: its own key).
     """
     patch_store = PatchStore(settings.patch_dir)
     mode = store_patch_mode(settings.patch_dir) or effective_patch_mode(settings)
@@ -208,7 +210,7 @@ def update_patch_index(
         if members is not None
         else session.execute(
             select(Image.id, Image.status, Image.grid_h, Image.grid_w).where(
-                Image.status.in_(list(SEARCHABLE)), Image.model == model.key
+                Image.status.in_(list(SEARCHABLE)), Image.model.in_(labels or [model.key])
             )
         ).all()
     )

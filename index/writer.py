@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
+from pixseek.core.active_model import serving_model_keys
 from pixseek.core.db import in_chunks, session_scope, utcnow
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import SEARCHABLE, Image, ImageStatus, ImageVector, vector_dim
@@ -69,6 +70,9 @@ def publish_index(
     """
     store = IndexStore(settings.index_dir)
     flat_max = settings.index_flat_max
+    # Around a `pixseek reindex` switch a row may still carry the other model of the pair:
+    # both hold a vector of each, and `_vectors` takes this model's.
+    labels = serving_model_keys(settings) if ModelId.of(settings) == model else [model.key]
     with store.lock(), session_scope(settings) as session:
         loaded = store.load(mmap=False)
         # The dimension comes from the vectors themselves (or the index they went into): the
@@ -83,13 +87,13 @@ def publish_index(
             loaded = None
         searchable = np.asarray(
             session.scalars(
-                select(Image.id).where(Image.status.in_(list(SEARCHABLE)), Image.model == model.key)
+                select(Image.id).where(Image.status.in_(list(SEARCHABLE)), Image.model.in_(labels))
             ).all(),
             dtype=np.int64,
         )
         to_add_ids = sorted(
             session.scalars(
-                select(Image.id).where(Image.status == ImageStatus.EMBEDDED, Image.model == model.key)
+                select(Image.id).where(Image.status == ImageStatus.EMBEDDED, Image.model.in_(labels))
             ).all()
         )
         present = index_ids(loaded.index) if loaded is not None else np.empty(0, dtype=np.int64)
@@ -130,7 +134,7 @@ def publish_index(
             )
             generation = store.publish(index, manifest)
         # Region search (issue 6): the patch index follows the same catalog state, under the same lock.
-        update_patch_index(settings, session, model, dim, generation)
+        update_patch_index(settings, session, model, dim, generation, labels=labels)
         if to_add_ids:
             session.execute(
                 update(Image)

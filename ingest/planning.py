@@ -9,6 +9,7 @@ from itertools import islice
 
 from sqlalchemy import delete, select
 
+from pixseek.core.active_model import serving_model_keys
 from pixseek.core.db import ensure_schema, in_chunks, session_scope, utcnow
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, ImageStatus, ImageVector
@@ -16,7 +17,6 @@ from pixseek.index.jobs import Job, JobStatus, get_job, new_job_id
 from pixseek.index.patches import PatchStore
 from pixseek.ingest.extractors import active_extractors
 from pixseek.media.sources import BucketSource, Entry
-from pixseek.model.identity import ModelId
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,10 @@ def job_is_planned(settings: Settings, job_id: str) -> bool:
         return get_job(session, job_id).started_at is not None
 
 
-def _unchanged(row: Image, entry: Entry, model: str) -> bool:
+def _unchanged(row: Image, entry: Entry, models: list[str]) -> bool:
     return (
         row.status in (ImageStatus.INDEXED, ImageStatus.EMBEDDED)
-        and row.model == model
+        and row.model in models
         and row.size == entry.size
         and row.mtime == entry.mtime
         and row.etag == entry.etag
@@ -66,7 +66,8 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
     and patches an earlier run stored for them. Unchanged files
     (same size, mtime, ETag and model) are left alone.
     """
-    model = ModelId.of(settings).key
+    # The served model's key, and around a `pixseek reindex` switch its pair's too.
+    models = serving_model_keys(settings)
     patches = PatchStore(settings.patch_dir)
     plan = Plan(job_id=job_id, bucket=source.bucket)
     with session_scope(settings) as session:
@@ -86,7 +87,7 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
                 row is not None
                 and entry.skip is None
                 and entry.refuse is None
-                and _unchanged(row, entry, model)
+                and _unchanged(row, entry, models)
             ):
                 unchanged += 1
                 continue

@@ -43,6 +43,7 @@ from pixseek.index.catalog import SEARCHABLE, Image, ImageStatus, ImageVector
 from pixseek.index.jobs import Job, JobKind, JobStatus, add_job, finish_job, get_job, record_failure
 from pixseek.index.patch_sync import effective_patch_mode, ensure_store_patch_mode
 from pixseek.index.patches import PatchStore
+from pixseek.index.store import IndexStore
 from pixseek.index.writer import PublishResult, publish_staged
 from pixseek.ingest.pipeline import Prepared, Rejected, lower_thread_priority, ordered_map, prepare_file
 from pixseek.media.sources import open_source
@@ -172,7 +173,7 @@ def embed_images(
     encoder = get_encoder(candidate)
     model = encoder.model_id
     patch_store = PatchStore(candidate.patch_dir)
-    # The new generation's own patch store: the set mode, else the candidate model's best one.
+    # Unset PIXSEEK_PATCH_MODE: the new generation's store decides, else the new model's best mode.
     patch_mode = check_patch_mode(effective_patch_mode(candidate))
     ensure_store_patch_mode(candidate.patch_dir, patch_mode, encoder.image_size)
     workers = active.decode_workers or min(8, (os.cpu_count() or 2))
@@ -267,12 +268,14 @@ def switch_to(active: Settings, candidate: Settings, job_id: str) -> None:
     replaces: dict[str, str | None] = dict(record.replaces) if record is not None else {}
     replaces[ModelId.of(active).key] = active.space
     replaces.pop(new.key, None)
-    write_active_model(
-        active.data_dir,
-        ActiveModel(model=new.name, pretrained=new.pretrained, space=candidate.space, replaces=replaces),
-    )
-    log.info("reindex.switched model=%s space=%s", new, candidate.space)
-    settle_switch(candidate, job_id, unreadable)
+    # Under the new generation's writer lock: its first ingest publishes after the catalog knows.
+    with IndexStore(candidate.index_dir).lock():
+        write_active_model(
+            active.data_dir,
+            ActiveModel(model=new.name, pretrained=new.pretrained, space=candidate.space, replaces=replaces),
+        )
+        log.info("reindex.switched model=%s space=%s", new, candidate.space)
+        settle_switch(candidate, job_id, unreadable)
 
 
 def settle_switch(served: Settings, job_id: str | None = None, unreadable: set[int] | None = None) -> int:
@@ -383,6 +386,7 @@ def drop_old(settings: Settings) -> list[str]:
     dropped = [key for key, space in record.replaces.items() if space is not None]
     if not dropped:
         return []
+    settle_switch(follow_switch(settings))  # a switch that stopped before telling the catalog
     with session_scope(settings) as session:
         session.execute(delete(ImageVector).where(ImageVector.model.in_(dropped)))
     for key in dropped:

@@ -87,16 +87,17 @@ def _glob_prefix(pattern: str) -> str:
     return pattern[:cut]
 
 
-def conditions(filters: Filters | None, model: str | None = None) -> list[ColumnElement[bool]]:
+def conditions(filters: Filters | None, models: Sequence[str] | None = None) -> list[ColumnElement[bool]]:
     """SQL conditions on `Image` for searchable images that pass `filters`.
 
     Args:
         filters: the user's filters (None: no restriction beyond searchability).
-        model: only images embedded by this model id (`arch/pretrained`), when given.
+        models: only images embedded by one of these model ids (`arch/pretrained`), when
+            given (`serving_model_keys`: the served model, and around a switch its pair).
     """
     out: list[ColumnElement[bool]] = [Image.status.in_(list(SEARCHABLE))]
-    if model is not None:
-        out.append(Image.model == model)
+    if models is not None:
+        out.append(Image.model.in_(list(models)))
     if filters is None:
         return out
     filters.check()

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from pixseek.core.active_model import serving_model_keys
 from pixseek.core.db import in_chunks
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, images_by_ids
@@ -49,7 +50,7 @@ def semantic_ranking(
     """
     model = ModelId.of(settings).key
     dim = loaded.manifest.dim
-    conds = conditions(query.filters, model)
+    conds = conditions(query.filters, serving_model_keys(settings))
     conds += resolved.exclusions()
     q = resolved.combined.vector
     if not query.filters.active:

@@ -294,7 +294,7 @@ def sql_ids(session: Session, model: str, keep: int, allowed: np.ndarray) -> flo
     ms = []
     for _ in range(3):
         start = time.perf_counter()
-        stmt = select(Image.id).where(*conditions(Filters(max_size=keep - 1), model))
+        stmt = select(Image.id).where(*conditions(Filters(max_size=keep - 1), [model]))
         got = np.fromiter(session.scalars(stmt), dtype=np.int64)
         ms.append((time.perf_counter() - start) * 1000)
     assert np.array_equal(np.sort(got), allowed), "the SQL filter and the benchmark's ids disagree"

@@ -84,3 +84,17 @@ def follow_switch(settings: Settings) -> Settings:
     if all(getattr(settings, name) == value for name, value in update.items()):
         return settings
     return settings.model_copy(update=update)
+
+
+def serving_model_keys(settings: Settings) -> list[str]:
+    """The model keys a catalog row may carry while `settings`' model serves it.
+
+    Around a switch the catalog's `images.model` is updated just after `model.json`, and a
+    process notices the switch up to a second late: the served and the switched models are
+    then both valid labels (each image holds a vector of both until `--drop-old`).
+    """
+    key = f"{settings.model}/{settings.pretrained}"
+    record = read_active_model(settings.data_dir)
+    if record is None or (key != record.key and key not in record.replaces):
+        return [key]
+    return sorted({key, record.key, *record.replaces})

@@ -76,13 +76,13 @@ def indexed_model(settings: Settings) -> tuple[str, str]:
 
 def generation_settings(served: Settings, model: str, pretrained: str) -> Settings:
     """The settings of the generation `pixseek reindex` built for `model` beside the served one."""
-    candidate = candidate_settings(served, model, pretrained)
+    candidate = candidate_settings(served.model_copy(update={"patch_mode": None}), model, pretrained)
     if IndexStore(candidate.index_dir).current_generation() is None:
         raise IndexNotReady(
             f"no generation of {model}/{candidate.pretrained} in {served.data_dir}: build it with "
             f"`pixseek reindex --model {model} --pretrained {pretrained} --no-switch`"
         )
-    return candidate
+    return candidate.model_copy(update={"patch_mode": effective_patch_mode(candidate)})
 
 
 def settings_for(base: Settings, data_dir: Path) -> Settings:

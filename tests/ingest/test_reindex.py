@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -228,3 +229,64 @@ def test_eval_scores_the_new_generation_beside_the_served_one_before_the_switch(
     ]
     assert all(run["kinds"]["text"]["queries"] == 1 and run["kinds"]["image"]["queries"] == 1 for run in runs)
     assert read_active_model(settings.data_dir) is None  # scoring switched nothing
+
+
+def test_the_api_answers_throughout_and_from_the_new_model_after_the_switch(
+    settings: Settings, bucket: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from pixseek.api.app import create_app
+
+    run_ingest(settings, str(bucket))
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+
+        def ask() -> None:
+            response = client.post("/v1/search/text", json={"text": "a red circle", "k": 3})
+            assert response.status_code == 200, response.text
+            assert len(response.json()["results"]) == 3
+
+        ask()
+        original = reindex.embed_images
+
+        def asking_meanwhile(*args: object, **kwargs: object) -> int:
+            done = original(*args, **kwargs)  # type: ignore[arg-type]
+            ask()
+            return done
+
+        monkeypatch.setattr(reindex, "embed_images", asking_meanwhile)
+        run_reindex(settings.model_copy(update={"task_batch_size": 3}), NEW.name, NEW.pretrained)
+        service: SearchService = client.app.state.search  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 60
+        while ModelId.of(service.settings) != NEW:  # it looks again at most every second
+            assert time.monotonic() < deadline, "the API never followed the switch"
+            ask()
+            time.sleep(0.1)
+        ask()
+        assert service.loaded_index().manifest.model_id == NEW
+        assert client.get("/v1/status").json()["model"] == NEW.name
+
+
+def test_a_switch_that_died_before_telling_the_catalog_loses_nothing(
+    settings: Settings, bucket: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_ingest(settings, str(bucket))
+    old = ModelId.of(settings)
+
+    def dies(*args: object, **kwargs: object) -> int:
+        raise KeyboardInterrupt  # killed right after model.json was replaced
+
+    monkeypatch.setattr(reindex, "settle_switch", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run_reindex(settings, NEW.name, NEW.pretrained)
+    monkeypatch.undo()
+    assert {row.model for row in catalog(settings).values()} == {old.key}  # not told yet
+    # An ingest in that state neither embeds again nor empties the new generation's index.
+    job_id = run_ingest(settings, str(bucket))
+    assert (summary(settings, job_id)["unchanged"], summary(settings, job_id)["indexed"]) == (6, 0)
+    service = SearchService(settings)
+    assert service.loaded_index().manifest.model_id == NEW and service.loaded_index().ntotal == 6
+    answers(service, settings, NEW)
+    # The same command again finishes the bookkeeping.
+    assert run_reindex(settings, NEW.name, NEW.pretrained).switched
+    assert {row.model for row in catalog(settings).values()} == {NEW.key}
