@@ -152,6 +152,8 @@ def test_api_filters_by_tag_and_returns_facets(settings: Settings, tagged: dict[
         assert refused.status_code == 400 and refused.json()["error"] == "invalid_vocabulary"
         similar = client.get(f"/v1/images/{tagged['img003.png']}/similar", params={"tags": ["beach"]})
         assert {r["key"] for r in similar.json()["results"]} == {"img000.png", "img001.png", "img002.png"}
+        info = client.get(f"/v1/images/{tagged['img001.png']}").json()
+        assert info["tags"] == {"beach": 0.5, "people": 0.5}
         listing = client.get("/v1/tags").json()
         counts = {t["name"]: t["images"] for t in listing["tags"]}
         assert counts["beach"] == 3 and counts["dog"] == 1 and listing["images"] == 6
