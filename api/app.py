@@ -18,6 +18,7 @@ from pixseek.api.metrics import RequestMetrics, service_registry
 from pixseek.api.metrics import router as metrics_router
 from pixseek.api.request_id import RequestId
 from pixseek.api.routes import duplicates, health, images, jobs, regions, search, status, tags
+from pixseek.api.warmup import ModelWarmup
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.settings import Settings, get_settings
 from pixseek.search.duplicates.service import DuplicateService
@@ -39,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.random_weights:
             log.warning("api.random_weights: serving a model with random weights; results are meaningless")
+        if settings.preload_model:
+            app.state.warmup.start()
         yield
         app.state.jobs.shutdown()
 
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.regions = RegionSearchService(settings, app.state.search)
     app.state.duplicates = DuplicateService(settings, app.state.search)
     app.state.jobs = JobRunner(settings)
+    app.state.warmup = ModelWarmup(app.state.search)
     app.state.access = Authenticator(settings)  # keys, scopes and rate limits: see api/auth.py
     app.state.metrics_registry = service_registry(settings, app.state.search)
     install_error_handlers(app)

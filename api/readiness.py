@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
+from pixseek.api.warmup import ModelWarmup
 from pixseek.core.db import session_scope
 from pixseek.core.errors import IndexNotReady, ModelMismatch
 from pixseek.core.settings import Settings
@@ -61,8 +62,10 @@ def check_broker(settings: Settings) -> str:
     return "ok"
 
 
-def readiness(settings: Settings, search: SearchService) -> Readiness:
+def readiness(settings: Settings, search: SearchService, warmup: ModelWarmup) -> Readiness:
     result = Readiness()
+    loaded, state = warmup.state()
+    (result.ready if loaded else result.not_ready)["model"] = state
     try:
         result.ready["database"] = check_database(settings)
     except Exception as exc:

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,3 +104,10 @@ def write_json(name: str, data: dict[str, Any], folder: Path | None = None) -> P
     path = folder / name
     path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     return path
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (for a `pixseek serve` to bind)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -39,6 +39,7 @@ from pixseek.index.patch_index import (
     train_compressed_index,
 )
 from pixseek.index.patches import PatchStore
+from pixseek.model.bundled import recommended_patch_mode
 from pixseek.model.identity import ModelId
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,18 @@ def store_patch_mode(patch_dir: Path) -> str | None:
     if next(patch_dir.glob("*/*.npy"), None) is not None:
         return LEGACY_MODE
     return None
+
+
+def effective_patch_mode(settings: Settings) -> str:
+    """The patch mode this data dir works in: the setting, else the store's, else the model's best.
+
+    An unset `PIXSEEK_PATCH_MODE` follows what the store already holds, so changing the
+    default never strands an existing data dir; a set one that differs from the store is
+    refused where patches are written or searched (`PatchModeMismatch`).
+    """
+    if settings.patch_mode is not None:
+        return settings.patch_mode
+    return store_patch_mode(settings.patch_dir) or recommended_patch_mode(settings.model)
 
 
 def store_image_size(patch_dir: Path) -> int:
@@ -166,7 +179,7 @@ def update_patch_index(
     Call with the index writer's lock held, before embedded images are marked indexed.
     """
     patch_store = PatchStore(settings.patch_dir)
-    mode = store_patch_mode(settings.patch_dir) or settings.patch_mode
+    mode = store_patch_mode(settings.patch_dir) or effective_patch_mode(settings)
     rows = session.execute(
         select(Image.id, Image.status, Image.grid_h, Image.grid_w).where(
             Image.status.in_(list(SEARCHABLE)), Image.model == model.key

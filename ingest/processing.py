@@ -21,7 +21,7 @@ from pixseek.core.db import session_scope, utcnow
 from pixseek.core.metrics import record_ingested
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, ImageStatus, ImageVector
-from pixseek.index.patch_sync import ensure_store_patch_mode
+from pixseek.index.patch_sync import effective_patch_mode, ensure_store_patch_mode
 from pixseek.index.patches import PatchStore
 from pixseek.ingest.extractors import Extractor, active_extractors
 from pixseek.ingest.pending import pending_keys
@@ -29,6 +29,7 @@ from pixseek.ingest.pipeline import Prepared, Rejected, lower_thread_priority, o
 from pixseek.ingest.tagging import ensure_prompt_vectors
 from pixseek.media.sources import open_source
 from pixseek.model.encoder import Encoder, get_encoder
+from pixseek.model.patch_tokens import PatchMode, check_patch_mode
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,9 @@ class _Embedded:
     copies: dict[int, int]  # image id -> id of an identical image whose patches it reuses
 
 
-def _embed_chunk(settings: Settings, encoder: Encoder, items: list[Prepared | Rejected]) -> _Embedded:
+def _embed_chunk(
+    settings: Settings, encoder: Encoder, items: list[Prepared | Rejected], patch_mode: PatchMode
+) -> _Embedded:
     """Run the model on the images of a chunk whose bytes were never embedded before."""
     prepared = [item for item in items if isinstance(item, Prepared)]
     with session_scope(settings) as session:
@@ -66,7 +69,7 @@ def _embed_chunk(settings: Settings, encoder: Encoder, items: list[Prepared | Re
     fresh = [p for p in prepared if p.sha256 not in known]
     out = _Embedded(items=items, vectors={}, patches={}, copies={})
     if fresh:
-        encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]), settings.patch_mode)
+        encoded = encoder.encode_pixels(np.stack([p.pixels for p in fresh]), patch_mode)
         for i, item in enumerate(fresh):
             out.patches[item.image_id] = encoded.patches[i]
             out.vectors[item.image_id] = encoded.cls[i].astype("<f4").tobytes()
@@ -173,7 +176,14 @@ def process_images(
     source = open_source(bucket, settings)
     patch_store = PatchStore(settings.patch_dir)
     # Never mix patch modes in one store; record the input size region search places cells by.
-    ensure_store_patch_mode(settings.patch_dir, settings.patch_mode, encoder.image_size)
+    patch_mode = check_patch_mode(effective_patch_mode(settings))
+    ensure_store_patch_mode(settings.patch_dir, patch_mode, encoder.image_size)
+    log.info(
+        "ingest.embedding job=%s runtime=%s patch_mode=%s",
+        job_id,
+        encoder.runtime_label(patch_mode),
+        patch_mode,
+    )
     workers = settings.decode_workers or min(8, (os.cpu_count() or 2))
     extractors = active_extractors(settings)
     if settings.tags.enabled:
@@ -207,7 +217,7 @@ def process_images(
     ) as writer:
         storing: Future[int] | None = None
         while chunk := list(islice(stream, settings.batch_size)):
-            embedded = _embed_chunk(settings, encoder, chunk)
+            embedded = _embed_chunk(settings, encoder, chunk, patch_mode)
             if storing is not None:
                 # At most one batch waits to be written: a slow database slows the model
                 # down instead of letting finished batches pile up in memory.

@@ -32,7 +32,7 @@ from pixseek.index.patch_index import (
     search_index,
     split_ids,
 )
-from pixseek.index.patch_sync import patch_index_store
+from pixseek.index.patch_sync import effective_patch_mode, patch_index_store
 from pixseek.index.patches import PatchStore
 from pixseek.model.identity import ModelId
 from pixseek.model.preprocess import Geometry
@@ -177,7 +177,7 @@ class RegionSearchService:
         loaded = self.holder.get()
         if loaded is None:
             raise IndexNotReady("no patch index yet: run `pixseek ingest PATH` first")
-        loaded.manifest.check(ModelId.of(self.settings), self.settings.patch_mode)
+        loaded.manifest.check(ModelId.of(self.settings), effective_patch_mode(self.settings))
         return loaded
 
     def text_vector(self, text: str) -> np.ndarray:

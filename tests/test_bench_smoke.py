@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKED = {
     "bench.ingest",
     "bench.ingest.precision",
+    "bench.ingest.runtimes",
+    "bench.ingest.end_to_end",
     "bench.search",
     "bench.duplicates",
     "bench.duplicates.scale",
@@ -31,6 +33,7 @@ SMOKED = {
     "bench.regions.patch_index",
     "bench.distributed.run",
     "bench.startup",
+    "bench.serve_start",
     "bench.search_filters.run",
     "bench.train_tiny",
     "bench.train_tiny.figures",
@@ -163,6 +166,38 @@ def test_startup_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for command in COMMANDS[:2]:
         assert re.search(rf"^pixseek {re.escape(' '.join(command))} +wall +[\d.]+ s", out, re.M), out
+
+
+def test_runtimes_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.ingest.runtimes import main
+
+    report = main(["--smoke"])
+    out = capsys.readouterr().out
+    assert "| onnxruntime fp32 |" in out and "| onnxruntime int8 |" in out, out
+    # The exported graph computes what torch computes: the fp32 export agrees to rounding.
+    assert report["runtimes"]["onnxruntime fp32"]["cls_cosine_min"] >= 0.9999, report
+
+
+def test_end_to_end_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.ingest.end_to_end import main
+
+    report = main(["--smoke"])
+    out = capsys.readouterr().out
+    # Both pixseek runs index every picture, from the checkpoint file, started as a user would.
+    assert [run["indexed"] for run in report["runs"].values()] == [6, 6], report
+    assert report["runs"]["pixseek, runtime torch"]["runtime"].startswith("torch"), report
+    assert "| pixseek |" in out and "clip-retrieval: not installed" in out, out
+
+
+def test_serve_start_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.serve_start import main
+
+    report = main(["--smoke"])
+    out = capsys.readouterr().out
+    assert "| preload |" in out and "| lazy |" in out, out
+    for mode in ("preload", "lazy"):
+        times = report["median"][mode]
+        assert times["health_s"] <= times["ready_s"] <= times["first_answer_s"], times
 
 
 def test_search_filters_smoke(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,8 +3,9 @@
 (a) pixseek end to end (`run_ingest`: list, hash, decode, preprocess, encode, SQL, patches,
     index publish), the model loaded beforehand as in a long-running worker;
 (b) the loop a user writes from open_clip's README: open, preprocess, encode, one image at a time;
-(c) the model alone: `Encoder.encode_pixels` on pre-made tensors at pixseek's batch size and
-    precision. Measured before and after (a) and (b), since the machine is shared and noisy.
+(c) the model alone: `Encoder.encode_pixels` on pre-made tensors at pixseek's batch size,
+    precision and runtime (`--runtime`, default auto: OpenVINO on native-bf16 CPUs). Measured
+    before and after (a) and (b), since the machine is shared and noisy.
 
 `--smoke`: 8 generated JPEGs and the tiny model in a temp dir, to check that it still runs.
 """
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loop-images", type=int, default=100, help="images for the open_clip loop")
     parser.add_argument("--model", default="ViT-B-32")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    parser.add_argument("--runtime", default="auto", choices=["auto", "torch", "openvino"])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--model-batches", type=int, default=4, help="batches for the model-only bound")
     parser.add_argument("--torch-threads", type=int, default=0)
@@ -119,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
             pretrained="none",
             device="cpu",
             precision=args.precision,
+            runtime=args.runtime,
             batch_size=args.batch_size,
             torch_threads=args.torch_threads,
         )
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         say = sys.stdout.write
         say(f"{len(paths)} JPEGs in {folder}; model {args.model} (random weights), ")
-        say(f"precision {encoder.precision}, batch {args.batch_size}, ")
+        say(f"runtime {encoder.runtime_label()}, batch {args.batch_size}, ")
         say(f"torch threads {torch.get_num_threads()}\n")
         c1 = model_only(encoder, pixels, args.model_batches)
         say(f"(c) model only, before: {c1:.2f} img/s\n")
@@ -152,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
             "machine": machine(),
             "model": args.model,
             "precision": encoder.precision,
+            "runtime": encoder.runtime_label(),
             "batch_size": args.batch_size,
             "images": len(paths),
             "a_pixseek_images_per_s": a["images_per_s"],

@@ -17,7 +17,6 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -30,7 +29,7 @@ import faiss
 import numpy as np
 from sqlalchemy import insert
 
-from bench.common import TINY_MODEL, add_smoke_flag, machine, output_dir, percentiles, write_json
+from bench.common import TINY_MODEL, add_smoke_flag, free_port, machine, output_dir, percentiles, write_json
 from bench.search.data import cached
 from pixseek.core.db import dispose_engines, ensure_schema, session_scope
 from pixseek.core.settings import Settings
@@ -236,12 +235,6 @@ def prepare_catalog(n: int, index_path: Path, params: dict[str, Any], setup: Set
     dispose_engines()
     marker.touch()
     return data_dir
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def post(conn: http.client.HTTPConnection, text: str) -> float:

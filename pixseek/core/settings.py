@@ -101,7 +101,14 @@ class Settings(BaseSettings):
     pretrained: str = "laion2b_s34b_b79k"
     device: Literal["cpu", "cuda", "auto"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # What runs the image tower: `auto` is OpenVINO on CPUs with native bf16 (measured several
+    # times faster than torch there, docs/benchmarks.md), else torch. Converted models are kept
+    # under the model cache dir (default `<data_dir>/runtime-cache`).
+    runtime: Literal["auto", "torch", "openvino"] = "auto"
     model_cache_dir: Path | None = None
+    # `pixseek serve` loads the model and index in the background at start-up, so the first
+    # query does not wait for them; readiness says `loading` meanwhile (api/warmup.py).
+    preload_model: bool = True
     batch_size: int = Field(default=32, ge=1, le=4096)
     decode_workers: int = Field(default=0, ge=0, le=64)
     torch_threads: int = Field(default=0, ge=0, le=512)
@@ -189,8 +196,10 @@ class Settings(BaseSettings):
 
     # --- Region search (issue 6) ---
     # How patch tokens are made so that they localise; see docs/regions.md. The mode is
-    # recorded in the patch store and the patch index, and a mismatch is refused.
-    patch_mode: Literal["clearclip", "maskclip", "sclip", "plain"] = "clearclip"
+    # recorded in the patch store and the patch index, and a mismatch is refused. Unset
+    # (the default): the mode the data dir's store records, and for a new data dir the
+    # model's best measured mode (`index.patch_sync.effective_patch_mode`).
+    patch_mode: Literal["clearclip", "maskclip", "sclip", "plain"] | None = None
     # Below this many patches the patch index is exact (fp16 flat); above, IVF-PQ.
     patch_index_min_train: int = Field(default=50_000, ge=1_000)
     patch_pq_bytes: int = Field(default=32, ge=4, le=128)  # PQ code size per patch

@@ -23,7 +23,7 @@ from pixseek.evaluation.metrics import inside, iou, ranking_metrics
 from pixseek.evaluation.queries import QuerySet, RegionQuery
 from pixseek.index.catalog import SEARCHABLE, Image
 from pixseek.index.manifest import Manifest
-from pixseek.index.patch_sync import store_patch_mode
+from pixseek.index.patch_sync import effective_patch_mode
 from pixseek.index.store import IndexStore
 from pixseek.search.filters import Filters
 from pixseek.search.query import ImageIdPart, Query, TextPart
@@ -76,7 +76,7 @@ def settings_for(base: Settings, data_dir: Path) -> Settings:
     """`base` pointed at `data_dir`, with the model and patch mode its index was built with."""
     moved = base.model_copy(update={"data_dir": data_dir})
     model, pretrained = indexed_model(moved)
-    patch_mode = store_patch_mode(moved.patch_dir) or moved.patch_mode
+    patch_mode = effective_patch_mode(moved.model_copy(update={"patch_mode": None, "model": model}))
     return moved.model_copy(update={"model": model, "pretrained": pretrained, "patch_mode": patch_mode})
 
 
@@ -122,7 +122,7 @@ def _region_figures(
 def evaluate(settings: Settings, queries: QuerySet, *, bucket: str | None = None) -> RunResult:
     """Every query of `queries` against the data dir of `settings`."""
     ensure_schema(settings)
-    result = RunResult(settings.data_dir, settings.model, settings.pretrained, settings.patch_mode)
+    result = RunResult(settings.data_dir, settings.model, settings.pretrained, effective_patch_mode(settings))
     service = SearchService(settings)
     filters = Filters(bucket=bucket)
     with session_scope(settings) as session:

@@ -11,3 +11,15 @@ from pathlib import Path
 
 SCENES_MODEL = "pixseek-scenes"
 SCENES_WEIGHTS = Path(__file__).resolve().parent / "weights" / "pixseek-scenes.pt"
+
+# How each model's patch tokens localise best, where measured (docs/regions.md): with the
+# bundled scenes model MaskCLIP boxes the named thing at IoU >= 0.5 in 0.80 of held-out
+# two-thing scenes and ClearCLIP in 0.66. Any other model gets ClearCLIP, the best of the
+# three on the published open-vocabulary segmentation benchmarks with pretrained CLIPs.
+MEASURED_PATCH_MODES: dict[str, str] = {SCENES_MODEL: "maskclip"}
+PUBLISHED_BEST_PATCH_MODE = "clearclip"
+
+
+def recommended_patch_mode(model: str) -> str:
+    """The patch mode a new data dir uses for `model` when `PIXSEEK_PATCH_MODE` is not set."""
+    return MEASURED_PATCH_MODES.get(model, PUBLISHED_BEST_PATCH_MODE)

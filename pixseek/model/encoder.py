@@ -8,6 +8,7 @@ all L2-normalised in the joint image-text space. Text goes through the same mode
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import logging
 import os
@@ -22,6 +23,7 @@ import torch
 from pixseek.core.errors import ConfigError
 from pixseek.core.settings import Settings
 from pixseek.model.identity import ModelId
+from pixseek.model.openvino_tower import OpenVinoTower, load_tower, openvino_available
 from pixseek.model.patch_tokens import DEFAULT_PATCH_MODE, PatchMode, check_patch_mode, encode_with_patch_mode
 from pixseek.model.preprocess import Preprocessor
 
@@ -60,6 +62,22 @@ def resolve_precision(setting: str, device: str) -> str:
     if device == "cuda":
         return "fp16"
     return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def resolve_runtime(setting: str, device: str, precision: str) -> str:
+    """`torch` or `openvino` for the image tower.
+
+    `auto` picks OpenVINO where it was measured faster at equal quality: on the CPU in bf16
+    (native bf16 CPUs; docs/benchmarks.md, "Runtimes"). In fp32 the two ran level, so torch
+    stays; on CUDA torch is the runtime.
+    """
+    if setting == "openvino" and device != "cpu":
+        raise ConfigError("PIXSEEK_RUNTIME=openvino runs on the CPU; set PIXSEEK_DEVICE=cpu")
+    if setting != "auto":
+        return setting
+    if device == "cpu" and precision == "bf16" and openvino_available():
+        return "openvino"
+    return "torch"
 
 
 class _DropRandomInitNotice(logging.Filter):
@@ -114,6 +132,8 @@ class Encoder:
         device: str = "auto",
         precision: str = "auto",
         cache_dir: Path | None = None,
+        runtime: str = "torch",
+        runtime_cache_dir: Path | None = None,
     ) -> None:
         """Load `model_name` with weights from `pretrained`.
 
@@ -129,6 +149,9 @@ class Encoder:
                 than autocast); on CUDA the weights stay fp32 and the forward runs under
                 autocast, which keeps norms and softmax in fp32.
             cache_dir: where downloaded weights are kept.
+            runtime: `torch`, `openvino` or `auto` for the image tower (`resolve_runtime`);
+                text always runs on torch.
+            runtime_cache_dir: where converted models are kept (OpenVINO); required for it.
 
         Raises:
             ConfigError: unknown model, missing checkpoint, download failure, or a
@@ -148,6 +171,10 @@ class Encoder:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.dtype = _DTYPES[self.precision]
+        self.runtime = resolve_runtime(runtime, self.device, self.precision)
+        if self.runtime == "openvino" and runtime_cache_dir is None:
+            raise ConfigError("the OpenVINO runtime needs a cache dir for its converted model")
+        self._runtime_cache_dir = runtime_cache_dir
         if model_name not in open_clip.list_models():
             raise ConfigError(f"unknown model {model_name!r}; see open_clip.list_models()")
         if not self.random_weights and os.sep in pretrained and not os.path.isfile(pretrained):
@@ -174,6 +201,9 @@ class Encoder:
         if not isinstance(visual, open_clip.transformer.VisionTransformer) or visual.attn_pool is not None:
             raise ConfigError(f"{model_name}: pixseek needs an open_clip ViT with a class token")
         visual.output_tokens = True
+        # OpenVINO converts from float32 weights, and the gate compares with them; kept only then.
+        self._visual_fp32 = copy.deepcopy(visual).float().eval() if self.runtime == "openvino" else None
+        self._towers: dict[str, OpenVinoTower | None] = {}
         # CPU: cast the weights (bf16 weights ran faster than autocast in measurements).
         # CUDA: fp32 weights under autocast, the usual mixed-precision recipe on tensor cores.
         self.autocast = self.device == "cuda" and self.dtype != torch.float32
@@ -207,6 +237,29 @@ class Encoder:
             return 100.0
         return float(scale.detach().float().exp().clamp(max=100.0))
 
+    def runtime_label(self, patch_mode: PatchMode = DEFAULT_PATCH_MODE) -> str:
+        """What embeds images, e.g. `openvino bf16` or `torch fp32` (job summaries, logs)."""
+        if self.runtime == "openvino" and self._tower(patch_mode) is not None:
+            return f"openvino {self.precision}"
+        return f"torch {self.precision}"
+
+    def _tower(self, patch_mode: PatchMode) -> OpenVinoTower | None:
+        """The OpenVINO tower for this patch mode (converted on first use), or None for torch."""
+        if self._visual_fp32 is None:
+            return None
+        if patch_mode not in self._towers:
+            assert self._runtime_cache_dir is not None
+            self._towers[patch_mode] = load_tower(
+                self._visual_fp32,
+                model_name=self.model_name,
+                pretrained=self.pretrained,
+                mode=patch_mode,
+                image_size=self.image_size,
+                precision=self.precision,
+                cache_dir=self._runtime_cache_dir,
+            )
+        return self._towers[patch_mode]
+
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         """A model input tensor from a host array; through pinned memory on CUDA."""
         tensor = torch.from_numpy(array)
@@ -226,14 +279,25 @@ class Encoder:
         `patch_mode` picks how patch tokens are made (ingest/patch_tokens.py); the CLS
         embedding is the same in every mode.
         """
-        batch = self._to_device(pixels)
-        with self._lock, torch.inference_mode(), self._autocast():
-            # Region search (issue 6): localising patch tokens.
-            pooled, patches = encode_with_patch_mode(self.model.visual, batch, check_patch_mode(patch_mode))
-            cls = torch.nn.functional.normalize(pooled.float(), dim=-1)
-            patches = torch.nn.functional.normalize(patches.float(), dim=-1)
-        b = patches.shape[0]
+        mode = check_patch_mode(patch_mode)
         gh, gw = self.grid
+        with self._lock:
+            tower = self._tower(mode)
+            if tower is not None:
+                pooled_np, patches_np = tower(pixels)
+                cls_np = pooled_np / np.maximum(np.linalg.norm(pooled_np, axis=-1, keepdims=True), 1e-12)
+                unit = patches_np / np.maximum(np.linalg.norm(patches_np, axis=-1, keepdims=True), 1e-12)
+                return EncodedImages(
+                    cls=cls_np.astype(np.float32, copy=False),
+                    patches=unit.reshape(len(unit), gh, gw, -1).astype(np.float16),
+                )
+            batch = self._to_device(pixels)
+            with torch.inference_mode(), self._autocast():
+                # Region search (issue 6): localising patch tokens.
+                pooled, patches = encode_with_patch_mode(self.model.visual, batch, mode)
+                cls = torch.nn.functional.normalize(pooled.float(), dim=-1)
+                patches = torch.nn.functional.normalize(patches.float(), dim=-1)
+        b = patches.shape[0]
         return EncodedImages(
             cls=cls.cpu().numpy().astype(np.float32, copy=False),
             patches=patches.reshape(b, gh, gw, -1).cpu().numpy().astype(np.float16),
@@ -286,9 +350,23 @@ _LOAD_LOCK = threading.Lock()
 
 @functools.lru_cache(maxsize=2)
 def _cached_encoder(
-    model: str, pretrained: str, device: str, precision: str, cache_dir: Path | None
+    model: str,
+    pretrained: str,
+    device: str,
+    precision: str,
+    cache_dir: Path | None,
+    runtime: str,
+    runtime_cache_dir: Path,
 ) -> Encoder:
-    return Encoder(model, pretrained, device=device, precision=precision, cache_dir=cache_dir)
+    return Encoder(
+        model,
+        pretrained,
+        device=device,
+        precision=precision,
+        cache_dir=cache_dir,
+        runtime=runtime,
+        runtime_cache_dir=runtime_cache_dir,
+    )
 
 
 def get_encoder(settings: Settings) -> Encoder:
@@ -304,4 +382,6 @@ def get_encoder(settings: Settings) -> Encoder:
             settings.device,
             settings.precision,
             settings.model_cache_dir,
+            settings.runtime,
+            settings.model_cache_dir or settings.data_dir / "runtime-cache",
         )

@@ -54,6 +54,7 @@ def wait_for(client: TestClient, job_id: str, timeout: float = 120.0) -> list[di
 def client(settings: Settings) -> Iterator[TestClient]:
     # raise_server_exceptions=False: a 500 must show up as a response the tests can reject.
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        test_client.app.state.warmup.wait()  # type: ignore[attr-defined]  # readiness: loaded, not loading
         yield test_client
 
 

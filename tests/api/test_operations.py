@@ -42,6 +42,7 @@ def test_health_is_liveness_and_touches_no_dependency(settings: Settings) -> Non
     )
     with TestClient(create_app(broken), raise_server_exceptions=False) as client:
         assert client.get("/v1/health").status_code == 200
+        client.app.state.warmup.wait()  # type: ignore[attr-defined]
         response = client.get("/v1/ready")
     body = assert_error(response, 503, "not_ready")
     assert set(body["detail"]) == {"database", "broker"}  # type: ignore[arg-type]
@@ -67,7 +68,7 @@ def test_ready_after_ingest_has_the_index_loaded(client: TestClient, indexed: Pa
 
 
 def test_index_of_another_model_is_not_ready(settings: Settings, indexed: Path) -> None:
-    other = settings.model_copy(update={"pretrained": "laion2b_s34b_b79k"})
+    other = settings.model_copy(update={"pretrained": "laion2b_s34b_b79k", "preload_model": False})
     with TestClient(create_app(other), raise_server_exceptions=False) as client:
         body = assert_error(client.get("/v1/ready"), 503, "not_ready")
     assert set(body["detail"]) == {"index"}  # type: ignore[arg-type]

@@ -48,6 +48,7 @@ def test_api_sees_images_ingested_after_it_started(cluster: Cluster, tmp_path: P
 
     allowed = cluster.settings.model_copy(update={"ingest_roots": [tmp_path.resolve()]})
     with TestClient(create_app(allowed)) as client:
+        client.app.state.warmup.wait()  # type: ignore[attr-defined]
         assert client.post("/v1/search/text", json={"text": "x"}).json()["error"] == "index_not_ready"
         # Ready before anything is indexed, and says so; the broker and PostgreSQL answer.
         ready = client.get("/v1/ready")

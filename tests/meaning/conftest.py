@@ -29,7 +29,6 @@ MEANING_ENV = {
     "PIXSEEK_PRECISION": "fp32",
     "PIXSEEK_BATCH_SIZE": "32",
     "PIXSEEK_DECODE_WORKERS": "2",
-    "PIXSEEK_PATCH_MODE": "clearclip",
 }
 
 

@@ -1,8 +1,8 @@
 """Region search points at the named thing: boxes and heatmap peaks on two-thing scenes.
 
 Through the HTTP API (`POST /v1/search/regions` restricted to one image by its key, and
-`GET /v1/images/{id}/heatmap?format=json`) with the default patch mode. Figures for every
-patch mode: docs/regions.md (`python -m bench.train_tiny.figures`).
+`GET /v1/images/{id}/heatmap?format=json`) with the default patch mode (MaskCLIP for this
+model). Figures for every patch mode: docs/regions.md (`python -m bench.train_tiny.figures`).
 """
 
 from __future__ import annotations
@@ -51,8 +51,7 @@ def test_region_boxes_and_heatmap_peaks_land_on_the_named_thing(library: Library
             assert body["box"] == hit["box"]  # one box, whichever route asks
             total += 1
     log.info("meaning.regions box_iou50=%.3f peak_inside=%.3f over %d", boxed / total, peaked / total, total)
-    # The issue's bar is IoU >= 0.5 in 80% of the scenes for the default patch mode. With
-    # this model `maskclip` reaches it (0.80) and the default `clearclip` does not (0.66):
-    # docs/regions.md. The bars here sit under the measured figures of the default.
-    assert boxed / total >= 0.6, f"box IoU >= 0.5 in {boxed / total:.3f} of {total}"
+    # The issue's bar: IoU >= 0.5 in 80% of the scenes for the default patch mode, which for
+    # this model is MaskCLIP, its best measured mode (docs/regions.md: 0.80; ClearCLIP 0.66).
+    assert boxed / total >= 0.8, f"box IoU >= 0.5 in {boxed / total:.3f} of {total}"
     assert peaked / total >= 0.85, f"heatmap peak inside the thing in {peaked / total:.3f} of {total}"

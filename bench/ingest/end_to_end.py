@@ -1,0 +1,206 @@
+"""`python -m bench.ingest.end_to_end`: pixseek against clip-retrieval, command to command.
+
+The same folder of real-size JPEGs, the same model and the same checkpoint file (random
+weights saved once with seed 0, so both load it the way an offline user loads weights), each
+tool started as a user starts it, in a fresh process, wall time from start to exit (imports,
+model load and, for pixseek, the index published and the first conversion of its runtime):
+
+- **pixseek** `pixseek ingest FOLDER --json` on a fresh data dir with the default settings
+  (`PIXSEEK_RUNTIME=auto`, precision auto), and once more with `PIXSEEK_RUNTIME=torch`;
+- **clip-retrieval** (the named baseline) `clip-retrieval inference --input_format files`
+  with `--clip_model open_clip:MODEL//CHECKPOINT`, batch 32, one preprocessing worker per
+  core, image embeddings only. It installs from PyPI with `setuptools<81`; give its
+  command with `--clip-retrieval` (e.g. from its own virtualenv), or it is looked up on PATH
+  and reported as not installed when absent.
+
+Printed: seconds and images/s per tool, and pixseek's speed-up over clip-retrieval.
+`--smoke`: 6 generated JPEGs and the tiny model, pixseek only (clip-retrieval cannot load
+pixseek's own architectures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import OUT, TINY_MODEL, add_smoke_flag, machine, synthetic_photos, write_json
+from bench.ingest.dataset import build, default_source
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def save_checkpoint(model_name: str, path: Path) -> None:
+    """Random weights (seed 0) as an open_clip checkpoint file both tools can load."""
+    import open_clip
+    import torch
+
+    from pixseek.model.encoder import MODEL_CONFIG_DIR
+
+    open_clip.add_model_config(MODEL_CONFIG_DIR)
+    torch.manual_seed(0)
+    model, _, _ = open_clip.create_model_and_transforms(model_name, pretrained=None)
+    torch.save(model.state_dict(), path)
+
+
+def run_pixseek(
+    folder: Path, data_dir: Path, model: str, checkpoint: Path, runtime: str, cache: Path
+) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXSEEK_")}
+    env.update(
+        {
+            "PIXSEEK_DATA_DIR": str(data_dir),
+            "PIXSEEK_MODEL": model,
+            "PIXSEEK_PRETRAINED": str(checkpoint),
+            "PIXSEEK_DEVICE": "cpu",
+            "PIXSEEK_RUNTIME": runtime,
+            # Converted models (OpenVINO) are kept here, like downloaded weights: made once.
+            "PIXSEEK_MODEL_CACHE_DIR": str(cache),
+        }
+    )
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "pixseek", "-v", "ingest", str(folder), "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds = time.perf_counter() - start
+    summary = json.loads(done.stdout)
+    lines = [line for line in done.stderr.splitlines() if "ingest.embedding" in line and "runtime=" in line]
+    used = lines[0].split("runtime=", 1)[1].split(" patch_mode")[0] if lines else "unknown"
+    return {"seconds": seconds, "indexed": int(summary["indexed"]), "runtime": used}
+
+
+def folder_of(paths: list[Path], folder: Path) -> Path:
+    """A folder holding copies of `paths`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def run_clip_retrieval(command: str, folder: Path, out: Path, model: str, checkpoint: Path) -> dict[str, Any]:
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            command,
+            "inference",
+            "--input_dataset",
+            str(folder),
+            "--output_folder",
+            str(out),
+            "--input_format",
+            "files",
+            "--clip_model",
+            f"open_clip:{model}/{checkpoint}",
+            "--enable_text",
+            "False",
+            "--enable_metadata",
+            "False",
+            "--batch_size",
+            "32",
+            "--num_prepro_workers",
+            str(os.cpu_count() or 1),
+        ],
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        capture_output=True,
+        check=True,
+    )
+    seconds = time.perf_counter() - start
+    import numpy as np
+
+    count = sum(len(np.load(p, mmap_mode="r")) for p in (out / "img_emb").glob("*.npy"))
+    return {"seconds": seconds, "indexed": count, "runtime": "torch fp32"}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest.end_to_end", description=__doc__)
+    parser.add_argument("--images", type=int, default=560)
+    parser.add_argument("--model", default="ViT-B-32")
+    parser.add_argument(
+        "--clip-retrieval", default=None, help="the clip-retrieval command (default: on PATH)"
+    )
+    parser.add_argument("--source", type=Path, default=None, help="folder of source JPEGs")
+    parser.add_argument("--rounds", type=int, choices=[1, 2], default=2, help="2: A B C, then C B A")
+    add_smoke_flag(parser)
+    args = parser.parse_args(argv)
+    command = args.clip_retrieval or (None if args.smoke else shutil.which("clip-retrieval"))
+    say = sys.stdout.write
+    with tempfile.TemporaryDirectory(prefix="pixseek-bench-e2e-") as tmp:
+        work = Path(tmp)
+        if args.smoke:
+            args.model, args.rounds = TINY_MODEL, 1
+            paths = synthetic_photos(work / "images", 6)
+            folder = work / "images"
+        else:
+            folder = OUT / "ingest-images"
+            paths = build(folder, args.images, args.source or default_source())
+        checkpoint = work / f"{args.model}-random.pt"
+        save_checkpoint(args.model, checkpoint)
+        info = machine()
+        say(f"{info['cpu']}, {info['cores']} cores, load {os.getloadavg()[0]:.1f}; ")
+        say(f"{len(paths)} JPEGs, {args.model} (random weights from one checkpoint file)\n")
+        cache = work / "model-cache"
+        # Untimed: the first use of a runtime converts the model into the cache (once per
+        # model and machine, like a weights download); timed here on its own.
+        first = run_pixseek(
+            folder_of(paths[:4], work / "first"), work / "data-first", args.model, checkpoint, "auto", cache
+        )
+        say(
+            f"first use (converts the image tower for {first['runtime']}): "
+            f"{first['seconds']:.1f} s for 4 images\n"
+        )
+        tools: dict[str, Any] = {
+            "pixseek": lambda i: run_pixseek(
+                folder, work / f"data-auto-{i}", args.model, checkpoint, "auto", cache
+            ),
+            "pixseek, runtime torch": lambda i: run_pixseek(
+                folder, work / f"data-torch-{i}", args.model, checkpoint, "torch", cache
+            ),
+        }
+        if command:
+            tools["clip-retrieval"] = lambda i: run_clip_retrieval(
+                command, folder, work / f"cr-{i}", args.model, checkpoint
+            )
+        order = list(tools)
+        samples: dict[str, list[dict[str, Any]]] = {name: [] for name in order}
+        for i, name in enumerate([*order, *reversed(order)] if args.rounds == 2 else order):
+            samples[name].append(tools[name](i))  # A B C C B A: a load change hits all alike
+        runs = {
+            name: {
+                **rows[0],
+                "seconds": sum(r["seconds"] for r in rows) / len(rows),
+                "all_seconds": [r["seconds"] for r in rows],
+            }
+            for name, rows in samples.items()
+        }
+        say("| tool | runtime | images | seconds, start to exit | images/s |\n|---|---|---:|---:|---:|\n")
+        for name, run in runs.items():
+            run["images_per_s"] = run["indexed"] / run["seconds"]
+            say(
+                f"| {name} | {run['runtime']} | {run['indexed']} | {run['seconds']:.1f} "
+                f"| {run['images_per_s']:.2f} |\n"
+            )
+        report: dict[str, Any] = {"machine": info, "model": args.model, "images": len(paths), "runs": runs}
+        if "clip-retrieval" in runs:
+            ratio = runs["clip-retrieval"]["seconds"] / runs["pixseek"]["seconds"]
+            report["pixseek_over_clip_retrieval"] = ratio
+            say(f"pixseek is {ratio:.2f}x clip-retrieval end to end (target >= 8)\n")
+        else:
+            say("clip-retrieval: not installed (give --clip-retrieval CMD); pixseek alone measured\n")
+        say(f"written to {write_json('end_to_end.json', report, work if args.smoke else None)}\n")
+        return report
+
+
+if __name__ == "__main__":
+    main()

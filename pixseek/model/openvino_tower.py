@@ -1,0 +1,197 @@
+"""The image tower on OpenVINO: converted once, cached on disk, checked against torch fp32.
+
+Measured on CPUs with native bf16 (`python -m bench.ingest.runtimes`, docs/benchmarks.md),
+OpenVINO's bf16 inference ran the ViT-B/32 image tower, patch tokens included, several times
+faster than torch with bf16 weights, at CLS cosine 0.9999 to torch fp32. So on such CPUs
+`PIXSEEK_RUNTIME=auto` embeds images with it; text stays on torch (one short query at a time).
+
+What is converted is exactly what ingest runs, `encode_with_patch_mode` for one patch mode,
+so the CLS and the patch tokens come from one graph. The converted model is written once,
+at first use, under the model cache dir (`<cache>/openvino/<key>.xml`, keyed by the model,
+its weights, the patch mode and the library versions), and read back by later processes,
+offline. Before a conversion is used for the first time it passes a quality gate: on a fixed
+batch of inputs its CLS embeddings must match torch fp32 at cosine >= GATE_COSINE, and its
+patch tokens on average; a conversion that fails is recorded as failed and torch is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pixseek.core.errors import ConfigError
+from pixseek.core.locks import file_lock
+from pixseek.model.patch_tokens import PatchMode, encode_with_patch_mode
+
+log = logging.getLogger(__name__)
+
+GATE_COSINE = 0.99
+GATE_BATCH = 4
+# Bumped when what is converted changes, so that old conversions are not reused.
+FORMAT_VERSION = 1
+# OpenVINO's names for pixseek's precisions.
+PRECISION_HINTS = {"bf16": "bf16", "fp32": "f32", "fp16": "f16"}
+
+
+def openvino_available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class _Tower(torch.nn.Module):
+    """The graph that is converted: pooled CLS and projected patch tokens for one patch mode."""
+
+    def __init__(self, visual: torch.nn.Module, mode: PatchMode) -> None:
+        super().__init__()
+        self.visual = visual
+        self.mode = mode
+
+    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return encode_with_patch_mode(self.visual, pixels, self.mode)
+
+
+def _weights_id(pretrained: str) -> str:
+    """What identifies the weights: a tag as is, a local file by path, size and mtime."""
+    if os.path.isfile(pretrained):
+        st = os.stat(pretrained)
+        return f"{os.path.abspath(pretrained)}:{st.st_size}:{st.st_mtime_ns}"
+    return pretrained
+
+
+def cache_key(model_name: str, pretrained: str, mode: str, image_size: int) -> str:
+    import openvino as ov
+
+    parts = {
+        "model": model_name,
+        "weights": _weights_id(pretrained),
+        "patch_mode": mode,
+        "image_size": image_size,
+        "openvino": ov.__version__,
+        "torch": torch.__version__,
+        "format": FORMAT_VERSION,
+    }
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{model_name}-{mode}-{digest}"
+
+
+def _unit(a: np.ndarray) -> np.ndarray:
+    a = a.astype(np.float32)
+    norms: np.ndarray = np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+    return a / norms
+
+
+def gate_inputs(image_size: int) -> np.ndarray:
+    """A fixed batch of model inputs: smooth gradients and noise, the same in every process."""
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(-2.0, 2.0, image_size, dtype=np.float32)
+    smooth = np.broadcast_to(ramp[None, None, :] * ramp[None, :, None], (3, image_size, image_size))
+    noise = rng.standard_normal((GATE_BATCH - 1, 3, image_size, image_size)).astype(np.float32)
+    return np.concatenate([smooth[None], noise]).astype(np.float32)
+
+
+@dataclass
+class OpenVinoTower:
+    """A compiled image tower: `(pooled, patches)` float32 arrays for a float32 batch."""
+
+    compiled: Any
+    precision: str
+
+    def __call__(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        result = self.compiled(np.ascontiguousarray(pixels, dtype=np.float32))
+        return np.asarray(result[0], dtype=np.float32), np.asarray(result[1], dtype=np.float32)
+
+
+def gate_figures(tower: OpenVinoTower, reference: torch.nn.Module, image_size: int) -> dict[str, float]:
+    """CLS (min) and patch (mean) cosine of the converted tower to the torch fp32 one."""
+    x = gate_inputs(image_size)
+    with torch.inference_mode():
+        ref_pooled, ref_patches = reference(torch.from_numpy(x))
+    pooled, patches = tower(x)
+    cls_cos = (_unit(pooled) * _unit(ref_pooled.float().numpy())).sum(-1)
+    patch_cos = (_unit(patches) * _unit(ref_patches.float().numpy())).sum(-1)
+    return {"cls_cosine_min": float(cls_cos.min()), "patch_cosine_mean": float(patch_cos.mean())}
+
+
+def load_tower(
+    visual_fp32: torch.nn.Module,
+    *,
+    model_name: str,
+    pretrained: str,
+    mode: PatchMode,
+    image_size: int,
+    precision: str,
+    cache_dir: Path,
+) -> OpenVinoTower | None:
+    """The converted tower for `mode`, converting and gating it on first use; None if it failed the gate.
+
+    Args:
+        visual_fp32: the model's vision tower in float32 (what is converted and the gate's reference).
+        precision: pixseek's precision (`bf16`, `fp32`, `fp16`), given to OpenVINO as its hint.
+        cache_dir: where conversions live; created if missing.
+
+    Raises:
+        ConfigError: OpenVINO is not installed, or the conversion itself failed.
+    """
+    try:
+        import openvino as ov
+    except ImportError as exc:
+        raise ConfigError(
+            "PIXSEEK_RUNTIME=openvino needs the openvino package: pip install openvino"
+        ) from exc
+    folder = cache_dir / "openvino"
+    key = cache_key(model_name, pretrained, mode, image_size)
+    xml, gate_file = folder / f"{key}.xml", folder / f"{key}.gate.json"
+    reference = _Tower(visual_fp32, mode).eval()
+    core = ov.Core()
+    config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision]}
+    # One process converts; the others wait for the lock and then read its files.
+    with file_lock(folder / ".convert.lock"):
+        gates: dict[str, Any] = json.loads(gate_file.read_text()) if gate_file.exists() else {}
+        if precision in gates and not gates[precision]["passed"]:
+            return None
+        if not xml.exists():
+            log.info("model.openvino_convert model=%s mode=%s: once, into %s", model_name, mode, folder)
+            example = torch.from_numpy(gate_inputs(image_size)[:1])
+            try:
+                # Tracing warns that head sizes become constants: they are, for one model.
+                with torch.inference_mode(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    converted = ov.convert_model(
+                        reference,
+                        example_input=example,
+                        input=[ov.PartialShape([-1, 3, image_size, image_size])],
+                    )
+            except Exception as exc:  # OpenVINO raises its own error types from C++
+                raise ConfigError(f"OpenVINO could not convert {model_name}: {exc}") from exc
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".convert-"))
+            ov.save_model(converted, str(tmp / "model.xml"), compress_to_fp16=False)
+            os.replace(tmp / "model.bin", folder / f"{key}.bin")  # the weights first, then the graph
+            os.replace(tmp / "model.xml", xml)
+            os.rmdir(tmp)
+        tower = OpenVinoTower(core.compile_model(str(xml), "CPU", config), precision)
+        if precision not in gates:
+            figures = gate_figures(tower, reference, image_size)
+            passed = figures["cls_cosine_min"] >= GATE_COSINE and figures["patch_cosine_mean"] >= GATE_COSINE
+            gates[precision] = {**figures, "passed": passed}
+            gate_file.write_text(json.dumps(gates, indent=2, sort_keys=True))
+            level = logging.INFO if passed else logging.WARNING
+            log.log(
+                level, "model.openvino_gate precision=%s passed=%s figures=%s", precision, passed, figures
+            )
+            if not passed:
+                return None
+    return tower
