@@ -50,6 +50,10 @@ class ImageInfo(BaseModel):
     created_at: datetime
     updated_at: datetime
     embedded_at: datetime | None
+    tags: dict[str, float] = Field(
+        default_factory=dict,
+        description="Zero-shot tags the image carries, each with its score (probability), best first",
+    )
 
 
 class JobRequest(BaseModel):

@@ -32,8 +32,9 @@ def finalize_job(settings: Settings, job_id: str) -> PublishResult | None:
     result = publish_index(settings, ModelId.of(settings), empty_dim=lambda: embed_dim(settings.model))
     if settings.tags.enabled:
         # From the stored vectors: the new images, or every image when the vocabulary changed.
+        # The prompts were embedded by `process_images`: the writer never loads the model.
         try:
-            tag_catalog(settings)
+            tag_catalog(settings, embed_prompts=False)
         except VocabularyError as exc:
             # The index is published: a broken vocabulary file must not fail the ingest.
             log.warning("tags.vocabulary_invalid job=%s: %s (images stay untagged)", job_id, exc.detail)

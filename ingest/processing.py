@@ -26,6 +26,7 @@ from pixseek.index.patches import PatchStore
 from pixseek.ingest.extractors import Extractor, active_extractors
 from pixseek.ingest.pending import pending_keys
 from pixseek.ingest.pipeline import Prepared, Rejected, lower_thread_priority, ordered_map, prepare_file
+from pixseek.ingest.tagging import ensure_prompt_vectors
 from pixseek.media.sources import open_source
 from pixseek.model.encoder import Encoder, get_encoder
 from pixseek.model.patch_tokens import PatchMode, check_patch_mode
@@ -220,6 +221,8 @@ def process_images(
     )
     workers = settings.decode_workers or min(8, (os.cpu_count() or 2))
     extractors = active_extractors(settings)
+    if settings.tags.enabled:
+        ensure_prompt_vectors(settings)  # for the index writer, which tags without the model
     coverage = coverage_for(settings, encoder)
 
     def prepare(item: tuple[int, str]) -> Prepared | Rejected:

@@ -11,6 +11,10 @@ Runs when an ingest is published (`finalize_job`), and for the whole catalog whe
 vocabulary, a threshold or the model changes (`pixseek tags apply`, or the next ingest):
 only images whose recorded digest or file hash differ are scored, in batches, each
 committed, so an interrupted run resumes where it stopped.
+
+The index writer never loads the model: the prompts' text embeddings are computed where the
+model already is (`process_images` calls `ensure_prompt_vectors` before its first batch, and
+`pixseek tags apply | preview` embed them) and kept in SQL; `finalize_job` only reads them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pixseek.core.db import session_scope
@@ -33,7 +38,7 @@ from pixseek.index.tags import (
     put_prompt_vectors,
     replace_tags,
 )
-from pixseek.index.vocabulary import Vocabulary, load_vocabulary
+from pixseek.index.vocabulary import Vocabulary, VocabularyError, load_vocabulary
 from pixseek.model.encoder import get_encoder
 from pixseek.model.identity import ModelId
 
@@ -70,9 +75,15 @@ class TagRun:
     scored: int = 0
     tagged: int = 0  # images that got at least one tag
     digest: str = ""
+    waiting: bool = False  # images need scoring but the prompts are not embedded yet
 
     def as_dict(self) -> dict[str, object]:
-        return {"scored": self.scored, "tagged": self.tagged, "vocabulary": self.digest}
+        return {
+            "scored": self.scored,
+            "tagged": self.tagged,
+            "vocabulary": self.digest,
+            "waiting": self.waiting,
+        }
 
 
 def current_vocabulary(settings: Settings) -> Vocabulary:
@@ -95,31 +106,49 @@ def _embed_prompts(settings: Settings, vocabulary: Vocabulary) -> tuple[np.ndarr
     return vectors.astype(np.float32), encoder.logit_scale
 
 
-def prompt_vectors(settings: Settings, vocabulary: Vocabulary) -> PromptVectors:
-    """The vocabulary's text embeddings: from SQL when this vocabulary was embedded before."""
-    model = ModelId.of(settings).key
-    digest = vocabulary.prompt_digest(model)
+def _stored_prompts(settings: Settings, digest: str) -> tuple[np.ndarray, float] | None:
     with session_scope(settings) as session:
         row = get_prompt_vectors(session, digest)
-        if row is not None:
-            vectors = np.frombuffer(row.vectors, dtype="<f4").reshape(len(row.names), row.dim)
-            scale = row.scale
-    if row is None:
-        vectors, scale = _embed_prompts(settings, vocabulary)
-        names = vocabulary.names + [""] * len(vocabulary.background)
+        if row is None:
+            return None
+        return np.frombuffer(row.vectors, dtype="<f4").reshape(len(row.names), row.dim), row.scale
+
+
+def _store_prompts(
+    settings: Settings, vocabulary: Vocabulary, digest: str, vectors: np.ndarray, scale: float
+) -> None:
+    names = vocabulary.names + [""] * len(vocabulary.background)
+    row = TagVocabulary(
+        prompt_digest=digest,
+        model=ModelId.of(settings).key,
+        names=names,
+        dim=int(vectors.shape[1]),
+        scale=scale,
+        vectors=vectors.astype("<f4").tobytes(),
+    )
+    try:
         with session_scope(settings) as session:
-            put_prompt_vectors(
-                session,
-                TagVocabulary(
-                    prompt_digest=digest,
-                    model=model,
-                    names=names,
-                    dim=int(vectors.shape[1]),
-                    scale=scale,
-                    vectors=vectors.astype("<f4").tobytes(),
-                ),
-            )
-        log.info("tags.prompts_embedded categories=%d texts=%d", len(vocabulary.names), len(names))
+            put_prompt_vectors(session, row)
+    except IntegrityError:
+        log.debug("tags.prompts_stored_by_another_process digest=%s", digest[:12])
+    log.info("tags.prompts_embedded categories=%d texts=%d", len(vocabulary.names), len(names))
+
+
+def prompt_vectors(settings: Settings, vocabulary: Vocabulary, *, embed: bool = True) -> PromptVectors | None:
+    """The vocabulary's text embeddings: from SQL when this vocabulary was embedded before.
+
+    Args:
+        embed: run the text tower when they are not stored yet; without it, None then.
+    """
+    digest = vocabulary.prompt_digest(ModelId.of(settings).key)
+    stored = _stored_prompts(settings, digest)
+    if stored is not None:
+        vectors, scale = stored
+    elif embed:
+        vectors, scale = _embed_prompts(settings, vocabulary)
+        _store_prompts(settings, vocabulary, digest, vectors, scale)
+    else:
+        return None
     thresholds = np.array([c.threshold for c in vocabulary.categories], dtype=np.float64)
     return PromptVectors(vocabulary.names, thresholds, np.asarray(vectors, dtype=np.float32), float(scale))
 
@@ -150,8 +179,23 @@ def _stale_batch(
     return [(int(i), str(sha), bytes(blob)) for i, sha, blob in session.execute(stmt).all()]
 
 
-def tag_catalog(settings: Settings) -> TagRun:
+def ensure_prompt_vectors(settings: Settings) -> None:
+    """Embed the current vocabulary's prompts unless SQL has them (where the model is loaded anyway).
+
+    A vocabulary file that cannot be used is logged, never raised: it must not stop an ingest.
+    """
+    try:
+        prompt_vectors(settings, current_vocabulary(settings))
+    except VocabularyError as exc:
+        log.warning("tags.vocabulary_invalid: %s (images stay untagged)", exc.detail)
+
+
+def tag_catalog(settings: Settings, *, embed_prompts: bool = True) -> TagRun:
     """Score every searchable image whose tags are missing or stale; returns what was done.
+
+    Args:
+        embed_prompts: load the model to embed the prompts when SQL lacks them; without it
+            (the index writer) nothing is scored then, and `TagRun.waiting` says so.
 
     Raises:
         VocabularyError: the user's vocabulary file cannot be used.
@@ -170,7 +214,13 @@ def tag_catalog(settings: Settings) -> TagRun:
             if not batch:
                 break
             if prompts is None:  # the text tower runs only when there is something to score
-                prompts = prompt_vectors(settings, vocabulary)
+                prompts = prompt_vectors(settings, vocabulary, embed=embed_prompts)
+                if prompts is None:
+                    run.waiting = True
+                    log.info(
+                        "tags.waiting: the vocabulary's prompts are not embedded yet (pixseek tags apply)"
+                    )
+                    break
             dim = prompts.vectors.shape[1]
             vectors = np.stack([np.frombuffer(blob, dtype="<f4") for _, _, blob in batch])
             if vectors.shape[1] != dim:
@@ -237,6 +287,7 @@ def preview(settings: Settings, name: str, *, limit: int = 20, threshold: float 
     vocabulary = current_vocabulary(settings)
     category = vocabulary.get(name)
     prompts = prompt_vectors(settings, vocabulary)
+    assert prompts is not None  # embedded when missing
     j = prompts.names.index(name)
     cut = category.threshold if threshold is None else threshold
     model = ModelId.of(settings).key

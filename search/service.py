@@ -9,7 +9,8 @@ The flow of one search, one file per step:
    (full-text index: `search/keyword.py`), or hybrid (both lists fused by reciprocal rank:
    `search/hybrid.py`);
 3. cut the page (`offset`, `limit`) from an order that is total (score, then id), and
-   explain each hit when asked (`search/explain.py`).
+   explain each hit when asked (`search/explain.py`); with `facets`, count the tags of the
+   whole result set (`search/facets.py`).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from pixseek.core.errors import ImageNotFound
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import SEARCHABLE, ImageStatus, get_image, get_searchable_image
 from pixseek.index.ocr import get_ocr
+from pixseek.index.tags import tags_of
 from pixseek.index.thumbnails import Thumbnail, ThumbnailStore, get_thumbnail
 from pixseek.ingest.thumbnails import backfill_thumbnails
 from pixseek.media.cataloged import read_cataloged
@@ -36,10 +37,12 @@ REJECTED = (ImageStatus.SKIPPED, ImageStatus.FAILED)
 
 @router.get("/{image_id}", response_model=ImageInfo)
 def image_info(image_id: int, session: SessionDep, principal: PrincipalDep) -> ImageInfo:
-    """Everything the catalog records about one file (a rejected file's sha256 only for ingest keys)."""
+    """Everything the catalog records about one file, and its tags (a rejected file's sha256 only
+    for ingest keys)."""
     info = ImageInfo.model_validate(get_image(session, image_id), from_attributes=True)
     if info.status in REJECTED and not principal.allows(Scope.INGEST):
         info.sha256 = None
+    info.tags = {tag: round(score, 6) for tag, score in tags_of(session, [image_id]).get(image_id, [])}
     return info
 
 

@@ -230,6 +230,14 @@ class Encoder:
         """What the index records: architecture and weights."""
         return ModelId(self.model_name, self.pretrained)
 
+    @property
+    def logit_scale(self) -> float:
+        """The temperature CLIP learned for its image-text softmax (100 for most open_clip weights)."""
+        scale = getattr(self.model, "logit_scale", None)
+        if scale is None:
+            return 100.0
+        return float(scale.detach().float().exp().clamp(max=100.0))
+
     def runtime_label(self, patch_mode: PatchMode = DEFAULT_PATCH_MODE) -> str:
         """What embeds images, e.g. `openvino bf16` or `torch fp32` (job summaries, logs)."""
         if self.runtime == "openvino" and self._tower(patch_mode) is not None:
@@ -252,14 +260,6 @@ class Encoder:
                 cache_dir=self._runtime_cache_dir,
             )
         return self._towers[patch_mode]
-
-    @property
-    def logit_scale(self) -> float:
-        """The temperature CLIP learned for its image-text softmax (100 for most open_clip weights)."""
-        scale = getattr(self.model, "logit_scale", None)
-        if scale is None:
-            return 100.0
-        return float(scale.detach().float().exp().clamp(max=100.0))
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         """A model input tensor from a host array; through pinned memory on CUDA."""

@@ -44,6 +44,8 @@ SCOPES: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/images/{image_id}"): Scope.SEARCH,  # a rejected file's sha256 for ingest keys only
     ("GET", "/v1/images/{image_id}/file"): Scope.SEARCH,
     ("GET", "/v1/images/{image_id}/thumbnail"): Scope.SEARCH,
+    ("GET", "/v1/images/{image_id}/text"): Scope.SEARCH,
+    ("GET", "/v1/tags"): Scope.SEARCH,
     ("GET", "/v1/duplicates/groups"): Scope.SEARCH,
     ("GET", "/v1/duplicates/groups/{group_id}"): Scope.SEARCH,
     ("POST", "/v1/duplicates/check"): Scope.SEARCH,

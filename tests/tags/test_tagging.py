@@ -70,6 +70,14 @@ def test_a_broken_vocabulary_file_leaves_images_untagged_but_the_ingest_done(
     assert tag_catalog(settings).scored == 6  # fixed: the next run tags them
 
 
+def test_the_index_writer_waits_for_prompts_it_would_have_to_embed(settings: Settings, bucket: Path) -> None:
+    run_ingest(settings, str(bucket))
+    settings.tag_vocabulary_file.write_text(json.dumps({"categories": [{"name": "sailing"}]}))
+    waiting = tag_catalog(settings, embed_prompts=False)  # what finalize_job runs: no model
+    assert waiting.waiting and waiting.scored == 0
+    assert tag_catalog(settings).scored == 6  # `pixseek tags apply`, or the next ingest's batches
+
+
 def test_a_changed_file_is_tagged_again(settings: Settings, bucket: Path) -> None:
     run_ingest(settings, str(bucket))
     write_image(bucket / "img000.png", 99)  # new bytes under an old key: a new vector
@@ -152,6 +160,8 @@ def test_api_filters_by_tag_and_returns_facets(settings: Settings, tagged: dict[
         assert refused.status_code == 400 and refused.json()["error"] == "invalid_vocabulary"
         similar = client.get(f"/v1/images/{tagged['img003.png']}/similar", params={"tags": ["beach"]})
         assert {r["key"] for r in similar.json()["results"]} == {"img000.png", "img001.png", "img002.png"}
+        info = client.get(f"/v1/images/{tagged['img001.png']}").json()
+        assert info["tags"] == {"beach": 0.5, "people": 0.5}
         listing = client.get("/v1/tags").json()
         counts = {t["name"]: t["images"] for t in listing["tags"]}
         assert counts["beach"] == 3 and counts["dog"] == 1 and listing["images"] == 6
