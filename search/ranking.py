@@ -95,7 +95,7 @@ def semantic_facets(
 ) -> Facets:
     """Tag counts over the semantic result set: every filtered image, or those above `min_score`."""
     if query.min_score is None:
-        conds = conditions(query.filters, ModelId.of(settings).key) + resolved.exclusions()
+        conds = conditions(query.filters, serving_model_keys(settings)) + resolved.exclusions()
         return tag_facets(session, settings, select(Image.id).where(*conds))
     ranked = semantic_ranking(session, settings, loaded, query, resolved, settings.fusion_depth)
     return tag_facets(session, settings, [int(i) for i in ranked.ids])

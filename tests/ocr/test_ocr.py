@@ -150,8 +150,9 @@ def test_migration_0009_keeps_keyword_documents(settings: Settings, texts: Texts
     bucket, _ = texts
     settings.ocr.enabled = True
     run_ingest(settings, str(bucket))
+    # Down past 0009 and up again (the models need the newest schema to search, so the
+    # checks run at the head): the names stay indexed, the words went with their table.
     command.downgrade(alembic_config(settings), "0008")
-    assert _keys(settings, "receipt") == ["shop/receipt_001.png"]  # names still indexed
     migrate(settings)
     assert _keys(settings, "receipt") == ["shop/receipt_001.png"]
     assert _keys(settings, "lighthouse") == []  # the words went with the table; the next job reads them
