@@ -8,6 +8,7 @@ from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import Image, ImageStatus
 from pixseek.index.duplicates import DuplicatePair
+from pixseek.media.perceptual_hash import CODE_ROWS, DIHEDRAL, THUMB
 from pixseek.search.duplicates.matching import Rules, classify
 from pixseek.search.duplicates.service import DuplicateService
 
@@ -87,10 +88,11 @@ def test_near_chain_reaches_one_hop_past_the_keeper_s_copies(settings: Settings)
 
 def test_classify_needs_both_hash_and_patches_and_uses_cls_only_for_similar() -> None:
     rng = np.random.default_rng(0)
-    codes = rng.integers(0, 256, size=(3, 2, 4, 8), dtype=np.uint8)
+    codes = rng.integers(0, 256, size=(3, CODE_ROWS, 8), dtype=np.uint8)
+    codes[0, DIHEDRAL] = codes[0, 0]  # the whole picture's window hash is its unturned hash
     codes[1] = codes[0]
     codes[2] = codes[0]
-    thumbs = rng.integers(0, 256, size=(3, 4, 16, 16), dtype=np.uint8)
+    thumbs = rng.integers(0, 256, size=(3, THUMB, THUMB), dtype=np.uint8)
     thumbs[1] = thumbs[0]  # 0-1: same hash, same patches -> near
     pairs = np.array([[0, 1], [0, 2], [1, 2]])
     cls = np.array([np.nan, 0.95, np.nan], dtype=np.float32)  # 0-2: same hash, other patches
