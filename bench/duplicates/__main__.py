@@ -10,9 +10,10 @@ by 90/180/270 degrees, a rotated corner crop. The photos are split in two halves
 (alternately): thresholds are **tuned on one half** and **scored on the other**.
 
 Tuning (on signatures alone, no model): every pair of the tuning half is compared the
-way detection compares them, and the thresholds kept are those that maximise recall with
-a precision of at least 0.995 over the tuning pairs. pHash (imagehash, 64 bits) gets its
-Hamming threshold tuned the same way.
+way detection compares them; among the thresholds with a precision of at least 0.995 over
+the tuning pairs and a recall within 0.01 of the best, the smallest Hamming radius is
+kept (fewer candidates at scale), then the strictest patch agreement. pHash (imagehash,
+64 bits) gets its Hamming threshold tuned the same way.
 
 Scoring (held-out half): pixseek runs end to end in a temporary data dir (ingest with the
 given model and random weights, then duplicate detection with the tuned thresholds); the
@@ -45,9 +46,11 @@ from PIL import Image
 from bench.common import TINY_MODEL, add_smoke_flag, cpu_info, synthetic_photos
 from bench.duplicates.variants import TRANSFORMS, make_variant
 
+log = logging.getLogger("bench.duplicates")
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATASETS = REPO.parent / "shared" / "datasets"
 TARGET_PRECISION = 0.995
+RECALL_SLACK = 0.01  # recall given up on the tuning half for a smaller radius and a stricter agreement
 Pair = tuple[str, str]
 Truth = dict[str, tuple[str, str]]  # key -> (source photo, edit name or "original")
 
@@ -91,16 +94,21 @@ def _signatures(folder: Path, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _choose(scores: list[tuple[tuple[Any, ...], int, int, int]]) -> tuple[Any, ...]:
-    """The setting with the best recall at precision >= TARGET; ties go to the first listed."""
-    best: tuple[float, tuple[Any, ...]] | None = None
+    """The cheapest setting within RECALL_SLACK of the best recall at precision >= TARGET.
+
+    Settings are (radius, strictness...): the smallest radius wins (fewer candidates to
+    check at scale), then the strictest rest (the highest agreement threshold).
+    """
+    fine = []
     for setting, true_pos, predicted, wanted in scores:
         precision = true_pos / predicted if predicted else 1.0
-        recall = true_pos / wanted if wanted else 1.0
-        if precision >= TARGET_PRECISION and (best is None or recall > best[0]):
-            best = (recall, setting)
-    if best is None:
+        if precision >= TARGET_PRECISION:
+            fine.append((true_pos / wanted if wanted else 1.0, setting))
+    if not fine:
         raise RuntimeError("no setting reaches the target precision on the tuning half")
-    return best[1]
+    best = max(recall for recall, _ in fine)
+    close = [setting for recall, setting in fine if recall >= best - RECALL_SLACK]
+    return min(close, key=lambda setting: (setting[0], *(-x for x in setting[1:])))
 
 
 def tune_pixseek(folder: Path, truth: Truth) -> dict[str, float]:
@@ -122,6 +130,11 @@ def tune_pixseek(folder: Path, truth: Truth) -> dict[str, float]:
             hit = (scores.distance <= bits) & (scores.agreement >= agreement - 1e-9)
             grid.append(((bits, round(float(agreement), 2)), int((hit & same).sum()), int(hit.sum()), wanted))
     bits, agreement = _choose(grid)
+    for (b_, a_), tp, pred, want in grid:
+        if a_ == agreement or b_ == bits:
+            log.info(
+                "tune bits=%d agreement=%.2f precision=%.4f recall=%.4f", b_, a_, tp / max(pred, 1), tp / want
+            )
     return {"near_hash_distance": int(bits), "near_patch_agreement": float(agreement)}
 
 
@@ -228,10 +241,18 @@ def main(argv: list[str] | None = None) -> int:
         "--model", default=TINY_MODEL, help="open_clip model, random weights (near copies do not use it)"
     )
     parser.add_argument("--limit", type=int, default=0, help="use only the first N photos")
+    parser.add_argument(
+        "--near",
+        nargs=2,
+        type=float,
+        metavar=("BITS", "AGREEMENT"),
+        help="score pixseek with these near thresholds instead of tuning them (pHash is still tuned)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     add_smoke_flag(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    log.setLevel(logging.INFO)
     with tempfile.TemporaryDirectory(prefix="pixseek-dup-bench-") as tmp:
         if args.smoke:
             args.model = TINY_MODEL
@@ -246,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         tune_photos, held_out = photos[0::2], photos[1::2]
         tune_truth = build(tune_photos, Path(tmp) / "tune")
         started = time.perf_counter()
-        tuned = tune_pixseek(Path(tmp) / "tune", tune_truth)
+        if args.near:
+            tuned = {"near_hash_distance": int(args.near[0]), "near_patch_agreement": args.near[1]}
+        else:
+            tuned = tune_pixseek(Path(tmp) / "tune", tune_truth)
         phash_threshold = tune_phash(Path(tmp) / "tune", tune_truth)
         tuning_s = time.perf_counter() - started
         folder = Path(tmp) / "held-out"
@@ -262,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         "images": {"tuning": len(tune_truth), "held_out": len(truth)},
         "model": f"{args.model} (pretrained=none: random weights)",
         "tuned": {"pixseek": tuned, "phash_threshold": phash_threshold},
+        "pixseek_thresholds": "given (--near)" if args.near else "tuned on the tuning half",
         "pixseek": score(pairs_in(ours), truth),
         "phash": score(pairs_in(baseline), truth),
         "timings": {k: round(v, 2) for k, v in timings.items()},
