@@ -329,8 +329,8 @@ def patch_agreement(thumbs_a: np.ndarray, thumbs_b: np.ndarray) -> np.ndarray:
     contrast changes do not matter). Patches flat in both pictures say nothing about
     whether two pictures are one (two plain skies agree with anything): they are left out,
     as long as at least `_MIN_DETAIL` patches have detail. A picture flatter than that is
-    judged on its coarse layout instead: each patch's mean, standardised over the picture,
-    must be within half a standard deviation of the other's.
+    also judged on its coarse layout (each patch's mean, standardised over the picture,
+    within half a standard deviation of the other's): the lower of the two shares counts.
     """
     pa, pb = _patches(thumbs_a), _patches(thumbs_b)
     ma, mb = pa.mean(axis=-1), pb.mean(axis=-1)
@@ -342,7 +342,11 @@ def patch_agreement(thumbs_a: np.ndarray, thumbs_b: np.ndarray) -> np.ndarray:
     za = (ma - ma.mean(axis=-1, keepdims=True)) / np.maximum(ma.std(axis=-1, keepdims=True), 1.0)
     zb = (mb - mb.mean(axis=-1, keepdims=True)) / np.maximum(mb.std(axis=-1, keepdims=True), 1.0)
     layout = (np.abs(za - zb) < 0.5).mean(axis=-1)
-    return np.where(detail.sum(axis=-1) >= _MIN_DETAIL, textured, layout).astype(np.float32)
+    # A flat picture with a few details (one thing on a plain background) must agree on
+    # those details too: the layout alone would match any thing at the same place.
+    some = detail.sum(axis=-1)
+    flat_picture = np.where(some > 0, np.minimum(textured, layout), layout)
+    return np.where(some >= _MIN_DETAIL, textured, flat_picture).astype(np.float32)
 
 
 def describe(window: int, k: int) -> str:

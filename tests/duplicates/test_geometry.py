@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from pixseek.media.perceptual_hash import PairScores, Signature, compare_many, signature
 from pixseek.search.duplicates.matching import Rules
@@ -80,3 +80,27 @@ def test_different_pictures_are_not_near_at_any_alignment() -> None:
     s = compare_many(a[i], t[i], a[j], t[j])
     near = (s.distance <= RULES.near_hash_distance) & (s.agreement >= RULES.near_patch_agreement)
     assert not near.any(), list(zip(i[near].tolist(), j[near].tolist(), strict=True))
+
+
+def _plain_with(shape: str, colour: tuple[int, int, int]) -> Image.Image:
+    """A plain background with one small thing on it, at the same place whatever the thing."""
+    img = Image.new("RGB", (240, 180), (120, 140, 170))
+    draw = ImageDraw.Draw(img)
+    if shape == "square":
+        draw.rectangle((150, 30, 190, 70), fill=colour)
+    elif shape == "cross":
+        draw.rectangle((165, 30, 175, 70), fill=colour)
+        draw.rectangle((150, 45, 190, 55), fill=colour)
+    else:
+        draw.ellipse((150, 30, 190, 70), fill=colour)
+    return img
+
+
+def test_plain_pictures_with_different_things_at_one_place_are_not_near() -> None:
+    # Judged on their few patches of detail, not on the plain background they share. (A
+    # cross and a disc this small, 5 pixels at the compared 32x32, still look alike.)
+    square, cross, disc = (_plain_with(shape, (240, 200, 40)) for shape in ("square", "cross", "disc"))
+    assert not is_near(square, cross)
+    assert not is_near(square, disc)
+    # ...while a copy of one, resized and recompressed, still is.
+    assert is_near(cross, shrink(cross))
