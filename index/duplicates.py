@@ -37,7 +37,7 @@ class Role(enum.StrEnum):
 
 
 class ImageHash(Base):
-    """The perceptual signature of an image (see search/duplicates/hashing.py)."""
+    """The perceptual signature of an image (see pixseek/media/perceptual_hash.py)."""
 
     __tablename__ = "image_hashes"
 
@@ -108,6 +108,8 @@ class DuplicateMember(Base):
     image_id: Mapped[int] = mapped_column(IdType, primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
     role: Mapped[str] = mapped_column(String(16))
+    # The member's tier relative to the keeper (exact, near or similar); NULL for the keeper.
+    tier: Mapped[str | None] = mapped_column(String(16))
     score: Mapped[float] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(Text)
 

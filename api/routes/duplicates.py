@@ -28,6 +28,9 @@ class GroupImage(BaseModel):
     bucket: str | None
     key: str | None
     score: float
+    tier: str | None = Field(
+        description="exact, near or similar: the member's tier relative to the keeper; null for the keeper"
+    )
     reason: str
     role: str = Field(description="keep, member (open group) or duplicate (marked by a resolution)")
     present: bool = Field(description="False once the image was deleted from its bucket")
@@ -35,7 +38,7 @@ class GroupImage(BaseModel):
 
 class Group(BaseModel):
     id: int
-    kind: str
+    kind: str = Field(description="the group's strongest link: exact, near or similar")
     status: str
     keep: int
     action: str | None

@@ -3,9 +3,11 @@
     python -m bench.duplicates.scale --n 100000 [--n 1000000] [--dim 512] [--memory-mb 1024]
 
 Synthetic data, written to memory-mapped files in a temp dir before the clock starts:
-random unit CLS vectors (float16 on disk), random hash codes and thumbnails, and 1% of
-the images planted as edited copies of another (CLS cosine ~0.95, 2-4 hash bits flipped,
-thumbnails with a little noise). Detection is the same `find_matches` the service runs
+random unit CLS vectors (float16 on disk), random hash codes, smooth random thumbnails,
+and 1% of the images planted as copies of another: a window (crop from any side or
+corner) turned by one of the 8 symmetries, 0-3 hash bits flipped, CLS cosine ~0.95. The
+run reports whether the near pairs found are exactly the planted ones. Detection is the
+same `find_matches` the service runs
 (hash candidates with FAISS multi-index hashing, CLS kNN with IVF-SQ8, tier rules) plus
 the grouping; SQL reads and writes are not included. Each size runs in a fresh process so
 that its peak RSS (`resource.getrusage`) is its own.
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import add_smoke_flag
-from pixseek.media.perceptual_hash import SCALES, THUMB
+from pixseek.media.perceptual_hash import CODE_ROWS, DIHEDRAL, HASH_BYTES, THUMB, WINDOWS, box_matrix, turn
 from pixseek.search.duplicates.detect import SearchLimits, find_matches
 from pixseek.search.duplicates.grouping import star_groups
 from pixseek.search.duplicates.matching import Rules
@@ -44,33 +46,51 @@ def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def generate(folder: Path, n: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Memory-mapped (codes, thumbs, vectors) with planted copies; returns them and the copy count."""
+def _window_thumb(thumb: np.ndarray, window: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """The picture a planted copy shows: window `window` of `thumb`, turned back by k, a little noise."""
+    x0, y0, x1, y1 = WINDOWS[window]
+    ax = box_matrix(np.array(x0), np.array(x1), THUMB, THUMB)
+    ay = box_matrix(np.array(y0), np.array(y1), THUMB, THUMB)
+    crop = ay @ thumb.astype(np.float64) @ ax.T
+    # turn(copy, k) must show the window: the copy is the window turned by k's inverse.
+    copy = turn(crop, {5: 6, 6: 5}.get(k, k))
+    return np.clip(copy + rng.integers(-4, 5, copy.shape), 0, 255).astype(np.uint8)
+
+
+def generate(folder: Path, n: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, set]:
+    """Memory-mapped (codes, thumbs, vectors) with planted copies; returns them and the planted pairs.
+
+    Each planted copy is a window of another image (a crop from some side or corner, up to
+    60% of each side), turned by one of the 8 symmetries: one of its turned hashes is the
+    original's window hash with 0-3 bits flipped, its thumbnail the original's window.
+    """
     rng = np.random.default_rng(seed)
-    s = len(SCALES)
-    codes = np.lib.format.open_memmap(folder / "codes.npy", "w+", np.uint8, (n, 2, s, 8))
-    thumbs = np.lib.format.open_memmap(folder / "thumbs.npy", "w+", np.uint8, (n, s, THUMB, THUMB))
+    codes = np.lib.format.open_memmap(folder / "codes.npy", "w+", np.uint8, (n, CODE_ROWS, HASH_BYTES))
+    thumbs = np.lib.format.open_memmap(folder / "thumbs.npy", "w+", np.uint8, (n, THUMB, THUMB))
     vectors = np.lib.format.open_memmap(folder / "vectors.npy", "w+", np.float16, (n, dim))
+    # Smooth random thumbnails (4x4 blocks, upsampled): random pixels would make every crop flat.
     for start in range(0, n, CHUNK):
         stop = min(n, start + CHUNK)
-        codes[start:stop] = rng.integers(0, 256, (stop - start, 2, s, 8), dtype=np.uint8)
-        thumbs[start:stop] = rng.integers(0, 256, (stop - start, s, THUMB, THUMB), dtype=np.uint8)
+        codes[start:stop] = rng.integers(0, 256, (stop - start, CODE_ROWS, HASH_BYTES), dtype=np.uint8)
+        blocks = rng.integers(0, 256, (stop - start, 8, 8), dtype=np.uint8)
+        thumbs[start:stop] = blocks.repeat(THUMB // 8, axis=1).repeat(THUMB // 8, axis=2)
         vectors[start:stop] = _unit(rng, stop - start, dim)
     copies = int(n * PLANTED)
     src = rng.choice(n // 2, size=copies, replace=False)
     dst = n // 2 + rng.choice(n - n // 2, size=copies, replace=False)
+    planted = set()
     for a, b in zip(src.tolist(), dst.tolist(), strict=True):
-        bits = np.unpackbits(codes[a])
-        flip = rng.choice(bits.size, size=int(rng.integers(2, 5)), replace=False)
-        bits[flip] ^= 1
-        codes[b] = np.packbits(bits).reshape(codes[a].shape)
-        noisy = thumbs[a].astype(np.int16) + rng.integers(-6, 7, thumbs[a].shape)
-        thumbs[b] = np.clip(noisy, 0, 255).astype(np.uint8)
+        window, k = int(rng.integers(0, len(WINDOWS))), int(rng.integers(0, DIHEDRAL))
+        bits = np.unpackbits(codes[a, DIHEDRAL + window])
+        bits[rng.choice(bits.size, size=int(rng.integers(0, 4)), replace=False)] ^= 1
+        codes[b, k] = np.packbits(bits)
+        thumbs[b] = _window_thumb(thumbs[a], window, k, rng)
         v = vectors[a].astype(np.float32) + 0.33 * _unit(rng, 1, dim)[0]
         vectors[b] = v / np.linalg.norm(v)
+        planted.add((min(a, b), max(a, b)))
     for array in (codes, thumbs, vectors):
         array.flush()
-    return codes, thumbs, vectors, copies
+    return codes, thumbs, vectors, planted
 
 
 class Float32Rows:
@@ -89,7 +109,7 @@ class Float32Rows:
 
 def run_one(n: int, dim: int, memory_mb: int, exact_limit: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pixseek-dup-scale-") as tmp:
-        codes, thumbs, vectors, copies = generate(Path(tmp), n, dim)
+        codes, thumbs, vectors, planted = generate(Path(tmp), n, dim)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         rules = Rules(similar_threshold=0.9)  # as with pretrained weights: the CLS search runs
         limits = SearchLimits(knn=10, exact_limit=exact_limit, batch=max(256, memory_mb * 1024 // 64))
@@ -107,8 +127,11 @@ def run_one(n: int, dim: int, memory_mb: int, exact_limit: int) -> dict[str, Any
         "dim": dim,
         "memory_mb_setting": memory_mb,
         "exact_limit": exact_limit,
-        "planted_copies": copies,
+        "planted_copies": len(planted),
         "near_pairs_found": len(near),
+        "planted_found": len(near & planted),
+        "unplanted_found": len(near - planted),
+        "exactly_the_planted": near == planted,
         "similar_pairs_found": int((matches.kinds == "similar").sum()),
         "groups": len(stars),
         "match_s": round(matched - started, 1),

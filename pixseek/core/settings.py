@@ -25,16 +25,18 @@ DEFAULT_KEEPER_ORDER: tuple[KeeperRule, ...] = ("resolution", "file_size", "capt
 class DuplicateSettings(BaseModel):
     """Duplicate detection (`PIXSEEK_DUPLICATES__<NAME>`); docs/duplicates.md explains each rule."""
 
-    # near: best pHash distance over crops and mirroring, and the share of agreeing patches.
-    near_hash_distance: int = Field(default=8, ge=0, le=32)
-    near_patch_agreement: float = Field(default=0.7, ge=0.0, le=1.0)
+    # near: best pHash distance over windows (crops) and turns, and the share of agreeing patches.
+    near_hash_distance: int = Field(default=12, ge=0, le=32)
+    near_patch_agreement: float = Field(default=0.75, ge=0.0, le=1.0)
     # similar: CLS cosine similarity (pretrained weights only; ignored with random weights).
     similar_threshold: float = Field(default=0.9, ge=-1.0, le=1.0)
     knn: int = Field(default=10, ge=1, le=1000)  # CLS neighbours examined per image
     # Up to this many images the searches are exact (brute force); above, FAISS multi-index
     # hashing on the hashes and an IVF index on the CLS vectors.
     exact_limit: int = Field(default=20_000, ge=1)
-    # Bounds the working memory of a detection run: queries go in batches of about this size.
+    # Sizes a detection run's query batches (memory_mb * 16 images each): bounds the memory of
+    # one batch of queries and results, not the run's total, which also holds every image's
+    # hash codes (1.4 KB each) and the CLS vectors being indexed (docs/duplicates.md).
     memory_mb: int = Field(default=1024, ge=64)
     keeper_order: list[KeeperRule] = Field(default_factory=lambda: list(DEFAULT_KEEPER_ORDER))
 

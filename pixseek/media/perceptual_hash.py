@@ -1,41 +1,82 @@
 """Perceptual signatures of a picture, in numpy and PIL, and how two of them compare.
 
-A signature holds, for each of a few centred crops of the picture (100%, 90%, 80%, 70% of
-each side):
+A signature holds:
 
-- `codes`: a 64-bit DCT hash (pHash: the 8x8 lowest frequencies of a 32x32 grey
-  thumbnail, each bit "above the median"),
-- `mirror`: the same hash of the mirrored crop, read off the same DCT (a horizontal
-  mirror flips the sign of the odd horizontal frequencies),
-- `thumbs`: the 16x16 grey thumbnail, for patch-level agreement.
+- `codes`, 64-bit DCT hashes (pHash: the 8x8 lowest frequencies of a 32x32 grey thumbnail,
+  each bit "above the median"), in two families:
+  - the whole picture under the 8 symmetries of the square (`DIHEDRAL` rows: as is,
+    mirrored, flipped, rotated by 90, 180 and 270 degrees, transposed), read off one DCT:
+    a mirror flips the sign of the odd horizontal frequencies, a flip of the odd vertical
+    ones, a transpose transposes the block;
+  - `WINDOWS` rows: windows of the picture anchored at every side, corner and the centre,
+    keeping 100%, 90%, 80%, 70% or 60% of each side independently (13 x 13 = 169).
+- `thumb`, a 32x32 grey thumbnail of the whole picture (aspect squashed like the hashes).
 
-Comparing two signatures takes the best alignment over crop pairs and mirroring: a crop
-of a photo lines up with a smaller crop of the original, a mirrored copy with the mirror
-hash. At that alignment the thumbnails are cut into 4x4 patches and each patch pair is
-tested with a normalised correlation, which ignores brightness and contrast changes.
+A copy B of a picture A, cropped from any side or corner to 60-100% of either side,
+turned or mirrored, resized and recompressed, has a whole-picture hash close to one of
+A's window hashes under one symmetry. Comparing two signatures finds the best of the
+2 x 169 x 8 (window, symmetry) alignments, both ways round (its Hamming distance is the
+pair's `distance`); the three best are tried on the thumbnails, each window refined (its
+edges moved by up to 2.5% of the side) and the best fit kept. There the two 32x32
+thumbnails are cut into 4x4-pixel patches, each pair tested with a normalised
+correlation, which ignores brightness and contrast changes (`patch_agreement`).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-VERSION = 1
-SCALES = (1.0, 0.9, 0.8, 0.7)
+VERSION = 2
 HASH_BYTES = 8
-THUMB = 16  # side of the stored thumbnail
-GRID = 4  # patches per side of the thumbnail
+SIDES = (1.0, 0.9, 0.8, 0.7, 0.6)  # kept share of a side, per window axis
+THUMB = 64  # side of the stored thumbnail
+COMPARED = 32  # side of the thumbnails compared patch by patch
+GRID = 8  # patches per side of the compared thumbnail
+_BASE = 128  # side of the grey picture the window hashes are read from
 _DCT_SIZE = 32
 _LOW = 8
 # A patch whose pixels vary less than this (L2 norm after removing the mean, grey levels)
 # is flat: two flat patches agree, a flat and a textured one do not.
 _FLAT_NORM = 8.0
 _PATCH_NCC = 0.5
-CODES_BYTES = len(SCALES) * 2 * HASH_BYTES
+_MIN_DETAIL = 8  # patches with detail (of GRID*GRID) needed to judge on detail
+# Window refinement: each edge moves by one of these shares of the side.
+_NUDGES = (-0.025, 0.0, 0.025)
+_TRIED = 3  # best hash alignments tried on the thumbnails
+_REFINE_FROM = 0.3  # global correlation at the grid window below which a pair is not refined
 
-_POPCOUNT = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(1).astype(np.uint8)
+
+def _axis_intervals() -> list[tuple[float, float]]:
+    """(start, stop) shares of one axis: the whole, then each side kept from start, centre, end."""
+    out = [(0.0, 1.0)]
+    for side in SIDES[1:]:
+        for start in (0.0, (1.0 - side) / 2, 1.0 - side):
+            out.append((start, start + side))
+    return out
+
+
+INTERVALS = _axis_intervals()
+# (x0, y0, x1, y1) shares of the picture; row 0 is the whole picture.
+WINDOWS = np.array([(x[0], y[0], x[1], y[1]) for y, x in itertools.product(INTERVALS, INTERVALS)])
+DIHEDRAL = 8
+CODE_ROWS = DIHEDRAL + len(WINDOWS)
+CODES_BYTES = CODE_ROWS * HASH_BYTES
+THUMB_BYTES = THUMB * THUMB
+# What each symmetry k does to a picture (see `turn`), for reasons shown to people.
+TURNS = (
+    "",
+    "mirrored",
+    "upside down",
+    "rotated 180°",
+    "transposed",
+    "rotated 90°",
+    "rotated 270°",
+    "transposed and rotated 180°",
+)
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -44,109 +85,279 @@ def _dct_matrix(n: int) -> np.ndarray:
     return np.cos(np.pi * (2 * i + 1) * k / (2 * n))
 
 
-_DCT = _dct_matrix(_DCT_SIZE)
-_ODD_COLUMNS = np.where(np.arange(_LOW) % 2 == 1, -1.0, 1.0)[None, :]
+def box_matrix(start: np.ndarray, stop: np.ndarray, n_out: int, n_in: int) -> np.ndarray:
+    """Averaging weights that resample the span [start, stop) (shares of n_in pixels) to n_out cells.
+
+    `start`, `stop`: arrays of any shape S; returns S + (n_out, n_in). Each cell averages
+    the input pixels it covers, fractions of a pixel included (PIL's BOX filter).
+    """
+    start, stop = np.asarray(start, dtype=np.float64), np.asarray(stop, dtype=np.float64)
+    steps = np.arange(n_out + 1) / n_out
+    edges = (start[..., None] + (stop - start)[..., None] * steps) * n_in  # S + (n_out+1,)
+    lo, hi = edges[..., :-1, None], edges[..., 1:, None]
+    pixel = np.arange(n_in, dtype=np.float64)
+    overlap = np.clip(np.minimum(hi, pixel + 1) - np.maximum(lo, pixel), 0.0, None)
+    return overlap / np.maximum(hi - lo, 1e-9)
+
+
+_DCT_LOW = _dct_matrix(_DCT_SIZE)[:_LOW]
+_STARTS = np.array([s for s, _ in INTERVALS])
+_STOPS = np.array([e for _, e in INTERVALS])
+# Per axis interval: the 8 lowest DCT rows of its 32-cell box resampling of the base picture.
+_PROJECT = np.einsum("fc,icp->ifp", _DCT_LOW, box_matrix(_STARTS, _STOPS, _DCT_SIZE, _BASE))
+_WHOLE = box_matrix(np.array(0.0), np.array(1.0), THUMB, _BASE)
+_ODD = np.where(np.arange(_LOW) % 2 == 1, -1.0, 1.0)
+
+
+def turn(block: np.ndarray, k: int) -> np.ndarray:
+    """Symmetry k (0-7) of a picture given as its last two axes (rows, columns)."""
+    if k & 4:
+        block = np.swapaxes(block, -1, -2)
+    if k & 1:
+        block = block[..., :, ::-1]
+    if k & 2:
+        block = block[..., ::-1, :]
+    return block
+
+
+def _turn_low(low: np.ndarray, k: int) -> np.ndarray:
+    """Symmetry k of a picture, applied to its low DCT block instead of its pixels."""
+    if k & 4:
+        low = low.T
+    if k & 1:
+        low = low * _ODD[None, :]
+    if k & 2:
+        low = low * _ODD[:, None]
+    return low
 
 
 @dataclass(frozen=True)
 class Signature:
     """The perceptual signature of one picture (see the module docstring)."""
 
-    codes: np.ndarray  # (S, 8) uint8
-    mirror: np.ndarray  # (S, 8) uint8
-    thumbs: np.ndarray  # (S, 16, 16) uint8
+    codes: np.ndarray  # (CODE_ROWS, 8) uint8: the DIHEDRAL whole-picture hashes, then the windows'
+    thumb: np.ndarray  # (THUMB, THUMB) uint8
 
     def codes_blob(self) -> bytes:
-        return np.concatenate([self.codes, self.mirror], axis=0).tobytes()
+        return self.codes.tobytes()
 
     def thumbs_blob(self) -> bytes:
-        return self.thumbs.tobytes()
+        return self.thumb.tobytes()
 
 
 def unpack_codes(blobs: np.ndarray) -> np.ndarray:
-    """(N, CODES_BYTES) uint8 rows to (N, 2, S, 8): the codes, then the mirror codes."""
-    return blobs.reshape(-1, 2, len(SCALES), HASH_BYTES)
+    """(N, CODES_BYTES) uint8 rows to (N, CODE_ROWS, 8)."""
+    return blobs.reshape(-1, CODE_ROWS, HASH_BYTES)
 
 
-def _bits(block: np.ndarray) -> np.ndarray:
-    return np.packbits((block > np.median(block)).ravel())
+def _bits(blocks: np.ndarray) -> np.ndarray:
+    """(..., 8, 8) DCT blocks to (..., 8) packed hashes."""
+    flat = blocks.reshape(*blocks.shape[:-2], _LOW * _LOW)
+    above = flat > np.median(flat, axis=-1, keepdims=True)
+    return np.packbits(above, axis=-1)
 
 
 def signature(img: Image.Image) -> Signature:
     """The signature of a decoded picture (any size; colour is ignored)."""
-    grey = img.convert("L")
-    w, h = grey.size
-    codes, mirror, thumbs = [], [], []
-    for scale in SCALES:
-        cw, ch = w * scale, h * scale
-        box = ((w - cw) / 2, (h - ch) / 2, (w + cw) / 2, (h + ch) / 2)
-        # BOX averages every source pixel: the thumbnail does not depend on the input size.
-        small = np.asarray(
-            grey.resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.BOX, box=box), dtype=np.float64
-        )
-        dct = _DCT @ small @ _DCT.T
-        low = dct[:_LOW, :_LOW]
-        codes.append(_bits(low))
-        mirror.append(_bits(low * _ODD_COLUMNS))
-        half = small.reshape(THUMB, 2, THUMB, 2).mean(axis=(1, 3))
-        thumbs.append(np.clip(np.rint(half), 0, 255).astype(np.uint8))
-    return Signature(codes=np.stack(codes), mirror=np.stack(mirror), thumbs=np.stack(thumbs))
+    # BOX averages every source pixel: the result does not depend on the input size.
+    base = np.asarray(img.convert("L").resize((_BASE, _BASE), Image.Resampling.BOX), dtype=np.float64)
+    rows = np.einsum("yfp,pq->yfq", _PROJECT, base)  # (13, 8, 128): each y interval, its DCT rows
+    low = np.einsum("yfq,xgq->yxfg", rows, _PROJECT).reshape(len(WINDOWS), _LOW, _LOW)
+    turned = np.stack([_turn_low(low[0], k) for k in range(DIHEDRAL)])
+    codes = np.concatenate([_bits(turned), _bits(low)])
+    thumb = _WHOLE @ base @ _WHOLE.T
+    return Signature(codes=codes, thumb=np.clip(np.rint(thumb), 0, 255).astype(np.uint8))
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Bit differences between packed codes, over the last axis (broadcasting)."""
-    return _POPCOUNT[np.bitwise_xor(a, b)].sum(axis=-1, dtype=np.int32)
+    if a.shape[-1] == HASH_BYTES and b.shape[-1] == HASH_BYTES:
+        # One 64-bit word per code: a single XOR and popcount each.
+        wa = np.ascontiguousarray(a).view(np.uint64)[..., 0]
+        wb = np.ascontiguousarray(b).view(np.uint64)[..., 0]
+        return np.bitwise_count(np.bitwise_xor(wa, wb)).astype(np.int32)
+    return np.bitwise_count(np.bitwise_xor(a, b)).sum(axis=-1, dtype=np.int32)
+
+
+def best_alignment(codes_a: np.ndarray, codes_b: np.ndarray, top: int = 1) -> tuple[np.ndarray, ...]:
+    """The `top` best (window, symmetry) alignments of P pairs of codes (P, CODE_ROWS, 8), both ways.
+
+    Returns (distance, big, window, k), arrays of (P,) (or (P, top) when top > 1, best
+    first): the Hamming distance; 0 when a window of a matches b under symmetry k, 1 when a
+    window of b matches a; the window's row in `WINDOWS`; k.
+    """
+    n = len(codes_a)
+    windows_a, windows_b = codes_a[:, DIHEDRAL:, None, :], codes_b[:, DIHEDRAL:, None, :]
+    turned_a, turned_b = codes_a[:, None, :DIHEDRAL, :], codes_b[:, None, :DIHEDRAL, :]
+    dist = np.stack([hamming(windows_a, turned_b), hamming(windows_b, turned_a)], axis=1)
+    flat = dist.reshape(n, -1)
+    if top == 1:
+        best = flat.argmin(axis=1)
+    else:
+        best = np.argpartition(flat, top - 1, axis=1)[:, :top]
+        best = np.take_along_axis(best, np.argsort(np.take_along_axis(flat, best, 1), axis=1), 1)
+    big, rest = np.divmod(best, len(WINDOWS) * DIHEDRAL)
+    window, k = np.divmod(rest, DIHEDRAL)
+    return np.take_along_axis(flat, best.reshape(n, -1), 1).reshape(best.shape), big, window, k
 
 
 @dataclass(frozen=True)
 class PairScores:
     """How pairs of signatures compare at their best alignment (arrays of one entry per pair)."""
 
-    distance: np.ndarray  # (P,) int32, best Hamming distance over crops and mirroring
-    agreement: np.ndarray  # (P,) float32, fraction of patches that agree at that alignment
-    scale_a: np.ndarray  # (P,) index into SCALES
-    scale_b: np.ndarray
-    mirrored: np.ndarray  # (P,) bool
+    distance: np.ndarray  # (P,) int32, best Hamming distance over windows and symmetries
+    agreement: np.ndarray  # (P,) float32, share of agreeing patches at the best-fitting alignment
+    big: np.ndarray  # (P,) 0: b is a window of a; 1: a is a window of b
+    window: np.ndarray  # (P,) row of WINDOWS, before refinement
+    turn: np.ndarray  # (P,) symmetry applied to the smaller one's picture
 
 
 def compare_many(
-    codes_a: np.ndarray, thumbs_a: np.ndarray, codes_b: np.ndarray, thumbs_b: np.ndarray
+    codes_a: np.ndarray, thumbs_a: np.ndarray, codes_b: np.ndarray, thumbs_b: np.ndarray, *, batch: int = 1024
 ) -> PairScores:
-    """Compare P pairs of signatures given as arrays (codes (P, 2, S, 8), thumbs (P, S, 16, 16))."""
-    n_scales = len(SCALES)
-    plain = codes_a[:, 0][:, :, None, :]  # (P, S, 1, 8)
-    flipped = codes_a[:, 1][:, :, None, :]
-    target = codes_b[:, 0][:, None, :, :]  # (P, 1, S, 8)
-    dist = np.stack([hamming(plain, target), hamming(flipped, target)], axis=1)  # (P, 2, S, S)
-    flat = dist.reshape(len(dist), -1)
-    best = flat.argmin(axis=1)
-    mirrored, rest = np.divmod(best, n_scales * n_scales)
-    scale_a, scale_b = np.divmod(rest, n_scales)
-    rows = np.arange(len(dist))
-    ta = thumbs_a[rows, scale_a].astype(np.float32)
-    ta = np.where(mirrored.astype(bool)[:, None, None], ta[:, :, ::-1], ta)
-    tb = thumbs_b[rows, scale_b].astype(np.float32)
+    """Compare P pairs of signatures given as arrays (codes (P, CODE_ROWS, 8), thumbs (P, 64, 64))."""
+    parts = [
+        _compare(
+            codes_a[s : s + batch], thumbs_a[s : s + batch], codes_b[s : s + batch], thumbs_b[s : s + batch]
+        )
+        for s in range(0, len(codes_a), batch)
+    ]
+    if not parts:
+        empty = np.empty(0, dtype=np.int64)
+        return PairScores(empty.astype(np.int32), empty.astype(np.float32), empty, empty, empty)
     return PairScores(
-        distance=flat[rows, best].astype(np.int32),
-        agreement=patch_agreement(ta, tb),
-        scale_a=scale_a,
-        scale_b=scale_b,
-        mirrored=mirrored.astype(bool),
+        *(np.concatenate([getattr(p, name) for p in parts]) for name in PairScores.__annotations__)
     )
 
 
+def _compare(
+    codes_a: np.ndarray, thumbs_a: np.ndarray, codes_b: np.ndarray, thumbs_b: np.ndarray
+) -> PairScores:
+    # The few best hash alignments are each tried on the thumbnails, the best fit kept: the
+    # best hash may point at a neighbouring window when a crop falls between two of the grid's.
+    distances, bigs, windows, turns = best_alignment(codes_a, codes_b, top=_TRIED)
+    tried = [_aligned(thumbs_a, thumbs_b, bigs[:, t], windows[:, t], turns[:, t]) for t in range(_TRIED)]
+    pick = np.stack([ncc for _, _, ncc in tried], axis=1).argmax(axis=1)
+    rows = np.arange(len(codes_a))
+    window_thumbs = np.stack([w for w, _, _ in tried], axis=1)[rows, pick]
+    targets = np.stack([t for _, t, _ in tried], axis=1)[rows, pick]
+    return PairScores(
+        distance=distances[:, 0].astype(np.int32),  # the best hash distance
+        agreement=patch_agreement(window_thumbs, targets),
+        big=bigs[rows, pick],
+        window=windows[rows, pick],
+        turn=turns[rows, pick],
+    )
+
+
+def _aligned(
+    thumbs_a: np.ndarray, thumbs_b: np.ndarray, big: np.ndarray, window: np.ndarray, k: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(window thumbnails of the larger, the smaller turned by k, their correlation) at one alignment."""
+    swap = big.astype(bool)[:, None, None]
+    large = np.where(swap, thumbs_b, thumbs_a).astype(np.float64)
+    small = np.where(swap, thumbs_a, thumbs_b).astype(np.float64)
+    # The smaller picture, halved to the compared size and turned the way its hash matched.
+    half = small.reshape(-1, COMPARED, 2, COMPARED, 2).mean(axis=(2, 4))
+    target = np.stack([turn(h, int(kk)) for h, kk in zip(half, k, strict=True)])
+    boxes = WINDOWS[window]
+    ax = box_matrix(boxes[:, 0], boxes[:, 2], COMPARED, THUMB)
+    ay = box_matrix(boxes[:, 1], boxes[:, 3], COMPARED, THUMB)
+    window_thumbs = np.matmul(np.matmul(ay, large), np.swapaxes(ax, -1, -2))
+    # Refining costs 18 resamplings: only pairs that already look alike at the grid window
+    # (most candidates of a large collection do not) are refined.
+    ncc = _ncc(window_thumbs, target)
+    alike = ncc >= _REFINE_FROM
+    if alike.any():
+        window_thumbs[alike] = _refined_windows(large[alike], boxes[alike], target[alike])
+        ncc[alike] = _ncc(window_thumbs[alike], target[alike])
+    return window_thumbs, target, ncc
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Normalised correlation of (P, H, W) thumbnails, pair by pair."""
+    fa = a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(axis=1, keepdims=True)
+    fb = b.reshape(len(b), -1) - b.reshape(len(b), -1).mean(axis=1, keepdims=True)
+    norms = np.maximum(np.linalg.norm(fa, axis=1) * np.linalg.norm(fb, axis=1), 1e-6)
+    return np.asarray((fa * fb).sum(axis=1) / norms)
+
+
+def _refined_windows(large: np.ndarray, boxes: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(P, 32, 32) thumbnails of the windows `boxes` of `large`, edges nudged to fit `target` best.
+
+    The left and right edges are nudged first (9 ways, the window's height as found), then
+    the top and bottom (9 ways): 18 trials per pair, the best normalised correlation wins.
+    """
+    n = len(large)
+    nudges = np.array(list(itertools.product(_NUDGES, _NUDGES)))  # (9, 2): start and stop moves
+    want = target.reshape(n, 1, -1).astype(np.float32)
+    want = want - want.mean(axis=-1, keepdims=True)
+    want /= np.maximum(np.linalg.norm(want, axis=-1, keepdims=True), 1e-6)
+    large = large.astype(np.float32)
+
+    def spans(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:  # (P, 9, 32, 64)
+        start = np.clip(lo[:, None] + nudges[None, :, 0], 0.0, 1.0)
+        stop = np.clip(hi[:, None] + nudges[None, :, 1], 0.0, 1.0)
+        return box_matrix(start, stop, COMPARED, THUMB).astype(np.float32)
+
+    def best(cand: np.ndarray) -> np.ndarray:  # (P, 9, 32, 32) -> index of the best trial
+        flat = cand.reshape(n, len(nudges), -1)
+        flat = flat - flat.mean(axis=-1, keepdims=True)
+        norm = np.maximum(np.linalg.norm(flat, axis=-1), 1e-6)
+        return ((flat * want).sum(-1) / norm).argmax(axis=1)
+
+    rows_p = np.arange(n)
+    ax, ay = spans(boxes[:, 0], boxes[:, 2]), spans(boxes[:, 1], boxes[:, 3])
+    column = np.swapaxes(ax, -1, -2)  # (P, 9, 64, 32)
+    kept_y = ay[:, 4]  # the unnudged rows (nudge (0, 0) is the middle of the nine)
+    by_x = np.matmul(np.matmul(kept_y, large)[:, None], column)  # (P, 9, 32, 32)
+    chosen_x = column[rows_p, best(by_x)]  # (P, 64, 32)
+    by_y = np.matmul(np.matmul(ay, large[:, None]), chosen_x[:, None])  # (P, 9, 32, 32)
+    return by_y[rows_p, best(by_y)]
+
+
 def _patches(thumbs: np.ndarray) -> np.ndarray:
-    """(P, 16, 16) to (P, GRID*GRID, pixels per patch), each patch with its mean removed."""
-    p = THUMB // GRID
-    cut = thumbs.reshape(-1, GRID, p, GRID, p).swapaxes(2, 3).reshape(-1, GRID * GRID, p * p)
-    return cut - cut.mean(axis=-1, keepdims=True)
+    """(P, 32, 32) to (P, GRID*GRID, pixels per patch)."""
+    p = COMPARED // GRID
+    return thumbs.reshape(-1, GRID, p, GRID, p).swapaxes(2, 3).reshape(-1, GRID * GRID, p * p)
 
 
 def patch_agreement(thumbs_a: np.ndarray, thumbs_b: np.ndarray) -> np.ndarray:
-    """Fraction of aligned 4x4-pixel patches whose normalised correlation is at least 0.5."""
+    """Share of aligned 4x4-pixel patches that agree, counted where the pictures have detail.
+
+    A patch pair agrees when its normalised correlation is at least 0.5 (brightness and
+    contrast changes do not matter). Patches flat in both pictures say nothing about
+    whether two pictures are one (two plain skies agree with anything): they are left out,
+    as long as at least `_MIN_DETAIL` patches have detail. A picture flatter than that is
+    also judged on its coarse layout (each patch's mean, standardised over the picture,
+    within half a standard deviation of the other's): the lower of the two shares counts.
+    """
     pa, pb = _patches(thumbs_a), _patches(thumbs_b)
-    na, nb = np.linalg.norm(pa, axis=-1), np.linalg.norm(pb, axis=-1)
-    ncc = (pa * pb).sum(axis=-1) / np.maximum(na * nb, 1e-6)
-    both_flat = (na < _FLAT_NORM) & (nb < _FLAT_NORM)
-    agree = np.where(both_flat, True, ncc >= _PATCH_NCC)
-    return agree.mean(axis=-1).astype(np.float32)
+    ma, mb = pa.mean(axis=-1), pb.mean(axis=-1)
+    ca, cb = pa - ma[..., None], pb - mb[..., None]
+    na, nb = np.linalg.norm(ca, axis=-1), np.linalg.norm(cb, axis=-1)
+    ncc = (ca * cb).sum(axis=-1) / np.maximum(na * nb, 1e-6)
+    detail = (na >= _FLAT_NORM) | (nb >= _FLAT_NORM)
+    textured = np.where(detail, ncc >= _PATCH_NCC, False).sum(axis=-1) / np.maximum(detail.sum(axis=-1), 1)
+    za = (ma - ma.mean(axis=-1, keepdims=True)) / np.maximum(ma.std(axis=-1, keepdims=True), 1.0)
+    zb = (mb - mb.mean(axis=-1, keepdims=True)) / np.maximum(mb.std(axis=-1, keepdims=True), 1.0)
+    layout = (np.abs(za - zb) < 0.5).mean(axis=-1)
+    # A flat picture with a few details (one thing on a plain background) must agree on
+    # those details too: the layout alone would match any thing at the same place.
+    some = detail.sum(axis=-1)
+    flat_picture = np.where(some > 0, np.minimum(textured, layout), layout)
+    return np.where(some >= _MIN_DETAIL, textured, flat_picture).astype(np.float32)
+
+
+def describe(window: int, k: int) -> str:
+    """How the smaller picture sits in the larger: "crop 60% x 80% from the top left, rotated 90°"."""
+    x0, y0, x1, y1 = WINDOWS[window]
+    parts = []
+    if (x1 - x0, y1 - y0) != (1.0, 1.0):
+        horizontal = "left" if x0 == 0.0 and x1 < 1.0 else "right" if x1 == 1.0 and x0 > 0.0 else ""
+        vertical = "top" if y0 == 0.0 and y1 < 1.0 else "bottom" if y1 == 1.0 and y0 > 0.0 else ""
+        where = " ".join(p for p in (vertical, horizontal) if p) or "centre"
+        parts.append(f"crop {x1 - x0:.0%} x {y1 - y0:.0%} from the {where}")
+    if TURNS[k]:
+        parts.append(TURNS[k])
+    return ", ".join(parts)

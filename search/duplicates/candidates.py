@@ -14,18 +14,16 @@ import math
 import faiss
 import numpy as np
 
-from pixseek.media.perceptual_hash import HASH_BYTES, SCALES
+from pixseek.media.perceptual_hash import DIHEDRAL, HASH_BYTES, WINDOWS
 
 log = logging.getLogger(__name__)
 
-# Hash candidates are searched a little wider than the `near` threshold: the candidate
-# search compares fewer crop pairs than the final check, which takes the best of all.
-CANDIDATE_SLACK = 4
 # Multi-index hashing: 4 tables of 16 bits, exact bucket lookups, finds every code within
 # 4 - 1 = 3 bits for sure (pigeonhole), and farther ones when they share a bucket.
 _MULTIHASH_TABLES = 4
 _MULTIHASH_BITS = 16
 _MULTIHASH_FLIP = 0
+_FLAT_BUDGET = 50
 # CLS search past `exact_limit`: PCA to 64 dimensions, ~2*sqrt(N) inverted lists, 8 probed;
 # the neighbours found are then scored with the full vectors.
 _PCA_DIM = 64
@@ -56,6 +54,25 @@ def unique_pairs(pairs: np.ndarray) -> np.ndarray:
     return np.unique(pairs.astype(np.int64, copy=False), axis=0)
 
 
+class _HashIndex:
+    """Binary codes, each owned by an image row, searched by radius in batches."""
+
+    def __init__(self, codes: np.ndarray, owner: np.ndarray, *, exact: bool) -> None:
+        if exact:
+            self.index: faiss.IndexBinary = faiss.IndexBinaryFlat(8 * HASH_BYTES)
+        else:
+            self.index = faiss.IndexBinaryMultiHash(8 * HASH_BYTES, _MULTIHASH_TABLES, _MULTIHASH_BITS)
+            self.index.nflip = _MULTIHASH_FLIP
+        self.index.add(np.ascontiguousarray(codes))
+        self.owner = owner
+
+    def pairs(self, queries: np.ndarray, query_owner: np.ndarray, radius: int) -> np.ndarray:
+        """Owner pairs (i < j) of every query within `radius` bits of an indexed code."""
+        # FAISS keeps results of distance < radius, so ask for one more than the inclusive bound.
+        lims, _dist, labels = self.index.range_search(np.ascontiguousarray(queries), radius + 1)
+        return unique_pairs(_pairs_from_range(lims, labels, query_owner, self.owner))
+
+
 def hash_candidates(
     codes: np.ndarray,
     *,
@@ -64,14 +81,17 @@ def hash_candidates(
     batch: int,
     query_rows: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Row pairs whose hashes are within `radius` (+ slack) bits at some crop, mirror included.
+    """Row pairs where a window hash of one is within `radius` bits of a turned whole hash of the other.
 
     Args:
-        codes: (N, 2, S, 8) uint8, the codes and mirror codes of every image.
+        codes: (N, CODE_ROWS, 8) uint8: each image's DIHEDRAL whole-picture hashes, then its
+            window hashes (`pixseek.media.perceptual_hash`).
         radius: the `near` Hamming threshold.
-        exact_limit: up to this many images, brute-force search (exact).
+        exact_limit: sets how far the search is brute force (`flat_hash_limit`); multi-index
+            hashing above (every code within 3 bits for sure, farther ones by chance).
         batch: images queried per FAISS call.
-        query_rows: only these rows ask (incremental runs); default every row.
+        query_rows: only these rows are compared with everything (incremental runs);
+            default every row.
 
     Returns:
         (P, 2) int64 unique pairs (i < j) of rows.
@@ -79,36 +99,55 @@ def hash_candidates(
     n = len(codes)
     if n < 2:
         return np.empty((0, 2), dtype=np.int64)
-    n_scales = len(SCALES)
-    incremental = query_rows is not None
-    rows = np.arange(n, dtype=np.int64) if query_rows is None else np.asarray(query_rows, dtype=np.int64)
-    # A full run indexes the whole-picture codes and asks with every crop and its mirror: each
-    # pair is asked from both sides. An incremental run asks from the new side only, so it
-    # indexes every crop of every image instead.
-    if incremental:
-        base = np.ascontiguousarray(codes[:, 0].reshape(n * n_scales, HASH_BYTES))
-        owner = np.repeat(np.arange(n, dtype=np.int64), n_scales)
-    else:
-        base = np.ascontiguousarray(codes[:, 0, 0])
-        owner = np.arange(n, dtype=np.int64)
-    if n <= exact_limit:
-        index: faiss.IndexBinary = faiss.IndexBinaryFlat(8 * HASH_BYTES)
-    else:
-        index = faiss.IndexBinaryMultiHash(8 * HASH_BYTES, _MULTIHASH_TABLES, _MULTIHASH_BITS)
-        index.nflip = _MULTIHASH_FLIP
-    index.add(base)
-    # FAISS keeps results of distance < radius, so ask for one more than the inclusive bound.
-    search_radius = radius + CANDIDATE_SLACK + 1
-    found: list[np.ndarray] = []
-    per_query = 2 * n_scales
-    for start, stop in _batches(len(rows), batch):
-        part = rows[start:stop]
-        queries = np.ascontiguousarray(codes[part].reshape(len(part) * per_query, HASH_BYTES))
-        lims, _dist, labels = index.range_search(queries, search_radius)
-        found.append(_pairs_from_range(lims, labels, np.repeat(part, per_query), owner))
-    pairs = unique_pairs(np.concatenate(found)) if found else np.empty((0, 2), dtype=np.int64)
-    log.info("duplicates.hash_candidates images=%d queries=%d pairs=%d", n, len(rows), len(pairs))
+    exact = n <= flat_hash_limit(exact_limit)
+    every = np.arange(n, dtype=np.int64)
+    step = max(1, batch)
+    rows = every if query_rows is None else np.asarray(query_rows, dtype=np.int64)
+    # Every image's turned whole hashes are indexed and the windows ask: a crop's whole
+    # picture is one window of its original. An incremental run asks with the new images'
+    # windows (copies of a new original); it also indexes the new images' turned hashes and
+    # asks with every image's windows (new copies of any original): that second search asks
+    # as many questions as a full run, of a small index.
+    turned = _HashIndex(
+        codes[:, :DIHEDRAL].reshape(n * DIHEDRAL, HASH_BYTES), np.repeat(every, DIHEDRAL), exact=exact
+    )
+    parts = [_ask_with_windows(turned, codes, rows, radius, step)]
+    if query_rows is not None and len(rows):
+        new_turned = _HashIndex(
+            codes[rows, :DIHEDRAL].reshape(len(rows) * DIHEDRAL, HASH_BYTES),
+            np.repeat(rows, DIHEDRAL),
+            exact=exact,
+        )
+        parts.append(_ask_with_windows(new_turned, codes, every, radius, step))
+    pairs = unique_pairs(np.concatenate(parts)) if parts else np.empty((0, 2), dtype=np.int64)
+    log.info(
+        "duplicates.hash_candidates images=%d queries=%d pairs=%d exact=%s", n, len(rows), len(pairs), exact
+    )
     return pairs
+
+
+def _ask_with_windows(
+    index: _HashIndex, codes: np.ndarray, rows: np.ndarray, radius: int, step: int
+) -> np.ndarray:
+    """Pairs found asking `index` with the window hashes of `rows`, `step` images at a time."""
+    n_windows = len(WINDOWS)
+    parts = [np.empty((0, 2), dtype=np.int64)]
+    for start in range(0, len(rows), step):
+        part = rows[start : start + step]
+        windows = codes[part, DIHEDRAL:].reshape(len(part) * n_windows, HASH_BYTES)
+        parts.append(index.pairs(windows, np.repeat(part, n_windows), radius))
+    return unique_pairs(np.concatenate(parts))
+
+
+def flat_hash_limit(exact_limit: int) -> int:
+    """Images up to which the hash search is brute force.
+
+    Each image asks with its WINDOWS codes against every image's DIHEDRAL codes: a brute force
+    over n images costs 1,352 n^2 Hamming comparisons. It runs while that is at most
+    `_FLAT_BUDGET` x exact_limit^2: 3,845 images at the default 20,000 (2 x 10^10
+    comparisons, about 20 s on one core).
+    """
+    return int(exact_limit * math.sqrt(_FLAT_BUDGET / (len(WINDOWS) * DIHEDRAL)))
 
 
 def cls_candidates(

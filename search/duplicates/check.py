@@ -19,8 +19,7 @@ from pixseek.core.settings import Settings
 from pixseek.index.catalog import SEARCHABLE, Image
 from pixseek.index.duplicates import Kind
 from pixseek.media.decode import decode_image
-from pixseek.media.perceptual_hash import Signature, hamming, signature
-from pixseek.search.duplicates.candidates import CANDIDATE_SLACK
+from pixseek.media.perceptual_hash import DIHEDRAL, Signature, hamming, signature
 from pixseek.search.duplicates.matching import EXACT_REASON, Rules, classify
 from pixseek.search.duplicates.store import CHUNK, Collection, load_collection
 
@@ -110,21 +109,23 @@ class DuplicateCheck:
         collection = load_collection(session)
         if not len(collection.ids):
             return []
-        query = np.stack([sig.codes, sig.mirror])  # (2, S, 8)
-        # Brute force over the collection's codes: N x 32 crop/mirror pairs of 64-bit codes.
+        turned, windows = sig.codes[:DIHEDRAL], sig.codes[DIHEDRAL:]
+        # Brute force over the collection's codes, both ways round: its windows against this
+        # image's turned hashes, this image's windows against its turned hashes.
         out: list[Found] = []
-        radius = self.rules.near_hash_distance + CANDIDATE_SLACK
-        for start in range(0, len(collection.ids), CHUNK):
-            part = collection.codes[start : start + CHUNK, 0]  # (n, S, 8)
-            dist = hamming(query.reshape(1, -1, 1, 8), part[:, None, :, :]).min(axis=(1, 2))
-            rows = start + np.flatnonzero(dist <= radius)
+        radius = self.rules.near_hash_distance
+        for start in range(0, len(collection.ids), CHUNK // 16):
+            part = collection.codes[start : start + CHUNK // 16]  # (n, CODE_ROWS, 8)
+            theirs = hamming(part[:, DIHEDRAL:, None, :], turned[None, None]).min(axis=(1, 2))
+            ours = hamming(windows[None, :, None, :], part[:, None, :DIHEDRAL]).min(axis=(1, 2))
+            rows = start + np.flatnonzero(np.minimum(theirs, ours) <= radius)
             if len(rows):
                 out.extend(self._classify_against(sig, collection, rows))
         return out
 
     def _classify_against(self, sig: Signature, collection: Collection, rows: np.ndarray) -> list[Found]:
-        codes = np.concatenate([np.stack([sig.codes, sig.mirror])[None], collection.codes[rows]])
-        thumbs = np.concatenate([sig.thumbs[None], collection.thumbs[rows]])
+        codes = np.concatenate([sig.codes[None], collection.codes[rows]])
+        thumbs = np.concatenate([sig.thumb[None], collection.thumbs[rows]])
         pairs = np.stack([np.zeros(len(rows), dtype=np.int64), np.arange(1, len(rows) + 1)], axis=1)
         matched = classify(pairs, np.full(len(rows), np.nan, dtype=np.float32), codes, thumbs, self.rules)
         out: list[Found] = []

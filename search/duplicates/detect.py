@@ -34,8 +34,8 @@ def find_matches(
     """Matched pairs among N images (rows of `codes`/`thumbs`).
 
     Args:
-        codes: (N, 2, S, 8) uint8 hash codes and mirror codes.
-        thumbs: (N, S, 16, 16) uint8 thumbnails (may be a memmap; only candidate rows are read).
+        codes: (N, CODE_ROWS, 8) uint8: turned whole-picture hashes, then window hashes.
+        thumbs: (N, 64, 64) uint8 thumbnails (may be a memmap; only candidate rows are read).
         rules: the tier thresholds.
         limits: search sizes.
         vectors: CLS vectors of the rows in `vector_rows` (all rows when that is None).

@@ -1,8 +1,9 @@
 """The tier rules: which candidate pairs are `near` or `similar` duplicates, and why.
 
-- near: best pHash distance over crops and mirroring <= `near_hash_distance` (8 of 64
-  bits) AND at that alignment at least `near_patch_agreement` (70%) of the 16 patches
-  agree. Both signals must hold; neither depends on model weights.
+- near: best pHash distance over windows (crops from any side) and symmetries (turns,
+  mirrors) <= `near_hash_distance` (of 64 bits) AND at that alignment, refined, at least
+  `near_patch_agreement` of the 16 patches agree. Both signals must hold; neither depends
+  on model weights.
 - similar: not near, and CLS cosine similarity >= `similar_threshold`. Only with
   pretrained weights: random weights make every CLS vector alike.
 - exact (same sha256) is decided from the catalog, not here.
@@ -17,7 +18,7 @@ import numpy as np
 
 from pixseek.core.settings import Settings
 from pixseek.index.duplicates import Kind
-from pixseek.media.perceptual_hash import GRID, HASH_BYTES, SCALES, compare_many
+from pixseek.media.perceptual_hash import GRID, HASH_BYTES, compare_many, describe
 
 # Exact copies are found from the catalog's sha256 column, not by these rules; their reason.
 EXACT_REASON = "exact: same bytes (sha256)"
@@ -31,8 +32,8 @@ class Rows(Protocol):
 
 @dataclass(frozen=True)
 class Rules:
-    near_hash_distance: int = 8
-    near_patch_agreement: float = 0.7
+    near_hash_distance: int = 12
+    near_patch_agreement: float = 0.75
     similar_threshold: float | None = 0.9  # None: the similar tier is off
 
     @classmethod
@@ -56,9 +57,9 @@ class Matches:
     distance: np.ndarray  # (M,) int32
     agreement: np.ndarray  # (M,) float32
     cls: np.ndarray  # (M,) float32, NaN when the pair was not a CLS candidate
-    mirrored: np.ndarray  # (M,) bool
-    scale_a: np.ndarray
-    scale_b: np.ndarray
+    big: np.ndarray  # (M,) 0: the second image is a window of the first; 1: the other way round
+    window: np.ndarray  # (M,) row of perceptual_hash.WINDOWS
+    turn: np.ndarray  # (M,) symmetry of the smaller picture (perceptual_hash.TURNS)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -68,11 +69,10 @@ class Matches:
         if self.kinds[i] == Kind.SIMILAR:
             return f"similar: CLS cosine {float(self.cls[i]):.3f}"
         parts = [f"pHash distance {int(self.distance[i])}/{8 * HASH_BYTES}"]
-        if self.mirrored[i]:
-            parts.append("mirrored")
-        sa, sb = SCALES[int(self.scale_a[i])], SCALES[int(self.scale_b[i])]
-        if sa != sb:
-            parts.append(f"crop {sa:.0%} of {names[0]} ~ {sb:.0%} of {names[1]}")
+        how = describe(int(self.window[i]), int(self.turn[i]))
+        if how:
+            large, small = (names[1], names[0]) if self.big[i] else names
+            parts.append(f"{small} is {large} {how}")
         agree = round(float(self.agreement[i]) * GRID * GRID)
         return f"near: {', '.join(parts)}; {agree}/{GRID * GRID} patches agree"
 
@@ -102,11 +102,11 @@ def classify(
     thumbs: Rows,
     rules: Rules,
     *,
-    batch: int = 200_000,
+    batch: int = 20_000,
 ) -> Matches:
     """Apply the tier rules to candidate pairs; returns only the pairs that match a tier.
 
-    `codes` (N, 2, S, 8) and `thumbs` (N, S, 16, 16) are indexed by the pairs' rows;
+    `codes` (N, CODE_ROWS, 8) and `thumbs` (N, 64, 64) are indexed by the pairs' rows;
     they may be memory-mapped, only the rows of one batch are read at a time.
     """
     kept: list[dict[str, np.ndarray]] = []
@@ -129,9 +129,9 @@ def classify(
                 "distance": s.distance[keep],
                 "agreement": s.agreement[keep],
                 "cls": cls[keep],
-                "mirrored": s.mirrored[keep],
-                "scale_a": s.scale_a[keep],
-                "scale_b": s.scale_b[keep],
+                "big": s.big[keep],
+                "window": s.window[keep],
+                "turn": s.turn[keep],
             }
         )
     if not kept:
@@ -143,8 +143,8 @@ def classify(
             distance=empty.astype(np.int32),
             agreement=empty.astype(np.float32),
             cls=empty.astype(np.float32),
-            mirrored=empty.astype(bool),
-            scale_a=empty.astype(np.int64),
-            scale_b=empty.astype(np.int64),
+            big=empty.astype(np.int64),
+            window=empty.astype(np.int64),
+            turn=empty.astype(np.int64),
         )
     return Matches(**{name: np.concatenate([k[name] for k in kept]) for name in kept[0]})

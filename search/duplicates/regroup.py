@@ -1,13 +1,17 @@
 """Open groups rebuilt from the stored pairs and the catalog's sha256 classes.
 
+One group per picture: its byte-identical copies, its near copies and (with pretrained
+weights) other photos of the same scene, each member labelled with its tier relative to
+the keeper; the group's kind is its strongest link.
+
 Every run replaces all open groups (their ids change); decided groups stay as they are,
 and every pair a user decided on is left out, so it is never grouped again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -23,7 +27,7 @@ from pixseek.index.duplicates import (
     Kind,
     Role,
 )
-from pixseek.search.duplicates.grouping import Star, classes, star_groups
+from pixseek.search.duplicates.grouping import classes, star_groups
 from pixseek.search.duplicates.keeper import ImageFacts, keeper_reason, rank_key
 from pixseek.search.duplicates.matching import EXACT_REASON, Rules
 from pixseek.search.duplicates.store import load_facts
@@ -80,30 +84,37 @@ def _read(session: Session) -> _Catalog:
     )
 
 
-def _exact_stars(
-    catalog: _Catalog, rank: Callable[[int], tuple[float, ...]]
-) -> tuple[list[Star], dict[int, int]]:
-    """One star per class of identical bytes, and each copy's representative (its keeper)."""
-    stars: list[Star] = []
-    representative: dict[int, int] = {}
+TIER_ORDER = (Kind.EXACT, Kind.NEAR, Kind.SIMILAR)  # strongest first
+
+
+@dataclass
+class _Group:
+    """One group in the making: its keeper and every other member's (tier, score, reason)."""
+
+    keeper: int
+    members: dict[int, tuple[Kind, float, str]] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> Kind:
+        """The group's strongest link."""
+        return min((tier for tier, _, _ in self.members.values()), key=TIER_ORDER.index)
+
+
+def _exact_classes(catalog: _Catalog, rank: Callable[[int], tuple[float, ...]]) -> dict[int, list[int]]:
+    """Representative (best copy) -> its byte-identical copies, for undecided classes."""
+    out: dict[int, list[int]] = {}
     for members in classes(catalog.exact):
         members = [m for m in members if m in catalog.facts]
-        if len(members) < 2:
-            continue
-        sha = catalog.sha[members[0]]
-        if sha_pair(sha, sha) in catalog.decided:
+        if len(members) < 2 or sha_pair(catalog.sha[members[0]], catalog.sha[members[0]]) in catalog.decided:
             continue
         members.sort(key=rank)
-        keep = members[0]
-        for other in members[1:]:
-            representative[other] = keep
-        stars.append(Star(keeper=keep, members={m: (1.0, EXACT_REASON) for m in members[1:]}))
-    return stars, representative
+        out[members[0]] = members[1:]
+    return out
 
 
 def _edges(
     catalog: _Catalog, kind: Kind, mapping: dict[int, int]
-) -> Iterable[tuple[int, int, tuple[float, str]]]:
+) -> dict[tuple[int, int], tuple[float, str]]:
     """Stored pairs of one tier between representatives: the best score per pair, decided ones left out."""
     best: dict[tuple[int, int], tuple[float, str]] = {}
     facts, sha = catalog.facts, catalog.sha
@@ -118,19 +129,93 @@ def _edges(
         key = (min(ra, rb), max(ra, rb))
         if key not in best or score > best[key][0]:
             best[key] = (score, reason)
-    return ((a, b, payload) for (a, b), payload in best.items())
+    return best
 
 
-def _write(
-    session: Session, stars: list[tuple[Kind, Star]], catalog: _Catalog, order: list[KeeperRule]
-) -> None:
-    for kind, star in stars:
+def _pictures(
+    catalog: _Catalog, rank: Callable[[int], tuple[float, ...]]
+) -> tuple[list[_Group], dict[int, int]]:
+    """Every copy of one picture (exact and near) in one group; and each image's group keeper.
+
+    Byte-identical copies are one node (their best copy). Near copies form stars around the
+    best keeper (every member matched it directly); a copy that matched only a member of a
+    star (not its keeper) joins that star too, one hop at most, so no chain of edits grows
+    a group beyond the copies of its keeper's picture.
+    """
+    twins = _exact_classes(catalog, rank)
+    representative = {copy: rep for rep, copies in twins.items() for copy in copies}
+    near = _edges(catalog, Kind.NEAR, representative)
+    stars = star_groups(((a, b, p) for (a, b), p in near.items()), rank)
+    centre: dict[int, int] = {}
+    groups: dict[int, _Group] = {}
+    for star in stars:
+        group = _Group(keeper=star.keeper)
+        for member, (score, reason) in star.members.items():
+            group.members[member] = (Kind.NEAR, score, reason)
+            centre[member] = star.keeper
+        centre[star.keeper] = star.keeper
+        groups[star.keeper] = group
+    # One hop: a copy left out of every star, linked by a near pair to a star's member.
+    hops: dict[int, tuple[float, int, str]] = {}
+    for (a, b), (score, reason) in near.items():
+        for node, other in ((a, b), (b, a)):
+            if node in centre or other not in centre or other == centre[other]:
+                continue
+            if node not in hops or score > hops[node][0]:
+                hops[node] = (score, other, reason)
+    for node, (score, via, reason) in sorted(hops.items()):
+        keeper = centre[via]
+        note = f"{reason} (a copy of #{via}, itself near the keeper)"
+        groups[keeper].members[node] = (Kind.NEAR, score, note)
+        centre[node] = keeper
+    # Byte-identical copies join their representative's group, with its tier.
+    for rep, copies in twins.items():
+        keeper = centre.setdefault(rep, rep)
+        group = groups.setdefault(keeper, _Group(keeper=keeper))
+        for copy in copies:
+            if rep == keeper:
+                group.members[copy] = (Kind.EXACT, 1.0, EXACT_REASON)
+            else:
+                _, score, reason = group.members[rep]
+                group.members[copy] = (Kind.NEAR, score, f"{reason} (same bytes as #{rep})")
+            centre[copy] = keeper
+    return list(groups.values()), centre
+
+
+def _scenes(
+    catalog: _Catalog,
+    pictures: list[_Group],
+    centre: dict[int, int],
+    rank: Callable[[int], tuple[float, ...]],
+) -> list[_Group]:
+    """Pictures joined with other photos of the same scene (`similar`), star-wise around keepers."""
+    by_keeper = {group.keeper: group for group in pictures}
+    similar = _edges(catalog, Kind.SIMILAR, centre)
+    stars = star_groups(((a, b, p) for (a, b), p in similar.items()), rank)
+    out: list[_Group] = []
+    joined: set[int] = set()
+    for star in stars:
+        own = by_keeper.get(star.keeper, _Group(star.keeper))
+        group = _Group(keeper=star.keeper, members=dict(own.members))
+        for other, (score, reason) in star.members.items():
+            group.members[other] = (Kind.SIMILAR, score, reason)
+            for member, (tier, _, _) in by_keeper.get(other, _Group(other)).members.items():
+                group.members[member] = (Kind.SIMILAR, score, f"{reason} (a {tier.value} copy of #{other})")
+            joined.add(other)
+        joined.add(star.keeper)
+        out.append(group)
+    out.extend(group for group in pictures if group.keeper not in joined)
+    return out
+
+
+def _write(session: Session, groups: list[_Group], catalog: _Catalog, order: list[KeeperRule]) -> None:
+    for made in groups:
         group = DuplicateGroup(
-            kind=kind.value,
+            kind=made.kind.value,
             status=GroupStatus.OPEN,
-            keeper_id=star.keeper,
+            keeper_id=made.keeper,
             keeper_reason=keeper_reason(
-                catalog.facts[star.keeper], [catalog.facts[m] for m in star.members], order
+                catalog.facts[made.keeper], [catalog.facts[m] for m in made.members], order
             ),
         )
         session.add(group)
@@ -138,21 +223,25 @@ def _write(
         session.add(
             DuplicateMember(
                 group_id=group.id,
-                image_id=star.keeper,
+                image_id=made.keeper,
                 position=0,
                 role=Role.KEEP,
+                tier=None,
                 score=1.0,
                 reason=group.keeper_reason,
             )
         )
-        ranked = sorted(star.members.items(), key=lambda item: (-item[1][0], item[0]))
-        for position, (member, (score, reason)) in enumerate(ranked, 1):
+        ranked = sorted(
+            made.members.items(), key=lambda item: (TIER_ORDER.index(item[1][0]), -item[1][1], item[0])
+        )
+        for position, (member, (tier, score, reason)) in enumerate(ranked, 1):
             session.add(
                 DuplicateMember(
                     group_id=group.id,
                     image_id=member,
                     position=position,
                     role=Role.MEMBER,
+                    tier=tier.value,
                     score=score,
                     reason=reason,
                 )
@@ -160,32 +249,23 @@ def _write(
 
 
 def regroup(session: Session, settings: Settings) -> dict[str, int]:
-    """Rebuild every open group; returns the number of groups per tier."""
+    """Rebuild every open group (one per picture, with its retakes); groups per strongest tier."""
     order = settings.duplicates.keeper_order
     catalog = _read(session)
 
     def rank(image_id: int) -> tuple[float, ...]:
         return rank_key(catalog.facts[image_id], order)
 
-    exact, representative = _exact_stars(catalog, rank)
-    stars: list[tuple[Kind, Star]] = [(Kind.EXACT, s) for s in exact]
-    # Near groups are built over one representative per exact class...
-    near = star_groups(_edges(catalog, Kind.NEAR, representative), rank)
-    stars.extend((Kind.NEAR, s) for s in near)
-    # ...and similar groups over one per near group, so no tier repeats another.
-    to_centre = dict(representative)
-    for star in near:
-        for member in star.members:
-            to_centre[member] = star.keeper
-    for member, keep in representative.items():
-        to_centre[member] = to_centre.get(keep, keep)
+    groups, centre = _pictures(catalog, rank)
     if Rules.of(settings).similar_threshold is not None:
-        stars.extend((Kind.SIMILAR, s) for s in star_groups(_edges(catalog, Kind.SIMILAR, to_centre), rank))
+        groups = _scenes(catalog, groups, centre, rank)
+    groups = [group for group in groups if group.members]
+    groups.sort(key=lambda group: rank(group.keeper))
 
     session.execute(delete(DuplicateGroup).where(DuplicateGroup.status == GroupStatus.OPEN))
-    _write(session, stars, catalog, order)
+    _write(session, groups, catalog, order)
     session.flush()
     counts = {kind.value: 0 for kind in Kind}
-    for kind, _ in stars:
-        counts[kind.value] += 1
+    for group in groups:
+        counts[group.kind.value] += 1
     return counts

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from pixseek.core.db import in_chunks
 from pixseek.index.catalog import SEARCHABLE, Image, ImageVector
 from pixseek.index.duplicates import ImageHash
-from pixseek.media.perceptual_hash import CODES_BYTES, SCALES, THUMB, VERSION, unpack_codes
+from pixseek.media.perceptual_hash import CODES_BYTES, THUMB, VERSION, unpack_codes
 from pixseek.search.duplicates.keeper import ImageFacts
 
 CHUNK = 20_000  # rows per page read from SQL, per insert batch and per block compared in memory
@@ -20,8 +20,8 @@ CHUNK = 20_000  # rows per page read from SQL, per insert batch and per block co
 class SqlThumbs:
     """Thumbnails read from SQL on demand: only candidate rows are ever loaded.
 
-    Indexing with an array of rows returns (len(rows), S, 16, 16) uint8, like a numpy array
-    would; the codes of a million images fit in 64 MB, their thumbnails would need 1 GB.
+    Indexing with an array of rows returns (len(rows), 64, 64) uint8, like a numpy array
+    would; a million images' thumbnails would need 4 GB.
     """
 
     def __init__(self, session: Session, ids: np.ndarray) -> None:
@@ -42,7 +42,7 @@ class SqlThumbs:
             ):
                 blobs[int(image_id)] = blob
         data = b"".join(blobs[int(i)] for i in wanted)
-        found = np.frombuffer(data, dtype=np.uint8).reshape(len(wanted), len(SCALES), THUMB, THUMB)
+        found = np.frombuffer(data, dtype=np.uint8).reshape(len(wanted), THUMB, THUMB)
         return found[inverse.reshape(-1)]
 
 
@@ -51,8 +51,8 @@ class Collection:
     """Every searchable image with a current signature, row-aligned."""
 
     ids: np.ndarray  # (N,) int64, sorted
-    codes: np.ndarray  # (N, 2, S, 8) uint8
-    thumbs: SqlThumbs  # (N, S, 16, 16) uint8, read on demand
+    codes: np.ndarray  # (N, CODE_ROWS, 8) uint8: 1,416 bytes per image
+    thumbs: SqlThumbs  # (N, 64, 64) uint8, read on demand
     unchecked: np.ndarray  # (N,) bool: never compared since it arrived or changed
 
     def rows_of(self, image_ids: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ class GroupImage:
     bucket: str | None  # None once the catalog row is gone
     key: str | None
     score: float
+    tier: str | None  # exact, near or similar relative to the keeper; None for the keeper itself
     reason: str
     role: str  # keep, member (open group) or duplicate (marked by a resolution)
     present: bool  # False once the image was deleted from its bucket
@@ -104,6 +105,7 @@ def views_of(session: Session, groups: list[DuplicateGroup]) -> list[GroupView]:
                     bucket=image.bucket if image else None,
                     key=image.key if image else None,
                     score=round(member.score, 6),
+                    tier=member.tier,
                     reason=member.reason,
                     role=member.role,
                     present=image is not None and image.status in SEARCHABLE,

@@ -48,8 +48,8 @@ def test_detect_returns_202_and_the_job_reaches_done_with_its_summary(ingested: 
     assert final["status"] == "done" and final["error"] is None and final["finished_at"]
     detection = final["detection"]
     assert detection == {
-        "images": 9,
-        "compared": 9,
+        "images": 11,
+        "compared": 11,
         "pairs_found": detection["pairs_found"],
         "backfilled": 0,
         "groups": {"exact": 1, "near": 1, "similar": 0},

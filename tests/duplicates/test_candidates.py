@@ -4,51 +4,58 @@ from __future__ import annotations
 
 import numpy as np
 
-from pixseek.media.perceptual_hash import SCALES, hamming
-from pixseek.search.duplicates.candidates import CANDIDATE_SLACK, cls_candidates, hash_candidates
+from pixseek.media.perceptual_hash import CODE_ROWS, DIHEDRAL, hamming
+from pixseek.search.duplicates.candidates import cls_candidates, hash_candidates
 
 
 def _codes(n: int, seed: int, planted: list[tuple[int, int, int]]) -> np.ndarray:
-    """Random codes (N, 2, S, 8); each (src, dst, bits) makes dst's whole code src's with bits flipped."""
+    """Random codes (N, CODE_ROWS, 8); each (src, dst, bits) makes one of dst's turned whole
+    hashes a window hash of src with `bits` bits flipped (dst is a turned crop of src)."""
     rng = np.random.default_rng(seed)
-    codes = rng.integers(0, 256, size=(n, 2, len(SCALES), 8), dtype=np.uint8)
+    codes = rng.integers(0, 256, size=(n, CODE_ROWS, 8), dtype=np.uint8)
     for src, dst, bits in planted:
-        flat = np.unpackbits(codes[src, 0, 0])
+        flat = np.unpackbits(codes[src, DIHEDRAL + int(rng.integers(0, CODE_ROWS - DIHEDRAL))])
         flat[rng.choice(64, size=bits, replace=False)] ^= 1
-        codes[dst, 0, 0] = np.packbits(flat)
+        codes[dst, int(rng.integers(0, DIHEDRAL))] = np.packbits(flat)
     return codes
 
 
 def _brute(codes: np.ndarray, radius: int) -> set[tuple[int, int]]:
-    queries = codes.reshape(len(codes), -1, 8)  # every crop and mirror
-    full = codes[:, 0, 0]
-    d = hamming(queries[:, :, None, :], full[None, None, :, :]).min(axis=1)  # (N, N)
+    windows, turned = codes[:, DIHEDRAL:], codes[:, :DIHEDRAL]
+    d = np.stack(
+        [
+            hamming(windows[i][:, None, None, :], turned[None, :, :, :]).min(axis=(0, 2))
+            for i in range(len(codes))
+        ]
+    )  # (N, N): best window of row i against any turned hash of column j
     d = np.minimum(d, d.T)
     i, j = np.nonzero(np.triu(d <= radius, 1))
     return set(zip(i.tolist(), j.tolist(), strict=True))
 
 
 def test_exact_hash_search_equals_brute_force() -> None:
-    codes = _codes(300, 0, [(0, 1, 3), (5, 6, 8), (7, 8, 11), (9, 10, 20)])
+    codes = _codes(120, 0, [(0, 1, 3), (5, 6, 8), (7, 8, 11), (9, 10, 20)])
     radius = 8
-    found = {tuple(p) for p in hash_candidates(codes, radius=radius, exact_limit=10_000, batch=64).tolist()}
-    expected = _brute(codes, radius + CANDIDATE_SLACK)
-    assert found == expected
-    assert {(0, 1), (5, 6), (7, 8)} <= found and (9, 10) not in found
+    found = {tuple(p) for p in hash_candidates(codes, radius=radius, exact_limit=10_000, batch=16).tolist()}
+    assert found == _brute(codes, radius)
+    assert {(0, 1), (5, 6)} <= found and (7, 8) not in found and (9, 10) not in found
 
 
 def test_multi_index_hashing_finds_every_pair_within_3_bits() -> None:
-    codes = _codes(500, 1, [(0, 1, 2), (2, 3, 3), (4, 5, 0)])
-    pairs = hash_candidates(codes, radius=8, exact_limit=100, batch=200)
+    codes = _codes(300, 1, [(0, 1, 2), (2, 3, 3), (4, 5, 0)])
+    pairs = hash_candidates(codes, radius=8, exact_limit=100, batch=64)
     found = {tuple(p) for p in pairs.tolist()}
     assert {(0, 1), (2, 3), (4, 5)} <= found
-    assert found <= _brute(codes, 8 + CANDIDATE_SLACK)
+    assert found <= _brute(codes, 8)
 
 
-def test_incremental_search_finds_pairs_of_new_rows_only() -> None:
-    codes = _codes(200, 2, [(0, 1, 2), (10, 150, 3)])
-    pairs = hash_candidates(codes, radius=8, exact_limit=10_000, batch=64, query_rows=np.array([150]))
-    assert {tuple(p) for p in pairs.tolist()} == {(10, 150)}
+def test_incremental_search_finds_copies_of_and_by_new_rows() -> None:
+    # 150 is a new crop of the old 10; 160 is a new original of the old crop 20.
+    codes = _codes(200, 2, [(0, 1, 2), (10, 150, 3), (160, 20, 1)])
+    new = np.array([150, 160])
+    for limit in (10_000, 100):  # brute force, then multi-index hashing
+        pairs = hash_candidates(codes, radius=8, exact_limit=limit, batch=64, query_rows=new)
+        assert {tuple(p) for p in pairs.tolist()} == {(10, 150), (20, 160)}
 
 
 def test_cls_knn_equals_brute_force() -> None:

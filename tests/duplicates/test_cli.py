@@ -34,13 +34,16 @@ def test_detect_prints_the_summary_then_the_groups(settings: Settings, dup_bucke
     result = CliRunner().invoke(main, ["duplicates"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert re.fullmatch(r"compared 9 of 9 images; [1-9]\d* new pairs", lines[0]), lines[0]
-    assert re.fullmatch(r"group \d+ \[exact, open\] keep \d+", lines[1]), lines[1]
-    assert re.fullmatch(r"  \* \[\d+\] .+/photos/beach(-copy)?\.jpg  keeper: .+", lines[2]), lines[2]
+    assert re.fullmatch(r"compared 11 of 11 images; [1-9]\d* new pairs", lines[0]), lines[0]
+    assert re.fullmatch(r"group \d+ \[(exact|near), open\] keep \d+", lines[1]), lines[1]
+    # One group per picture: the beach, its exact copy and its edits (kind: the strongest link).
+    beach = next(i for i, line in enumerate(lines) if "[exact, open]" in line)
+    assert re.fullmatch(r"  \* \[\d+\] .+/photos/beach(-copy)?\.jpg  keeper: .+", lines[beach + 1])
+    assert sum("/photos/beach" in line for line in lines) == 6
     assert lines[-1] == "2 open group(s)"
     assert sum(line.startswith("group ") for line in lines) == 2
     again = CliRunner().invoke(main, ["duplicates"]).output.splitlines()
-    assert again[0] == "compared 0 of 9 images; 0 new pairs"
+    assert again[0] == "compared 0 of 11 images; 0 new pairs"
 
     def without_group_ids(out: list[str]) -> list[str]:
         return [re.sub(r"^group \d+", "group", line) for line in out]
@@ -57,13 +60,13 @@ def test_detect_json_keeps_its_document_and_is_recorded_as_a_job(
     assert list(document) == ["groups", "total", "detection"]
     detection = document["detection"]
     assert list(detection) == ["images", "compared", "pairs_found", "backfilled", "groups"]
-    assert (detection["images"], detection["compared"], detection["backfilled"]) == (9, 9, 0)
+    assert (detection["images"], detection["compared"], detection["backfilled"]) == (11, 11, 0)
     listed = json.loads(runner.invoke(main, ["jobs", "--json"]).output)["jobs"]
     assert [(job["kind"], job["status"]) for job in listed] == [("duplicates", "done"), ("ingest", "done")]
     assert listed[0]["detection"] == detection
     text = runner.invoke(main, ["jobs"]).output.splitlines()
     pairs = detection["pairs_found"]
-    assert f"done     duplicates: compared 9 of 9 images, {pairs} new pairs" in text[0]
+    assert f"done     duplicates: compared 11 of 11 images, {pairs} new pairs" in text[0]
     assert "indexed" in text[1]
 
 

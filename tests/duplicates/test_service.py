@@ -36,28 +36,34 @@ def _keys(group: GroupView) -> set[str | None]:
     return {image.key for image in group.images}
 
 
-def test_tiers_are_told_apart(settings: Settings, dup_bucket: Path) -> None:
+def test_one_group_per_picture_with_each_member_s_tier(settings: Settings, dup_bucket: Path) -> None:
     run_ingest(settings, str(dup_bucket))
     summary, groups = _detect(settings)
-    assert summary.images == 9 and summary.compared == 9
-    by_kind = {g.kind: g for g in groups}
-    assert sorted(g.kind for g in groups) == ["exact", "near"]
-    assert _keys(by_kind["exact"]) == {"beach.jpg", "beach-copy.jpg"}
-    # The exact pair is represented once (by its keeper) in the near group.
-    near = _keys(by_kind["near"])
-    assert near - {"beach.jpg", "beach-copy.jpg"} == {
+    assert summary.images == 11 and summary.compared == 11
+    assert summary.groups == {"exact": 1, "near": 1, "similar": 0}
+    beach = next(g for g in groups if "beach.jpg" in _keys(g))
+    # The original, its byte-identical twin and every edited copy: one group, one keeper.
+    assert _keys(beach) == {
+        "beach.jpg",
+        "beach-copy.jpg",
         "beach-resized.jpg",
         "beach-recompressed.jpg",
         "beach-mirrored.jpg",
         "beach-cropped.jpg",
     }
-    assert len(near & {"beach.jpg", "beach-copy.jpg"}) == 1
-    keeper = by_kind["near"].images[0]
-    assert keeper.id == by_kind["near"].keep and keeper.role == "keep"
+    assert beach.kind == "exact"  # the group's strongest link
+    keeper = beach.images[0]
+    assert keeper.id == beach.keep and keeper.role == "keep" and keeper.tier is None
     assert keeper.key in {"beach.jpg", "beach-copy.jpg"}  # full resolution beats the edits
+    tiers = {image.key: image.tier for image in beach.images[1:]}
+    twin = ({"beach.jpg", "beach-copy.jpg"} - {keeper.key}).pop()
+    assert tiers.pop(twin) == "exact"
+    assert set(tiers.values()) == {"near"}
+    mirrored = next(i for i in beach.images if i.key == "beach-mirrored.jpg")
+    assert mirrored.reason.startswith("near:") and "mirror" in mirrored.reason
+    lake = next(g for g in groups if g is not beach)
+    assert lake.kind == "near" and _keys(lake) == {"lake.jpg", "lake-grey.jpg"}
     assert all(key and not key.startswith("other") for g in groups for key in _keys(g))
-    mirrored = next(i for i in by_kind["near"].images if i.key == "beach-mirrored.jpg")
-    assert "mirrored" in mirrored.reason
 
 
 def test_similar_tier_is_off_with_random_weights(settings: Settings, dup_bucket: Path) -> None:
@@ -77,8 +83,8 @@ def test_only_new_images_are_compared(settings: Settings, dup_bucket: Path) -> N
     run_ingest(settings, str(dup_bucket))
     summary, groups = _detect(settings)
     assert summary.compared == 1
-    near = next(g for g in groups if g.kind == "near")
-    assert "beach-grey.jpg" in _keys(near)
+    beach = next(g for g in groups if "beach.jpg" in _keys(g))
+    assert "beach-grey.jpg" in _keys(beach)
 
 
 def _touch_all(folder: Path) -> None:
@@ -102,10 +108,10 @@ def test_dismissed_pair_stays_dismissed_after_reingest_and_rerun(
     with session_scope(settings) as session:
         assert (
             session.scalar(select(func.count()).select_from(ImageHash).where(ImageHash.checked_at.is_(None)))
-            == 9
+            == 11
         )
     summary, groups = _detect(settings)
-    assert summary.compared == 9
+    assert summary.compared == 11
     assert [g.kind for g in groups] == ["exact"]
     _, groups = _detect(settings, full=True)
     assert [g.kind for g in groups] == ["exact"]
@@ -117,22 +123,22 @@ def test_dismissed_pair_stays_dismissed_after_reingest_and_rerun(
 def test_resolve_marks_duplicates_and_keeps_files(settings: Settings, dup_bucket: Path) -> None:
     run_ingest(settings, str(dup_bucket))
     _, groups = _detect(settings)
-    near = next(g for g in groups if g.kind == "near")
+    beach = next(g for g in groups if "beach.jpg" in _keys(g))
     service = DuplicateService(settings)
     with session_scope(settings) as session:
-        resolved = service.resolve(session, near.id, action="remove")
+        resolved = service.resolve(session, beach.id, action="remove")
     roles = {i.key: i.role for i in resolved.images}
     assert list(roles.values()).count("keep") == 1
     assert roles["beach-cropped.jpg"] == "duplicate"
     assert resolved.status == "resolved" and resolved.action == "remove"
     assert (dup_bucket / "beach-cropped.jpg").exists()
     with session_scope(settings) as session:
-        n = len(near.images)
-        assert session.scalar(select(func.count()).select_from(DuplicateDecision)) == n * (n - 1) // 2
+        # Six images, five contents: every pair of contents, and the twins' own pair.
+        assert session.scalar(select(func.count()).select_from(DuplicateDecision)) == 5 * 4 // 2 + 1
         with pytest.raises(GroupDecided):
-            service.dismiss(session, near.id)
+            service.dismiss(session, beach.id)
     _, groups = _detect(settings, full=True)
-    assert [g.kind for g in groups] == ["exact"]
+    assert [_keys(g) for g in groups] == [{"lake.jpg", "lake-grey.jpg"}]
 
 
 def test_resolve_refuses_images_outside_the_group(settings: Settings, dup_bucket: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 from typing import Any
 
@@ -16,11 +15,13 @@ log = logging.getLogger(__name__)
 
 
 def _grouped_pairs(groups: list[dict[str, Any]], kind: str) -> set[frozenset[tuple[str, str]]]:
+    """(keeper, member) pairs whose member is of tier `kind` relative to its group's keeper."""
     pairs: set[frozenset[tuple[str, str]]] = set()
     for group in groups:
-        if group["kind"] == kind:
-            members = [(image["bucket"], image["key"]) for image in group["images"]]
-            pairs |= {frozenset(pair) for pair in itertools.combinations(members, 2)}
+        keeper, *members = group["images"]
+        for image in members:
+            if image["tier"] == kind:
+                pairs.add(frozenset({(keeper["bucket"], keeper["key"]), (image["bucket"], image["key"])}))
     return pairs
 
 
