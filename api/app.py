@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.preload_model:
             app.state.warmup.start()
         yield
+        # A warm-up still loading must not outlive its app (tests start and stop many).
+        app.state.warmup.wait(timeout=60)
         app.state.jobs.shutdown()
 
     app = FastAPI(
