@@ -224,9 +224,10 @@ def test_end_to_end_smoke(capsys: pytest.CaptureFixture[str]) -> None:
 
     report = main(["--smoke"])
     out = capsys.readouterr().out
-    # Both pixseek runs index every picture, from the checkpoint file, started as a user would.
-    assert [run["indexed"] for run in report["runs"].values()] == [6, 6], report
-    assert report["runs"]["pixseek, runtime torch"]["runtime"].startswith("torch"), report
+    # pixseek indexes every picture from the checkpoint file, started as a user would, and
+    # says which runtime embedded them.
+    assert [run["indexed"] for run in report["runs"].values()] == [6], report
+    assert report["runs"]["pixseek"]["runtime"].split()[0] in {"torch", "openvino"}, report
     assert "| pixseek |" in out and "clip-retrieval: not installed" in out, out
 
 
@@ -235,10 +236,9 @@ def test_serve_start_smoke(capsys: pytest.CaptureFixture[str]) -> None:
 
     report = main(["--smoke"])
     out = capsys.readouterr().out
-    assert "| preload |" in out and "| lazy |" in out, out
-    for mode in ("preload", "lazy"):
-        times = report["median"][mode]
-        assert times["health_s"] <= times["ready_s"] <= times["first_answer_s"], times
+    assert "| preload |" in out, out
+    times = report["median"]["preload"]
+    assert times["health_s"] <= times["ready_s"] <= times["first_answer_s"], times
 
 
 def test_search_filters_smoke(capsys: pytest.CaptureFixture[str]) -> None:
