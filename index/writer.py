@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import faiss
 import numpy as np
@@ -53,6 +54,20 @@ def _vectors(session: Session, ids: list[int], dim: int, model: ModelId) -> tupl
     if not out_ids:
         return np.empty(0, dtype=np.int64), np.empty((0, dim), dtype=np.float32)
     return np.asarray(out_ids, dtype=np.int64), np.vstack(chunks).reshape(-1, dim)
+
+
+def _publish(store: IndexStore, index: faiss.Index, params: dict[str, Any], model: ModelId, dim: int) -> int:
+    """Publish `index` as the store's next generation (count and number filled in by the store)."""
+    manifest = Manifest(
+        model=model.name,
+        pretrained=model.pretrained,
+        dim=dim,
+        count=0,
+        generation=0,
+        index_type=str(params.get("description", FLAT)),
+        params=params,
+    )
+    return store.publish(index, manifest)
 
 
 def publish_index(
@@ -123,16 +138,7 @@ def publish_index(
             changed = bool(add_ids.size or stale.size)
         generation = loaded.manifest.generation if loaded is not None else None
         if changed:
-            manifest = Manifest(
-                model=model.name,
-                pretrained=model.pretrained,
-                dim=dim,
-                count=0,
-                generation=0,
-                index_type=str(params.get("description", FLAT)),
-                params=params,
-            )
-            generation = store.publish(index, manifest)
+            generation = _publish(store, index, params, model, dim)
         # Region search (issue 6): the patch index follows the same catalog state, under the same lock.
         update_patch_index(settings, session, model, dim, generation, labels=labels)
         if to_add_ids:
@@ -183,16 +189,7 @@ def publish_staged(settings: Settings, model: ModelId, dim: int, grid: tuple[int
         all_ids, vectors = _vectors(session, ids, dim, model)
         index, params = build_index(vectors, all_ids, flat_max=settings.index_flat_max)
         del vectors
-        manifest = Manifest(
-            model=model.name,
-            pretrained=model.pretrained,
-            dim=dim,
-            count=0,
-            generation=0,
-            index_type=str(params.get("description", FLAT)),
-            params=params,
-        )
-        generation = store.publish(index, manifest)
+        generation = _publish(store, index, params, model, dim)
         members: list[tuple[int, str, int | None, int | None]] = [
             (int(i), str(ImageStatus.INDEXED), grid[0], grid[1]) for i in all_ids
         ]
