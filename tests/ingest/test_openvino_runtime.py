@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,18 @@ from pixseek.model.encoder import Encoder, resolve_runtime
 from tests.imagegen import pattern
 
 pytest.importorskip("openvino")
+
+
+@pytest.fixture(autouse=True)
+def release_openvino_here() -> Iterator[None]:
+    """Free each test's compiled models on this thread, now.
+
+    Encoders hold reference cycles (torch modules), so without this their OpenVINO objects
+    are freed by a later garbage collection, which may run on any thread (an ingest's decode
+    or writer thread in a later test) while OpenVINO's own threads are live.
+    """
+    yield
+    gc.collect()
 
 
 def _pixels(encoder: Encoder) -> np.ndarray:
@@ -34,6 +48,8 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("models")
     encoder = _encoder("openvino", folder)
     encoder.encode_pixels(_pixels(encoder), "clearclip")
+    del encoder
+    gc.collect()
     return folder
 
 
