@@ -84,7 +84,8 @@ def bench_out_untouched() -> Iterator[None]:
 def test_ingest_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     from bench.ingest.__main__ import main
 
-    main(["--smoke"])
+    # torch: OpenVINO's thread pools stay out of the suite's process (tests/ingest/test_openvino_runtime.py).
+    main(["--smoke", "--runtime", "torch"])
     out = capsys.readouterr().out
     busy = re.search(r"\(a\) pixseek ingest: [\d.]+ img/s, model busy (\d+)%", out)
     assert busy and int(busy.group(1)) > 0, out  # the timing wrapper saw the encoder run
