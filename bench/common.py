@@ -9,11 +9,14 @@ mean nothing and nothing is written under bench/out.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
 import socket
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -111,3 +114,31 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until_answers(
+    port: int,
+    path: str,
+    server: subprocess.Popen[bytes],
+    start: float,
+    timeout: float,
+    interval: float = 0.05,
+) -> float:
+    """Poll `GET path` on a `pixseek serve` until it answers 200; seconds since `start` then.
+
+    Raises:
+        RuntimeError: the server exited, or `timeout` seconds passed since `start`.
+    """
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            status = conn.getresponse().status
+            conn.close()
+        except OSError:
+            status = None
+        if status == 200:
+            return time.perf_counter() - start
+        if server.poll() is not None or time.perf_counter() - start > timeout:
+            raise RuntimeError(f"pixseek serve never answered {path} with 200")
+        time.sleep(interval)

@@ -27,7 +27,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import TINY_MODEL, add_smoke_flag, cpu_info, free_port, synthetic_photos, write_json
+from bench.common import (
+    TINY_MODEL,
+    add_smoke_flag,
+    cpu_info,
+    free_port,
+    synthetic_photos,
+    wait_until_answers,
+    write_json,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 300.0
@@ -46,14 +54,6 @@ def _request(port: int, method: str, path: str, body: dict[str, Any] | None = No
         return None
 
 
-def _until(port: int, path: str, start: float, server: subprocess.Popen[bytes]) -> float:
-    while _request(port, "GET", path) != 200:
-        if server.poll() is not None or time.perf_counter() - start > TIMEOUT_S:
-            raise RuntimeError(f"pixseek serve never answered {path} with 200")
-        time.sleep(0.05)
-    return time.perf_counter() - start
-
-
 def time_first_query(env: dict[str, str], preload: bool) -> dict[str, float]:
     """Seconds from `pixseek serve` starting to health, ready and the first answered query."""
     port = free_port()
@@ -67,8 +67,8 @@ def time_first_query(env: dict[str, str], preload: bool) -> dict[str, float]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        health = _until(port, "/v1/health", start, server)
-        ready = _until(port, "/v1/ready", start, server)
+        health = wait_until_answers(port, "/v1/health", server, start, TIMEOUT_S)
+        ready = wait_until_answers(port, "/v1/ready", server, start, TIMEOUT_S)
         asked = time.perf_counter()
         status = _request(port, "POST", "/v1/search/text", {"text": "a red circle", "k": 5})
         answered = time.perf_counter()

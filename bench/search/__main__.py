@@ -29,7 +29,16 @@ import faiss
 import numpy as np
 from sqlalchemy import insert
 
-from bench.common import TINY_MODEL, add_smoke_flag, free_port, machine, output_dir, percentiles, write_json
+from bench.common import (
+    TINY_MODEL,
+    add_smoke_flag,
+    free_port,
+    machine,
+    output_dir,
+    percentiles,
+    wait_until_answers,
+    write_json,
+)
 from bench.search.data import cached
 from pixseek.core.db import dispose_engines, ensure_schema, session_scope
 from pixseek.core.settings import Settings
@@ -297,18 +306,7 @@ def http_bench(n: int, data_dir: Path, requests: int, model: str) -> dict[str, A
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/v1/health")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("pixseek serve did not start")
-            time.sleep(0.5)
+        wait_until_answers(port, "/v1/health", server, time.perf_counter(), timeout=180, interval=0.5)
         run_clients(port, 1, 5, "warmup")  # loads the model and the index
         out: dict[str, Any] = {"n": n}
         for clients in (1, 8):
