@@ -23,9 +23,16 @@ import torch
 from pixseek.core.errors import ConfigError
 from pixseek.core.settings import Settings
 from pixseek.model.identity import ModelId
-from pixseek.model.openvino_tower import OpenVinoTower, load_tower, openvino_available
+from pixseek.model.openvino_tower import (
+    OpenVinoText,
+    OpenVinoTower,
+    load_text_tower,
+    load_tower,
+    openvino_available,
+)
 from pixseek.model.patch_tokens import DEFAULT_PATCH_MODE, PatchMode, check_patch_mode, encode_with_patch_mode
 from pixseek.model.preprocess import Preprocessor
+from pixseek.model.text_tower import ShortText, supports_short_text, trim
 from pixseek.model.tiling import WholeLayout, merge_tiles
 
 log = logging.getLogger(__name__)
@@ -150,8 +157,8 @@ class Encoder:
                 than autocast); on CUDA the weights stay fp32 and the forward runs under
                 autocast, which keeps norms and softmax in fp32.
             cache_dir: where downloaded weights are kept.
-            runtime: `torch`, `openvino` or `auto` for the image tower (`resolve_runtime`);
-                text always runs on torch.
+            runtime: `torch`, `openvino` or `auto` (`resolve_runtime`), for the image tower
+                and for CLIP text towers that `text_tower.ShortText` runs.
             runtime_cache_dir: where converted models are kept (OpenVINO); required for it.
 
         Raises:
@@ -205,13 +212,18 @@ class Encoder:
         # OpenVINO converts from float32 weights, and the gate compares with them; kept only then.
         self._visual_fp32 = copy.deepcopy(visual).float().eval() if self.runtime == "openvino" else None
         self._towers: dict[str, OpenVinoTower | None] = {}
+        short_text = supports_short_text(model)
+        text_on_openvino = short_text and self.runtime == "openvino"
+        self._text_fp32 = copy.deepcopy(ShortText(model)).float().eval() if text_on_openvino else None
+        self._text_tower: OpenVinoText | None = None
         # CPU: cast the weights (bf16 weights ran faster than autocast in measurements).
         # CUDA: fp32 weights under autocast, the usual mixed-precision recipe on tensor cores.
         self.autocast = self.device == "cuda" and self.dtype != torch.float32
         weight_dtype = torch.float32 if self.autocast else self.dtype
         self.input_dtype = weight_dtype
         self.model = model.to(device=self.device, dtype=weight_dtype).eval()
-        self._short_text = _supports_short_text(model)
+        # Text runs on the tokens up to the end-of-text only (text_tower.py) where the model allows.
+        self._short_text = ShortText(self.model) if short_text else None
         self.tokenizer = open_clip.get_tokenizer(model_name)
         pp = visual.preprocess_cfg
         size = visual.image_size
@@ -359,44 +371,35 @@ class Encoder:
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Unit text embeddings (T, D) float32 in the same space as the CLS vectors."""
-        tokens = self.tokenizer(texts).to(self.device)
-        with self._lock, torch.inference_mode(), self._autocast():
-            feats = self._text_features(tokens) if self._short_text else self.model.encode_text(tokens)
-            feats = torch.nn.functional.normalize(feats.float(), dim=-1)
+        tokens = self.tokenizer(texts)
+        with self._lock:
+            tower = self._text_openvino()
+            if tower is not None:
+                feats_np = tower(trim(tokens).numpy())
+                norms = np.maximum(np.linalg.norm(feats_np, axis=-1, keepdims=True), 1e-12)
+                return (feats_np / norms).astype(np.float32, copy=False)
+            tokens = tokens.to(self.device)
+            with torch.inference_mode(), self._autocast():
+                if self._short_text is not None:
+                    feats = self._short_text(trim(tokens))
+                else:
+                    feats = self.model.encode_text(tokens)
+                feats = torch.nn.functional.normalize(feats.float(), dim=-1)
         return feats.cpu().numpy().astype(np.float32, copy=False)
 
-    def _text_features(self, tokens: torch.Tensor) -> torch.Tensor:
-        """`encode_text` run on the tokens up to the longest end-of-text only.
-
-        The text tower is causal and pools the end-of-text token, so the padding after it
-        cannot change the result: running 77 positions for a 10-token query is ~7x the
-        work for the same vector (equal up to float rounding, checked in the tests).
-        """
-        model = self.model
-        last = tokens.argmax(dim=-1)  # the end-of-text token has the largest id
-        length = int(last.max()) + 1
-        cast_dtype = model.transformer.get_cast_dtype()
-        x = model.token_embedding(tokens[:, :length]).to(cast_dtype)
-        x = x + model.positional_embedding[:length].to(cast_dtype)
-        x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
-        x = model.ln_final(x)
-        x = x[torch.arange(x.shape[0], device=x.device), last]
-        projection = model.text_projection
-        if projection is None:
-            return x
-        return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
-
-
-def _supports_short_text(model: torch.nn.Module) -> bool:
-    """True for CLIP text towers with a causal mask and end-of-text (argmax) pooling."""
-    import open_clip
-
-    mask = getattr(model, "attn_mask", None)
-    if not isinstance(model, open_clip.CLIP) or model.text_pool_type != "argmax" or mask is None:
-        return False
-    size = mask.shape[-1]
-    causal = torch.triu(torch.ones(size, size, dtype=torch.bool, device=mask.device), diagonal=1)
-    return bool(torch.equal(torch.isinf(mask), causal))
+    def _text_openvino(self) -> OpenVinoText | None:
+        """The OpenVINO text tower (converted on first use), or None for torch."""
+        if self._text_fp32 is not None:
+            assert self._runtime_cache_dir is not None
+            self._text_tower = load_text_tower(
+                self._text_fp32,
+                model_name=self.model_name,
+                pretrained=self.pretrained,
+                precision=self.precision,
+                cache_dir=self._runtime_cache_dir,
+            )
+            self._text_fp32 = None  # converted: the float32 copy is no longer needed
+        return self._text_tower
 
 
 _LOAD_LOCK = threading.Lock()

@@ -3,7 +3,8 @@
 Measured on CPUs with native bf16 (`python -m bench.ingest.runtimes`, docs/benchmarks.md),
 OpenVINO's bf16 inference ran the ViT-B/32 image tower, patch tokens included, several times
 faster than torch with bf16 weights, at CLS cosine 0.9999 to torch fp32. So on such CPUs
-`PIXSEEK_RUNTIME=auto` embeds images with it; text stays on torch (one short query at a time).
+`PIXSEEK_RUNTIME=auto` embeds images with it, and queries' text (`load_text_tower`), which
+a search waits for, at one short query at a time.
 
 What is converted is exactly what ingest runs, `encode_with_patch_mode` for one patch mode,
 so the CLS and the patch tokens come from one graph. The converted model is written once,
@@ -22,6 +23,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ import torch
 from pixseek.core.errors import ConfigError
 from pixseek.core.locks import file_lock
 from pixseek.model.patch_tokens import PatchMode, encode_with_patch_mode
+from pixseek.model.text_tower import ShortText
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +148,98 @@ def load_tower(
     Raises:
         ConfigError: OpenVINO is not installed, or the conversion itself failed.
     """
+    import openvino as ov
+
+    reference = _Tower(visual_fp32, mode).eval()
+    compiled = _load_converted(
+        reference,
+        key=cache_key(model_name, pretrained, mode, image_size),
+        example=torch.from_numpy(gate_inputs(image_size)[:1]),
+        shape=ov.PartialShape([-1, 3, image_size, image_size]),
+        precision=precision,
+        cache_dir=cache_dir,
+        gate=lambda compiled: gate_figures(OpenVinoTower(compiled, precision), reference, image_size),
+        passes=lambda f: f["cls_cosine_min"] >= GATE_COSINE and f["patch_cosine_mean"] >= GATE_COSINE,
+    )
+    return None if compiled is None else OpenVinoTower(compiled, precision)
+
+
+@dataclass
+class OpenVinoText:
+    """A compiled text tower (`text_tower.ShortText`): text features (B, D) float32 for trimmed tokens."""
+
+    compiled: Any
+    precision: str
+
+    def __call__(self, tokens: np.ndarray) -> np.ndarray:
+        result = self.compiled(np.ascontiguousarray(tokens, dtype=np.int64))
+        return np.asarray(result[0], dtype=np.float32)
+
+
+def gate_tokens(vocab_size: int, context_length: int) -> np.ndarray:
+    """A fixed batch of token rows of different lengths, each ending in end-of-text (the largest id)."""
+    rng = np.random.default_rng(0)
+    lengths = [2, 7, 19, min(context_length, 40)]
+    tokens = np.zeros((len(lengths), max(lengths)), dtype=np.int64)
+    for row, length in enumerate(lengths):
+        tokens[row, : length - 1] = rng.integers(1, vocab_size - 1, length - 1)
+        tokens[row, length - 1] = vocab_size - 1
+    return tokens
+
+
+def load_text_tower(
+    text_fp32: ShortText,
+    *,
+    model_name: str,
+    pretrained: str,
+    precision: str,
+    cache_dir: Path,
+) -> OpenVinoText | None:
+    """The converted text tower, converted and gated on first use like the image tower; None if it failed.
+
+    The graph takes tokens of any batch size and any length up to the context length, so
+    the caller trims the padding after the longest end-of-text (`text_tower.trim`).
+    """
+    import openvino as ov
+
+    reference = text_fp32.eval()
+    tokens = gate_tokens(text_fp32.vocab_size, text_fp32.context_length)
+
+    def gate(compiled: Any) -> dict[str, float]:
+        with torch.inference_mode():
+            want = reference(torch.from_numpy(tokens)).float().numpy()
+        got = OpenVinoText(compiled, precision)(tokens)
+        return {"text_cosine_min": float((_unit(got) * _unit(want)).sum(-1).min())}
+
+    compiled = _load_converted(
+        reference,
+        key=cache_key(model_name, pretrained, "text", text_fp32.context_length),
+        example=torch.from_numpy(tokens[:, :8]),
+        shape=ov.PartialShape([-1, -1]),
+        precision=precision,
+        cache_dir=cache_dir,
+        gate=gate,
+        passes=lambda f: f["text_cosine_min"] >= GATE_COSINE,
+    )
+    return None if compiled is None else OpenVinoText(compiled, precision)
+
+
+def _load_converted(
+    reference: torch.nn.Module,
+    *,
+    key: str,
+    example: torch.Tensor,
+    shape: Any,
+    precision: str,
+    cache_dir: Path,
+    gate: Callable[[Any], dict[str, float]],
+    passes: Callable[[dict[str, float]], bool],
+) -> Any | None:
+    """`reference` converted (once, under `cache_dir`), compiled and gated; None if the gate failed.
+
+    Each precision is gated once and the verdict recorded beside the graph, so a later
+    process neither re-runs the gate nor retries a precision that failed.
+    """
     try:
         import openvino as ov
     except ImportError as exc:
@@ -152,9 +247,7 @@ def load_tower(
             "PIXSEEK_RUNTIME=openvino needs the openvino package: pip install openvino"
         ) from exc
     folder = cache_dir / "openvino"
-    key = cache_key(model_name, pretrained, mode, image_size)
     xml, gate_file = folder / f"{key}.xml", folder / f"{key}.gate.json"
-    reference = _Tower(visual_fp32, mode).eval()
     core = ov.Core()
     config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision]}
     # One process converts; the others wait for the lock and then read its files.
@@ -163,35 +256,28 @@ def load_tower(
         if precision in gates and not gates[precision]["passed"]:
             return None
         if not xml.exists():
-            log.info("model.openvino_convert model=%s mode=%s: once, into %s", model_name, mode, folder)
-            example = torch.from_numpy(gate_inputs(image_size)[:1])
+            log.info("model.openvino_convert key=%s: once, into %s", key, folder)
             try:
                 # Tracing warns that head sizes become constants: they are, for one model.
                 with torch.inference_mode(), warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    converted = ov.convert_model(
-                        reference,
-                        example_input=example,
-                        input=[ov.PartialShape([-1, 3, image_size, image_size])],
-                    )
+                    converted = ov.convert_model(reference, example_input=example, input=[shape])
             except Exception as exc:  # OpenVINO raises its own error types from C++
-                raise ConfigError(f"OpenVINO could not convert {model_name}: {exc}") from exc
+                raise ConfigError(f"OpenVINO could not convert {key}: {exc}") from exc
             folder.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".convert-"))
             ov.save_model(converted, str(tmp / "model.xml"), compress_to_fp16=False)
             os.replace(tmp / "model.bin", folder / f"{key}.bin")  # the weights first, then the graph
             os.replace(tmp / "model.xml", xml)
             os.rmdir(tmp)
-        tower = OpenVinoTower(core.compile_model(str(xml), "CPU", config), precision)
+        compiled = core.compile_model(str(xml), "CPU", config)
         if precision not in gates:
-            figures = gate_figures(tower, reference, image_size)
-            passed = figures["cls_cosine_min"] >= GATE_COSINE and figures["patch_cosine_mean"] >= GATE_COSINE
+            figures = gate(compiled)
+            passed = passes(figures)
             gates[precision] = {**figures, "passed": passed}
             gate_file.write_text(json.dumps(gates, indent=2, sort_keys=True))
             level = logging.INFO if passed else logging.WARNING
-            log.log(
-                level, "model.openvino_gate precision=%s passed=%s figures=%s", precision, passed, figures
-            )
+            log.log(level, "model.openvino_gate key=%s %s passed=%s %s", key, precision, passed, figures)
             if not passed:
                 return None
-    return tower
+    return compiled

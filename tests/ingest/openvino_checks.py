@@ -1,4 +1,4 @@
-"""The image tower on OpenVINO: same embeddings as torch, converted once, gated, falls back."""
+"""The OpenVINO runtime: torch's embeddings (image and text towers), converted once, gated, falls back."""
 
 from __future__ import annotations
 
@@ -114,3 +114,29 @@ def test_auto_picks_openvino_only_where_it_was_measured_faster() -> None:
     assert resolve_runtime("torch", "cpu", "bf16") == "torch"
     with pytest.raises(ConfigError, match="PIXSEEK_DEVICE=cpu"):
         resolve_runtime("openvino", "cuda", "fp16")
+
+
+def test_the_text_tower_gives_torchs_embeddings_at_every_length(cache: Path) -> None:
+    texts = ["a dog", "a photo of a red bicycle leaning on a wall at night", "x " * 200]
+    want = _encoder("torch", cache).encode_texts(texts)
+    encoder = _encoder("openvino", cache)
+    got = encoder.encode_texts(texts)
+    assert encoder._text_tower is not None, "the text tower did not run on OpenVINO"
+    assert (got * want).sum(-1).min() >= 0.9999
+    # One dynamic graph serves every batch size and length (trimmed to the end-of-text).
+    for text in texts:
+        assert float((encoder.encode_texts([text])[0] * want[texts.index(text)]).sum()) >= 0.9999
+    assert len(list((cache / "openvino").glob("*-text-*.xml"))) == 1
+
+
+def test_a_text_tower_that_fails_the_gate_leaves_text_to_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(openvino_tower, "GATE_COSINE", 1.5)  # nothing can pass
+    encoder = _encoder("openvino", tmp_path)
+    got = encoder.encode_texts(["a red circle", "two blue squares"])
+    assert encoder._text_tower is None
+    want = _encoder("torch", tmp_path).encode_texts(["a red circle", "two blue squares"])
+    np.testing.assert_array_equal(got, want)
+    (gate_file,) = (tmp_path / "openvino").glob("*-text-*.gate.json")
+    assert json.loads(gate_file.read_text())["fp32"]["passed"] is False

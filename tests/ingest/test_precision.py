@@ -47,7 +47,7 @@ def test_bf16_embeddings_agree_with_fp32() -> None:
 
 def test_short_text_forward_equals_open_clip_encode_text() -> None:
     encoder = Encoder("pixseek-tiny", "none", device="cpu", precision="fp32")
-    assert encoder._short_text
+    assert encoder._short_text is not None
     texts = ["a dog", "a photo of a red bicycle leaning on a wall at night", "x " * 200]
     short = encoder.encode_texts(texts)
     tokens = encoder.tokenizer(texts)
