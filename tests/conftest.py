@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from pixseek.core.db import dispose_engines, ensure_schema
 from pixseek.core.settings import Settings, get_settings
 from tests.imagegen import write_images
 
+# Settings built anywhere in the suite's process (benchmarks' smoke runs included) embed on
+# torch, and so do the commands it starts, unless they ask for a runtime themselves.
+os.environ["PIXSEEK_RUNTIME"] = "torch"
+
 # One thread: the tiny model's batches are too small to gain from more, and on a shared
 # 2-core machine extra OpenMP threads spin against other work and make each forward slower.
 torch.set_num_threads(1)
@@ -21,6 +26,9 @@ TEST_ENV = {
     "PIXSEEK_PRETRAINED": "none",
     "PIXSEEK_DEVICE": "cpu",
     "PIXSEEK_PRECISION": "fp32",
+    # torch in the suite's process: OpenVINO's thread pools beside torch's and faiss's OpenMP
+    # crashed it intermittently (tests/ingest/test_openvino_runtime.py checks OpenVINO apart).
+    "PIXSEEK_RUNTIME": "torch",
     "PIXSEEK_BATCH_SIZE": "8",
     "PIXSEEK_DECODE_WORKERS": "2",
     # One tile across the shorter side: 96x64 test images get 4 x 6 cells of 16 px.

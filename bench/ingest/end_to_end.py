@@ -6,7 +6,8 @@ tool started as a user starts it, in a fresh process, wall time from start to ex
 model load and, for pixseek, the index published and the first conversion of its runtime):
 
 - **pixseek** `pixseek ingest FOLDER --json` on a fresh data dir with the default settings
-  (`PIXSEEK_RUNTIME=auto`, precision auto), and once more with `PIXSEEK_RUNTIME=torch`;
+  (`PIXSEEK_RUNTIME=auto`, precision auto), and once more per `--variant` (default
+  `PIXSEEK_RUNTIME=torch`; e.g. `--variant "centre patches:PIXSEEK_REGION_COVERAGE=centre"`);
 - **clip-retrieval** (the named baseline) `clip-retrieval inference --input_format files`
   with `--clip_model open_clip:MODEL//CHECKPOINT`, batch 32, one preprocessing worker per
   core, image embeddings only. It installs from PyPI with `setuptools<81`; give its
@@ -51,7 +52,7 @@ def save_checkpoint(model_name: str, path: Path) -> None:
 
 
 def run_pixseek(
-    folder: Path, data_dir: Path, model: str, checkpoint: Path, runtime: str, cache: Path
+    folder: Path, data_dir: Path, model: str, checkpoint: Path, cache: Path, extra: dict[str, str]
 ) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIXSEEK_")}
     env.update(
@@ -60,9 +61,9 @@ def run_pixseek(
             "PIXSEEK_MODEL": model,
             "PIXSEEK_PRETRAINED": str(checkpoint),
             "PIXSEEK_DEVICE": "cpu",
-            "PIXSEEK_RUNTIME": runtime,
             # Converted models (OpenVINO) are kept here, like downloaded weights: made once.
             "PIXSEEK_MODEL_CACHE_DIR": str(cache),
+            **extra,
         }
     )
     start = time.perf_counter()
@@ -79,6 +80,15 @@ def run_pixseek(
     lines = [line for line in done.stderr.splitlines() if "ingest.embedding" in line and "runtime=" in line]
     used = lines[0].split("runtime=", 1)[1].split(" patch_mode")[0] if lines else "unknown"
     return {"seconds": seconds, "indexed": int(summary["indexed"]), "runtime": used}
+
+
+def variant(text: str) -> tuple[str, dict[str, str]]:
+    """`LABEL:NAME=VALUE,NAME=VALUE` as (label, environment)."""
+    label, _, assignments = text.partition(":")
+    pairs = [item.split("=", 1) for item in assignments.split(",") if item]
+    if not label or not pairs or any(len(pair) != 2 or not pair[0].startswith("PIXSEEK_") for pair in pairs):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LABEL:PIXSEEK_NAME=VALUE[,...]")
+    return label, {name: value for name, value in pairs}
 
 
 def folder_of(paths: list[Path], folder: Path) -> Path:
@@ -132,6 +142,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--source", type=Path, default=None, help="folder of source JPEGs")
     parser.add_argument("--rounds", type=int, choices=[1, 2], default=2, help="2: A B C, then C B A")
+    parser.add_argument(
+        "--variant",
+        type=variant,
+        action="append",
+        help="pixseek with other settings, as LABEL:NAME=VALUE[,NAME=VALUE] (repeatable; "
+        "default: 'runtime torch:PIXSEEK_RUNTIME=torch')",
+    )
     add_smoke_flag(parser)
     args = parser.parse_args(argv)
     command = args.clip_retrieval or (None if args.smoke else shutil.which("clip-retrieval"))
@@ -159,21 +176,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 work / "data-first",
                 args.model,
                 checkpoint,
-                "auto",
                 cache,
+                {},
             )
             say(
                 f"first use (converts the image tower for {first['runtime']}): "
                 f"{first['seconds']:.1f} s for 4 images\n"
             )
+        variants = args.variant or [("runtime torch", {"PIXSEEK_RUNTIME": "torch"})]
         tools: dict[str, Any] = {
-            "pixseek": lambda i: run_pixseek(
-                folder, work / f"data-auto-{i}", args.model, checkpoint, "auto", cache
-            ),
+            "pixseek": lambda i: run_pixseek(folder, work / f"data-{i}", args.model, checkpoint, cache, {})
         }
-        if not args.smoke:
-            tools["pixseek, runtime torch"] = lambda i: run_pixseek(
-                folder, work / f"data-torch-{i}", args.model, checkpoint, "torch", cache
+        for label, extra in [] if args.smoke else variants:
+            tools[f"pixseek, {label}"] = lambda i, label=label, extra=extra: run_pixseek(
+                folder, work / f"data-{label}-{i}".replace(" ", "-"), args.model, checkpoint, cache, extra
             )
         if command:
             tools["clip-retrieval"] = lambda i: run_clip_retrieval(

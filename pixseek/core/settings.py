@@ -122,9 +122,9 @@ class Settings(BaseSettings):
     pretrained: str = "laion2b_s34b_b79k"
     device: Literal["cpu", "cuda", "auto"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    # What runs the image tower: `auto` is OpenVINO on CPUs with native bf16 (measured several
-    # times faster than torch there, docs/benchmarks.md), else torch. Converted models are kept
-    # under the model cache dir (default `<data_dir>/runtime-cache`).
+    # What runs the image and text towers: `auto` is OpenVINO on the CPU in bf16 or fp32
+    # (measured faster than torch on both CPU kinds, docs/performance.md), torch on CUDA.
+    # Converted models are kept under the model cache dir (default `<data_dir>/runtime-cache`).
     runtime: Literal["auto", "torch", "openvino"] = "auto"
     model_cache_dir: Path | None = None
     # `pixseek serve` loads the model and index in the background at start-up, so the first

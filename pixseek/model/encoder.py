@@ -73,17 +73,18 @@ def resolve_precision(setting: str, device: str) -> str:
 
 
 def resolve_runtime(setting: str, device: str, precision: str) -> str:
-    """`torch` or `openvino` for the image tower.
+    """`torch` or `openvino` for the image and text towers.
 
-    `auto` picks OpenVINO where it was measured faster at equal quality: on the CPU in bf16
-    (native bf16 CPUs; docs/benchmarks.md, "Runtimes"). In fp32 the two ran level, so torch
-    stays; on CUDA torch is the runtime.
+    `auto` picks OpenVINO on the CPU, where it was measured faster at equal quality on both
+    CPU kinds measured (docs/benchmarks.md, "Runtimes"): in bf16 on a CPU with AMX (image
+    tower 3.6x torch's bf16), in fp32 on an AVX2-only CPU (image tower 1.15x, text at batch
+    1 about 5x under load) and level in fp32 with AMX. On CUDA torch is the runtime.
     """
     if setting == "openvino" and device != "cpu":
         raise ConfigError("PIXSEEK_RUNTIME=openvino runs on the CPU; set PIXSEEK_DEVICE=cpu")
     if setting != "auto":
         return setting
-    if device == "cpu" and precision == "bf16" and openvino_available():
+    if device == "cpu" and precision in ("bf16", "fp32") and openvino_available():
         return "openvino"
     return "torch"
 

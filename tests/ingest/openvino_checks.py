@@ -109,7 +109,8 @@ def test_a_precision_that_fails_the_gate_is_recorded_and_torch_embeds(
 
 def test_auto_picks_openvino_only_where_it_was_measured_faster() -> None:
     assert resolve_runtime("auto", "cpu", "bf16") == "openvino"
-    assert resolve_runtime("auto", "cpu", "fp32") == "torch"
+    assert resolve_runtime("auto", "cpu", "fp32") == "openvino"
+    assert resolve_runtime("auto", "cpu", "fp16") == "torch"
     assert resolve_runtime("auto", "cuda", "fp16") == "torch"
     assert resolve_runtime("torch", "cpu", "bf16") == "torch"
     with pytest.raises(ConfigError, match="PIXSEEK_DEVICE=cpu"):

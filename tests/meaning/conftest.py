@@ -27,6 +27,7 @@ MEANING_ENV = {
     "PIXSEEK_PRETRAINED": str(SCENES_WEIGHTS),
     "PIXSEEK_DEVICE": "cpu",
     "PIXSEEK_PRECISION": "fp32",
+    "PIXSEEK_RUNTIME": "torch",  # in the suite's process, as tests/conftest.py says
     "PIXSEEK_BATCH_SIZE": "32",
     "PIXSEEK_DECODE_WORKERS": "2",
     # Hundreds of queries in a row, as fast as the machine answers: not what rate limits are for.

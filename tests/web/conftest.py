@@ -112,6 +112,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "PIXSEEK_PRETRAINED": str(SCENES_WEIGHTS),
         "PIXSEEK_DEVICE": "cpu",
         "PIXSEEK_PRECISION": "fp32",
+        "PIXSEEK_RUNTIME": "torch",  # OpenVINO is checked on its own (tests/ingest/test_openvino_runtime.py)
         "PIXSEEK_BATCH_SIZE": "16",
         "PIXSEEK_DECODE_WORKERS": "2",
         "PIXSEEK_TORCH_THREADS": "1",
