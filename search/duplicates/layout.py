@@ -149,11 +149,12 @@ def check_layout(matches: Matches, patches: PatchRows, rule: LayoutRule) -> Matc
     similar = np.flatnonzero(matches.kinds == Kind.SIMILAR.value)
     for start in range(0, len(similar), _PAIRS_PER_BATCH):
         part = similar[start : start + _PAIRS_PER_BATCH]
-        tokens = {int(r): patches(int(r)) for r in np.unique(matches.pairs[part])}
+        read = {int(r): patches(int(r)) for r in np.unique(matches.pairs[part])}
+        tokens = {row: grid for row, grid in read.items() if grid is not None}
         # Pairs whose grids have one shape are scored together; others one by one.
         same_shape: dict[tuple[int, ...], list[int]] = {}
         for i in part:
-            a, b = (tokens[int(r)] for r in matches.pairs[i])
+            a, b = (tokens.get(int(r)) for r in matches.pairs[i])
             if a is None or b is None:
                 continue
             if a.shape == b.shape:
