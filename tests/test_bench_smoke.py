@@ -40,6 +40,7 @@ SMOKED = {
     "bench.search_filters.run",
     "bench.train_tiny",
     "bench.train_tiny.figures",
+    "bench.train_tiny.similar",
     "bench.tags",
     "bench.ocr",
     "bench.thumbnails.run",
@@ -266,6 +267,19 @@ def test_train_tiny_figures_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--smoke"]) == 0
     out = capsys.readouterr().out
     assert "clearclip" in out and "text r@1" in out and "similar:" in out
+
+
+def test_train_tiny_similar_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.train_tiny.similar import main
+    from pixseek.core.settings import DuplicateSettings
+
+    report = main(["--smoke"])
+    out = capsys.readouterr().out
+    default = f"| held-out | {DuplicateSettings().similar_layout:.2f} |"  # always reported
+    assert "| tuning | off (CLS alone) |" in out and default in out
+    assert report["chosen"] in (0.7, 0.8)
+    assert report["tuning"]["retakes"] == report["held_out"]["retakes"] == 2
+    assert all(0.0 <= r["precision"] <= 1.0 for r in report["tuning"]["sweep"] + report["held_out"]["runs"])
 
 
 def test_tags_smoke(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,8 @@ its own data dir with `PIXSEEK_MODEL=pixseek-scenes PIXSEEK_PRETRAINED=<weights>
 - `pixseek eval` on all data dirs side by side: one-thing text queries, image queries
   (an original finds its retake), region pointing and box IoU >= 0.5 on two-thing scenes;
 - two-thing captions: recall@1/5 over the `pairs` bucket, semantic and hybrid;
-- `pixseek duplicates`: precision and recall of the `similar` tier on the retakes.
+- `pixseek duplicates`: precision and recall of the `similar` tier on the retakes, per
+  patch mode (the layout check reads the stored patch tokens), and by CLS cosine alone.
 
 Raw JSON goes to bench/out/tiny_figures.json.
 """
@@ -30,7 +31,7 @@ from bench.common import OUT
 from pixseek.cli import main as cli
 from pixseek.core.settings import get_settings
 from pixseek.demo.library import Library, build_library, eval_queries
-from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
+from pixseek.model.bundled import MEASURED_PATCH_MODES, SCENES_MODEL, SCENES_WEIGHTS
 from pixseek.model.patch_tokens import PATCH_MODES
 
 
@@ -56,20 +57,36 @@ def _two_thing_recall(env: dict[str, str | None], library: Library, mode: str) -
     return {"recall@1": at1 / len(library.pairs), "recall@5": at5 / len(library.pairs)}
 
 
-def _similar(env: dict[str, str | None], library: Library) -> dict[str, float]:
+def _similar(env: dict[str, str | None], library: Library, *, layout: bool = True) -> dict[str, float]:
+    """Precision and recall of the `similar` tier on the retakes, over a full detection run.
+
+    `precision`/`recall` count the pairs a group links at the similar tier (keeper and a
+    member of tier `similar`), as the tests of meaning do; `group_precision` counts every
+    pair of images inside any group (near groups too). `layout=False` is the rule before
+    the layout check: CLS cosine alone.
+    """
     bucket = os.path.realpath(library.folder("retakes"))
     truth = {frozenset({(bucket, a.key), (bucket, b.key)}) for a, b in library.retakes}
-    groups = _pixseek(env, "duplicates", "--limit", "1000")["groups"]
-    predicted: set[frozenset[tuple[str, str]]] = set()
+    run_env = {**env, "PIXSEEK_DUPLICATES__SIMILAR_LAYOUT": None if layout else "-1"}
+    groups = _pixseek(run_env, "duplicates", "--full", "--limit", "1000")["groups"]
+    grouped: set[frozenset[tuple[str, str]]] = set()
+    linked: set[frozenset[tuple[str, str]]] = set()
     for group in groups:
         members = [(i["bucket"], i["key"]) for i in group["images"]]
-        predicted |= {frozenset(p) for p in itertools.combinations(members, 2)}
-    hits = len(predicted & truth)
+        grouped |= {frozenset(p) for p in itertools.combinations(members, 2)}
+        linked |= {
+            frozenset({members[0], (i["bucket"], i["key"])})
+            for i in group["images"][1:]
+            if i["tier"] == "similar"
+        }
     return {
         "groups": len(groups),
         "near_groups": sum(g["kind"] == "near" for g in groups),
-        "precision": hits / len(predicted) if predicted else 1.0,
-        "recall": hits / len(truth),
+        "similar_pairs": len(linked),
+        "precision": len(linked & truth) / len(linked) if linked else 1.0,
+        "recall": len(linked & truth) / len(truth),
+        "group_precision": len(grouped & truth) / len(grouped) if grouped else 1.0,
+        "group_recall": len(grouped & truth) / len(truth),
     }
 
 
@@ -106,8 +123,14 @@ def main(argv: list[str] | None = None) -> int:
             "eval": evaluation,
             "two_things_semantic": _two_thing_recall(default, library, "semantic"),
             "two_things_hybrid": _two_thing_recall(default, library, "hybrid"),
-            "similar": _similar(default, library),
         }
+        # The similar tier on the tokens each patch mode stored; "similar" is the model's
+        # default mode (the data dir a user gets), "similar_cls_only" the rule before the
+        # layout check (its figures do not depend on the patch mode).
+        by_mode = {mode: _similar(envs[mode], library) for mode in modes}
+        figures["similar_cls_only"] = _similar(envs[modes[0]], library, layout=False)
+        figures["similar"] = by_mode.get(MEASURED_PATCH_MODES[SCENES_MODEL], by_mode[modes[0]])
+        figures["similar_by_patch_mode"] = by_mode
     if not args.smoke:
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / "tiny_figures.json").write_text(json.dumps(figures, indent=2) + "\n")
@@ -118,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  image r@1 {image['recall@1']:.3f}"
             f"  region pointing {region['pointing']:.3f} box IoU>=0.5 {region['box_iou50']:.3f}\n"
         )
-    for name in ("two_things_semantic", "two_things_hybrid", "similar"):
+    for name in ("two_things_semantic", "two_things_hybrid", "similar_cls_only", "similar"):
         sys.stdout.write(f"{name}: {json.dumps(figures[name])}\n")
     return 0
 

@@ -30,6 +30,11 @@ class DuplicateSettings(BaseModel):
     near_patch_agreement: float = Field(default=0.75, ge=0.0, le=1.0)
     # similar: CLS cosine similarity (pretrained weights only; ignored with random weights).
     similar_threshold: float = Field(default=0.9, ge=-1.0, le=1.0)
+    # ... and the same things in about the same places: the layout agreement of the two
+    # pictures' patch tokens (search/duplicates/layout.py), each cell matched within
+    # `similar_shift` cells; -1 switches the check off (CLS alone decides).
+    similar_layout: float = Field(default=0.82, ge=-1.0, le=1.0)
+    similar_shift: int = Field(default=1, ge=0, le=4)
     knn: int = Field(default=10, ge=1, le=1000)  # CLS neighbours examined per image
     # Up to this many images the searches are exact (brute force); above, FAISS multi-index
     # hashing on the hashes and an IVF index on the CLS vectors.

@@ -70,8 +70,10 @@ def _distinct_pairs(rng: np.random.Generator, count: int) -> list[tuple[tuple[st
     return chosen
 
 
-def build_library(root: Path) -> Library:
-    rng = np.random.default_rng(SEED)
+def build_library(root: Path, *, seed: int = SEED, retakes: int = RETAKES) -> Library:
+    """The library under `root`; another `seed` (and count of retake scenes) draws another
+    one, for tuning a rule on scenes other than those it is then measured on."""
+    rng = np.random.default_rng(seed)
     kinds = [(c, s) for c in COLOURS for s in SHAPES]
     single_layouts = [random_layout(rng, kinds=[kind]) for kind in kinds]
     single = write_scenes(root / "single", single_layouts, size=SIZE, prefix="single")
@@ -81,7 +83,7 @@ def build_library(root: Path) -> Library:
     # show the same things.
     originals: list[Layout] = []
     seen: set[frozenset[str]] = set()
-    while len(originals) < RETAKES:
+    while len(originals) < retakes:
         # Textured backgrounds: on a flat one pHash alone calls different scenes near copies
         # (tests/meaning: test_different_flat_scenes_are_not_near_copies).
         layout = random_layout(rng, things=int(rng.integers(2, 4)), backgrounds=("noise", "texture"))

@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 from pixseek.core.db import IN_LIST_MAX, in_chunks, utcnow
 from pixseek.core.settings import Settings
 from pixseek.index.duplicates import DuplicatePair, ImageHash
+from pixseek.index.patches import PatchStore
 from pixseek.model.identity import ModelId
 from pixseek.search.duplicates.detect import SearchLimits, find_matches
+from pixseek.search.duplicates.layout import LayoutRule, StoredPatches, check_layout
 from pixseek.search.duplicates.matching import Matches, Rules
 from pixseek.search.duplicates.regroup import regroup
 from pixseek.search.duplicates.store import CHUNK, Collection, load_collection, load_vectors
@@ -80,7 +82,7 @@ def _match(
     cfg = settings.duplicates
     limits = SearchLimits(knn=cfg.knn, exact_limit=cfg.exact_limit, batch=query_batch(settings))
     vector_rows, vectors = load_vectors(session, collection.ids, ModelId.of(settings).key)
-    return find_matches(
+    matches = find_matches(
         collection.codes,
         collection.thumbs,
         Rules.of(settings),
@@ -89,6 +91,9 @@ def _match(
         vector_rows=vector_rows,
         query_rows=query_rows,
     )
+    # Similar pairs must also show their things in the same places (patch tokens).
+    patches = StoredPatches(PatchStore(settings.patch_dir), collection.ids)
+    return check_layout(matches, patches, LayoutRule.of(settings))
 
 
 def _store_pairs(session: Session, collection: Collection, matches: Matches) -> int:

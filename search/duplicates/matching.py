@@ -5,7 +5,8 @@
   `near_patch_agreement` of the 16 patches agree. Both signals must hold; neither depends
   on model weights.
 - similar: not near, and CLS cosine similarity >= `similar_threshold`. Only with
-  pretrained weights: random weights make every CLS vector alike.
+  pretrained weights: random weights make every CLS vector alike. Detection then checks
+  each such pair's layout on its patch tokens (`layout.py`) and drops those that disagree.
 - exact (same sha256) is decided from the catalog, not here.
 """
 
@@ -60,6 +61,9 @@ class Matches:
     big: np.ndarray  # (M,) 0: the second image is a window of the first; 1: the other way round
     window: np.ndarray  # (M,) row of perceptual_hash.WINDOWS
     turn: np.ndarray  # (M,) symmetry of the smaller picture (perceptual_hash.TURNS)
+    # (M,) float32 layout agreement of similar pairs (layout.py), NaN where not checkable;
+    # None when no layout check ran.
+    layout: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -67,7 +71,12 @@ class Matches:
     def reason(self, i: int, names: tuple[str, str] = ("a", "b")) -> str:
         """Why pair `i` matched; `names` label its two images in the crop note."""
         if self.kinds[i] == Kind.SIMILAR:
-            return f"similar: CLS cosine {float(self.cls[i]):.3f}"
+            reason = f"similar: CLS cosine {float(self.cls[i]):.3f}"
+            if self.layout is None:
+                return reason
+            if np.isnan(self.layout[i]):
+                return f"{reason}; layout not checked (no patch tokens)"
+            return f"{reason}, layout agreement {float(self.layout[i]):.2f} (patch tokens in place)"
         parts = [f"pHash distance {int(self.distance[i])}/{8 * HASH_BYTES}"]
         how = describe(int(self.window[i]), int(self.turn[i]))
         if how:

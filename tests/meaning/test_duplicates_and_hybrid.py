@@ -39,10 +39,19 @@ def test_retakes_are_similar_never_near(library: Library, meaning: Settings) -> 
     log.info("meaning.similar precision=%.3f recall=%.3f pairs=%d", precision, recall, len(similar))
     assert not near & same_scene, "a retake was called a near copy"
     assert recall >= 0.8, f"similar recall {recall:.3f}"
-    # The issue asks that different scenes are never grouped; with this model and the
-    # default threshold (0.9) they are, often (docs/tiny-model.md: precision 0.2). The bar
-    # only says the retakes stand out from chance (12 true pairs among ~4,400).
-    assert precision >= 0.1, f"similar precision {precision:.3f}"
+    # Different scenes of alike things pass the CLS cosine (0.9) as often as retakes do
+    # (precision 0.30 on CLS alone); the layout check on the patch tokens turns them away
+    # (docs/tiny-model.md: precision 0.917, recall 0.917 here, 11 of 12 pairs right). The
+    # one left is two single-thing scenes, a blue star and a blue cross at one place, that
+    # this model's tokens hardly tell apart. The bar leaves room for one more such pair.
+    assert precision >= 0.8, f"similar precision {precision:.3f}"
+    similar_reasons = [
+        image["reason"]
+        for group in document["groups"]
+        for image in group["images"][1:]
+        if image["tier"] == "similar"
+    ]
+    assert similar_reasons and all("layout agreement" in r for r in similar_reasons), similar_reasons
 
 
 @pytest.mark.xfail(
