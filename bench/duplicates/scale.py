@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import subprocess
 import sys
@@ -222,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         write_data(args.write_data, sizes[0], args.dim)
         return 0
     if args.one:
+        # The searches' log lines (counts, with times) go to stderr, which the parent passes on.
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         print(json.dumps(run_one(sizes[0], args.dim, args.memory_mb, args.exact_limit)))  # noqa: T201
         return 0
     for n in sizes:
@@ -239,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             "--exact-limit",
             str(args.exact_limit),
         ]
-        out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.PIPE, text=True).stdout
         print(out.strip(), flush=True)  # noqa: T201
     return 0
 

@@ -2,8 +2,8 @@
 
 Plain functions over numpy arrays; rows are positions in the arrays given, and callers map
 them to image ids. No function here forms all pairs: queries go in batches sized from the
-memory budget, and past `exact_limit` images the indexes are approximate (multi-index
-hashing for hashes, IVF with 8-bit scalar quantisation for CLS vectors).
+memory budget, and past their limits the searches are approximate (multi-index hashing
+for hashes, IVF over CLS vectors reduced to 64 dimensions by PCA).
 """
 
 from __future__ import annotations
