@@ -77,7 +77,8 @@ def hash_candidates(
             default every row.
         scale_radius: with multi-index hashing, pairs are kept within min(radius,
             scale_radius) bits (default `radius`): random codes within 12 bits sharing a
-            substring number ~N^2 x 10^-11 (2 x 10^7 at 1M), each to be checked on thumbnails.
+            substring number ~3 x 10^-5 N^2 (3 x 10^7 at 1M), each to be checked on the
+            thumbnails; within 8 bits, ~1.3 x 10^-7 N^2.
 
     Returns:
         (P, 2) int64 unique pairs (i < j) of rows.
