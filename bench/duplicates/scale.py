@@ -8,7 +8,7 @@ and 1% of the images planted as copies of another: a window (crop from any side 
 corner) turned by one of the 8 symmetries, 0-3 hash bits flipped, CLS cosine ~0.95. The
 run reports whether the near pairs found are exactly the planted ones. Detection is the
 same `find_matches` the service runs
-(hash candidates with FAISS multi-index hashing, CLS kNN with IVF-SQ8, tier rules) plus
+(hash candidates with FAISS multi-index hashing, CLS kNN with IVF over PCA-64 vectors, tier rules) plus
 the grouping; SQL reads and writes are not included. Each size runs in a fresh process so
 that its peak RSS (`resource.getrusage`) is its own, and the data is written by another
 one, so that its pages count only where detection reads them. Besides the peak RSS (which
