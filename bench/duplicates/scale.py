@@ -8,9 +8,13 @@ and 1% of the images planted as copies of another: a window (crop from any side 
 corner) turned by one of the 8 symmetries, 0-3 hash bits flipped, CLS cosine ~0.95. The
 run reports whether the near pairs found are exactly the planted ones. Detection is the
 same `find_matches` the service runs
-(hash candidates with FAISS multi-index hashing, CLS kNN with IVF-SQ8, tier rules) plus
+(hash candidates with FAISS multi-index hashing, CLS kNN with IVF over PCA-64 vectors, tier rules) plus
 the grouping; SQL reads and writes are not included. Each size runs in a fresh process so
-that its peak RSS (`resource.getrusage`) is its own.
+that its peak RSS (`resource.getrusage`) is its own, and the data is written by another
+one, so that its pages count only where detection reads them. Besides the peak RSS (which
+counts the memory-mapped inputs detection reads: all codes and vectors, candidates'
+thumbnails), the peak of the process's own memory (`RssAnon`, sampled every 0.1 s) is
+reported: what detection itself allocates.
 
 `--smoke`: 3,000 images of 64 dimensions with the exact limit at 1,000, so that the
 large-collection searches (multi-index hashing, IVF) still run, in seconds.
@@ -20,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -107,26 +113,80 @@ class Float32Rows:
         return np.asarray(self.data[rows], dtype=np.float32)
 
 
+class AnonPeak:
+    """The peak of this process's anonymous resident memory (`RssAnon`), sampled in a thread.
+
+    `ru_maxrss` also counts the pages of memory-mapped files that were read; this is the
+    memory the process allocated itself. Linux only; 0 where /proc is missing.
+    """
+
+    def __init__(self, every_s: float = 0.1) -> None:
+        self.peak_kb = 0
+        self._every = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def now_kb() -> int:
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kb = max(self.peak_kb, self.now_kb())
+            self._stop.wait(self._every)
+
+    def __enter__(self) -> AnonPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_kb = max(self.peak_kb, self.now_kb())
+
+
+def write_data(folder: Path, n: int, dim: int) -> None:
+    """`generate` into `folder`, with the planted pairs in planted.npy (run in its own process)."""
+    *_arrays, planted = generate(folder, n, dim)
+    np.save(folder / "planted.npy", np.array(sorted(planted), dtype=np.int64).reshape(-1, 2))
+
+
 def run_one(n: int, dim: int, memory_mb: int, exact_limit: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pixseek-dup-scale-") as tmp:
-        codes, thumbs, vectors, planted = generate(Path(tmp), n, dim)
+        folder = Path(tmp)
+        cmd = [sys.executable, "-m", "bench.duplicates.scale", "--write-data", tmp, "--n", str(n)]
+        subprocess.run([*cmd, "--dim", str(dim)], cwd=REPO, check=True)
+        codes, thumbs, vectors = (
+            np.load(folder / f"{name}.npy", mmap_mode="r") for name in ("codes", "thumbs", "vectors")
+        )
+        planted = {(int(a), int(b)) for a, b in np.load(folder / "planted.npy")}
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        anon_before = AnonPeak.now_kb()
         rules = Rules(similar_threshold=0.9)  # as with pretrained weights: the CLS search runs
         limits = SearchLimits(knn=10, exact_limit=exact_limit, batch=max(256, memory_mb * 1024 // 64))
-        started = time.perf_counter()
-        matches = find_matches(codes, thumbs, rules, limits, vectors=Float32Rows(vectors))  # type: ignore[arg-type]
-        matched = time.perf_counter()
-        stars = star_groups(
-            ((int(a), int(b), None) for a, b in matches.pairs[matches.kinds == "near"]), rank=lambda i: i
-        )
-        grouped = time.perf_counter()
+        with AnonPeak() as anon:
+            started = time.perf_counter()
+            matches = find_matches(codes, thumbs, rules, limits, vectors=Float32Rows(vectors))  # type: ignore[arg-type]
+            matched = time.perf_counter()
+            stars = star_groups(
+                ((int(a), int(b), None) for a, b in matches.pairs[matches.kinds == "near"]), rank=lambda i: i
+            )
+            grouped = time.perf_counter()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        del codes, thumbs, vectors
     near = {(int(a), int(b)) for a, b in matches.pairs[matches.kinds == "near"]}
     return {
         "images": n,
         "dim": dim,
         "memory_mb_setting": memory_mb,
         "exact_limit": exact_limit,
+        "scale_hash_distance": limits.scale_hash_distance,
         "planted_copies": len(planted),
         "near_pairs_found": len(near),
         "planted_found": len(near & planted),
@@ -139,6 +199,8 @@ def run_one(n: int, dim: int, memory_mb: int, exact_limit: int) -> dict[str, Any
         "total_s": round(grouped - started, 1),
         "peak_rss_mb": round(peak / 1024),
         "rss_before_detection_mb": round(rss_before / 1024),
+        "peak_anon_mb": round(anon.peak_kb / 1024),
+        "anon_before_detection_mb": round(anon_before / 1024),
     }
 
 
@@ -151,12 +213,18 @@ def main(argv: list[str] | None = None) -> int:
         "--exact-limit", type=int, default=20_000, help="above this many images the searches are approximate"
     )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--write-data", type=Path, help=argparse.SUPPRESS)
     add_smoke_flag(parser)
     args = parser.parse_args(argv)
     if args.smoke:
         args.n, args.dim, args.exact_limit = [3000], 64, 1000
     sizes = args.n or [100_000, 1_000_000]
+    if args.write_data:
+        write_data(args.write_data, sizes[0], args.dim)
+        return 0
     if args.one:
+        # The searches' log lines (counts, with times) go to stderr, which the parent passes on.
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         print(json.dumps(run_one(sizes[0], args.dim, args.memory_mb, args.exact_limit)))  # noqa: T201
         return 0
     for n in sizes:
@@ -174,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             "--exact-limit",
             str(args.exact_limit),
         ]
-        out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.PIPE, text=True).stdout
         print(out.strip(), flush=True)  # noqa: T201
     return 0
 

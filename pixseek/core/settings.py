@@ -39,9 +39,15 @@ class DuplicateSettings(BaseModel):
     # Up to this many images the searches are exact (brute force); above, FAISS multi-index
     # hashing on the hashes and an IVF index on the CLS vectors.
     exact_limit: int = Field(default=20_000, ge=1)
-    # Sizes a detection run's query batches (memory_mb * 16 images each): bounds the memory of
-    # one batch of queries and results, not the run's total, which also holds every image's
-    # hash codes (1.4 KB each) and the CLS vectors being indexed (docs/duplicates.md).
+    # Past the brute-force hash limit, hash candidates are kept within at most this many bits:
+    # at 12, random codes sharing a 16-bit substring give ~3 x 10^7 pairs to check at 1M
+    # images; at 8, ~10^5, for 3% of true copies (those 10-12 bits off; docs/duplicates.md).
+    scale_hash_distance: int = Field(default=8, ge=0, le=32)
+    # Sizes a detection run's query batches (memory_mb * 16 images each) and so bounds what one
+    # batch allocates (hash queries and results, CLS rescoring: ~800 MB at the default). Not the
+    # run's total, which also holds per image the hash codes (1.4 KB), the CLS vectors read
+    # from SQL (2 KB at 512-d) and the approximate indexes (docs/duplicates.md: 1.7 GB at 1M
+    # besides codes and vectors, docs/benchmarks.md).
     memory_mb: int = Field(default=1024, ge=64)
     keeper_order: list[KeeperRule] = Field(default_factory=lambda: list(DEFAULT_KEEPER_ORDER))
 

@@ -105,6 +105,9 @@ _STARTS = np.array([s for s, _ in INTERVALS])
 _STOPS = np.array([e for _, e in INTERVALS])
 # Per axis interval: the 8 lowest DCT rows of its 32-cell box resampling of the base picture.
 _PROJECT = np.einsum("fc,icp->ifp", _DCT_LOW, box_matrix(_STARTS, _STOPS, _DCT_SIZE, _BASE))
+# Per axis interval: its box resampling of a stored thumbnail to the compared size (WINDOWS
+# row y * len(INTERVALS) + x spans interval x across and interval y down).
+_SPANS = box_matrix(_STARTS, _STOPS, COMPARED, THUMB)
 _ODD = np.where(np.arange(_LOW) % 2 == 1, -1.0, 1.0)
 
 
@@ -237,7 +240,10 @@ def _compare(
     # The few best hash alignments are each tried on the thumbnails, the best fit kept: the
     # best hash may point at a neighbouring window when a crop falls between two of the grid's.
     distances, bigs, windows, turns = best_alignment(codes_a, codes_b, top=_TRIED)
-    tried = [_aligned(thumbs_a, thumbs_b, bigs[:, t], windows[:, t], turns[:, t]) for t in range(_TRIED)]
+    pictures = (np.asarray(thumbs_a, dtype=np.float64), np.asarray(thumbs_b, dtype=np.float64))
+    # Each picture halved to the compared size once, for whichever alignment makes it the smaller.
+    halves = tuple(p.reshape(-1, COMPARED, 2, COMPARED, 2).mean(axis=(2, 4)) for p in pictures)
+    tried = [_aligned(pictures, halves, bigs[:, t], windows[:, t], turns[:, t]) for t in range(_TRIED)]
     pick = np.stack([ncc for _, _, ncc in tried], axis=1).argmax(axis=1)
     rows = np.arange(len(codes_a))
     window_thumbs = np.stack([w for w, _, _ in tried], axis=1)[rows, pick]
@@ -251,19 +257,33 @@ def _compare(
     )
 
 
+def _turn_each(blocks: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Symmetry k[i] of picture blocks[i], for (P, H, W) pictures (square)."""
+    out = np.empty_like(blocks)
+    for kk in np.unique(k):
+        chosen = k == kk
+        out[chosen] = turn(blocks[chosen], int(kk))
+    return out
+
+
 def _aligned(
-    thumbs_a: np.ndarray, thumbs_b: np.ndarray, big: np.ndarray, window: np.ndarray, k: np.ndarray
+    pictures: tuple[np.ndarray, np.ndarray],
+    halves: tuple[np.ndarray, np.ndarray],
+    big: np.ndarray,
+    window: np.ndarray,
+    k: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(window thumbnails of the larger, the smaller turned by k, their correlation) at one alignment."""
+    """(window thumbnails of the larger, the smaller turned by k, their correlation) at one alignment.
+
+    `pictures`: both sides' (P, 64, 64) thumbnails as float64; `halves`: the same halved to 32x32.
+    """
     swap = big.astype(bool)[:, None, None]
-    large = np.where(swap, thumbs_b, thumbs_a).astype(np.float64)
-    small = np.where(swap, thumbs_a, thumbs_b).astype(np.float64)
+    large = np.where(swap, pictures[1], pictures[0])
     # The smaller picture, halved to the compared size and turned the way its hash matched.
-    half = small.reshape(-1, COMPARED, 2, COMPARED, 2).mean(axis=(2, 4))
-    target = np.stack([turn(h, int(kk)) for h, kk in zip(half, k, strict=True)])
+    target = _turn_each(np.where(swap, halves[0], halves[1]), k)
     boxes = WINDOWS[window]
-    ax = box_matrix(boxes[:, 0], boxes[:, 2], COMPARED, THUMB)
-    ay = box_matrix(boxes[:, 1], boxes[:, 3], COMPARED, THUMB)
+    n_intervals = len(INTERVALS)
+    ax, ay = _SPANS[window % n_intervals], _SPANS[window // n_intervals]
     window_thumbs = np.matmul(np.matmul(ay, large), np.swapaxes(ax, -1, -2))
     # Refining costs 18 resamplings: only pairs that already look alike at the grid window
     # (most candidates of a large collection do not) are refined.

@@ -2,8 +2,8 @@
 
 Plain functions over numpy arrays; rows are positions in the arrays given, and callers map
 them to image ids. No function here forms all pairs: queries go in batches sized from the
-memory budget, and past `exact_limit` images the indexes are approximate (multi-index
-hashing for hashes, IVF with 8-bit scalar quantisation for CLS vectors).
+memory budget, and past their limits the searches are approximate (multi-index hashing
+for hashes, IVF over CLS vectors reduced to 64 dimensions by PCA).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pixseek.media.perceptual_hash import DIHEDRAL, HASH_BYTES, WINDOWS
 
 log = logging.getLogger(__name__)
 
-# Multi-index hashing: 4 tables of 16 bits, exact bucket lookups, finds every code within
-# 4 - 1 = 3 bits for sure (pigeonhole), and farther ones when they share a bucket.
-_MULTIHASH_TABLES = 4
-_MULTIHASH_BITS = 16
-_MULTIHASH_FLIP = 0
+# Multi-index hashing past the brute-force limit: the 64 bits are cut into 4 substrings of
+# 16; a code within 3 bits of another equals it on at least one substring (pigeonhole), so
+# looking up each substring's bucket finds it for sure; farther ones when they share one.
+_SUBSTRINGS = 4
+_SUBSTRING_BYTES = HASH_BYTES // _SUBSTRINGS
 _FLAT_BUDGET = 50
 # CLS search past `exact_limit`: PCA to 64 dimensions, ~2*sqrt(N) inverted lists, 8 probed;
 # the neighbours found are then scored with the full vectors.
@@ -54,25 +54,6 @@ def unique_pairs(pairs: np.ndarray) -> np.ndarray:
     return np.unique(pairs.astype(np.int64, copy=False), axis=0)
 
 
-class _HashIndex:
-    """Binary codes, each owned by an image row, searched by radius in batches."""
-
-    def __init__(self, codes: np.ndarray, owner: np.ndarray, *, exact: bool) -> None:
-        if exact:
-            self.index: faiss.IndexBinary = faiss.IndexBinaryFlat(8 * HASH_BYTES)
-        else:
-            self.index = faiss.IndexBinaryMultiHash(8 * HASH_BYTES, _MULTIHASH_TABLES, _MULTIHASH_BITS)
-            self.index.nflip = _MULTIHASH_FLIP
-        self.index.add(np.ascontiguousarray(codes))
-        self.owner = owner
-
-    def pairs(self, queries: np.ndarray, query_owner: np.ndarray, radius: int) -> np.ndarray:
-        """Owner pairs (i < j) of every query within `radius` bits of an indexed code."""
-        # FAISS keeps results of distance < radius, so ask for one more than the inclusive bound.
-        lims, _dist, labels = self.index.range_search(np.ascontiguousarray(queries), radius + 1)
-        return unique_pairs(_pairs_from_range(lims, labels, query_owner, self.owner))
-
-
 def hash_candidates(
     codes: np.ndarray,
     *,
@@ -80,6 +61,7 @@ def hash_candidates(
     exact_limit: int,
     batch: int,
     query_rows: np.ndarray | None = None,
+    scale_radius: int | None = None,
 ) -> np.ndarray:
     """Row pairs where a window hash of one is within `radius` bits of a turned whole hash of the other.
 
@@ -88,10 +70,15 @@ def hash_candidates(
             window hashes (`pixseek.media.perceptual_hash`).
         radius: the `near` Hamming threshold.
         exact_limit: sets how far the search is brute force (`flat_hash_limit`); multi-index
-            hashing above (every code within 3 bits for sure, farther ones by chance).
+            hashing above (every code within 3 bits for sure, farther ones when they share
+            a 16-bit substring).
         batch: images queried per FAISS call.
         query_rows: only these rows are compared with everything (incremental runs);
             default every row.
+        scale_radius: with multi-index hashing, pairs are kept within min(radius,
+            scale_radius) bits (default `radius`): random codes within 12 bits sharing a
+            substring number ~3 x 10^-5 N^2 (3 x 10^7 at 1M), each to be checked on the
+            thumbnails; within 8 bits, ~1.3 x 10^-7 N^2.
 
     Returns:
         (P, 2) int64 unique pairs (i < j) of rows.
@@ -100,6 +87,8 @@ def hash_candidates(
     if n < 2:
         return np.empty((0, 2), dtype=np.int64)
     exact = n <= flat_hash_limit(exact_limit)
+    if not exact and scale_radius is not None:
+        radius = min(radius, scale_radius)
     every = np.arange(n, dtype=np.int64)
     step = max(1, batch)
     rows = every if query_rows is None else np.asarray(query_rows, dtype=np.int64)
@@ -108,34 +97,85 @@ def hash_candidates(
     # windows (copies of a new original); it also indexes the new images' turned hashes and
     # asks with every image's windows (new copies of any original): that second search asks
     # as many questions as a full run, of a small index.
-    turned = _HashIndex(
-        codes[:, :DIHEDRAL].reshape(n * DIHEDRAL, HASH_BYTES), np.repeat(every, DIHEDRAL), exact=exact
-    )
-    parts = [_ask_with_windows(turned, codes, rows, radius, step)]
+    search = _flat_pairs if exact else _substring_pairs
+    parts = [search(codes, every, rows, radius, step)]
     if query_rows is not None and len(rows):
-        new_turned = _HashIndex(
-            codes[rows, :DIHEDRAL].reshape(len(rows) * DIHEDRAL, HASH_BYTES),
-            np.repeat(rows, DIHEDRAL),
-            exact=exact,
-        )
-        parts.append(_ask_with_windows(new_turned, codes, every, radius, step))
-    pairs = unique_pairs(np.concatenate(parts)) if parts else np.empty((0, 2), dtype=np.int64)
+        parts.append(search(codes, rows, every, radius, step))
+    pairs = unique_pairs(np.concatenate(parts))
     log.info(
-        "duplicates.hash_candidates images=%d queries=%d pairs=%d exact=%s", n, len(rows), len(pairs), exact
+        "duplicates.hash_candidates images=%d queries=%d radius=%d pairs=%d exact=%s",
+        n,
+        len(rows),
+        radius,
+        len(pairs),
+        exact,
     )
     return pairs
 
 
-def _ask_with_windows(
-    index: _HashIndex, codes: np.ndarray, rows: np.ndarray, radius: int, step: int
+def _window_queries(codes: np.ndarray, part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the window hashes of rows `part`, (W,) the row each belongs to)."""
+    if len(part) and part[-1] - part[0] + 1 == len(part) and np.all(np.diff(part) == 1):
+        block = codes[int(part[0]) : int(part[-1]) + 1, DIHEDRAL:]  # a slice reads a memmap in order
+    else:
+        block = codes[part, DIHEDRAL:]
+    windows = np.ascontiguousarray(block).reshape(len(part) * len(WINDOWS), HASH_BYTES)
+    return windows, np.repeat(part, len(WINDOWS))
+
+
+def _rotated_words(codes: np.ndarray, t: int) -> np.ndarray:
+    """(K, 8) uint8 codes as (K,) uint64 words, bytes rotated so that substring t comes first."""
+    words = np.ascontiguousarray(codes).view("<u8").reshape(-1)
+    if t == 0:
+        return words
+    shift = np.uint64(8 * _SUBSTRING_BYTES * t)
+    return (words >> shift) | (words << (np.uint64(64) - shift))
+
+
+def _flat_pairs(
+    codes: np.ndarray, indexed: np.ndarray, asking: np.ndarray, radius: int, step: int
 ) -> np.ndarray:
-    """Pairs found asking `index` with the window hashes of `rows`, `step` images at a time."""
-    n_windows = len(WINDOWS)
+    """Brute force: the turned hashes of rows `indexed` asked with the windows of rows `asking`."""
+    index = faiss.IndexBinaryFlat(8 * HASH_BYTES)
+    index.add(np.ascontiguousarray(codes[indexed, :DIHEDRAL].reshape(-1, HASH_BYTES)))
+    owner = np.repeat(indexed, DIHEDRAL)
     parts = [np.empty((0, 2), dtype=np.int64)]
-    for start in range(0, len(rows), step):
-        part = rows[start : start + step]
-        windows = codes[part, DIHEDRAL:].reshape(len(part) * n_windows, HASH_BYTES)
-        parts.append(index.pairs(windows, np.repeat(part, n_windows), radius))
+    for start in range(0, len(asking), step):
+        windows, query_owner = _window_queries(codes, asking[start : start + step])
+        # FAISS keeps results of distance < radius, so ask for one more than the inclusive bound.
+        lims, _dist, labels = index.range_search(np.ascontiguousarray(windows), radius + 1)
+        parts.append(unique_pairs(_pairs_from_range(lims, labels, query_owner, owner)))
+    return unique_pairs(np.concatenate(parts))
+
+
+def _substring_pairs(
+    codes: np.ndarray, indexed: np.ndarray, asking: np.ndarray, radius: int, step: int
+) -> np.ndarray:
+    """Multi-index hashing of the turned hashes of rows `indexed`, asked with the windows of `asking`.
+
+    One table per 16-bit substring, built and asked in turn, so that only one is in memory
+    (8 codes and ids per image: 128 MB at 1M). A table is FAISS's `IndexBinaryHash` keyed
+    on a code's first 16 bits; table t gets every code with its bytes rotated by 2t, which
+    keys it on substring t and leaves Hamming distances unchanged.
+    """
+    owner = np.repeat(indexed, DIHEDRAL)
+    parts = [np.empty((0, 2), dtype=np.int64)]
+    bucket = np.uint64((1 << (8 * _SUBSTRING_BYTES)) - 1)
+    for t in range(_SUBSTRINGS):
+        table = faiss.IndexBinaryHash(8 * HASH_BYTES, 8 * _SUBSTRING_BYTES)
+        for start in range(0, len(indexed), step):
+            turned = codes[indexed[start : start + step], :DIHEDRAL].reshape(-1, HASH_BYTES)
+            table.add(_rotated_words(turned, t).view(np.uint8).reshape(-1, HASH_BYTES))
+        for start in range(0, len(asking), step):
+            windows, query_owner = _window_queries(codes, asking[start : start + step])
+            words = _rotated_words(windows, t)
+            # Asked in bucket order, each bucket is scanned by all its queries while it is in
+            # cache: 3-4x faster than in image order at 1M.
+            order = np.argsort((words & bucket).astype(np.uint16), kind="stable")
+            queries = words[order].view(np.uint8).reshape(-1, HASH_BYTES)
+            lims, _dist, labels = table.range_search(queries, radius + 1)
+            parts.append(unique_pairs(_pairs_from_range(lims, labels, query_owner[order], owner)))
+        del table
     return unique_pairs(np.concatenate(parts))
 
 

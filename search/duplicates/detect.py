@@ -19,6 +19,7 @@ class SearchLimits:
     knn: int = 10  # CLS neighbours per image
     exact_limit: int = 20_000  # brute force up to this many images, approximate indexes above
     batch: int = 16_384  # images per FAISS query batch
+    scale_hash_distance: int = 8  # hash candidate radius (at most) past the brute-force limit
 
 
 def find_matches(
@@ -47,6 +48,7 @@ def find_matches(
         exact_limit=limits.exact_limit,
         batch=limits.batch,
         query_rows=query_rows,
+        scale_radius=limits.scale_hash_distance,
     )
     cls_pairs = np.empty((0, 2), dtype=np.int64)
     cls_scores = np.empty(0, dtype=np.float32)

@@ -80,7 +80,12 @@ def _match(
     session: Session, settings: Settings, collection: Collection, query_rows: np.ndarray | None
 ) -> Matches:
     cfg = settings.duplicates
-    limits = SearchLimits(knn=cfg.knn, exact_limit=cfg.exact_limit, batch=query_batch(settings))
+    limits = SearchLimits(
+        knn=cfg.knn,
+        exact_limit=cfg.exact_limit,
+        batch=query_batch(settings),
+        scale_hash_distance=cfg.scale_hash_distance,
+    )
     vector_rows, vectors = load_vectors(session, collection.ids, ModelId.of(settings).key)
     matches = find_matches(
         collection.codes,

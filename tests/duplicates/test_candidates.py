@@ -49,6 +49,20 @@ def test_multi_index_hashing_finds_every_pair_within_3_bits() -> None:
     assert found <= _brute(codes, 8)
 
 
+def test_multi_index_hashing_keeps_pairs_within_the_scale_radius() -> None:
+    # dst's turned hash is src's window hash with 6 bits flipped, all in the first 16-bit
+    # substring: the other three substrings match, so the search sees the pair for sure.
+    codes = _codes(300, 5, [])
+    flat = np.unpackbits(codes[0, DIHEDRAL + 40])
+    flat[[0, 2, 5, 7, 9, 14]] ^= 1
+    codes[1, 3] = np.packbits(flat)
+    wide = hash_candidates(codes, radius=12, exact_limit=100, batch=64, scale_radius=8)
+    narrow = hash_candidates(codes, radius=12, exact_limit=100, batch=64, scale_radius=4)
+    assert (0, 1) in {tuple(p) for p in wide.tolist()}
+    assert (0, 1) not in {tuple(p) for p in narrow.tolist()}
+    assert {tuple(p) for p in narrow.tolist()} <= _brute(codes, 4)
+
+
 def test_incremental_search_finds_copies_of_and_by_new_rows() -> None:
     # 150 is a new crop of the old 10; 160 is a new original of the old crop 20.
     codes = _codes(200, 2, [(0, 1, 2), (10, 150, 3), (160, 20, 1)])
