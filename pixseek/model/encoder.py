@@ -29,6 +29,7 @@ from pixseek.model.openvino_tower import (
     load_text_tower,
     load_tower,
     openvino_available,
+    unit_rows,
 )
 from pixseek.model.patch_tokens import DEFAULT_PATCH_MODE, PatchMode, check_patch_mode, encode_with_patch_mode
 from pixseek.model.preprocess import Preprocessor
@@ -299,11 +300,9 @@ class Encoder:
             tower = self._tower(mode)
             if tower is not None:
                 pooled_np, patches_np = tower(pixels)
-                cls_np = pooled_np / np.maximum(np.linalg.norm(pooled_np, axis=-1, keepdims=True), 1e-12)
-                unit = patches_np / np.maximum(np.linalg.norm(patches_np, axis=-1, keepdims=True), 1e-12)
+                unit = unit_rows(patches_np)
                 return EncodedImages(
-                    cls=cls_np.astype(np.float32, copy=False),
-                    patches=unit.reshape(len(unit), gh, gw, -1).astype(np.float16),
+                    cls=unit_rows(pooled_np), patches=unit.reshape(len(unit), gh, gw, -1).astype(np.float16)
                 )
             batch = self._to_device(pixels)
             with torch.inference_mode(), self._autocast():
@@ -376,9 +375,7 @@ class Encoder:
         with self._lock:
             tower = self._text_openvino()
             if tower is not None:
-                feats_np = tower(trim(tokens).numpy())
-                norms = np.maximum(np.linalg.norm(feats_np, axis=-1, keepdims=True), 1e-12)
-                return (feats_np / norms).astype(np.float32, copy=False)
+                return unit_rows(tower(trim(tokens).numpy()))
             tokens = tokens.to(self.device)
             with torch.inference_mode(), self._autocast():
                 if self._short_text is not None:
@@ -392,14 +389,18 @@ class Encoder:
         """The OpenVINO text tower (converted on first use), or None for torch."""
         if self._text_fp32 is not None:
             assert self._runtime_cache_dir is not None
-            self._text_tower = load_text_tower(
-                self._text_fp32,
-                model_name=self.model_name,
-                pretrained=self.pretrained,
-                precision=self.precision,
-                cache_dir=self._runtime_cache_dir,
-            )
-            self._text_fp32 = None  # converted: the float32 copy is no longer needed
+            try:
+                self._text_tower = load_text_tower(
+                    self._text_fp32,
+                    model_name=self.model_name,
+                    pretrained=self.pretrained,
+                    precision=self.precision,
+                    cache_dir=self._runtime_cache_dir,
+                )
+            except ConfigError as exc:
+                # Queries must not fail, nor retry a conversion each time: torch answers instead.
+                log.warning("model.openvino_text_failed %s: text runs on torch", exc)
+            self._text_fp32 = None  # tried once: the float32 copy is no longer needed
         return self._text_tower
 
 

@@ -90,8 +90,9 @@ def cache_key(model_name: str, pretrained: str, mode: str, image_size: int) -> s
     return f"{model_name}-{mode}-{digest}"
 
 
-def _unit(a: np.ndarray) -> np.ndarray:
-    a = a.astype(np.float32)
+def unit_rows(a: np.ndarray) -> np.ndarray:
+    """`a` as float32 with unit rows along the last axis (zero rows stay zero)."""
+    a = a.astype(np.float32, copy=False)
     norms: np.ndarray = np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
     return a / norms
 
@@ -123,8 +124,8 @@ def gate_figures(tower: OpenVinoTower, reference: torch.nn.Module, image_size: i
     with torch.inference_mode():
         ref_pooled, ref_patches = reference(torch.from_numpy(x))
     pooled, patches = tower(x)
-    cls_cos = (_unit(pooled) * _unit(ref_pooled.float().numpy())).sum(-1)
-    patch_cos = (_unit(patches) * _unit(ref_patches.float().numpy())).sum(-1)
+    cls_cos = (unit_rows(pooled) * unit_rows(ref_pooled.float().numpy())).sum(-1)
+    patch_cos = (unit_rows(patches) * unit_rows(ref_patches.float().numpy())).sum(-1)
     return {"cls_cosine_min": float(cls_cos.min()), "patch_cosine_mean": float(patch_cos.mean())}
 
 
@@ -209,7 +210,7 @@ def load_text_tower(
         with torch.inference_mode():
             want = reference(torch.from_numpy(tokens)).float().numpy()
         got = OpenVinoText(compiled, precision)(tokens)
-        return {"text_cosine_min": float((_unit(got) * _unit(want)).sum(-1).min())}
+        return {"text_cosine_min": float((unit_rows(got) * unit_rows(want)).sum(-1).min())}
 
     compiled = _load_converted(
         reference,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from pixseek.core.errors import ConfigError
+from pixseek.model import encoder as encoder_module
 from pixseek.model import openvino_tower
 from pixseek.model.encoder import Encoder, resolve_runtime
 from tests.imagegen import pattern
@@ -141,3 +142,22 @@ def test_a_text_tower_that_fails_the_gate_leaves_text_to_torch(
     np.testing.assert_array_equal(got, want)
     (gate_file,) = (tmp_path / "openvino").glob("*-text-*.gate.json")
     assert json.loads(gate_file.read_text())["fp32"]["passed"] is False
+
+
+def test_a_text_conversion_that_fails_is_tried_once_and_torch_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    def fails(*args: object, **kwargs: object) -> None:
+        calls.append("convert")
+        raise ConfigError("OpenVINO could not convert the text tower")
+
+    monkeypatch.setattr(encoder_module, "load_text_tower", fails)
+    encoder = _encoder("openvino", tmp_path)
+    texts = ["a red circle", "two blue squares"]
+    first, second = encoder.encode_texts(texts), encoder.encode_texts(texts)
+    want = _encoder("torch", tmp_path).encode_texts(texts)
+    np.testing.assert_array_equal(first, want)
+    np.testing.assert_array_equal(second, want)
+    assert calls == ["convert"]
