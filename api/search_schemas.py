@@ -269,6 +269,11 @@ class SearchResponse(BaseModel):
     total: int | None = Field(
         default=None, description="How many results all pages hold, where cheap to know; else null."
     )
+    total_exact: bool = Field(
+        default=True,
+        description="False where `total` is a lower bound: an unfiltered count stops at "
+        "`PIXSEEK_SEARCH_COUNT_MAX` (10,000 by default) rather than scan the whole catalog.",
+    )
     offset: int = 0
     limit: int | None = None
     mode: str = "semantic"

@@ -232,8 +232,9 @@ class SearchPage:
 
     `score` per mode: semantic, the cosine similarity; keyword, the full-text relevance;
     hybrid, the reciprocal-rank-fusion score. `total` is the number of results all pages
-    together hold where that is cheap to know, else None. `facets` (when asked) counts the
-    tags of the result set, see `search.facets`.
+    together hold where that is cheap to know, else None; with `total_exact` False it is a
+    lower bound (the count stopped there). `facets` (when asked) counts the tags of the
+    result set, see `search.facets`.
     """
 
     hits: list[Hit]
@@ -243,6 +244,7 @@ class SearchPage:
     mode: Mode
     # With `Query.facets`: {"tags": {tag: images of the result set carrying it}}, most first.
     facets: dict[str, dict[str, int]] | None = None
+    total_exact: bool = True
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -250,6 +252,7 @@ class SearchPage:
             "offset": self.offset,
             "limit": self.limit,
             "total": self.total,
+            "total_exact": self.total_exact,
             "results": [hit.as_dict() for hit in self.hits],
         }
         if self.facets is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -36,6 +36,17 @@ def _passing(session: Session, ids: np.ndarray, conds: list[ColumnElement[bool]]
     return np.fromiter((i in found for i in values), dtype=bool, count=len(values))
 
 
+def capped_count(session: Session, conds: list[ColumnElement[bool]], cap: int) -> tuple[int, bool]:
+    """How many images meet `conds`, counted up to `cap`; and whether that count is exact.
+
+    The count stops at cap + 1 rows, so it costs at most that many rows read whatever the
+    catalog's size.
+    """
+    rows = select(literal(1)).select_from(Image).where(*conds).limit(cap + 1).subquery()
+    found = int(session.scalar(select(func.count()).select_from(rows)) or 0)
+    return min(found, cap), found <= cap
+
+
 def semantic_ranking(
     session: Session, settings: Settings, loaded: LoadedIndex, query: Query, resolved: Resolved, n: int
 ) -> semantic.Ranked:
@@ -54,7 +65,7 @@ def semantic_ranking(
     conds += resolved.exclusions()
     q = resolved.combined.vector
     if not query.filters.active:
-        total = int(session.scalar(select(func.count()).select_from(Image).where(*conds)) or 0)
+        total, exact = capped_count(session, conds, settings.search_count_max)
         ranked = semantic.index_top(
             loaded,
             q,
@@ -62,7 +73,9 @@ def semantic_ranking(
             accept=lambda ids: _passing(session, ids, conds),
             min_score=query.min_score,
         )
-        return replace(ranked, total=total if query.min_score is None else None)
+        if query.min_score is not None:
+            return replace(ranked, total=None)
+        return replace(ranked, total=total, total_exact=exact)
     allowed = np.fromiter(session.scalars(select(Image.id).where(*conds)), dtype=np.int64)
     if allowed.size <= settings.search_exact_max and not semantic.is_exact(loaded.index):
         ids, vectors = semantic.stored_vectors(session, allowed, model, dim)
@@ -87,7 +100,9 @@ def semantic_page(
     if query.explain:
         explain_hits(session, settings, hits, resolved)
     facets = semantic_facets(session, settings, loaded, query, resolved) if query.facets else None
-    return SearchPage(hits, ranked.total, query.offset, query.limit, query.mode, facets)
+    return SearchPage(
+        hits, ranked.total, query.offset, query.limit, query.mode, facets, total_exact=ranked.total_exact
+    )
 
 
 def semantic_facets(

@@ -25,11 +25,15 @@ SCORE_CHUNK = 8192
 
 @dataclass(frozen=True)
 class Ranked:
-    """Ids and cosine scores, best first; `total` counts every candidate above the threshold."""
+    """Ids and cosine scores, best first; `total` counts every candidate above the threshold.
+
+    `total_exact` is False where `total` is a lower bound (a count that stopped at its cap).
+    """
 
     ids: np.ndarray  # int64
     scores: np.ndarray  # float32
     total: int | None = None
+    total_exact: bool = True
 
 
 def _unwrap(index: faiss.Index) -> faiss.Index:

@@ -232,7 +232,8 @@ def print_page(page: SearchPage) -> None:
     if not page.hits:
         click.echo("no results")
     elif page.total is not None:
-        click.echo(f"{page.offset + 1}-{page.offset + len(page.hits)} of {page.total}")
+        more = "" if page.total_exact else " or more"
+        click.echo(f"{page.offset + 1}-{page.offset + len(page.hits)} of {page.total}{more}")
     if page.facets is not None:
         counts = page.facets.get("tags", {})
         click.echo("tags: " + (", ".join(f"{tag} {n}" for tag, n in counts.items()) or "none"))

@@ -226,6 +226,10 @@ class Settings(BaseSettings):
     fusion_k: int = Field(default=60, ge=1)
     fusion_depth: int = Field(default=1000, ge=1, le=100_000)
     max_offset: int = Field(default=10_000, ge=0)
+    # An unfiltered page's `total` counts matching images up to this many and says "at least"
+    # beyond (as Elasticsearch's track_total_hits): an exact count of a million-row catalog
+    # costs a full scan per query, far more than the search itself (docs/benchmarks.md).
+    search_count_max: int = Field(default=10_000, ge=0)
     # Caption files beside an image (`photo.txt` for `photo.jpg`), read at ingest for keyword
     # search; an empty list saves those reads (each is one extra request on object stores).
     sidecar_suffixes: list[str] = Field(default_factory=lambda: [".txt", ".caption"])

@@ -118,6 +118,26 @@ def test_pages_do_not_overlap_or_skip(backend_settings: Settings, mode: Mode, fi
     assert whole.total == 50
 
 
+def test_unfiltered_total_counts_up_to_its_cap_and_says_so(backend_settings: Settings) -> None:
+    specs = [Spec(key=f"img{i}.png", vector=v) for i, v in enumerate(random_vectors(12))]
+    ids = build(backend_settings, specs)
+    q = random_vectors(1, seed=3)[0]
+
+    def page(cap: int, filters: Filters | None = None) -> SearchPage:
+        settings = backend_settings.model_copy(update={"search_count_max": cap})
+        query = Query(parts=(VectorPart(q),), limit=5, filters=filters or Filters())
+        with session_scope(settings) as session:
+            return SearchService(settings).search(session, query)
+
+    assert (page(12).total, page(12).total_exact) == (12, True)  # exactly at the cap: still exact
+    capped = page(11)
+    assert (capped.total, capped.total_exact) == (11, False)  # "11 or more"
+    assert len(capped.hits) == 5 and {h.id for h in capped.hits} <= set(ids)  # the ranking is whole
+    assert capped.as_dict()["total_exact"] is False
+    filtered = page(3, Filters(key_prefix="img"))  # a filtered query holds every allowed id: exact
+    assert (filtered.total, filtered.total_exact) == (12, True)
+
+
 def test_semantic_order_is_score_then_id_like_brute_force(settings: Settings) -> None:
     ids, vectors = _duplicate_heavy_catalog(settings)
     q = random_vectors(1, seed=11)[0]

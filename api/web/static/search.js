@@ -197,11 +197,11 @@
       const last = body.offset + answer.results.length;
       const total = answer.total;
       $("summary").textContent = answer.results.length
-        ? `Results ${first}–${last}${total !== null && total !== undefined ? ` of ${total}` : ""}`
+        ? `Results ${first}–${last}${total !== null && total !== undefined ? ` of ${total}${answer.total_exact === false ? "+" : ""}` : ""}`
           + (body.order === "newest" ? ", relevant ones newest first" : ", best first")
         : "No results.";
       const more = answer.results.length === PAGE && body.offset + PAGE <= MAX_OFFSET
-        && (total === null || total === undefined || last < total);
+        && (total === null || total === undefined || answer.total_exact === false || last < total);
       pager(page, more);
     } catch (error) {
       if (mine !== generation) return;
