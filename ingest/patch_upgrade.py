@@ -27,12 +27,11 @@ from pixseek.index.catalog import SEARCHABLE, Image, ImageStatus
 from pixseek.index.patch_sync import effective_patch_mode, ensure_store_patch_mode
 from pixseek.index.patches import PatchStore
 from pixseek.index.writer import publish_index
-from pixseek.ingest.processing import coverage_for
 from pixseek.media.cataloged import read_cataloged
 from pixseek.media.decode import DecodeError, decode_image
 from pixseek.model.encoder import get_encoder
 from pixseek.model.patch_tokens import check_patch_mode
-from pixseek.model.tiling import WholeLayout
+from pixseek.model.tiling import Coverage, WholeLayout
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ def upgrade_patches(
     if settings.region_coverage == CENTRE:
         raise InvalidRequest("PIXSEEK_REGION_COVERAGE is centre: set it to tiles or full to upgrade patches")
     encoder = get_encoder(settings)
-    coverage = coverage_for(settings, encoder)
+    coverage = Coverage.of(settings, encoder.image_size, encoder.grid[0])
     # An old store keeps its mode: upgrading changes where patches are, not how they are made.
     patch_mode = check_patch_mode(effective_patch_mode(settings))
     ensure_store_patch_mode(settings.patch_dir, patch_mode, encoder.image_size)
@@ -125,10 +124,7 @@ def upgrade_patches(
                 log.warning("regions.upgrade_failed image=%d reason=%s", image_id, exc.detail)
                 continue
             layout = coverage.layout(decoded.width, decoded.height)
-            if coverage.method == "tiles":
-                inputs = encoder.preprocessor.tiles(decoded.image, layout)
-            else:
-                inputs = encoder.preprocessor.whole(decoded.image, layout)
+            inputs = encoder.preprocessor.whole_inputs(decoded.image, layout, coverage.method)
             ready.append((int(image_id), inputs, layout))
         grids = encoder.encode_whole_batch(
             [(inputs, layout) for _, inputs, layout in ready],

@@ -85,10 +85,7 @@ def prepare_file(
         whole, layout = None, None
         if coverage is not None and coverage.whole:
             layout = coverage.layout(decoded.width, decoded.height)
-            if coverage.method == "tiles":
-                whole = preprocessor.tiles(decoded.image, layout)
-            else:
-                whole = preprocessor.whole(decoded.image, layout)
+            whole = preprocessor.whole_inputs(decoded.image, layout, coverage.method)
         extras = {ex.name: ex.extract(source, key, data, decoded) for ex in extractors}
     except DecodeError as exc:
         if exc.skip and not looks_like_image_name(key):

@@ -58,17 +58,6 @@ class _Embedded:
     layout: str  # how the fresh images' patch grids cover them (Image.patch_layout)
 
 
-def coverage_for(settings: Settings, encoder: Encoder) -> Coverage:
-    """How this ingest lays patch cells over pictures (docs/regions.md)."""
-    return Coverage(
-        method=settings.region_coverage,
-        image_size=encoder.image_size,
-        grid=encoder.grid[0],
-        tiles=settings.region_tiles,
-        max_tiles=settings.region_max_tiles,
-    )
-
-
 def _embed_chunk(
     settings: Settings, encoder: Encoder, items: list[Prepared | Rejected], patch_mode: PatchMode
 ) -> _Embedded:
@@ -223,7 +212,7 @@ def process_images(
     extractors = active_extractors(settings)
     if settings.tags.enabled:
         ensure_prompt_vectors(settings)  # for the index writer, which tags without the model
-    coverage = coverage_for(settings, encoder)
+    coverage = Coverage.of(settings, encoder.image_size, encoder.grid[0])
 
     def prepare(item: tuple[int, str]) -> Prepared | Rejected:
         image_id, key = item

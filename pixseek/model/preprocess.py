@@ -118,3 +118,7 @@ class Preprocessor:
         arr = self.whole(img, layout)
         s, p = self.image_size, layout.patch
         return np.stack([arr[:, r * p : r * p + s, c * p : c * p + s] for r, c in layout.tiles])
+
+    def whole_inputs(self, img: Image.Image, layout: WholeLayout, method: str) -> np.ndarray:
+        """The model inputs of patches over the whole picture by `method`: `tiles` or `full`."""
+        return self.tiles(img, layout) if method == "tiles" else self.whole(img, layout)

@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pixseek.core.settings import Settings
 
 # Ids in the patch index leave this many slots per image (index/patch_index.py).
 MAX_CELLS = 4096
@@ -114,6 +118,18 @@ class Coverage:
     grid: int  # cells per side of the model's input
     tiles: int = 1
     max_tiles: int = 8
+
+    @classmethod
+    def of(cls, settings: Settings, image_size: int, grid: int) -> Coverage:
+        """How this configuration lays patch cells over pictures, for a model of `image_size`
+        and `grid` cells per side (docs/regions.md); ingest and the upload check share it."""
+        return cls(
+            method=settings.region_coverage,
+            image_size=image_size,
+            grid=grid,
+            tiles=settings.region_tiles,
+            max_tiles=settings.region_max_tiles,
+        )
 
     @property
     def whole(self) -> bool:

@@ -1,7 +1,9 @@
 """Check one image before ingest: exact, near and similar copies already in the collection.
 
 Nothing is written. Exact copies come from the sha256 column, near ones from the image's
-signature against every stored signature, similar ones from a CLS search of the index.
+signature against every stored signature, similar ones from a CLS search of the index,
+each then checked for layout against its stored patch tokens as detection checks pairs
+(layout.py; the upload's tokens are made as ingest makes them, upload.py).
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from pixseek.core.errors import InvalidRequest, PayloadTooLarge
 from pixseek.core.settings import Settings
 from pixseek.index.catalog import SEARCHABLE, Image
 from pixseek.index.duplicates import Kind
+from pixseek.index.patches import PatchStore
 from pixseek.media.decode import decode_image
 from pixseek.media.perceptual_hash import DIHEDRAL, Signature, hamming, signature
-from pixseek.search.duplicates.matching import EXACT_REASON, Rules, classify
+from pixseek.search.duplicates.layout import LayoutRule, layout_agreement
+from pixseek.search.duplicates.matching import EXACT_REASON, Rules, classify, similar_reason
 from pixseek.search.duplicates.store import CHUNK, Collection, load_collection
+from pixseek.search.duplicates.upload import embed_upload
 
 if TYPE_CHECKING:
     from pixseek.search.service import SearchService
@@ -61,6 +66,7 @@ class DuplicateCheck:
         an image reuses its loaded model and index instead of loading them again."""
         self.settings = settings
         self.rules = Rules.of(settings)
+        self.layout = LayoutRule.of(settings)
         self._search = search
 
     @property
@@ -94,8 +100,8 @@ class DuplicateCheck:
         for image_id, kind, score, reason in self._near(session, signature(decoded.image)):
             matches.setdefault(image_id, (kind, score, reason))
         if self.rules.similar_threshold is not None:
-            for image_id, score in self._similar(session, data):
-                matches.setdefault(image_id, (Kind.SIMILAR.value, score, f"similar: CLS cosine {score:.3f}"))
+            for image_id, score, reason in self._similar(session, data):
+                matches.setdefault(image_id, (Kind.SIMILAR.value, score, reason))
         rows = {r.id: r for r in session.scalars(select(Image).where(Image.id.in_(list(matches))))}
         found = sorted(matches.items(), key=lambda kv: (TIER[kv[1][0]], -kv[1][1], kv[0]))
         results = [
@@ -135,11 +141,29 @@ class DuplicateCheck:
             out.append((image_id, str(matched.kinds[i]), float(matched.scores[i]), reason))
         return out
 
-    def _similar(self, session: Session, data: bytes) -> list[tuple[int, float]]:
+    def _similar(self, session: Session, data: bytes) -> list[tuple[int, float, str]]:
+        """(id, CLS cosine, reason) of the similar images, those that disagree in layout dropped."""
         search = self.search
         if search.holder.get() is None:
             return []
-        vector = search.embed_image_bytes(data, max_bytes=len(data))
         threshold = self.rules.similar_threshold if self.rules.similar_threshold is not None else 1.0
-        hits = search.search_vector(session, vector, k=self.settings.duplicates.knn, min_score=threshold)
-        return [(hit.id, hit.score) for hit in hits]
+        min_agreement = self.layout.min_agreement
+        if min_agreement is None:
+            vector = search.embed_image_bytes(data, max_bytes=len(data))
+            hits = search.search_vector(session, vector, k=self.settings.duplicates.knn, min_score=threshold)
+            return [(hit.id, hit.score, similar_reason(hit.score, None)) for hit in hits]
+        upload = embed_upload(self.settings, search.encoder, data)
+        hits = search.search_vector(session, upload.cls, k=self.settings.duplicates.knn, min_score=threshold)
+        store = PatchStore(self.settings.patch_dir)
+        out: list[tuple[int, float, str]] = []
+        for hit in hits:
+            stored = store.get(hit.id)
+            # Without stored tokens the pair cannot be checked: CLS alone decides, as in detection.
+            agreement = (
+                float("nan")
+                if stored is None
+                else layout_agreement(upload.patches, stored, shift=self.layout.shift)
+            )
+            if not agreement < min_agreement:
+                out.append((hit.id, hit.score, similar_reason(hit.score, agreement)))
+        return out

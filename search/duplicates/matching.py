@@ -31,6 +31,17 @@ class Rows(Protocol):
     def __getitem__(self, rows: np.ndarray, /) -> np.ndarray: ...
 
 
+def similar_reason(cosine: float, layout: float | None) -> str:
+    """Why a pair is `similar`: its CLS cosine, and its layout agreement when checked
+    (`layout` None: no check ran; NaN: no patch tokens to check)."""
+    reason = f"similar: CLS cosine {cosine:.3f}"
+    if layout is None:
+        return reason
+    if np.isnan(layout):
+        return f"{reason}; layout not checked (no patch tokens)"
+    return f"{reason}, layout agreement {layout:.2f} (patch tokens in place)"
+
+
 @dataclass(frozen=True)
 class Rules:
     near_hash_distance: int = 12
@@ -71,12 +82,7 @@ class Matches:
     def reason(self, i: int, names: tuple[str, str] = ("a", "b")) -> str:
         """Why pair `i` matched; `names` label its two images in the crop note."""
         if self.kinds[i] == Kind.SIMILAR:
-            reason = f"similar: CLS cosine {float(self.cls[i]):.3f}"
-            if self.layout is None:
-                return reason
-            if np.isnan(self.layout[i]):
-                return f"{reason}; layout not checked (no patch tokens)"
-            return f"{reason}, layout agreement {float(self.layout[i]):.2f} (patch tokens in place)"
+            return similar_reason(float(self.cls[i]), None if self.layout is None else float(self.layout[i]))
         parts = [f"pHash distance {int(self.distance[i])}/{8 * HASH_BYTES}"]
         how = describe(int(self.window[i]), int(self.turn[i]))
         if how:
