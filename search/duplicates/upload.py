@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pixseek.core.settings import Settings
-from pixseek.index.patch_sync import effective_patch_mode
+from pixseek.index.patch_sync import effective_patch_mode, store_patch_mode
 from pixseek.media.decode import decode_image
 from pixseek.model.encoder import Encoder
 from pixseek.model.patch_tokens import check_patch_mode
@@ -30,7 +30,9 @@ class UploadEmbedding:
 def embed_upload(settings: Settings, encoder: Encoder, data: bytes) -> UploadEmbedding:
     """The CLS vector and patch grid of `data` (raises UnsupportedImage when it does not decode)."""
     coverage = Coverage.of(settings, encoder.image_size, encoder.grid[0])
-    patch_mode = check_patch_mode(effective_patch_mode(settings))
+    # The stored tokens' mode first: they are what the upload is compared with (a setting
+    # that differs from the store is refused by ingest, not by a read-only check).
+    patch_mode = check_patch_mode(store_patch_mode(settings.patch_dir) or effective_patch_mode(settings))
     decoded = decode_image(
         data,
         max_pixels=settings.max_image_pixels,

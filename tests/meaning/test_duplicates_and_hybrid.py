@@ -53,16 +53,16 @@ def test_retakes_are_similar_never_near(library: Library, meaning: Settings) -> 
     assert similar_reasons and all("layout agreement" in r for r in similar_reasons), similar_reasons
 
 
-def _checked_similar(library: Library, layout: str | None = None) -> tuple[float, float, list[str]]:
+def _checked_similar(library: Library, **env: str) -> tuple[float, float, list[str]]:
     """`pixseek duplicates check` of each take (a third shot of a retake scene, never ingested):
     precision and recall of its `similar` matches against the take's own two pictures, and
-    their reasons. `layout` overrides PIXSEEK_DUPLICATES__SIMILAR_LAYOUT."""
+    their reasons; `env` sets PIXSEEK_ variables for the checks."""
     retakes = bucket(library, "retakes")
     right = wrong = found = 0
     reasons: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
-        if layout is not None:
-            mp.setenv("PIXSEEK_DUPLICATES__SIMILAR_LAYOUT", layout)
+        for name, value in env.items():
+            mp.setenv(name, value)
         get_settings.cache_clear()
         for take, (original, retake) in zip(library.takes, library.retakes, strict=True):
             result = cli_json("duplicates", "check", str(take))
@@ -79,7 +79,7 @@ def _checked_similar(library: Library, layout: str | None = None) -> tuple[float
 
 def test_the_upload_check_checks_layout_as_detection_does(library: Library, meaning: Settings) -> None:
     precision, recall, reasons = _checked_similar(library)
-    cls_precision, cls_recall, _ = _checked_similar(library, layout="-1")  # CLS cosine alone
+    cls_precision, cls_recall, _ = _checked_similar(library, PIXSEEK_DUPLICATES__SIMILAR_LAYOUT="-1")
     log.info(
         "meaning.check_similar precision=%.3f recall=%.3f (CLS alone %.3f / %.3f)",
         precision,
@@ -95,6 +95,9 @@ def test_the_upload_check_checks_layout_as_detection_does(library: Library, mean
     assert precision >= 0.9, f"upload check similar precision {precision:.3f}"
     assert recall >= 0.7, f"upload check similar recall {recall:.3f}"
     assert precision > cls_precision, "the layout check turned no different scene away"
+    # The upload's tokens are made in the store's patch mode, whatever the setting says.
+    other_mode = _checked_similar(library, PIXSEEK_PATCH_MODE="clearclip")
+    assert other_mode == (precision, recall, reasons)
 
 
 @pytest.mark.xfail(
