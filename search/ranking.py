@@ -100,9 +100,12 @@ def semantic_page(
     if query.explain:
         explain_hits(session, settings, hits, resolved)
     facets = semantic_facets(session, settings, loaded, query, resolved) if query.facets else None
-    return SearchPage(
-        hits, ranked.total, query.offset, query.limit, query.mode, facets, total_exact=ranked.total_exact
-    )
+    total = ranked.total
+    if total is not None and not ranked.total_exact:
+        # "At least": never fewer than the results already shown (a page past the cap).
+        total = max(total, query.offset + len(hits))
+    exact = ranked.total_exact
+    return SearchPage(hits, total, query.offset, query.limit, query.mode, facets, total_exact=exact)
 
 
 def semantic_facets(

@@ -26,7 +26,7 @@ from pixseek.media.perceptual_hash import DIHEDRAL, Signature, hamming, signatur
 from pixseek.search.duplicates.layout import LayoutRule, layout_agreement
 from pixseek.search.duplicates.matching import EXACT_REASON, Rules, classify, similar_reason
 from pixseek.search.duplicates.store import CHUNK, Collection, load_collection
-from pixseek.search.duplicates.upload import embed_upload
+from pixseek.search.duplicates.upload import UploadEmbedding
 
 if TYPE_CHECKING:
     from pixseek.search.service import SearchService
@@ -152,17 +152,20 @@ class DuplicateCheck:
             vector = search.embed_image_bytes(data, max_bytes=len(data))
             hits = search.search_vector(session, vector, k=self.settings.duplicates.knn, min_score=threshold)
             return [(hit.id, hit.score, similar_reason(hit.score, None)) for hit in hits]
-        upload = embed_upload(self.settings, search.encoder, data)
+        upload = UploadEmbedding(self.settings, search.encoder, data)
         hits = search.search_vector(session, upload.cls, k=self.settings.duplicates.knn, min_score=threshold)
         store = PatchStore(self.settings.patch_dir)
+        rows = select(Image.id, Image.patch_layout).where(Image.id.in_([h.id for h in hits]))
+        layouts: dict[int, str | None] = {int(i): layout for i, layout in session.execute(rows)}
         out: list[tuple[int, float, str]] = []
         for hit in hits:
             stored = store.get(hit.id)
             # Without stored tokens the pair cannot be checked: CLS alone decides, as in detection.
+            # The upload's grid covers what the stored one covers (whole picture or centre square).
             agreement = (
                 float("nan")
                 if stored is None
-                else layout_agreement(upload.patches, stored, shift=self.layout.shift)
+                else layout_agreement(upload.grid(layouts.get(hit.id)), stored, shift=self.layout.shift)
             )
             if not agreement < min_agreement:
                 out.append((hit.id, hit.score, similar_reason(hit.score, agreement)))

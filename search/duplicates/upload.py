@@ -1,15 +1,17 @@
-"""An uploaded picture embedded as ingest would embed it: its CLS vector and its patch grid.
+"""An uploaded picture embedded as ingest would embed it: its CLS vector and its patch grids.
 
 The upload check (check.py) compares a picture that is not in the collection with those
 that are. Its `similar` tier checks layout on patch tokens (layout.py) against the grids
-ingest stored, so the upload's grid is made the same way: the same model, patch mode and
-coverage (tiles over the whole picture by default, or the centre square), from a decode
-as large as ingest's.
+ingest stored, so the upload's grid is made the same way: the same model, the store's patch
+mode, and the coverage of the stored grid it is compared with (a grid over the whole
+picture, or over the centred square for images ingested before whole-picture patches or
+with `PIXSEEK_REGION_COVERAGE=centre`: `Image.patch_layout`). A whole-picture grid costs the
+model a pass per tile, so it is made only when a stored grid of that kind is compared.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
 import numpy as np
 
@@ -20,30 +22,39 @@ from pixseek.model.encoder import Encoder
 from pixseek.model.patch_tokens import check_patch_mode
 from pixseek.model.tiling import Coverage
 
+CENTRE = "centre"  # Image.patch_layout of grids over the centred square (None: from before it)
 
-@dataclass(frozen=True)
+
 class UploadEmbedding:
-    cls: np.ndarray  # (D,) float32, unit
-    patches: np.ndarray  # (rows, cols, D) float16 unit vectors, as the patch store holds them
+    """One decoded upload: its CLS vector at once, its patch grids when asked."""
 
+    def __init__(self, settings: Settings, encoder: Encoder, data: bytes) -> None:
+        """Decodes `data` and runs the centre pass (raises UnsupportedImage when it does not decode)."""
+        self.encoder = encoder
+        self.coverage = Coverage.of(settings, encoder.image_size, encoder.grid[0])
+        # The stored tokens' mode first: they are what the upload is compared with (a setting
+        # that differs from the store is refused by ingest, not by a read-only check).
+        mode = store_patch_mode(settings.patch_dir) or effective_patch_mode(settings)
+        self.patch_mode = check_patch_mode(mode)
+        self.decoded = decode_image(
+            data,
+            max_pixels=settings.max_image_pixels,
+            draft_size=encoder.image_size * max(2, self.coverage.tiles if self.coverage.whole else 1),
+        )
+        pixels, _ = encoder.preprocessor(self.decoded.image, (self.decoded.width, self.decoded.height))
+        encoded = encoder.encode_pixels(pixels[None], self.patch_mode)
+        self.cls: np.ndarray = encoded.cls[0]  # (D,) float32, unit
+        self._grids: dict[str, np.ndarray] = {CENTRE: encoded.patches[0]}  # by patch layout
 
-def embed_upload(settings: Settings, encoder: Encoder, data: bytes) -> UploadEmbedding:
-    """The CLS vector and patch grid of `data` (raises UnsupportedImage when it does not decode)."""
-    coverage = Coverage.of(settings, encoder.image_size, encoder.grid[0])
-    # The stored tokens' mode first: they are what the upload is compared with (a setting
-    # that differs from the store is refused by ingest, not by a read-only check).
-    patch_mode = check_patch_mode(store_patch_mode(settings.patch_dir) or effective_patch_mode(settings))
-    decoded = decode_image(
-        data,
-        max_pixels=settings.max_image_pixels,
-        draft_size=encoder.image_size * max(2, coverage.tiles if coverage.whole else 1),
-    )
-    pixels, _ = encoder.preprocessor(decoded.image, (decoded.width, decoded.height))
-    if not coverage.whole:
-        encoded = encoder.encode_pixels(pixels[None], patch_mode)
-        return UploadEmbedding(cls=encoded.cls[0], patches=encoded.patches[0])
-    # As ingest: the centre pass gives the CLS vector only, the whole picture the patches.
-    cls = encoder.encode_pixels(pixels[None], "plain").cls[0]
-    layout = coverage.layout(decoded.width, decoded.height)
-    inputs = encoder.preprocessor.whole_inputs(decoded.image, layout, coverage.method)
-    return UploadEmbedding(cls=cls, patches=encoder.encode_whole(inputs, layout, coverage.method, patch_mode))
+    def grid(self, patch_layout: str | None) -> np.ndarray:
+        """The upload's (rows, cols, D) grid laid out as a stored grid of `patch_layout` is
+        (`centre`, or None from before the column: the centred square; `tiles`, `full`: the
+        whole picture, made by that method)."""
+        method = patch_layout or CENTRE
+        if method not in self._grids:
+            coverage = dataclasses.replace(self.coverage, method=method)
+            image = self.decoded.image
+            layout = coverage.layout(self.decoded.width, self.decoded.height)
+            inputs = self.encoder.preprocessor.whole_inputs(image, layout, method)
+            self._grids[method] = self.encoder.encode_whole(inputs, layout, method, self.patch_mode)
+        return self._grids[method]

@@ -134,6 +134,8 @@ def test_unfiltered_total_counts_up_to_its_cap_and_says_so(backend_settings: Set
     assert (capped.total, capped.total_exact) == (11, False)  # "11 or more"
     assert len(capped.hits) == 5 and {h.id for h in capped.hits} <= set(ids)  # the ranking is whole
     assert capped.as_dict()["total_exact"] is False
+    nothing_counted = page(0)  # a bound never below what the page shows
+    assert (nothing_counted.total, nothing_counted.total_exact) == (5, False)
     filtered = page(3, Filters(key_prefix="img"))  # a filtered query holds every allowed id: exact
     assert (filtered.total, filtered.total_exact) == (12, True)
 
