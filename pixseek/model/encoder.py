@@ -22,6 +22,7 @@ import torch
 
 from pixseek.core.errors import ConfigError
 from pixseek.core.settings import Settings
+from pixseek.model.cpu_precision import bf16_pays
 from pixseek.model.identity import ModelId
 from pixseek.model.openvino_tower import (
     OpenVinoText,
@@ -44,19 +45,6 @@ MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 RANDOM_WEIGHTS_SEED = 0
 
 
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU computes bfloat16 natively (AMX or AVX-512 BF16)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool({"amx_bf16", "avx512_bf16"} & flags)
-    except OSError:
-        pass
-    return False
-
-
 def resolve_device(setting: str) -> str:
     if setting == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -65,12 +53,14 @@ def resolve_device(setting: str) -> str:
     return setting
 
 
-def resolve_precision(setting: str, device: str) -> str:
+def resolve_precision(setting: str, device: str, cache_dir: Path | None = None) -> str:
+    """`auto`: fp16 on CUDA; on the CPU bf16 where it was measured to pay, else fp32
+    (`cpu_precision.bf16_pays`: asked of the CPU once, kept under `cache_dir`)."""
     if setting != "auto":
         return setting
     if device == "cuda":
         return "fp16"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
+    return "bf16" if bf16_pays(cache_dir) else "fp32"
 
 
 def resolve_runtime(setting: str, device: str, precision: str) -> str:
@@ -154,8 +144,8 @@ class Encoder:
                 cache dir), a local checkpoint file for offline use, or `none` for
                 random weights (tests and benchmarks only).
             device: `cpu`, `cuda` or `auto`.
-            precision: `fp32`, `bf16`, `fp16` or `auto` (bf16 on CPUs that compute it
-                natively, fp16 on CUDA, else fp32). On the CPU the weights are cast (faster
+            precision: `fp32`, `bf16`, `fp16` or `auto` (bf16 on CPUs where it was
+                measured faster than fp32, fp16 on CUDA, else fp32). On the CPU the weights are cast (faster
                 than autocast); on CUDA the weights stay fp32 and the forward runs under
                 autocast, which keeps norms and softmax in fp32.
             cache_dir: where downloaded weights are kept.
@@ -179,7 +169,7 @@ class Encoder:
         self.pretrained = pretrained
         self.random_weights = pretrained == "none"
         self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
+        self.precision = resolve_precision(precision, self.device, runtime_cache_dir)
         self.dtype = _DTYPES[self.precision]
         self.runtime = resolve_runtime(runtime, self.device, self.precision)
         if self.runtime == "openvino" and runtime_cache_dir is None:

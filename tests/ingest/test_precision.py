@@ -3,23 +3,65 @@ forward gives the same vectors as open_clip's full one."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from pixseek.core.settings import Settings
+from pixseek.model import cpu_precision
 from pixseek.model import encoder as encoder_module
 from pixseek.model.encoder import Encoder, get_encoder, resolve_precision
 
 
-@pytest.mark.parametrize(("native", "expected"), [(True, "bf16"), (False, "fp32")])
-def test_auto_precision_follows_native_bf16_on_cpu(
-    monkeypatch: pytest.MonkeyPatch, native: bool, expected: str
+@pytest.mark.parametrize(("pays", "expected"), [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_follows_the_measured_bf16_speed_on_cpu(
+    monkeypatch: pytest.MonkeyPatch, pays: bool, expected: str
 ) -> None:
-    monkeypatch.setattr(encoder_module, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(encoder_module, "bf16_pays", lambda cache_dir=None: pays)
     assert resolve_precision("auto", "cpu") == expected
     assert resolve_precision("auto", "cuda") == "fp16"
     assert resolve_precision("fp32", "cpu") == "fp32"
+
+
+@pytest.mark.parametrize(("speedup", "expected"), [(2.4, True), (0.6, False)])
+def test_bf16_is_picked_where_the_cpu_runs_it_faster_asked_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, speedup: float, expected: bool
+) -> None:
+    probes: list[int] = []
+
+    def probe(rounds: int = 5) -> float:
+        probes.append(rounds)
+        return speedup
+
+    monkeypatch.setattr(cpu_precision, "cpu_identity", lambda: ("Test CPU", frozenset({"avx512_bf16"})))
+    monkeypatch.setattr(cpu_precision, "bf16_speedup", probe)
+    monkeypatch.setattr(cpu_precision, "_memo", {})
+    assert cpu_precision.bf16_pays(tmp_path) is expected
+    assert cpu_precision.bf16_pays(tmp_path) is expected
+    monkeypatch.setattr(cpu_precision, "_memo", {})  # a later process: the file answers
+    assert cpu_precision.bf16_pays(tmp_path) is expected
+    assert len(probes) == 1
+    kept = json.loads((tmp_path / cpu_precision.CACHE_FILE).read_text())
+    assert kept == {"Test CPU [avx512_bf16]": {"bf16": expected, "speedup": speedup, "min_speedup": 1.2}}
+
+
+def test_a_cpu_without_bf16_instructions_is_not_probed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def probe(rounds: int = 5) -> float:
+        raise AssertionError("probed a CPU without bf16")
+
+    monkeypatch.setattr(cpu_precision, "cpu_identity", lambda: ("Old CPU", frozenset({"avx2"})))
+    monkeypatch.setattr(cpu_precision, "bf16_speedup", probe)
+    assert cpu_precision.bf16_pays(tmp_path) is False
+    assert not (tmp_path / cpu_precision.CACHE_FILE).exists()
+
+
+def test_the_probe_measures_something() -> None:
+    assert 0.05 < cpu_precision.bf16_speedup(rounds=1) < 50
 
 
 @pytest.mark.parametrize(("setting", "dtype"), [("fp32", torch.float32), ("bf16", torch.bfloat16)])
