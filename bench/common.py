@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pixseek.core.cpu import cpu_info, has_bf16_instructions
+
 OUT = Path(__file__).resolve().parent / "out"
 TINY_MODEL = "pixseek-tiny"  # pixseek/model/configs/pixseek-tiny.json: 64 dims, 64 px input
 SMOKE_HELP = "a few seconds on a handful of inputs with the tiny model, in a temp dir (figures mean nothing)"
@@ -60,22 +62,6 @@ def synthetic_photos(folder: Path, n: int, size: tuple[int, int] = (640, 480), s
     return paths
 
 
-def cpu_info() -> tuple[str, set[str]]:
-    """The CPU's model name and feature flags, from /proc/cpuinfo ("unknown" elsewhere)."""
-    model = "unknown"
-    flags: set[str] = set()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
-            for line in fh:
-                if line.startswith("model name") and model == "unknown":
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags") and not flags:
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return model, flags
-
-
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     model, flags = cpu_info()
@@ -86,7 +72,7 @@ def machine() -> dict[str, Any]:
         "cpu": model,
         "cores": os.cpu_count(),
         "memory_gib": round(mem_gib, 1),
-        "bf16_native": bool({"amx_bf16", "avx512_bf16"} & flags),
+        "bf16_native": has_bf16_instructions(flags),
         "avx512": "avx512f" in flags,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "python": platform.python_version(),

@@ -31,11 +31,9 @@ from pixseek.media.cataloged import read_cataloged
 from pixseek.media.decode import DecodeError, decode_image
 from pixseek.model.encoder import get_encoder
 from pixseek.model.patch_tokens import check_patch_mode
-from pixseek.model.tiling import Coverage, WholeLayout
+from pixseek.model.tiling import CENTRE, Coverage, WholeLayout
 
 log = logging.getLogger(__name__)
-
-CENTRE = "centre"
 
 
 @dataclass

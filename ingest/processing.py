@@ -30,7 +30,7 @@ from pixseek.ingest.tagging import ensure_prompt_vectors
 from pixseek.media.sources import open_source
 from pixseek.model.encoder import Encoder, get_encoder
 from pixseek.model.patch_tokens import PatchMode, check_patch_mode
-from pixseek.model.tiling import Coverage
+from pixseek.model.tiling import CENTRE, Coverage
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def _embed_chunk(
     fresh = [p for p in prepared if p.sha256 not in known]
     whole = [p for p in fresh if p.whole is not None and p.layout is not None]
     out = _Embedded(
-        items=items, vectors={}, patches={}, copies={}, layout=settings.region_coverage if whole else "centre"
+        items=items, vectors={}, patches={}, copies={}, layout=settings.region_coverage if whole else CENTRE
     )
     if fresh:
         # With patches over the whole picture, the centre pass only gives the CLS embedding:

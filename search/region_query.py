@@ -21,11 +21,11 @@ from pixseek.index.patch_sync import store_image_size
 from pixseek.index.patches import PatchStore
 from pixseek.model.cells import CellGrid
 from pixseek.model.identity import ModelId
+from pixseek.model.tiling import CENTRE
 
 # A box must span at least this share of a cell along each side, where the image has
 # patches: below that, the grid cannot tell the box from the cell around it.
 MIN_CELL_SHARE = 0.5
-CENTRE = "centre"  # Image.patch_layout of patches cut from the centred square crop
 
 Box = tuple[float, float, float, float]
 

@@ -23,39 +23,19 @@ from pathlib import Path
 
 import torch
 
+from pixseek.core.cpu import cpu_info, has_bf16_instructions
+
 log = logging.getLogger(__name__)
 
 MIN_SPEEDUP = 1.2
-BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 _KEY_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx512_vnni", "avx2")
 CACHE_FILE = "cpu-precision.json"
 
 _memo: dict[str, bool] = {}
 
 
-def cpu_identity() -> tuple[str, frozenset[str]]:
-    """(model name, flags) from /proc/cpuinfo; ("unknown", {}) where it cannot be read."""
-    name, flags = "unknown", frozenset[str]()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
-            for line in fh:
-                if line.startswith("model name") and name == "unknown":
-                    name = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = frozenset(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
-    return name, flags
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU lists bfloat16 instructions (AMX or AVX-512 BF16)."""
-    return bool(BF16_FLAGS & cpu_identity()[1])
-
-
 def cpu_key() -> str:
-    name, flags = cpu_identity()
+    name, flags = cpu_info()
     return f"{name} [{' '.join(f for f in _KEY_FLAGS if f in flags)}]"
 
 
@@ -91,7 +71,7 @@ def bf16_pays(cache_dir: Path | None = None) -> bool:
     A CPU without bf16 instructions is not probed. The answer is kept in memory and, with a
     `cache_dir`, in `cache_dir/cpu-precision.json` for later processes.
     """
-    if not cpu_has_native_bf16():
+    if not has_bf16_instructions(cpu_info()[1]):
         return False
     key = cpu_key()
     if key in _memo:

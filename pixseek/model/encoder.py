@@ -145,9 +145,9 @@ class Encoder:
                 random weights (tests and benchmarks only).
             device: `cpu`, `cuda` or `auto`.
             precision: `fp32`, `bf16`, `fp16` or `auto` (bf16 on CPUs where it was
-                measured faster than fp32, fp16 on CUDA, else fp32). On the CPU the weights are cast (faster
-                than autocast); on CUDA the weights stay fp32 and the forward runs under
-                autocast, which keeps norms and softmax in fp32.
+                measured faster than fp32, fp16 on CUDA, else fp32). On the CPU the weights
+                are cast (faster than autocast); on CUDA the weights stay fp32 and the
+                forward runs under autocast, which keeps norms and softmax in fp32.
             cache_dir: where downloaded weights are kept.
             runtime: `torch`, `openvino` or `auto` (`resolve_runtime`), for the image tower
                 and for CLIP text towers that `text_tower.ShortText` runs.

@@ -109,6 +109,11 @@ def merge_tiles(layout: WholeLayout, tile_patches: np.ndarray) -> np.ndarray:
     return result
 
 
+# `Coverage.method` and `Image.patch_layout` of patches cut from the centred square crop
+# (a NULL patch_layout, from before the column, means the same).
+CENTRE = "centre"
+
+
 @dataclass(frozen=True)
 class Coverage:
     """How patch cells are laid over pictures: `method` (tiles, full or centre) and resolution."""
@@ -134,7 +139,7 @@ class Coverage:
     @property
     def whole(self) -> bool:
         """True when patches cover the whole picture (tiles or full), not its centre square."""
-        return self.method != "centre"
+        return self.method != CENTRE
 
     def layout(self, width: int, height: int) -> WholeLayout:
         return plan_layout(

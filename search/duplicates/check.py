@@ -154,6 +154,8 @@ class DuplicateCheck:
             return [(hit.id, hit.score, similar_reason(hit.score, None)) for hit in hits]
         upload = UploadEmbedding(self.settings, search.encoder, data)
         hits = search.search_vector(session, upload.cls, k=self.settings.duplicates.knn, min_score=threshold)
+        if not hits:
+            return []
         store = PatchStore(self.settings.patch_dir)
         rows = select(Image.id, Image.patch_layout).where(Image.id.in_([h.id for h in hits]))
         layouts: dict[int, str | None] = {int(i): layout for i, layout in session.execute(rows)}

@@ -20,9 +20,7 @@ from pixseek.index.patch_sync import effective_patch_mode, store_patch_mode
 from pixseek.media.decode import decode_image
 from pixseek.model.encoder import Encoder
 from pixseek.model.patch_tokens import check_patch_mode
-from pixseek.model.tiling import Coverage
-
-CENTRE = "centre"  # Image.patch_layout of grids over the centred square (None: from before it)
+from pixseek.model.tiling import CENTRE, Coverage
 
 
 class UploadEmbedding:
