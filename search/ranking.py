@@ -65,7 +65,6 @@ def semantic_ranking(
     conds += resolved.exclusions()
     q = resolved.combined.vector
     if not query.filters.active:
-        total, exact = capped_count(session, conds, settings.search_count_max)
         ranked = semantic.index_top(
             loaded,
             q,
@@ -73,8 +72,9 @@ def semantic_ranking(
             accept=lambda ids: _passing(session, ids, conds),
             min_score=query.min_score,
         )
-        if query.min_score is not None:
+        if query.min_score is not None:  # counting would mean scoring every image
             return replace(ranked, total=None)
+        total, exact = capped_count(session, conds, settings.search_count_max)
         return replace(ranked, total=total, total_exact=exact)
     allowed = np.fromiter(session.scalars(select(Image.id).where(*conds)), dtype=np.int64)
     if allowed.size <= settings.search_exact_max and not semantic.is_exact(loaded.index):

@@ -147,15 +147,11 @@ class DuplicateCheck:
         if search.holder.get() is None:
             return []
         threshold = self.rules.similar_threshold if self.rules.similar_threshold is not None else 1.0
-        min_agreement = self.layout.min_agreement
-        if min_agreement is None:
-            vector = search.embed_image_bytes(data, max_bytes=len(data))
-            hits = search.search_vector(session, vector, k=self.settings.duplicates.knn, min_score=threshold)
-            return [(hit.id, hit.score, similar_reason(hit.score, None)) for hit in hits]
         upload = UploadEmbedding(self.settings, search.encoder, data)
         hits = search.search_vector(session, upload.cls, k=self.settings.duplicates.knn, min_score=threshold)
-        if not hits:
-            return []
+        min_agreement = self.layout.min_agreement
+        if min_agreement is None or not hits:  # no layout check: CLS alone decides
+            return [(hit.id, hit.score, similar_reason(hit.score, None)) for hit in hits]
         store = PatchStore(self.settings.patch_dir)
         rows = select(Image.id, Image.patch_layout).where(Image.id.in_([h.id for h in hits]))
         layouts: dict[int, str | None] = {int(i): layout for i, layout in session.execute(rows)}
