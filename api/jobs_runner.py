@@ -9,7 +9,7 @@ from pixseek.core.broker import celery_for
 from pixseek.core.errors import BrokerUnavailable
 from pixseek.core.redact import hide_passwords
 from pixseek.core.settings import Settings
-from pixseek.index.jobs import failures_recorded, record_failure
+from pixseek.index.catalog.jobs import failures_recorded, record_failure
 from pixseek.ingest.dispatch import submit_job
 from pixseek.ingest.planning import create_job
 from pixseek.ingest.run import run_ingest

@@ -25,10 +25,10 @@ from pixseek.core.active_model import follow_switch
 from pixseek.core.db import session_scope
 from pixseek.core.metrics import HTTP_REQUEST_SECONDS
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image
-from pixseek.index.jobs import Job, JobKind, JobStatus
-from pixseek.index.manifest import Manifest
-from pixseek.index.store import IndexStore
+from pixseek.index.catalog.images import Image
+from pixseek.index.catalog.jobs import Job, JobKind, JobStatus
+from pixseek.index.vectors.manifest import Manifest
+from pixseek.index.vectors.store import IndexStore
 from pixseek.search.service import SearchService
 
 log = logging.getLogger(__name__)

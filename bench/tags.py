@@ -30,7 +30,7 @@ import numpy as np
 from bench.common import add_smoke_flag, machine, output_dir, write_json
 from pixseek.demo.scenes import random_layout, render
 from pixseek.demo.tags import SCENE_THRESHOLD, scene_tags, scene_vocabulary
-from pixseek.index.vocabulary import Vocabulary, load_vocabulary
+from pixseek.index.catalog.vocabulary import Vocabulary, load_vocabulary
 from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
 from pixseek.model.encoder import Encoder
 

@@ -1,1 +1,1 @@
-"""FAISS indexes, their persistence, and the SQL catalog of images."""
+"""Where vectors and their metadata live: the SQL catalog (`catalog/`) and the vector indexes (`vectors/`)."""

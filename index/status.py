@@ -13,9 +13,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import SEARCHABLE, Image
-from pixseek.index.generations import GenerationFolder
-from pixseek.index.manifest import MANIFEST_FILE, Manifest, PatchManifest
+from pixseek.index.catalog.images import SEARCHABLE, Image
+from pixseek.index.vectors.generations import GenerationFolder
+from pixseek.index.vectors.manifest import MANIFEST_FILE, Manifest, PatchManifest
 
 
 def _current(root: Path) -> tuple[int, Path] | None:

@@ -30,7 +30,7 @@ from pixseek.core.db import session_scope, utcnow
 from pixseek.core.errors import BrokerUnavailable, ConfigError, PixseekError
 from pixseek.core.redact import hide_passwords
 from pixseek.core.settings import Settings
-from pixseek.index.jobs import JobProgress, JobStatus, job_progress, record_failure, unfinished_ingest
+from pixseek.index.catalog.jobs import JobProgress, JobStatus, job_progress, record_failure, unfinished_ingest
 from pixseek.ingest.finalizing import finalize_job
 from pixseek.ingest.pending import pending_count, pending_ids
 from pixseek.ingest.planning import Plan, create_job, plan_job

@@ -13,6 +13,9 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from pixseek.core.settings import Settings
+from pixseek.ingest.hashes import signature_extractor
+from pixseek.ingest.keywords import keyword_extractor
+from pixseek.ingest.thumbnailing import thumbnail_extractor
 from pixseek.media.decode import Decoded
 from pixseek.media.sources.base import BucketSource
 
@@ -30,28 +33,24 @@ class Extractor(Protocol):
         """Drop what was stored for images that were deleted or failed."""
 
 
-# Factories, not instances: an extractor may depend on settings.
-_FACTORIES: list[Callable[[Settings], Extractor | None]] = []
+ExtractorFactory = Callable[[Settings], "Extractor | None"]
+
+# Factories, not instances: an extractor may depend on settings. pixseek's own are listed
+# here (no registration by import side effect, so no module imports this one back); a
+# plugin or test adds its own with `register`.
+_FACTORIES: list[ExtractorFactory] = []
 
 
-def register(factory: Callable[[Settings], Extractor | None]) -> Callable[[Settings], Extractor | None]:
+def register(factory: ExtractorFactory) -> ExtractorFactory:
     """Add an extractor factory (returning None disables it for those settings)."""
     _FACTORIES.append(factory)
     return factory
 
 
 def active_extractors(settings: Settings) -> list[Extractor]:
-    _load_builtin()
-    found = (factory(settings) for factory in _FACTORIES)
+    builtin: list[ExtractorFactory] = [signature_extractor, keyword_extractor, thumbnail_extractor]
+    found = (factory(settings) for factory in [*builtin, *_FACTORIES])
     return [extractor for extractor in found if extractor is not None]
-
-
-def _load_builtin() -> None:
-    """Import the modules that register pixseek's own extractors."""
-    # Each feature adds its module here; importing registers it once.
-    import pixseek.ingest.hashes
-    import pixseek.ingest.keywords
-    import pixseek.ingest.thumbnails  # noqa: F401
 
 
 def decode_min_side(extractors: Sequence[Extractor]) -> int:

@@ -6,9 +6,9 @@ import logging
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.jobs import JobStatus, finish_job, get_job
-from pixseek.index.vocabulary import VocabularyError
-from pixseek.index.writer import PublishResult, publish_index
+from pixseek.index.catalog.jobs import JobStatus, finish_job, get_job
+from pixseek.index.catalog.vocabulary import VocabularyError
+from pixseek.index.vectors.writer import PublishResult, publish_index
 from pixseek.ingest.pending import pending_count
 from pixseek.ingest.tagging import tag_catalog
 from pixseek.model.encoder import embed_dim

@@ -8,8 +8,7 @@ from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session
 
 from pixseek.core.settings import Settings
-from pixseek.index.duplicates import DuplicatePair, ImageHash
-from pixseek.ingest.extractors import register
+from pixseek.index.catalog.duplicates import DuplicatePair, ImageHash
 from pixseek.media.decode import Decoded
 from pixseek.media.perceptual_hash import Signature, signature
 from pixseek.media.sources.base import BucketSource
@@ -38,6 +37,5 @@ class SignatureExtractor:
         session.execute(delete(ImageHash).where(ImageHash.image_id.in_(ids)))
 
 
-@register
 def signature_extractor(settings: Settings) -> SignatureExtractor:
     return SignatureExtractor()

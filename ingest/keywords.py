@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from pixseek.core.settings import Settings
-from pixseek.index.ocr import forget_ocr
-from pixseek.index.text import forget_documents, put_document
-from pixseek.index.tokenize import TextDocument, document_for
-from pixseek.ingest.extractors import register
+from pixseek.index.catalog.keywords import forget_documents, put_document
+from pixseek.index.catalog.ocr import forget_ocr
+from pixseek.index.catalog.tokenize import TextDocument, document_for
 from pixseek.media.decode import Decoded
 from pixseek.media.sources.base import BucketSource, SourceError
 
@@ -67,6 +66,5 @@ class KeywordExtractor:
         forget_ocr(session, image_ids)  # read again if the file comes back
 
 
-@register
 def keyword_extractor(settings: Settings) -> KeywordExtractor:
     return KeywordExtractor(settings.sidecar_suffixes)

@@ -7,7 +7,7 @@ recognising text never holds up embedding. The job reads each file from its buck
 decodes it under the ingest limits, scales its longest side down to `max_side` (small
 images up, to twice their size within it: Tesseract reads letters of 20-30 pixels best),
 and runs Tesseract with a time limit per image. Words go to `image_ocr` with their boxes in
-displayed-image pixels and to the keyword index (`index/ocr.py`). Batches commit one by one
+displayed-image pixels and to the keyword index (`index/catalog/ocr.py`). Batches commit one by one
 and only images still lacking text are read, so a job interrupted and run again resumes.
 """
 
@@ -25,8 +25,8 @@ from pixseek.core.db import session_scope
 from pixseek.core.errors import ConfigError, PixseekError
 from pixseek.core.locks import file_lock
 from pixseek.core.settings import OcrSettings, Settings
-from pixseek.index.catalog import SEARCHABLE, Image
-from pixseek.index.jobs import (
+from pixseek.index.catalog.images import SEARCHABLE, Image
+from pixseek.index.catalog.jobs import (
     JobKind,
     add_job,
     add_to_summary,
@@ -35,7 +35,7 @@ from pixseek.index.jobs import (
     finish_job,
     get_job,
 )
-from pixseek.index.ocr import ImageOcr, Word, put_ocr
+from pixseek.index.catalog.ocr import ImageOcr, Word, put_ocr
 from pixseek.media.cataloged import read_cataloged
 from pixseek.media.decode import decode_image
 

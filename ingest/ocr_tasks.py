@@ -11,7 +11,7 @@ from celery import Task
 from pixseek.core.broker import celery_app, retry_with_backoff
 from pixseek.core.errors import PixseekError
 from pixseek.core.settings import get_settings
-from pixseek.index.jobs import record_failure
+from pixseek.index.catalog.jobs import record_failure
 from pixseek.ingest.ocr import OCR_TASK, run_ocr_job
 
 

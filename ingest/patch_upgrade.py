@@ -23,10 +23,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from pixseek.core.db import session_scope
 from pixseek.core.errors import InvalidRequest, PixseekError
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import SEARCHABLE, Image, ImageStatus
-from pixseek.index.patch_sync import effective_patch_mode, ensure_store_patch_mode
-from pixseek.index.patches import PatchStore
-from pixseek.index.writer import publish_index
+from pixseek.index.catalog.images import SEARCHABLE, Image, ImageStatus
+from pixseek.index.vectors.patch_store import PatchStore
+from pixseek.index.vectors.patch_sync import effective_patch_mode, ensure_store_patch_mode
+from pixseek.index.vectors.writer import publish_index
 from pixseek.media.cataloged import read_cataloged
 from pixseek.media.decode import DecodeError, decode_image
 from pixseek.model.encoder import get_encoder

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from pixseek.core.db import in_chunks, session_scope, utcnow
 from pixseek.core.metrics import record_failed
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus
+from pixseek.index.catalog.images import Image, ImageStatus
 
 # Ids per `IN (...)` list and per transaction: short statements, and few rows locked at once.
 

@@ -12,9 +12,9 @@ from sqlalchemy import delete, select
 from pixseek.core.active_model import serving_model_keys
 from pixseek.core.db import ensure_schema, in_chunks, session_scope, utcnow
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus, ImageVector
-from pixseek.index.jobs import Job, JobStatus, get_job, new_job_id
-from pixseek.index.patches import PatchStore
+from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
+from pixseek.index.catalog.jobs import Job, JobStatus, get_job, new_job_id
+from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.ingest.extractors import active_extractors
 from pixseek.media.sources import BucketSource, Entry
 

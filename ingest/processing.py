@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from pixseek.core.db import session_scope, utcnow
 from pixseek.core.metrics import record_ingested
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus, ImageVector
-from pixseek.index.patch_sync import effective_patch_mode, ensure_store_patch_mode
-from pixseek.index.patches import PatchStore
+from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
+from pixseek.index.vectors.patch_store import PatchStore
+from pixseek.index.vectors.patch_sync import effective_patch_mode, ensure_store_patch_mode
 from pixseek.ingest.extractors import Extractor, active_extractors
 from pixseek.ingest.pending import pending_keys
 from pixseek.ingest.pipeline import Prepared, Rejected, lower_thread_priority, ordered_map, prepare_file

@@ -2,7 +2,7 @@
 
 Redis hands an unacknowledged task out again only after its visibility timeout (an hour by
 default, which must outlast the longest task). So every task also holds a lease in SQL
-(`pixseek.index.leases`) while it runs:
+(`pixseek.index.catalog.leases`) while it runs:
 
 1. When a task starts, its process takes the task's lease; a thread of that process renews
    the leases it holds every third of `PIXSEEK_TASK_LEASE_SECONDS` (30 s by default).
@@ -34,8 +34,8 @@ from pixseek.core.db import session_scope
 from pixseek.core.errors import JobNotFound
 from pixseek.core.metrics import LEASES_RECOVERED
 from pixseek.core.settings import Settings, get_settings
-from pixseek.index.jobs import record_failure
-from pixseek.index.leases import (
+from pixseek.index.catalog.jobs import record_failure
+from pixseek.index.catalog.leases import (
     Lapsed,
     claim_lapsed,
     drop_lapsed,

@@ -39,12 +39,12 @@ from pixseek.core.active_model import ActiveModel, follow_switch, read_active_mo
 from pixseek.core.db import session_scope, utcnow
 from pixseek.core.errors import InvalidRequest, PixseekError
 from pixseek.core.settings import RANDOM_WEIGHTS, Settings
-from pixseek.index.catalog import SEARCHABLE, Image, ImageStatus, ImageVector
-from pixseek.index.jobs import Job, JobKind, JobStatus, add_job, finish_job, get_job, record_failure
-from pixseek.index.patch_sync import effective_patch_mode, ensure_store_patch_mode
-from pixseek.index.patches import PatchStore
-from pixseek.index.store import IndexStore
-from pixseek.index.writer import PublishResult, publish_staged
+from pixseek.index.catalog.images import SEARCHABLE, Image, ImageStatus, ImageVector
+from pixseek.index.catalog.jobs import Job, JobKind, JobStatus, add_job, finish_job, get_job, record_failure
+from pixseek.index.vectors.patch_store import PatchStore
+from pixseek.index.vectors.patch_sync import effective_patch_mode, ensure_store_patch_mode
+from pixseek.index.vectors.store import IndexStore
+from pixseek.index.vectors.writer import PublishResult, publish_staged
 from pixseek.ingest.pipeline import Prepared, Rejected, lower_thread_priority, ordered_map, prepare_file
 from pixseek.media.sources import open_source
 from pixseek.model.encoder import get_encoder

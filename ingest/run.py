@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from pixseek.core.active_model import follow_switch
 from pixseek.core.settings import Settings
-from pixseek.index.jobs import record_failure
+from pixseek.index.catalog.jobs import record_failure
 from pixseek.ingest.finalizing import finalize_job
 from pixseek.ingest.ocr import follow_ingest_with_ocr
 from pixseek.ingest.planning import Plan, create_job, plan_job

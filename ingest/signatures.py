@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from pixseek.core.db import session_scope
 from pixseek.core.errors import PixseekError
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import SEARCHABLE, Image
-from pixseek.index.duplicates import ImageHash
-from pixseek.index.jobs import add_to_summary, claim_job
+from pixseek.index.catalog.duplicates import ImageHash
+from pixseek.index.catalog.images import SEARCHABLE, Image
+from pixseek.index.catalog.jobs import add_to_summary, claim_job
 from pixseek.ingest.hashes import SignatureExtractor
 from pixseek.media.decode import DecodeError, decode_image
 from pixseek.media.perceptual_hash import VERSION, Signature, signature

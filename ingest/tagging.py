@@ -30,15 +30,15 @@ from sqlalchemy.orm import Session
 from pixseek.core.db import session_scope
 from pixseek.core.locks import file_lock
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import SEARCHABLE, Image, ImageVector
-from pixseek.index.tags import (
+from pixseek.index.catalog.images import SEARCHABLE, Image, ImageVector
+from pixseek.index.catalog.tags import (
     ImageTagState,
     TagVocabulary,
     get_prompt_vectors,
     put_prompt_vectors,
     replace_tags,
 )
-from pixseek.index.vocabulary import Vocabulary, VocabularyError, load_vocabulary
+from pixseek.index.catalog.vocabulary import Vocabulary, VocabularyError, load_vocabulary
 from pixseek.model.encoder import get_encoder
 from pixseek.model.identity import ModelId
 

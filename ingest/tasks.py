@@ -18,7 +18,7 @@ from pixseek.core.active_model import follow_switch
 from pixseek.core.broker import RESCAN_TASK, celery_app, retry_with_backoff
 from pixseek.core.errors import PixseekError
 from pixseek.core.settings import Settings, get_settings
-from pixseek.index.jobs import record_failure
+from pixseek.index.catalog.jobs import record_failure
 from pixseek.ingest import dispatch, recovery, reindex, signatures
 from pixseek.ingest.finalizing import finalize_job
 from pixseek.ingest.ocr import follow_ingest_with_ocr

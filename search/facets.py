@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from pixseek.core.settings import Settings
-from pixseek.index.tags import tag_counts
+from pixseek.index.catalog.tags import tag_counts
 
 Facets = dict[str, dict[str, int]]
 

@@ -12,9 +12,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from pixseek.core.errors import InvalidRequest
 from pixseek.core.globs import MAX_GLOB_LENGTH, key_matches
-from pixseek.index.catalog import MAX_ID, SEARCHABLE, Image
-from pixseek.index.tags import ImageTag
-from pixseek.index.vocabulary import check_tag_name
+from pixseek.index.catalog.images import MAX_ID, SEARCHABLE, Image
+from pixseek.index.catalog.tags import ImageTag
+from pixseek.index.catalog.vocabulary import check_tag_name
+from pixseek.media.formats import ImageFormat
 
 MAX_TAG_FILTERS = 32
 
@@ -31,7 +32,7 @@ class Filters:
     bucket: str | None = None
     key_prefix: str | None = None
     key_glob: str | None = None  # `*` and `?` stay within a folder, `**` crosses folders
-    formats: tuple[str, ...] = ()  # JPEG, PNG, WEBP, GIF, BMP, TIFF
+    formats: tuple[ImageFormat, ...] = ()  # PIL names, pixseek.media.formats.FORMATS
     min_width: int | None = None
     max_width: int | None = None
     min_height: int | None = None

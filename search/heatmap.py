@@ -9,7 +9,7 @@ from PIL import Image
 
 from pixseek.core.errors import ImageNotFound
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image as CatalogImage
+from pixseek.index.catalog.images import Image as CatalogImage
 from pixseek.media.cataloged import read_cataloged
 from pixseek.media.decode import DecodeError, decode_image
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import images_by_ids
-from pixseek.index.store import LoadedIndex
+from pixseek.index.catalog.images import images_by_ids
+from pixseek.index.vectors.store import LoadedIndex
 from pixseek.model.identity import ModelId
 from pixseek.search import semantic
 from pixseek.search.explain import explain_hits

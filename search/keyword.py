@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import images_by_ids
-from pixseek.index.text import KeywordQuery, keyword_count, keyword_ids, keyword_search
-from pixseek.index.tokenize import same_name, words
+from pixseek.index.catalog.images import images_by_ids
+from pixseek.index.catalog.keywords import KeywordQuery, keyword_count, keyword_ids, keyword_search
+from pixseek.index.catalog.tokenize import same_name, words
 from pixseek.search.facets import tag_facets
 from pixseek.search.filters import conditions
 from pixseek.search.query import Hit, Part, Query, SearchPage, TextPart

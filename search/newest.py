@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pixseek.index.catalog import Image
+from pixseek.index.catalog.images import Image
 from pixseek.search.query import Hit, Mode, SearchPage
 
 # Sort key for images without a capture time: after every image that has one.

@@ -16,8 +16,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from pixseek.core.active_model import serving_model_keys
 from pixseek.core.db import in_chunks
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, images_by_ids
-from pixseek.index.store import LoadedIndex
+from pixseek.index.catalog.images import Image, images_by_ids
+from pixseek.index.vectors.store import LoadedIndex
 from pixseek.model.identity import ModelId
 from pixseek.search import semantic
 from pixseek.search.explain import explain_hits

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from pixseek.core.errors import IndexNotReady, InvalidRegion
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, get_searchable_image
-from pixseek.index.patch_sync import store_image_size
-from pixseek.index.patches import PatchStore
+from pixseek.index.catalog.images import Image, get_searchable_image
+from pixseek.index.vectors.patch_store import PatchStore
+from pixseek.index.vectors.patch_sync import store_image_size
 from pixseek.model.cells import CellGrid
 from pixseek.model.identity import ModelId
 from pixseek.model.tiling import CENTRE

@@ -27,15 +27,15 @@ from sqlalchemy.orm import Session
 
 from pixseek.core.errors import IndexNotReady, InvalidRequest
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import SEARCHABLE, Image, ImageVector, get_searchable_image, images_by_ids
-from pixseek.index.patch_index import (
+from pixseek.index.catalog.images import SEARCHABLE, Image, ImageVector, get_searchable_image, images_by_ids
+from pixseek.index.vectors.patch_index import (
     LoadedPatchIndex,
     PatchIndexHolder,
     PatchManifest,
     search_index,
 )
-from pixseek.index.patch_sync import effective_patch_mode, patch_index_store
-from pixseek.index.patches import PatchStore
+from pixseek.index.vectors.patch_store import PatchStore
+from pixseek.index.vectors.patch_sync import effective_patch_mode, patch_index_store
 from pixseek.model.cells import CellGrid
 from pixseek.model.identity import ModelId
 from pixseek.model.preprocess import Geometry

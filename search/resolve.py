@@ -16,7 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from pixseek.core.errors import IndexNotReady, InvalidRequest, PayloadTooLarge
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageVector, get_searchable_image
+from pixseek.index.catalog.images import Image, ImageVector, get_searchable_image
 from pixseek.media.decode import decode_image
 from pixseek.model.encoder import get_encoder
 from pixseek.model.identity import ModelId

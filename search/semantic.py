@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pixseek.core.db import in_chunks
-from pixseek.index.catalog import ImageVector
-from pixseek.index.factory import filtered_search_params
-from pixseek.index.store import LoadedIndex
+from pixseek.index.catalog.images import ImageVector
+from pixseek.index.vectors.factory import filtered_search_params
+from pixseek.index.vectors.store import LoadedIndex
 
 SCORE_CHUNK = 8192
 

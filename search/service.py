@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from pixseek.core.active_model import follow_switch
 from pixseek.core.errors import IndexNotReady, InvalidRequest
 from pixseek.core.settings import Settings
-from pixseek.index.store import IndexHolder, IndexStore, LoadedIndex
+from pixseek.index.vectors.store import IndexHolder, IndexStore, LoadedIndex
 from pixseek.model.encoder import Encoder, get_encoder
 from pixseek.model.identity import ModelId
 from pixseek.search.filters import Filters

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import OUT
-from pixseek.index.factory import RECALL_TARGET
+from pixseek.index.vectors.factory import RECALL_TARGET
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from bench.search.data import clustered
-from pixseek.index.factory import build_index, faiss_gpu_count, recall_at_k
-from pixseek.index.manifest import Manifest
-from pixseek.index.store import IndexStore
+from pixseek.index.vectors.factory import build_index, faiss_gpu_count, recall_at_k
+from pixseek.index.vectors.manifest import Manifest
+from pixseek.index.vectors.store import IndexStore
 from pixseek.model.encoder import Encoder
 
 

@@ -2,78 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
 
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
 from pixseek.api.deps import DuplicatesDep, RunnerDep, SessionDep, SettingsDep
-from pixseek.api.schemas import JobInfo
+from pixseek.api.schemas.duplicates import (
+    CheckResponse,
+    DetectRequest,
+    Group,
+    GroupPage,
+    KindParam,
+    ResolveRequest,
+    StatusParam,
+)
+from pixseek.api.schemas.jobs import JobInfo
 from pixseek.api.uploads import read_upload
-from pixseek.index.jobs import job_progress
+from pixseek.index.catalog.jobs import job_progress
+from pixseek.media.formats import UPLOAD_DESCRIPTION
 from pixseek.search.duplicates.check import CheckResult
 from pixseek.search.duplicates.views import GroupView
 
 router = APIRouter(prefix="/v1/duplicates", tags=["duplicates"], dependencies=[requires(Scope.SEARCH)])
-
-KindParam = Literal["exact", "near", "similar"]
-StatusParam = Literal["open", "resolved", "dismissed"]
-
-
-class GroupImage(BaseModel):
-    id: int
-    bucket: str | None
-    key: str | None
-    score: float
-    tier: str | None = Field(
-        description="exact, near or similar: the member's tier relative to the keeper; null for the keeper"
-    )
-    reason: str
-    role: str = Field(description="keep, member (open group) or duplicate (marked by a resolution)")
-    present: bool = Field(description="False once the image was deleted from its bucket")
-
-
-class Group(BaseModel):
-    id: int
-    kind: str = Field(description="the group's strongest link: exact, near or similar")
-    status: str
-    keep: int
-    action: str | None
-    images: list[GroupImage]
-
-
-class GroupPage(BaseModel):
-    groups: list[Group]
-    total: int
-    offset: int
-    limit: int
-
-
-class ResolveRequest(BaseModel):
-    keep: list[int] | None = Field(default=None, description="Image ids to keep; default the keeper.")
-    action: Literal["remove", "hide"] = "hide"
-
-
-class DetectRequest(BaseModel):
-    full: bool = Field(default=False, description="Compare every image again, not only new ones.")
-
-
-class CheckMatch(BaseModel):
-    id: int
-    bucket: str
-    key: str
-    kind: str
-    score: float
-    reason: str
-
-
-class CheckResponse(BaseModel):
-    sha256: str
-    verdict: str = Field(description="exact, near, similar or none: the closest tier found")
-    matches: list[CheckMatch]
 
 
 @router.get("/groups", response_model=GroupPage)
@@ -123,7 +76,7 @@ def detect(body: DetectRequest, session: SessionDep, runner: RunnerDep) -> JobIn
 
 @router.post("/check", response_model=CheckResponse)
 async def check(
-    file: Annotated[UploadFile, File(description="A JPEG, PNG, WebP, GIF, BMP or TIFF image.")],
+    file: Annotated[UploadFile, File(description=UPLOAD_DESCRIPTION)],
     duplicates: DuplicatesDep,
     session: SessionDep,
     settings: SettingsDep,

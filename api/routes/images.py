@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import PrincipalDep, requires, uncounted
 from pixseek.api.deps import SessionDep, SettingsDep
-from pixseek.api.schemas import ImageInfo
+from pixseek.api.schemas.images import ImageInfo, ImageTextOut, WordOut
 from pixseek.core.db import session_scope
 from pixseek.core.errors import ImageNotFound
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import SEARCHABLE, ImageStatus, get_image, get_searchable_image
-from pixseek.index.ocr import get_ocr
-from pixseek.index.tags import tags_of
-from pixseek.index.thumbnails import Thumbnail, ThumbnailStore, get_thumbnail
-from pixseek.ingest.thumbnails import backfill_thumbnails
+from pixseek.index.catalog.images import SEARCHABLE, ImageStatus, get_image, get_searchable_image
+from pixseek.index.catalog.ocr import get_ocr
+from pixseek.index.catalog.tags import tags_of
+from pixseek.index.catalog.thumbnails import Thumbnail, ThumbnailStore, get_thumbnail
+from pixseek.ingest.thumbnailing import backfill_thumbnails
 from pixseek.media.cataloged import read_cataloged
 from pixseek.media.decode import SNIFF_BYTES, sniff
 from pixseek.media.formats import MEDIA_TYPES
@@ -131,24 +130,6 @@ def _matches(if_none_match: str, etag: str) -> bool:
     """If-None-Match compares weakly (RFC 9110 13.1.2): a W/ prefix does not matter."""
     tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
     return "*" in tags or etag in tags
-
-
-class WordOut(BaseModel):
-    text: str
-    box: tuple[int, int, int, int] = Field(description="left, top, right, bottom in displayed-image pixels")
-    confidence: float = Field(description="Tesseract's confidence, 0-100")
-
-
-class ImageTextOut(BaseModel):
-    image_id: int
-    status: Literal["read", "pending", "off"] = Field(
-        description="read: the words below; pending: not read yet (or the file changed since); "
-        "off: OCR is not enabled (PIXSEEK_OCR__ENABLED)"
-    )
-    languages: str | None = Field(default=None, description="Tesseract language packs used, e.g. eng+deu")
-    words: list[WordOut] = Field(default_factory=list, description="In reading order")
-    text: str = Field(default="", description="The words joined by spaces")
-    error: str | None = Field(default=None, description="Why the image could not be read, when it could not")
 
 
 @router.get("/{image_id}/text", response_model=ImageTextOut)

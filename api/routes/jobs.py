@@ -10,8 +10,8 @@ from pixseek.access.ingest import allowed_bucket
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
 from pixseek.api.deps import RunnerDep, SessionDep, SettingsDep
-from pixseek.api.schemas import JobInfo, JobProblem, JobRequest
-from pixseek.index.jobs import job_problems, job_progress, list_jobs
+from pixseek.api.schemas.jobs import JobInfo, JobProblem, JobRequest
+from pixseek.index.catalog.jobs import job_problems, job_progress, list_jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[requires(Scope.INGEST)])
 

@@ -7,81 +7,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
 from pixseek.api.deps import RegionsDep, SessionDep, SettingsDep
+from pixseek.api.schemas.regions import RegionSearchHit, RegionSearchRequest, RegionSearchResponse
 from pixseek.api.uploads import read_upload
-from pixseek.index.catalog import get_searchable_image
+from pixseek.index.catalog.images import get_searchable_image
 from pixseek.search.heatmap import displayed_image, render_heatmap
 from pixseek.search.regions import MAX_SMOOTH, RegionHit
 from pixseek.search.service import Filters
 
 router = APIRouter(prefix="/v1", tags=["regions"], dependencies=[requires(Scope.SEARCH)])
-
-
-class RegionSearchHit(BaseModel):
-    id: int
-    bucket: str
-    key: str
-    score: float = Field(
-        description="The ranking score: region score, mixed with the CLS score by cls_weight."
-    )
-    region_score: float = Field(description="Cosine similarity of the best (smoothed) patch cell.")
-    cls_score: float = Field(description="Cosine similarity of the whole-image embedding.")
-    box: list[int] = Field(description="[x0, y0, x1, y1] in pixels of the image as displayed.")
-    cell: list[int] = Field(description="[row, col] of the best patch cell.")
-
-
-class RegionSearchResponse(BaseModel):
-    results: list[RegionSearchHit]
-
-
-class RegionIn(BaseModel):
-    """A region of a cataloged image: the box a user drew on it."""
-
-    image_id: int = Field(ge=1, description="The cataloged image the box is drawn on.")
-    box: list[float] = Field(
-        min_length=4,
-        max_length=4,
-        description="[x0, y0, x1, y1] in pixels of the image as displayed (EXIF orientation applied), "
-        "the frame of the boxes in results.",
-        examples=[[40, 30, 200, 180]],
-    )
-
-
-class RegionSearchRequest(BaseModel):
-    """Exactly one of `text` or `region`, and how to rank."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"text": "a red umbrella", "k": 10},
-                {"region": {"image_id": 42, "box": [40, 30, 200, 180]}, "k": 10},
-            ]
-        }
-    )
-
-    text: str | None = Field(default=None, min_length=1, examples=["a red umbrella"])
-    region: RegionIn | None = Field(
-        default=None, description="Search for more of this region (its vector comes from the stored patches)."
-    )
-    include_query_image: bool = Field(
-        default=False, description="With `region`: keep the image the box is drawn on in the results."
-    )
-    k: int = Field(default=10, ge=1)
-    smooth: int = Field(default=0, ge=0, le=MAX_SMOOTH, description="Neighbourhood radius, in cells.")
-    cls_weight: float = Field(default=0.0, ge=0.0, le=1.0)
-    min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
-    bucket: str | None = None
-    key_prefix: str | None = None
-
-    @model_validator(mode="after")
-    def _one_query(self) -> RegionSearchRequest:
-        if (self.text is None) == (self.region is None):
-            raise ValueError("give exactly one of text or region")
-        return self
 
 
 def _response(hits: list[RegionHit]) -> RegionSearchResponse:

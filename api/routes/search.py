@@ -12,9 +12,10 @@ from pydantic import ValidationError
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
 from pixseek.api.deps import SearchDep, SessionDep, SettingsDep
-from pixseek.api.search_schemas import FiltersIn, SearchRequest, SearchResponse, TextSearchRequest
+from pixseek.api.schemas.search import FiltersIn, SearchRequest, SearchResponse, TextSearchRequest
 from pixseek.api.uploads import read_upload
 from pixseek.core.metrics import SEARCH_SECONDS
+from pixseek.media.formats import UPLOAD_DESCRIPTION
 from pixseek.search.filters import Filters
 from pixseek.search.query import ImagePart, SearchPage, TextPart
 from pixseek.search.query import Query as SearchQuery
@@ -93,7 +94,7 @@ def search_text(body: TextSearchRequest, session: SessionDep, search: SearchDep)
 
 @router.post("/search/image", response_model=SearchResponse)
 async def search_image(
-    file: Annotated[UploadFile, File(description="A JPEG, PNG, WebP, GIF, BMP or TIFF image.")],
+    file: Annotated[UploadFile, File(description=UPLOAD_DESCRIPTION)],
     session: SessionDep,
     search: SearchDep,
     settings: SettingsDep,

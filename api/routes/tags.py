@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
 from pixseek.api.deps import SessionDep, SettingsDep
-from pixseek.index.tags import catalog_tag_counts, tagging_progress
-from pixseek.index.vocabulary import load_vocabulary
+from pixseek.api.schemas.tags import TagOut, TagsResponse
+from pixseek.index.catalog.tags import catalog_tag_counts, tagging_progress
+from pixseek.index.catalog.vocabulary import load_vocabulary
 from pixseek.model.identity import ModelId
 
 router = APIRouter(prefix="/v1", tags=["tags"], dependencies=[requires(Scope.SEARCH)])
-
-
-class TagOut(BaseModel):
-    name: str
-    threshold: float = Field(description="Probability among the vocabulary an image needs to carry the tag.")
-    prompts: list[str]
-    images: int = Field(description="Searchable images carrying the tag.")
-
-
-class TagsResponse(BaseModel):
-    tags: list[TagOut]
-    scored: int = Field(description="Searchable images scored with the current vocabulary and model.")
-    images: int = Field(description="Searchable images; fewer scored means tagging is catching up.")
 
 
 @router.get("/tags", response_model=TagsResponse)

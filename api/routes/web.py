@@ -24,8 +24,8 @@ from pixseek.api.auth import web_session
 from pixseek.api.deps import SessionDep, SettingsDep
 from pixseek.api.session import COOKIE, SessionSigner
 from pixseek.core.errors import ImageNotFound, PixseekError, RateLimited, Unauthorized
-from pixseek.index.catalog import SEARCHABLE, get_image
-from pixseek.index.duplicates import DuplicateGroup, DuplicateMember
+from pixseek.index.catalog.duplicates import DuplicateGroup, DuplicateMember
+from pixseek.index.catalog.images import SEARCHABLE, get_image
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 STATIC_DIR = WEB_DIR / "static"

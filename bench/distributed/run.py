@@ -32,7 +32,7 @@ import redis
 from bench.common import OUT, TINY_MODEL, add_smoke_flag, synthetic_photos
 from pixseek.core.db import migrate, session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.jobs import job_progress
+from pixseek.index.catalog.jobs import job_progress
 from pixseek.ingest import dispatch
 from pixseek.ingest.run import run_ingest
 from pixseek.model.encoder import get_encoder

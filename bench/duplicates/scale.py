@@ -38,9 +38,9 @@ import numpy as np
 
 from bench.common import add_smoke_flag
 from pixseek.media.perceptual_hash import CODE_ROWS, DIHEDRAL, HASH_BYTES, THUMB, WINDOWS, box_matrix, turn
-from pixseek.search.duplicates.detect import SearchLimits, find_matches
 from pixseek.search.duplicates.grouping import star_groups
 from pixseek.search.duplicates.matching import Rules
+from pixseek.search.duplicates.pair_search import SearchLimits, find_matches
 
 REPO = Path(__file__).resolve().parents[2]
 CHUNK = 100_000

@@ -30,7 +30,7 @@ from PIL import Image
 from bench.common import OUT, TINY_MODEL, add_smoke_flag, machine, synthetic_photos, write_json
 from bench.ingest.dataset import build, default_source
 from pixseek.core.settings import Settings
-from pixseek.index.patch_sync import effective_patch_mode
+from pixseek.index.vectors.patch_sync import effective_patch_mode
 from pixseek.ingest.run import run_ingest
 from pixseek.media.decode import decode_image
 from pixseek.model.encoder import Encoder, get_encoder

@@ -36,7 +36,7 @@ from bench.common import TINY_MODEL, add_smoke_flag, machine, output_dir, write_
 from pixseek.demo.scenes import render_wide
 from pixseek.demo.wide import ASPECTS, HEIGHT, WideScene, wide_scenes
 from pixseek.evaluation.metrics import inside, iou
-from pixseek.index.patch_index import choose_pq_m
+from pixseek.index.vectors.patch_index import choose_pq_m
 from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
 from pixseek.model.cells import CellGrid
 from pixseek.model.encoder import Encoder

@@ -31,7 +31,7 @@ import numpy as np
 
 from bench.common import add_smoke_flag
 from pixseek.core.settings import Settings
-from pixseek.index.patch_index import (
+from pixseek.index.vectors.patch_index import (
     build_index,
     choose_nlist,
     choose_pq_m,

@@ -45,7 +45,7 @@ from pixseek.core.settings import Settings
 from pixseek.demo.library import SIZE, build_library
 from pixseek.demo.scenes import SceneFile, random_layout, write_scenes
 from pixseek.evaluation.metrics import inside
-from pixseek.index.catalog import Image
+from pixseek.index.catalog.images import Image
 from pixseek.ingest.run import run_ingest
 from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
 from pixseek.search.query import ImagePart, Query, RegionPart

@@ -42,10 +42,16 @@ from bench.common import (
 from bench.search.data import cached
 from pixseek.core.db import dispose_engines, ensure_schema, session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus
-from pixseek.index.factory import _top_k_exact, build_index, mmap_flags, recall_at_k, single_query_threads
-from pixseek.index.manifest import Manifest
-from pixseek.index.store import IndexStore
+from pixseek.index.catalog.images import Image, ImageStatus
+from pixseek.index.vectors.factory import (
+    _top_k_exact,
+    build_index,
+    mmap_flags,
+    recall_at_k,
+    single_query_threads,
+)
+from pixseek.index.vectors.manifest import Manifest
+from pixseek.index.vectors.store import IndexStore
 
 DIM = 512
 K = 10
@@ -67,7 +73,7 @@ class Setup:
 
 PRIVATE_PROBE = """
 import sys, faiss, numpy as np
-from pixseek.index.factory import mmap_flags, single_query_threads
+from pixseek.index.vectors.factory import mmap_flags, single_query_threads
 import json
 def anon():
     for line in open("/proc/self/status"):

@@ -20,10 +20,10 @@ from sqlalchemy import insert
 from bench.search.data import cached, clustered
 from pixseek.core.db import dispose_engines, ensure_schema, session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus, ImageVector
-from pixseek.index.factory import build_index
-from pixseek.index.manifest import Manifest
-from pixseek.index.store import IndexStore
+from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
+from pixseek.index.vectors.factory import build_index
+from pixseek.index.vectors.manifest import Manifest
+from pixseek.index.vectors.store import IndexStore
 
 MODEL, PRETRAINED = "bench", "none"
 INSERT_CHUNK = 20_000

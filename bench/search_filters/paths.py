@@ -15,8 +15,8 @@ import faiss
 import numpy as np
 from sqlalchemy.orm import Session
 
-from pixseek.index.factory import FILTER_PROBE_GAIN, filtered_search_params, id_selector
-from pixseek.index.store import LoadedIndex
+from pixseek.index.vectors.factory import FILTER_PROBE_GAIN, filtered_search_params, id_selector
+from pixseek.index.vectors.store import LoadedIndex
 from pixseek.search import semantic
 
 K = 10

@@ -45,9 +45,9 @@ from sqlalchemy.orm import Session
 from bench.common import OUT, machine, write_json
 from bench.search_filters import catalog, paths
 from pixseek.core.db import dispose_engines, session_scope
-from pixseek.index.catalog import Image
-from pixseek.index.factory import EXHAUSTIVE_FRACTION, FILTER_PROBE_GAIN, recall_at_k
-from pixseek.index.store import LoadedIndex
+from pixseek.index.catalog.images import Image
+from pixseek.index.vectors.factory import EXHAUSTIVE_FRACTION, FILTER_PROBE_GAIN, recall_at_k
+from pixseek.index.vectors.store import LoadedIndex
 from pixseek.search.filters import Filters, conditions
 from pixseek.search.query import Query, VectorPart
 from pixseek.search.service import SearchService

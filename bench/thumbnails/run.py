@@ -25,7 +25,7 @@ from pixseek.ingest.extractors import Extractor
 from pixseek.ingest.hashes import SignatureExtractor
 from pixseek.ingest.keywords import KeywordExtractor
 from pixseek.ingest.pipeline import Prepared, prepare_file
-from pixseek.ingest.thumbnails import ThumbnailExtractor
+from pixseek.ingest.thumbnailing import ThumbnailExtractor
 from pixseek.media.sources.local import LocalSource
 from pixseek.model.preprocess import Preprocessor
 

@@ -11,7 +11,7 @@ from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.errors import InvalidRequest
 from pixseek.core.settings import Settings, get_settings
-from pixseek.index.jobs import failures_recorded
+from pixseek.index.catalog.jobs import failures_recorded
 from pixseek.ingest.signatures import backfill_signatures
 from pixseek.search.duplicates.decisions import ACTIONS
 

@@ -15,8 +15,8 @@ from tqdm import tqdm
 from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.settings import Settings, get_settings
-from pixseek.index.catalog import ImageStatus
-from pixseek.index.jobs import JobProgress, JobStatus, job_progress, job_summary
+from pixseek.index.catalog.images import ImageStatus
+from pixseek.index.catalog.jobs import JobProgress, JobStatus, job_progress, job_summary
 
 if TYPE_CHECKING:
     from pixseek.ingest.planning import Plan

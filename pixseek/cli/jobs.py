@@ -7,7 +7,7 @@ import click
 from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.settings import get_settings
-from pixseek.index.jobs import JobKind, job_progress, list_jobs
+from pixseek.index.catalog.jobs import JobKind, job_progress, list_jobs
 
 
 @click.command("jobs")

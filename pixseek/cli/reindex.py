@@ -12,7 +12,7 @@ from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.errors import InvalidRequest
 from pixseek.core.settings import get_settings
-from pixseek.index.jobs import JobStatus, get_job
+from pixseek.index.catalog.jobs import JobStatus, get_job
 
 
 @click.command("reindex")

@@ -13,8 +13,8 @@ import click
 from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.settings import get_settings
-from pixseek.index.tags import catalog_tag_counts, tagging_progress
-from pixseek.index.vocabulary import (
+from pixseek.index.catalog.tags import catalog_tag_counts, tagging_progress
+from pixseek.index.catalog.vocabulary import (
     Vocabulary,
     add_category,
     default_names,

@@ -7,7 +7,7 @@ import click
 from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.core.db import ensure_schema
 from pixseek.core.settings import get_settings
-from pixseek.ingest.thumbnails import backfill_thumbnails
+from pixseek.ingest.thumbnailing import backfill_thumbnails
 
 
 @click.command("thumbnails")

@@ -19,12 +19,24 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pixseek.core.settings import Settings
+from typing import Any, Protocol, Self, TypeVar
 
 ACTIVE_MODEL_FILE = "model.json"
+
+
+class ModelSettings(Protocol):
+    """What a switch reads and rewrites of the settings (`Settings` has it; this module stays
+    beneath `pixseek.core.settings`, which calls `follow_switch` when it is first read)."""
+
+    data_dir: Path
+    model: str
+    pretrained: str
+    space: str
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Self: ...
+
+
+S = TypeVar("S", bound=ModelSettings)
 
 
 @dataclass
@@ -68,7 +80,7 @@ def write_active_model(data_dir: Path, record: ActiveModel) -> None:
         raise
 
 
-def follow_switch(settings: Settings) -> Settings:
+def follow_switch(settings: S) -> S:
     """`settings` pointed at the generation the data dir serves (themselves when nothing changed).
 
     Cheap (one small file read): long-running processes call it per task or every few
@@ -86,7 +98,7 @@ def follow_switch(settings: Settings) -> Settings:
     return settings.model_copy(update=update)
 
 
-def serving_model_keys(settings: Settings) -> list[str]:
+def serving_model_keys(settings: ModelSettings) -> list[str]:
     """The model keys a catalog row may carry while `settings`' model serves it.
 
     Around a switch the catalog's `images.model` is updated just after `model.json`, and a

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pixseek.core.active_model import follow_switch
+
 # Pretrained tags that mean "random weights": only for tests and benchmarks.
 RANDOM_WEIGHTS = ("none", "")
 
@@ -405,6 +407,4 @@ def get_settings() -> Settings:
 
     Long-running processes re-read the switch with `follow_switch` (pixseek/core/active_model.py).
     """
-    from pixseek.core.active_model import follow_switch
-
     return follow_switch(Settings())

@@ -11,7 +11,7 @@ import numpy as np
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.settings import Settings
 from pixseek.demo.scenes import random_layout, read_scenes, write_scenes
-from pixseek.index.jobs import job_summary
+from pixseek.index.catalog.jobs import job_summary
 from pixseek.ingest.run import run_ingest
 from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
 from pixseek.search.query import Query, TextPart

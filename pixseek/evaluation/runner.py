@@ -22,10 +22,10 @@ from pixseek.core.errors import IndexNotReady
 from pixseek.core.settings import Settings
 from pixseek.evaluation.metrics import inside, iou, ranking_metrics
 from pixseek.evaluation.queries import QuerySet, RegionQuery
-from pixseek.index.catalog import SEARCHABLE, Image
-from pixseek.index.manifest import Manifest
-from pixseek.index.patch_sync import effective_patch_mode
-from pixseek.index.store import IndexStore
+from pixseek.index.catalog.images import SEARCHABLE, Image
+from pixseek.index.vectors.manifest import Manifest
+from pixseek.index.vectors.patch_sync import effective_patch_mode
+from pixseek.index.vectors.store import IndexStore
 from pixseek.ingest.reindex import candidate_settings
 from pixseek.search.filters import Filters
 from pixseek.search.query import ImageIdPart, Query, TextPart

@@ -18,3 +18,7 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff"}
     | {".heic", ".heif", ".hif", ".avif"}
 )
+
+# The formats in words, for help texts and API descriptions ("JPEG, PNG, ... or AVIF").
+FORMAT_NAMES = ", ".join(FORMATS[:-1]) + " or " + FORMATS[-1]
+UPLOAD_DESCRIPTION = f"An image file: {FORMAT_NAMES}, recognised by content."

@@ -2,20 +2,20 @@
 
 from pixseek.access.keys import ApiKey
 from pixseek.core.db import Base
-from pixseek.index.catalog import Image, ImageVector
-from pixseek.index.duplicates import (
+from pixseek.index.catalog.duplicates import (
     DuplicateDecision,
     DuplicateGroup,
     DuplicateMember,
     DuplicatePair,
     ImageHash,
 )
-from pixseek.index.jobs import Job
-from pixseek.index.leases import TaskLease
-from pixseek.index.ocr import ImageOcr
-from pixseek.index.tags import ImageTag, ImageTagState, TagVocabulary
-from pixseek.index.text import ImageText
-from pixseek.index.thumbnails import Thumbnail
+from pixseek.index.catalog.images import Image, ImageVector
+from pixseek.index.catalog.jobs import Job
+from pixseek.index.catalog.keywords import ImageText
+from pixseek.index.catalog.leases import TaskLease
+from pixseek.index.catalog.ocr import ImageOcr
+from pixseek.index.catalog.tags import ImageTag, ImageTagState, TagVocabulary
+from pixseek.index.catalog.thumbnails import Thumbnail
 
 __all__ = [
     "ApiKey",

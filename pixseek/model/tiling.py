@@ -27,7 +27,7 @@ import numpy as np
 if TYPE_CHECKING:
     from pixseek.core.settings import Settings
 
-# Ids in the patch index leave this many slots per image (index/patch_index.py).
+# Ids in the patch index leave this many slots per image (index/vectors/patch_index.py).
 MAX_CELLS = 4096
 # Tiles overlap by at least this share of their side, so no cell sits only at a tile's edge.
 MIN_OVERLAP = 0.25

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from pixseek.core.errors import InvalidRequest, PayloadTooLarge
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import SEARCHABLE, Image
-from pixseek.index.duplicates import Kind
-from pixseek.index.patches import PatchStore
+from pixseek.index.catalog.duplicates import Kind
+from pixseek.index.catalog.images import SEARCHABLE, Image
+from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.media.decode import decode_image
 from pixseek.media.perceptual_hash import DIHEDRAL, Signature, hamming, signature
 from pixseek.search.duplicates.layout import LayoutRule, layout_agreement

@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 
 from pixseek.core.db import utcnow
 from pixseek.core.errors import InvalidRequest
-from pixseek.index.catalog import Image
-from pixseek.index.duplicates import (
+from pixseek.index.catalog.duplicates import (
     Decision,
     DuplicateDecision,
     DuplicateGroup,
@@ -23,6 +22,7 @@ from pixseek.index.duplicates import (
     GroupStatus,
     Role,
 )
+from pixseek.index.catalog.images import Image
 from pixseek.search.duplicates.errors import GroupDecided
 from pixseek.search.duplicates.views import GroupView, get_group, load_group
 

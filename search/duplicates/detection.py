@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 
 from pixseek.core.db import IN_LIST_MAX, in_chunks, utcnow
 from pixseek.core.settings import Settings
-from pixseek.index.duplicates import DuplicatePair, ImageHash
-from pixseek.index.patches import PatchStore
+from pixseek.index.catalog.duplicates import DuplicatePair, ImageHash
+from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.model.identity import ModelId
-from pixseek.search.duplicates.detect import SearchLimits, find_matches
 from pixseek.search.duplicates.layout import LayoutRule, StoredPatches, check_layout
 from pixseek.search.duplicates.matching import Matches, Rules
+from pixseek.search.duplicates.pair_search import SearchLimits, find_matches
 from pixseek.search.duplicates.regroup import regroup
 from pixseek.search.duplicates.store import CHUNK, Collection, load_collection, load_vectors
 

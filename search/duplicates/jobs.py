@@ -22,7 +22,7 @@ from pixseek.core.active_model import follow_switch
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.locks import file_lock
 from pixseek.core.settings import Settings
-from pixseek.index.jobs import JobKind, add_job, claim_job, finish_job, get_job
+from pixseek.index.catalog.jobs import JobKind, add_job, claim_job, finish_job, get_job
 from pixseek.search.duplicates.detection import DetectSummary, detect
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 A CLS vector says what a picture shows, not where: two different scenes of alike things
 (a white square and a purple cross; a white cross and a purple cross, elsewhere) pass
 any cosine threshold a retake passes. So each `similar` candidate pair is checked on the
-patch tokens ingest stored for region search (`index/patches.py`), one (rows, cols, dim)
+patch tokens ingest stored for region search (`index/vectors/patch_store.py`), one (rows, cols, dim)
 grid per picture:
 
 1. Both grids are resampled to a common size when they differ (the area average, as the
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pixseek.core.settings import Settings
-from pixseek.index.duplicates import Kind
-from pixseek.index.patches import PatchStore
+from pixseek.index.catalog.duplicates import Kind
+from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.media.perceptual_hash import box_matrix
 from pixseek.search.duplicates.matching import Matches
 

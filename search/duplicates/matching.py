@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from pixseek.core.settings import Settings
-from pixseek.index.duplicates import Kind
+from pixseek.index.catalog.duplicates import Kind
 from pixseek.media.perceptual_hash import GRID, HASH_BYTES, compare_many, describe
 
 # Exact copies are found from the catalog's sha256 column, not by these rules; their reason.

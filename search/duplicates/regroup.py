@@ -17,8 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from pixseek.core.settings import KeeperRule, Settings
-from pixseek.index.catalog import SEARCHABLE, Image
-from pixseek.index.duplicates import (
+from pixseek.index.catalog.duplicates import (
     DuplicateDecision,
     DuplicateGroup,
     DuplicateMember,
@@ -27,6 +26,7 @@ from pixseek.index.duplicates import (
     Kind,
     Role,
 )
+from pixseek.index.catalog.images import SEARCHABLE, Image
 from pixseek.search.duplicates.grouping import classes, star_groups
 from pixseek.search.duplicates.keeper import ImageFacts, keeper_reason, rank_key
 from pixseek.search.duplicates.matching import EXACT_REASON, Rules

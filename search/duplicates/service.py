@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pixseek.core.active_model import follow_switch
 from pixseek.core.settings import Settings
-from pixseek.index.duplicates import GroupStatus
+from pixseek.index.catalog.duplicates import GroupStatus
 from pixseek.search.duplicates import decisions, detection, regroup, views
 from pixseek.search.duplicates.check import CheckResult, DuplicateCheck
 from pixseek.search.duplicates.decisions import ACTIONS

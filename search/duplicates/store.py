@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pixseek.core.db import in_chunks
-from pixseek.index.catalog import SEARCHABLE, Image, ImageVector
-from pixseek.index.duplicates import ImageHash
+from pixseek.index.catalog.duplicates import ImageHash
+from pixseek.index.catalog.images import SEARCHABLE, Image, ImageVector
 from pixseek.media.perceptual_hash import CODES_BYTES, THUMB, VERSION, unpack_codes
 from pixseek.search.duplicates.keeper import ImageFacts
 

@@ -12,7 +12,7 @@ from celery import Task
 
 from pixseek.core.broker import celery_app, retry_with_backoff
 from pixseek.core.settings import get_settings
-from pixseek.index.jobs import record_failure
+from pixseek.index.catalog.jobs import record_failure
 from pixseek.search.duplicates.jobs import DETECT_TASK, run_detection_job
 
 

@@ -16,7 +16,7 @@ import dataclasses
 import numpy as np
 
 from pixseek.core.settings import Settings
-from pixseek.index.patch_sync import effective_patch_mode, store_patch_mode
+from pixseek.index.vectors.patch_sync import effective_patch_mode, store_patch_mode
 from pixseek.media.decode import decode_image
 from pixseek.model.encoder import Encoder
 from pixseek.model.patch_tokens import check_patch_mode

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pixseek.core.errors import InvalidRequest
-from pixseek.index.catalog import MAX_ID, SEARCHABLE, Image
-from pixseek.index.duplicates import DuplicateGroup, DuplicateMember, GroupStatus, Kind
+from pixseek.index.catalog.duplicates import DuplicateGroup, DuplicateMember, GroupStatus, Kind
+from pixseek.index.catalog.images import MAX_ID, SEARCHABLE, Image
 from pixseek.search.duplicates.errors import GroupNotFound
 
 

@@ -16,7 +16,7 @@ from pixseek.api.app import create_app
 from pixseek.api.auth import authorize
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus
+from pixseek.index.catalog.images import Image, ImageStatus
 from pixseek.ingest.run import run_ingest
 from tests.api.conftest import assert_error
 from tests.imagegen import write_bad_files

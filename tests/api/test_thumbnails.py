@@ -13,9 +13,9 @@ from sqlalchemy import delete, select
 from pixseek.api.app import create_app
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.thumbnails import Thumbnail, ThumbnailStore
+from pixseek.index.catalog.thumbnails import Thumbnail, ThumbnailStore
 from pixseek.ingest.run import run_ingest
-from pixseek.ingest.thumbnails import backfill_thumbnails, lacking_thumbnails
+from pixseek.ingest.thumbnailing import backfill_thumbnails, lacking_thumbnails
 from tests.api.conftest import assert_error
 from tests.imagegen import encode, jpeg_with_orientation, pattern
 from tests.ingest.helpers import bump_mtime, catalog

@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageVector
-from pixseek.index.store import IndexStore, index_ids
+from pixseek.index.catalog.images import Image, ImageVector
+from pixseek.index.vectors.store import IndexStore, index_ids
 from tests.conftest import TEST_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

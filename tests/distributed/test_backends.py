@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageVector
-from pixseek.index.jobs import JobStatus, job_progress, job_summary
+from pixseek.index.catalog.images import Image, ImageVector
+from pixseek.index.catalog.jobs import JobStatus, job_progress, job_summary
 from pixseek.ingest.finalizing import finalize_job
 from pixseek.ingest.pending import pending_count
 from pixseek.ingest.planning import create_job, plan_job

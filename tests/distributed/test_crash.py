@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from pixseek.core.db import session_scope
-from pixseek.index.catalog import Image, ImageStatus, ImageVector
-from pixseek.index.patches import PatchStore
+from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
+from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.ingest.dispatch import wait_for_job
 from tests.distributed.services import Cluster, assert_indexed_once, snapshot, wait_until
 from tests.imagegen import write_images

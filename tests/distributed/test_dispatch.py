@@ -10,7 +10,7 @@ from sqlalchemy import select
 from pixseek.core.db import session_scope
 from pixseek.core.errors import BrokerUnavailable
 from pixseek.core.settings import Settings
-from pixseek.index.jobs import Job, JobStatus
+from pixseek.index.catalog.jobs import Job, JobStatus
 from pixseek.ingest.dispatch import start_job, submit_job
 
 UNREACHABLE = "redis://127.0.0.1:1/0"  # nothing listens on port 1

@@ -17,8 +17,8 @@ from sqlalchemy import select, update
 
 from pixseek.core.db import dispose_engines, migrate, session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.jobs import job_progress, job_summary
-from pixseek.index.leases import TaskLease, database_now, take_lease
+from pixseek.index.catalog.jobs import job_progress, job_summary
+from pixseek.index.catalog.leases import TaskLease, database_now, take_lease
 from pixseek.ingest import dispatch, recovery
 from pixseek.ingest.planning import create_job, plan_job
 from pixseek.media.sources import open_source

@@ -15,9 +15,9 @@ from pixseek.api.app import create_app
 from pixseek.core.db import session_scope
 from pixseek.core.errors import BucketNotFound
 from pixseek.core.settings import Settings, get_settings
-from pixseek.index.catalog import Image
-from pixseek.index.jobs import job_summary
-from pixseek.index.store import IndexStore, index_ids
+from pixseek.index.catalog.images import Image
+from pixseek.index.catalog.jobs import job_summary
+from pixseek.index.vectors.store import IndexStore, index_ids
 from pixseek.ingest.run import run_ingest
 from pixseek.media.sources.s3 import S3Source, parse_uri
 from tests.imagegen import encode, pattern

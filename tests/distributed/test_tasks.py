@@ -12,8 +12,8 @@ import redis
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings, get_settings
-from pixseek.index.jobs import job_progress, job_summary
-from pixseek.index.leases import take_lease
+from pixseek.index.catalog.jobs import job_progress, job_summary
+from pixseek.index.catalog.leases import take_lease
 from pixseek.ingest import dispatch, tasks
 from pixseek.ingest.pending import pending_count
 from pixseek.ingest.planning import create_job, plan_job

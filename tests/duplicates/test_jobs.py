@@ -11,8 +11,8 @@ import pixseek.ingest.signatures as signatures
 import pixseek.search.duplicates.jobs as jobs
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings, get_settings
-from pixseek.index.duplicates import ImageHash
-from pixseek.index.jobs import JobProgress, failures_recorded, job_progress
+from pixseek.index.catalog.duplicates import ImageHash
+from pixseek.index.catalog.jobs import JobProgress, failures_recorded, job_progress
 from pixseek.ingest.run import run_ingest
 from pixseek.ingest.signatures import backfill_signatures
 from pixseek.search.duplicates.jobs import create_detection_job, run_detection_job

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from pixseek.core.db import session_scope
 from pixseek.core.errors import InvalidRequest, UnsupportedImage
 from pixseek.core.settings import Settings
-from pixseek.index.duplicates import DuplicateDecision, DuplicateGroup, DuplicatePair, ImageHash
+from pixseek.index.catalog.duplicates import DuplicateDecision, DuplicateGroup, DuplicatePair, ImageHash
 from pixseek.ingest.run import run_ingest
 from pixseek.search.duplicates.service import (
     DetectSummary,

@@ -6,8 +6,8 @@ import numpy as np
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus
-from pixseek.index.duplicates import DuplicatePair
+from pixseek.index.catalog.duplicates import DuplicatePair
+from pixseek.index.catalog.images import Image, ImageStatus
 from pixseek.media.perceptual_hash import CODE_ROWS, DIHEDRAL, THUMB
 from pixseek.search.duplicates.matching import Rules, classify
 from pixseek.search.duplicates.service import DuplicateService

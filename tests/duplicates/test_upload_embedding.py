@@ -10,8 +10,8 @@ from PIL import Image as PILImage
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image
-from pixseek.index.patches import PatchStore
+from pixseek.index.catalog.images import Image
+from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.ingest.run import run_ingest
 from pixseek.model.encoder import get_encoder
 from pixseek.search.duplicates.upload import UploadEmbedding

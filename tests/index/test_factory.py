@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench.search.data import clustered
-from pixseek.index.factory import (
+from pixseek.index.vectors.factory import (
     EXHAUSTIVE_FRACTION,
     FILTER_PROBE_GAIN,
     FLAT,
@@ -26,8 +26,8 @@ from pixseek.index.factory import (
     spherical_kmeans,
     stored_ids,
 )
-from pixseek.index.manifest import Manifest
-from pixseek.index.store import IndexStore
+from pixseek.index.vectors.manifest import Manifest
+from pixseek.index.vectors.store import IndexStore
 
 
 def test_plan_for_picks_exact_below_threshold_and_ivf_above() -> None:
@@ -168,7 +168,7 @@ def test_filtered_exact_search_uses_plain_parameters() -> None:
 def test_hnsw_coarse_quantiser_path_builds_searches_and_round_trips(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pixseek.index.factory as factory
+    import pixseek.index.vectors.factory as factory
 
     monkeypatch.setattr(factory, "HNSW_QUANTIZER_MIN_LISTS", 64)
     x = clustered(4_000, 32, seed=13)

@@ -11,8 +11,8 @@ import pytest
 import pixseek.model.encoder as encoder_module
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus
-from pixseek.index.patch_sync import patch_index_store
+from pixseek.index.catalog.images import Image, ImageStatus
+from pixseek.index.vectors.patch_sync import patch_index_store
 from pixseek.ingest.finalizing import finalize_job
 from pixseek.ingest.planning import create_job, plan_job
 from pixseek.ingest.processing import process_images

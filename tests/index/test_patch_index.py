@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from pixseek.core.settings import Settings
-from pixseek.index.manifest import PatchModeMismatch
-from pixseek.index.patch_index import (
+from pixseek.index.vectors.manifest import PatchModeMismatch
+from pixseek.index.vectors.patch_index import (
     EXACT_TYPE,
     build_index,
     choose_nlist,
@@ -21,7 +21,7 @@ from pixseek.index.patch_index import (
     search_index,
     split_ids,
 )
-from pixseek.index.patch_sync import patch_index_store, store_patch_mode
+from pixseek.index.vectors.patch_sync import patch_index_store, store_patch_mode
 from pixseek.ingest.run import run_ingest
 from pixseek.model.identity import ModelId
 from tests.imagegen import write_images
@@ -152,9 +152,9 @@ def test_writer_switches_to_the_compressed_index_past_the_threshold(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, one_faiss_thread: None
 ) -> None:
     from pixseek.core.db import session_scope
-    from pixseek.index.catalog import Image, ImageStatus
-    from pixseek.index.patch_sync import update_patch_index
-    from pixseek.index.patches import PatchStore
+    from pixseek.index.catalog.images import Image, ImageStatus
+    from pixseek.index.vectors.patch_store import PatchStore
+    from pixseek.index.vectors.patch_sync import update_patch_index
 
     monkeypatch.setattr(settings, "patch_index_min_train", 1000)
     store = PatchStore(settings.patch_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pixseek.core.settings import Settings
-from pixseek.index.patch_sync import effective_patch_mode, ensure_store_patch_mode
+from pixseek.index.vectors.patch_sync import effective_patch_mode, ensure_store_patch_mode
 from pixseek.model.bundled import SCENES_MODEL
 
 

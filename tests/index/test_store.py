@@ -13,19 +13,19 @@ from sqlalchemy import update
 from pixseek.core.db import session_scope
 from pixseek.core.errors import ModelMismatch
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus
-from pixseek.index.factory import build_index
-from pixseek.index.generations import CURRENT_FILE
-from pixseek.index.manifest import Manifest
-from pixseek.index.patches import PatchStore
-from pixseek.index.store import (
+from pixseek.index.catalog.images import Image, ImageStatus
+from pixseek.index.vectors.factory import build_index
+from pixseek.index.vectors.generations import CURRENT_FILE
+from pixseek.index.vectors.manifest import Manifest
+from pixseek.index.vectors.patch_store import PatchStore
+from pixseek.index.vectors.store import (
     INDEX_FILE,
     MANIFEST_FILE,
     IndexHolder,
     IndexStore,
     index_ids,
 )
-from pixseek.index.writer import publish_index
+from pixseek.index.vectors.writer import publish_index
 from pixseek.ingest.run import run_ingest
 from pixseek.model.identity import ModelId
 

@@ -9,10 +9,10 @@ from sqlalchemy import update
 from bench.search.data import clustered
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus, ImageVector
-from pixseek.index.factory import REBUILD_GROWTH, stored_ids
-from pixseek.index.store import IndexStore, LoadedIndex
-from pixseek.index.writer import publish_index
+from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
+from pixseek.index.vectors.factory import REBUILD_GROWTH, stored_ids
+from pixseek.index.vectors.store import IndexStore, LoadedIndex
+from pixseek.index.vectors.writer import publish_index
 from pixseek.model.identity import ModelId
 
 MODEL, PRETRAINED, DIM = "pixseek-tiny", "none", 16

@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageVector
-from pixseek.index.jobs import job_summary
-from pixseek.index.patches import PatchStore
-from pixseek.index.store import IndexStore, index_ids
+from pixseek.index.catalog.images import Image, ImageVector
+from pixseek.index.catalog.jobs import job_summary
+from pixseek.index.vectors.patch_store import PatchStore
+from pixseek.index.vectors.store import IndexStore, index_ids
 from tests.imagegen import encode, jpeg_with_orientation, pattern, with_exif, write_image
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pixseek.index.jobs import JobProgress
+from pixseek.index.catalog.jobs import JobProgress
 
 
 def progress(total: int, counts: dict[str, int], unchanged: int = 0, planned: int = 0) -> JobProgress:

@@ -9,7 +9,7 @@ import pytest
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.jobs import job_summary
+from pixseek.index.catalog.jobs import job_summary
 from pixseek.ingest import processing
 from pixseek.ingest.run import run_ingest
 from tests.imagegen import write_images

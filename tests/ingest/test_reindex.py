@@ -19,8 +19,8 @@ from pixseek.core.active_model import follow_switch, read_active_model
 from pixseek.core.db import session_scope
 from pixseek.core.errors import InvalidRequest, ModelMismatch
 from pixseek.core.settings import Settings, get_settings
-from pixseek.index.catalog import Image, ImageStatus, ImageVector
-from pixseek.index.jobs import Job, JobKind, JobStatus
+from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
+from pixseek.index.catalog.jobs import Job, JobKind, JobStatus
 from pixseek.ingest import reindex
 from pixseek.ingest.reindex import drop_old, run_reindex
 from pixseek.ingest.run import run_ingest

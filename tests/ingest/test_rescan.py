@@ -15,8 +15,8 @@ from pixseek.cli import main
 from pixseek.core.broker import RESCAN_TASK, make_celery
 from pixseek.core.db import session_scope
 from pixseek.core.settings import RescanSettings, Settings
-from pixseek.index.catalog import Image, ImageStatus
-from pixseek.index.jobs import Job, JobStatus, record_failure
+from pixseek.index.catalog.images import Image, ImageStatus
+from pixseek.index.catalog.jobs import Job, JobStatus, record_failure
 from pixseek.ingest.dispatch import rescan_bucket
 from tests.services_needed import service_missing
 

@@ -12,10 +12,10 @@ import pytest
 from pixseek.core.db import session_scope
 from pixseek.core.errors import BucketNotFound, ModelMismatch
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import ImageStatus
-from pixseek.index.jobs import JobStatus, job_progress
-from pixseek.index.manifest import Manifest
-from pixseek.index.store import IndexStore
+from pixseek.index.catalog.images import ImageStatus
+from pixseek.index.catalog.jobs import JobStatus, job_progress
+from pixseek.index.vectors.manifest import Manifest
+from pixseek.index.vectors.store import IndexStore
 from pixseek.ingest import finalizing
 from pixseek.ingest.finalizing import finalize_job
 from pixseek.ingest.planning import create_job, plan_job

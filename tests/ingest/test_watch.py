@@ -25,7 +25,7 @@ from watchdog.events import (
 
 from pixseek.cli import main
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import ImageStatus
+from pixseek.index.catalog.images import ImageStatus
 from pixseek.ingest.run import run_ingest
 from pixseek.ingest.watch import Schedule, Watcher, _Changes
 from tests.imagegen import write_image

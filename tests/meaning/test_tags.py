@@ -20,8 +20,8 @@ from pixseek.core.settings import Settings, get_settings
 from pixseek.demo.library import Library
 from pixseek.demo.scenes import COLOURS, SHAPES
 from pixseek.demo.tags import scene_tags, scene_vocabulary
-from pixseek.index.catalog import Image
-from pixseek.index.tags import ImageTag
+from pixseek.index.catalog.images import Image
+from pixseek.index.catalog.tags import ImageTag
 from tests.meaning.conftest import cli_json
 
 # Measured on this library: precision 0.893, recall 0.890 (94 images, 11 tags, threshold 0.07).

@@ -25,7 +25,7 @@ from pixseek.core.settings import get_settings
 from pixseek.demo.scenes import render_wide
 from pixseek.demo.wide import HEIGHT, WideScene, wide_scenes
 from pixseek.evaluation.metrics import inside
-from pixseek.index.catalog import Image
+from pixseek.index.catalog.images import Image
 from tests.meaning.conftest import MEANING_ENV
 
 log = logging.getLogger(__name__)

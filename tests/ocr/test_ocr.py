@@ -16,9 +16,9 @@ from pixseek.cli import main
 from pixseek.core.broker import celery_for
 from pixseek.core.db import alembic_config, migrate, session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image
-from pixseek.index.jobs import Job, JobKind, JobStatus
-from pixseek.index.ocr import ImageOcr
+from pixseek.index.catalog.images import Image
+from pixseek.index.catalog.jobs import Job, JobKind, JobStatus
+from pixseek.index.catalog.ocr import ImageOcr
 from pixseek.ingest.ocr import create_ocr_job, follow_ingest_with_ocr, lacking_count
 from pixseek.ingest.ocr_tasks import recognise
 from pixseek.ingest.run import run_ingest

@@ -11,13 +11,13 @@ import numpy as np
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus, ImageVector
-from pixseek.index.factory import build_index
-from pixseek.index.manifest import Manifest
-from pixseek.index.store import IndexStore
-from pixseek.index.text import put_document
-from pixseek.index.tokenize import document_for
-from pixseek.index.writer import publish_index
+from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
+from pixseek.index.catalog.keywords import put_document
+from pixseek.index.catalog.tokenize import document_for
+from pixseek.index.vectors.factory import build_index
+from pixseek.index.vectors.manifest import Manifest
+from pixseek.index.vectors.store import IndexStore
+from pixseek.index.vectors.writer import publish_index
 from pixseek.model.identity import ModelId
 
 DIM = 64  # the tiny test model's embedding size, so text parts work on these catalogs too

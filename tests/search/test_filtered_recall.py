@@ -10,10 +10,10 @@ from sqlalchemy import insert
 from bench.search.data import clustered
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus, ImageVector
-from pixseek.index.factory import RECALL_TARGET, recall_at_k
-from pixseek.index.store import IndexStore
-from pixseek.index.writer import publish_index
+from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
+from pixseek.index.vectors.factory import RECALL_TARGET, recall_at_k
+from pixseek.index.vectors.store import IndexStore
+from pixseek.index.vectors.writer import publish_index
 from pixseek.model.identity import ModelId
 from pixseek.search.filters import Filters
 from pixseek.search.query import Query, VectorPart

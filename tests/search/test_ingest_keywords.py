@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image
-from pixseek.index.text import ImageText
+from pixseek.index.catalog.images import Image
+from pixseek.index.catalog.keywords import ImageText
 from pixseek.ingest.keywords import sidecar_keys
 from pixseek.ingest.run import run_ingest
 from pixseek.search.query import Mode, Query, TextPart

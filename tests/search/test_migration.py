@@ -7,7 +7,7 @@ from sqlalchemy import insert, inspect
 
 from pixseek.core.db import alembic_config, get_engine, migrate, session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus
+from pixseek.index.catalog.images import Image, ImageStatus
 from pixseek.search.query import Mode, Query, TextPart
 from pixseek.search.service import SearchService
 

@@ -14,7 +14,7 @@ from pixseek.api.app import create_app
 from pixseek.core.db import session_scope
 from pixseek.core.errors import InvalidRequest
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image
+from pixseek.index.catalog.images import Image
 from pixseek.search.query import Order, Query, VectorPart
 from pixseek.search.service import SearchService
 from tests.search.catalog import DIM, Spec, build, random_vectors, unit

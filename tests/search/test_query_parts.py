@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pixseek.core.errors import InvalidRequest
-from pixseek.index.tokenize import document_for, index_words, same_name, words
+from pixseek.index.catalog.tokenize import document_for, index_words, same_name, words
 from pixseek.search.fusion import reciprocal_rank_fusion
 from pixseek.search.prompts import prompts_for
 from pixseek.search.query import combine, explain

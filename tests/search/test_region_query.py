@@ -10,8 +10,8 @@ import pytest
 from pixseek.core.db import session_scope
 from pixseek.core.errors import ImageNotFound, InvalidRegion
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image as CatalogImage
-from pixseek.index.patches import PatchStore
+from pixseek.index.catalog.images import Image as CatalogImage
+from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.ingest.run import run_ingest
 from pixseek.model.cells import CellGrid
 from pixseek.search.query import Query, RegionPart

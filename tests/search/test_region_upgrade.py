@@ -16,11 +16,11 @@ from sqlalchemy import update
 from pixseek.cli import main
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings, get_settings
-from pixseek.index.catalog import Image as CatalogImage
-from pixseek.index.manifest import MANIFEST_FILE, PatchManifest
-from pixseek.index.patch_index import CELLS_FILE, INDEX_FILE, new_exact_index, patch_ids
-from pixseek.index.patch_sync import patch_index_store
-from pixseek.index.patches import PatchStore
+from pixseek.index.catalog.images import Image as CatalogImage
+from pixseek.index.vectors.manifest import MANIFEST_FILE, PatchManifest
+from pixseek.index.vectors.patch_index import CELLS_FILE, INDEX_FILE, new_exact_index, patch_ids
+from pixseek.index.vectors.patch_store import PatchStore
+from pixseek.index.vectors.patch_sync import patch_index_store
 from pixseek.ingest.patch_upgrade import upgrade_patches
 from pixseek.ingest.run import run_ingest
 from pixseek.search.regions import RegionSearchService

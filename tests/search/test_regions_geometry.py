@@ -11,8 +11,8 @@ from PIL import Image
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image as CatalogImage
-from pixseek.index.patches import PatchStore
+from pixseek.index.catalog.images import Image as CatalogImage
+from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.ingest.run import run_ingest
 from pixseek.media.decode import decode_image
 from pixseek.model.preprocess import Geometry, Preprocessor

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from pixseek.core.db import session_scope
 from pixseek.core.errors import ImageNotFound, InvalidRequest
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus
+from pixseek.index.catalog.images import Image, ImageStatus
 from pixseek.search.filters import Filters
 from pixseek.search.query import ImageIdPart, Mode, Query, SearchPage, TextPart, VectorPart
 from pixseek.search.service import SearchService

@@ -20,7 +20,7 @@ from pixseek.core.errors import (
     UnsupportedImage,
 )
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image
+from pixseek.index.catalog.images import Image
 from pixseek.ingest.run import run_ingest
 from pixseek.search.query import ImageIdPart, ImagePart, Part, Query, TextPart, VectorPart
 from pixseek.search.service import Filters, Hit, SearchService

@@ -15,9 +15,9 @@ from pixseek.cli import main
 from pixseek.core.db import session_scope
 from pixseek.core.errors import InvalidRequest
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image
-from pixseek.index.jobs import Job, JobStatus
-from pixseek.index.tags import ImageTag, ImageTagState, replace_tags
+from pixseek.index.catalog.images import Image
+from pixseek.index.catalog.jobs import Job, JobStatus
+from pixseek.index.catalog.tags import ImageTag, ImageTagState, replace_tags
 from pixseek.ingest.run import run_ingest
 from pixseek.ingest.tagging import tag_catalog
 from pixseek.model.encoder import Encoder

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pixseek.index.vocabulary import (
+from pixseek.index.catalog.vocabulary import (
     DEFAULT_FILE,
     VocabularyError,
     add_category,

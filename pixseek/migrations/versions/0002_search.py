@@ -63,7 +63,7 @@ def _sqlite_has_fts5(bind: sa.Connection) -> bool:
 
 def _backfill(bind: sa.Connection) -> None:
     """Keyword documents for images cataloged before this revision (names and folders)."""
-    from pixseek.index.tokenize import document_for
+    from pixseek.index.catalog.tokenize import document_for
 
     images = sa.table("images", sa.column("id"), sa.column("key"), sa.column("status"))
     text = sa.table(

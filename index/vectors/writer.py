@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from pixseek.core.active_model import serving_model_keys
 from pixseek.core.db import in_chunks, session_scope, utcnow
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import SEARCHABLE, Image, ImageStatus, ImageVector, vector_dim
-from pixseek.index.factory import FLAT, add_vectors, build_index, needs_rebuild
-from pixseek.index.manifest import Manifest
-from pixseek.index.patch_sync import update_patch_index
-from pixseek.index.store import IndexStore, index_ids
+from pixseek.index.catalog.images import SEARCHABLE, Image, ImageStatus, ImageVector, vector_dim
+from pixseek.index.vectors.factory import FLAT, add_vectors, build_index, needs_rebuild
+from pixseek.index.vectors.manifest import Manifest
+from pixseek.index.vectors.patch_sync import update_patch_index
+from pixseek.index.vectors.store import IndexStore, index_ids
 from pixseek.model.identity import ModelId
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ database's own full-text index over it:
 - PostgreSQL: a generated, weighted `tsvector` column with a GIN index, ranked by `ts_rank`.
 
 Field weights make a word in the file name count more than one in the folders, and that
-more than one in the caption or in the text read from the image (OCR, `index/ocr.py`).
+more than one in the caption or in the text read from the image (OCR, `index/catalog/ocr.py`).
 Relevance values are comparable within one query only.
 """
 
@@ -24,8 +24,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from pixseek.core.db import Base
 from pixseek.core.errors import PixseekError
-from pixseek.index.catalog import IdType, Image
-from pixseek.index.tokenize import TextDocument
+from pixseek.index.catalog.images import IdType, Image
+from pixseek.index.catalog.tokenize import TextDocument
 
 FTS_TABLE = "image_text_fts"
 # bm25 weights per FTS5 column (name, path, caption, ocr); PostgreSQL uses setweight A, B, C, D.

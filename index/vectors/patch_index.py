@@ -36,8 +36,8 @@ from typing import Any
 import faiss
 import numpy as np
 
-from pixseek.index.generations import GenerationFolder, GenerationHolder
-from pixseek.index.manifest import EXACT_TYPE, MANIFEST_FILE, PatchManifest
+from pixseek.index.vectors.generations import GenerationFolder, GenerationHolder
+from pixseek.index.vectors.manifest import EXACT_TYPE, MANIFEST_FILE, PatchManifest
 
 log = logging.getLogger(__name__)
 

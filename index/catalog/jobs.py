@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from pixseek.core.db import Base, UTCDateTime, session_scope, utcnow
 from pixseek.core.errors import JobNotFound
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import Image, ImageStatus
+from pixseek.index.catalog.images import Image, ImageStatus
 
 log = logging.getLogger(__name__)
 

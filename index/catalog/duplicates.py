@@ -9,7 +9,7 @@ from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, T
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pixseek.core.db import Base, UTCDateTime, utcnow
-from pixseek.index.catalog import IdType
+from pixseek.index.catalog.images import IdType
 from pixseek.media.perceptual_hash import VERSION, Signature
 
 

@@ -1,6 +1,6 @@
 """The tag vocabulary: categories with prompts, templates and thresholds, from two JSON files.
 
-The default list ships with pixseek (`index/data/default_tags.json`: everyday subjects and
+The default list ships with pixseek (`index/catalog/data/default_tags.json`: everyday subjects and
 scenes); the user's own file (`PIXSEEK_TAGS__VOCABULARY_FILE`, by default
 `<data_dir>/tags.json`, edited by `pixseek tags`) adds categories, changes fields of the
 default ones by name, removes them, or leaves the defaults out altogether:

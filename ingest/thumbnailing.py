@@ -13,12 +13,11 @@ from sqlalchemy.orm import Session
 from pixseek.core.db import session_scope
 from pixseek.core.errors import PixseekError
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import SEARCHABLE, Image
-from pixseek.index.thumbnails import Thumbnail, ThumbnailStore, forget_thumbnails, record_thumbnails
-from pixseek.ingest.extractors import register
+from pixseek.index.catalog.images import SEARCHABLE, Image
+from pixseek.index.catalog.thumbnails import Thumbnail, ThumbnailStore, forget_thumbnails, record_thumbnails
 from pixseek.media.decode import Decoded, DecodeError, decode_image
 from pixseek.media.sources import BucketSource, SourceError, open_source
-from pixseek.media.thumbnails import VERSION, Thumb, make_thumbnails
+from pixseek.media.thumbnailer import VERSION, Thumb, make_thumbnails
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,6 @@ class ThumbnailExtractor:
         forget_thumbnails(session, self.store_files, image_ids)
 
 
-@register
 def thumbnail_extractor(settings: Settings) -> ThumbnailExtractor | None:
     return ThumbnailExtractor(settings) if settings.thumbnail_ingest_sizes else None
 

@@ -16,7 +16,7 @@ from pixseek.model.identity import ModelId
 
 METRIC = "inner_product"  # on unit vectors: cosine similarity
 MANIFEST_FILE = "manifest.json"  # in every generation folder, beside the index files
-# The patch index's exact shape, below `patch_index_min_train` patches (see index/patch_index.py).
+# The patch index's exact shape, below `patch_index_min_train` patches (see index/vectors/patch_index.py).
 EXACT_TYPE = "IDMap2,SQfp16"
 
 

@@ -1,59 +1,8 @@
-"""Request and response bodies of the HTTP API (search bodies live in `api.search_schemas`)."""
+"""Job bodies: start an ingest, follow any job, list its problems."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
-
-from pixseek.api.search_schemas import (
-    FiltersIn,
-    PartScoreOut,
-    QueryPartIn,
-    SearchHit,
-    SearchRequest,
-    SearchResponse,
-    TextSearchRequest,
-)
-
-__all__ = [
-    "DetectionInfo",
-    "ErrorBody",
-    "FiltersIn",
-    "ImageInfo",
-    "JobInfo",
-    "JobProblem",
-    "JobRequest",
-    "PartScoreOut",
-    "QueryPartIn",
-    "SearchHit",
-    "SearchRequest",
-    "SearchResponse",
-    "TextSearchRequest",
-]
-
-
-class ImageInfo(BaseModel):
-    id: int
-    bucket: str
-    key: str
-    status: str
-    size: int | None
-    mtime: float | None
-    sha256: str | None
-    format: str | None
-    width: int | None
-    height: int | None
-    captured_at: datetime | None
-    error: str | None
-    model: str | None
-    created_at: datetime
-    updated_at: datetime
-    embedded_at: datetime | None
-    tags: dict[str, float] = Field(
-        default_factory=dict,
-        description="Zero-shot tags the image carries, each with its score (probability), best first",
-    )
 
 
 class JobRequest(BaseModel):
@@ -101,8 +50,3 @@ class JobProblem(BaseModel):
     key: str
     status: str = Field(description="failed (could not be read or decoded) or skipped (not an image)")
     reason: str
-
-
-class ErrorBody(BaseModel):
-    error: str
-    detail: object

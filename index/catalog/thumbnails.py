@@ -19,8 +19,8 @@ from sqlalchemy import ForeignKey, Integer, String, delete, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pixseek.core.db import Base, UTCDateTime, in_chunks, utcnow
-from pixseek.index.catalog import IdType
-from pixseek.media.thumbnails import VERSION, Thumb
+from pixseek.index.catalog.images import IdType
+from pixseek.media.thumbnailer import VERSION, Thumb
 
 
 class Thumbnail(Base):

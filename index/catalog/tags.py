@@ -23,7 +23,7 @@ from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, Str
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pixseek.core.db import Base, UTCDateTime, in_chunks, utcnow
-from pixseek.index.catalog import SEARCHABLE, IdType, Image
+from pixseek.index.catalog.images import SEARCHABLE, IdType, Image
 
 
 class ImageTag(Base):

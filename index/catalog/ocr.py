@@ -3,7 +3,7 @@
 `image_ocr` holds one row per recognised image: the sha256 of the bytes read (a changed file
 is read again), the language packs used, and every word with its box in displayed-image
 pixels and Tesseract's confidence. The words' tokens also go to the keyword document's `ocr`
-field (`index/text.py`), so keyword and hybrid search find them.
+field (`index/catalog/keywords.py`), so keyword and hybrid search find them.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from sqlalchemy import JSON, ForeignKey, String, Text, delete, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pixseek.core.db import Base, UTCDateTime, utcnow
-from pixseek.index.catalog import IdType
-from pixseek.index.text import ImageText
-from pixseek.index.tokenize import index_words
+from pixseek.index.catalog.images import IdType
+from pixseek.index.catalog.keywords import ImageText
+from pixseek.index.catalog.tokenize import index_words
 
 
 @dataclass(frozen=True)

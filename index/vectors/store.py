@@ -21,7 +21,7 @@ import faiss
 import numpy as np
 
 from pixseek.core.locks import file_lock
-from pixseek.index.factory import (
+from pixseek.index.vectors.factory import (
     apply_params,
     faiss_gpu_count,
     mmap_flags,
@@ -29,8 +29,8 @@ from pixseek.index.factory import (
     stored_ids,
     to_gpu,
 )
-from pixseek.index.generations import GenerationFolder, GenerationHolder
-from pixseek.index.manifest import MANIFEST_FILE, Manifest
+from pixseek.index.vectors.generations import GenerationFolder, GenerationHolder
+from pixseek.index.vectors.manifest import MANIFEST_FILE, Manifest
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pixseek.core.settings import Settings
-from pixseek.index.catalog import SEARCHABLE, Image, ImageStatus
-from pixseek.index.manifest import EXACT_TYPE, PatchManifest, PatchModeMismatch
-from pixseek.index.patch_index import (
+from pixseek.index.catalog.images import SEARCHABLE, Image, ImageStatus
+from pixseek.index.vectors.manifest import EXACT_TYPE, PatchManifest, PatchModeMismatch
+from pixseek.index.vectors.patch_index import (
     RETRAIN_GROWTH,
     PatchIndexStore,
     choose_nlist,
@@ -38,7 +38,7 @@ from pixseek.index.patch_index import (
     new_exact_index,
     train_compressed_index,
 )
-from pixseek.index.patches import PatchStore
+from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.model.bundled import recommended_patch_mode
 from pixseek.model.identity import ModelId
 from pixseek.model.tiling import MAX_CELLS

@@ -1,0 +1,63 @@
+"""Duplicate bodies: groups and their members, resolutions, detection, the upload check."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+KindParam = Literal["exact", "near", "similar"]
+StatusParam = Literal["open", "resolved", "dismissed"]
+
+
+class GroupImage(BaseModel):
+    id: int
+    bucket: str | None
+    key: str | None
+    score: float
+    tier: str | None = Field(
+        description="exact, near or similar: the member's tier relative to the keeper; null for the keeper"
+    )
+    reason: str
+    role: str = Field(description="keep, member (open group) or duplicate (marked by a resolution)")
+    present: bool = Field(description="False once the image was deleted from its bucket")
+
+
+class Group(BaseModel):
+    id: int
+    kind: str = Field(description="the group's strongest link: exact, near or similar")
+    status: str
+    keep: int
+    action: str | None
+    images: list[GroupImage]
+
+
+class GroupPage(BaseModel):
+    groups: list[Group]
+    total: int
+    offset: int
+    limit: int
+
+
+class ResolveRequest(BaseModel):
+    keep: list[int] | None = Field(default=None, description="Image ids to keep; default the keeper.")
+    action: Literal["remove", "hide"] = "hide"
+
+
+class DetectRequest(BaseModel):
+    full: bool = Field(default=False, description="Compare every image again, not only new ones.")
+
+
+class CheckMatch(BaseModel):
+    id: int
+    bucket: str
+    key: str
+    kind: str
+    score: float
+    reason: str
+
+
+class CheckResponse(BaseModel):
+    sha256: str
+    verdict: str = Field(description="exact, near, similar or none: the closest tier found")
+    matches: list[CheckMatch]
