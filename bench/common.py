@@ -2,7 +2,7 @@
 
 Every benchmark takes `--smoke`: a handful of images or vectors and the tiny test model
 (`pixseek-tiny`, random weights) in a temp dir, so that it runs in seconds and
-tests/test_bench_smoke.py can check on every test run that it still works. Smoke figures
+tests/bench/test_smoke.py can check on every test run that it still works. Smoke figures
 mean nothing and nothing is written under bench/out.
 """
 
@@ -15,6 +15,7 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,6 +32,11 @@ from pixseek.core.cpu import cpu_info, has_bf16_instructions
 OUT = Path(__file__).resolve().parent / "out"
 TINY_MODEL = "pixseek-tiny"  # pixseek/model/configs/pixseek-tiny.json: 64 dims, 64 px input
 SMOKE_HELP = "a few seconds on a handful of inputs with the tiny model, in a temp dir (figures mean nothing)"
+
+
+def say(text: str) -> None:
+    """Write to stdout as it is now (looked up per call: `bench.smoke` redirects it per benchmark)."""
+    sys.stdout.write(text)
 
 
 def add_smoke_flag(parser: argparse.ArgumentParser) -> None:

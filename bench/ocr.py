@@ -22,7 +22,6 @@ import argparse
 import io
 import os
 import re
-import sys
 import time
 from collections import Counter
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from bench.common import add_smoke_flag, machine, output_dir, write_json
+from bench.common import add_smoke_flag, machine, output_dir, say, write_json
 from pixseek.core.settings import OcrSettings
 from pixseek.ingest.ocr import recognise
 
@@ -104,7 +103,6 @@ WORDS = [
     "Tea",
 ]
 SEED = 1_404
-say = sys.stdout.write
 
 
 def picture(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:

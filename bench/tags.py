@@ -22,12 +22,11 @@ one in ten of the others): a rule that leans on the catalog's distribution suffe
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 import numpy as np
 
-from bench.common import add_smoke_flag, machine, output_dir, write_json
+from bench.common import add_smoke_flag, machine, output_dir, say, write_json
 from pixseek.demo.scenes import random_layout, render
 from pixseek.demo.tags import SCENE_THRESHOLD, scene_tags, scene_vocabulary
 from pixseek.index.catalog.vocabulary import Vocabulary, load_vocabulary
@@ -35,7 +34,6 @@ from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
 from pixseek.model.encoder import Encoder
 
 SEED = 4_242
-say = sys.stdout.write
 
 
 def _vocabulary(folder: Any) -> Vocabulary:

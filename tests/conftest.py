@@ -1,39 +1,48 @@
-"""Shared fixtures: isolated settings with the tiny random-weight model, and image folders."""
+"""The fixtures every folder of tests shares: settings, buckets, API clients, databases, clusters.
+
+A folder's own `conftest.py` holds only what its tests alone use; helpers that are not
+fixtures live in `tests/support/`.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 import torch
+from fastapi.testclient import TestClient
 
-from pixseek.core.db import dispose_engines, ensure_schema
-from pixseek.core.settings import Settings, get_settings
-from tests.imagegen import write_images
+from pixseek.api.app import create_app
+from pixseek.core.db import dispose_engines, migrate
+from pixseek.core.settings import Settings
+from pixseek.ingest.run import run_ingest
+from tests.support.cluster import Cluster, cluster_env
+from tests.support.images import write_images
+from tests.support.services import (
+    create_database,
+    drop_database,
+    postgres_available,
+    postgres_database,
+    redis_available,
+    redis_url,
+    service_missing,
+)
+from tests.support.settings import configured
 
-# Settings built anywhere in the suite's process (benchmarks' smoke runs included) embed on
-# torch, and so do the commands it starts, unless they ask for a runtime themselves.
+# Settings built anywhere in the suite's processes (benchmarks' smoke runs included) embed
+# on torch, and so do the commands they start, unless they ask for a runtime themselves.
 os.environ["PIXSEEK_RUNTIME"] = "torch"
 
-# One thread: the tiny model's batches are too small to gain from more, and on a shared
-# 2-core machine extra OpenMP threads spin against other work and make each forward slower.
+# One thread: the tiny model's batches are too small to gain from more, and the suite runs
+# one worker per core, so extra OpenMP threads would only spin against the other worker.
 torch.set_num_threads(1)
 
-TEST_ENV = {
-    "PIXSEEK_MODEL": "pixseek-tiny",
-    "PIXSEEK_PRETRAINED": "none",
-    "PIXSEEK_DEVICE": "cpu",
-    "PIXSEEK_PRECISION": "fp32",
-    # torch in the suite's process: OpenVINO's thread pools beside torch's and faiss's OpenMP
-    # crashed it intermittently (tests/ingest/test_openvino_runtime.py checks OpenVINO apart).
-    "PIXSEEK_RUNTIME": "torch",
-    "PIXSEEK_BATCH_SIZE": "8",
-    "PIXSEEK_DECODE_WORKERS": "2",
-    # One tile across the shorter side: 96x64 test images get 4 x 6 cells of 16 px.
-    "PIXSEEK_REGION_TILES": "1",
-}
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.services)]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -45,10 +54,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def make_settings(data_dir: Path) -> Settings:
-    """Test settings that ignore the environment, for fixtures wider than one test."""
-    values = {name.removeprefix("PIXSEEK_").lower(): value for name, value in TEST_ENV.items()}
-    return Settings(data_dir=data_dir, database_url=None, broker_url=None, **values)  # type: ignore[arg-type]
+# --- settings and buckets -------------------------------------------------------------
 
 
 @pytest.fixture
@@ -63,17 +69,8 @@ def settings(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     The same values are put in the environment, so code that reads `get_settings()`
     (the CLI, Celery tasks) sees them too.
     """
-    for name, value in TEST_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("PIXSEEK_DATA_DIR", str(data_dir))
-    monkeypatch.delenv("PIXSEEK_DATABASE_URL", raising=False)
-    monkeypatch.delenv("PIXSEEK_BROKER_URL", raising=False)
-    get_settings.cache_clear()
-    current = get_settings()
-    ensure_schema(current)
-    yield current
-    get_settings.cache_clear()
-    dispose_engines()
+    with configured(monkeypatch, data_dir, None) as current:
+        yield current
 
 
 @pytest.fixture
@@ -82,3 +79,103 @@ def bucket(tmp_path: Path) -> Path:
     folder = tmp_path / "bucket"
     write_images(folder, 6)
     return folder
+
+
+@pytest.fixture
+def indexed(settings: Settings, bucket: Path) -> Path:
+    """The `bucket` fixture ingested; returns its folder."""
+    run_ingest(settings, str(bucket))
+    return bucket
+
+
+# --- the HTTP API ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    # raise_server_exceptions=False: a 500 must show up as a response the tests can reject.
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        test_client.app.state.warmup.wait()  # type: ignore[attr-defined]  # readiness: loaded, not loading
+        yield test_client
+
+
+# --- SQLite and PostgreSQL ---------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Like `settings`, with the catalog in a fresh PostgreSQL database."""
+    with postgres_database() as url, configured(monkeypatch, settings.data_dir, url) as current:
+        yield current
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_settings(request: pytest.FixtureRequest) -> Settings:
+    """`settings` on SQLite, then on PostgreSQL."""
+    name = "settings" if request.param == "sqlite" else "pg_settings"
+    value: Settings = request.getfixturevalue(name)
+    return value
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """Settings shared by one module's tests (catalogs costly to build), on each backend."""
+    data_dir = tmp_path_factory.mktemp("data")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        if request.param == "sqlite":
+            with configured(monkeypatch, data_dir, None) as current:
+                yield current
+        else:
+            with postgres_database() as url, configured(monkeypatch, data_dir, url) as current:
+                yield current
+
+
+# --- a cluster: PostgreSQL, Redis and worker processes -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> None:
+    if not postgres_available():
+        service_missing("PostgreSQL is not reachable on 127.0.0.1:5432")
+
+
+@pytest.fixture(scope="session")
+def broker_url() -> str:
+    """This worker's Redis database; each cluster also has a queue of its own."""
+    if not redis_available():
+        service_missing("Redis is not reachable on 127.0.0.1:6379")
+    return redis_url()
+
+
+@pytest.fixture
+def pg_url(postgres: None) -> Iterator[str]:
+    url = create_database()
+    yield url
+    dispose_engines()
+    drop_database(url)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, pg_url: str, broker_url: str) -> Iterator[Cluster]:
+    """A migrated database, a data dir and a queue of their own; workers are started by the test."""
+    env = cluster_env(tmp_path / "cluster-data", pg_url, broker_url, f"pixseek-test-{uuid.uuid4().hex[:10]}")
+    settings = Settings(
+        **{k[len("PIXSEEK_") :].lower(): v for k, v in env.items() if k.startswith("PIXSEEK_")}  # type: ignore[arg-type]
+    )
+    migrate(settings)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    cluster = Cluster(env=env, settings=settings, logs=logs)
+    yield cluster
+    cluster.stop()
+    # Leave nothing of this queue in Redis, including the unacknowledged messages of workers
+    # the test killed (kombu keeps them in one hash per database, with their queue).
+    queue = env["PIXSEEK_QUEUE"]
+    client = redis.Redis.from_url(broker_url)
+    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    for tag, raw in client.hgetall("unacked").items():
+        if json.loads(raw)[2] == queue:  # [message, exchange, routing key]
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from pixseek.cli import main
 from pixseek.core.settings import Settings
+from tests.support.cli import cli_json
+from tests.support.datasets import shared_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-# `../shared` beside a checkout (and beside the worktrees folder, for a worktree).
-COCO_DIRS = [base / "shared" / "datasets" / "coco-mini-train" for base in (REPO.parent, REPO.parent.parent)]
-
-
-def coco_dir() -> Path:
-    for folder in COCO_DIRS:
-        if folder.is_dir():
-            return folder.resolve()
-    pytest.skip("the coco-mini-train sample is not on this machine")
-
-
-def cli_json(*args: str) -> dict[str, Any]:
-    result = CliRunner().invoke(main, [*args, "--json"], catch_exceptions=False)
-    assert result.exit_code == 0, result.stderr
-    document: dict[str, Any] = json.loads(result.stdout)
-    return document
 
 
 @pytest.mark.slow
 def test_coco_sample_is_ingested_and_searchable(settings: Settings) -> None:
-    folder = coco_dir()
+    folder = shared_dataset("coco-mini-train")
     photos = sorted(p.name for p in folder.glob("*.jpg"))
     assert len(photos) == 80
 

@@ -36,6 +36,7 @@ from bench.common import (
     machine,
     output_dir,
     percentiles,
+    say,
     wait_until_answers,
     write_json,
 )
@@ -58,7 +59,6 @@ K = 10
 N_QUERIES = 500
 MODEL = "ViT-B-32"
 ROOT = Path(__file__).resolve().parents[2]
-say = sys.stdout.write
 
 
 @dataclass(frozen=True)
@@ -376,7 +376,7 @@ def run(args: argparse.Namespace, argv: list[str] | None, setup: Setup, out: Pat
     if http_sizes:
         # The baseline is torch, beside OpenVINO, in the precision `auto` picks for this CPU.
         # The smoke run stays on torch: it runs inside the test suite's process, which keeps
-        # OpenVINO's thread pools out (tests/ingest/test_openvino_runtime.py).
+        # OpenVINO's thread pools out (tests/model/test_openvino_runtime.py).
         runtimes = ("torch",) if args.smoke else ("torch", "openvino")
         cache = setup.folder / "runtime-cache"
         report["text_encoding"] = texts = {

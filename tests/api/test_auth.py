@@ -18,8 +18,8 @@ from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.images import Image, ImageStatus
 from pixseek.ingest.run import run_ingest
-from tests.api.conftest import assert_error
-from tests.imagegen import write_bad_files
+from tests.support.api import assert_error
+from tests.support.images import write_bad_files
 
 try:  # FastAPI from 0.16x keeps included routers whole in app.routes; this flattens them
     from fastapi.routing import iter_route_contexts

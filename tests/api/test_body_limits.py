@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from pixseek.api.app import create_app
 from pixseek.core.settings import Settings
-from tests.api.conftest import assert_error
+from tests.support.api import assert_error
 
 
 def _chunks(total: int, size: int = 16 * 1024) -> Iterator[bytes]:

@@ -22,8 +22,8 @@ from pixseek.api.app import create_app
 from pixseek.core.db import dispose_engines, session_scope
 from pixseek.core.settings import Settings
 from pixseek.ingest.run import run_ingest
-from tests.conftest import make_settings
-from tests.imagegen import write_images
+from tests.support.images import write_images
+from tests.support.settings import make_settings
 
 EXAMPLES = int(os.environ.get("PIXSEEK_FUZZ_EXAMPLES", "6"))
 PUBLIC = {"/v1/health", "/v1/ready", "/openapi.json", "/docs", "/redoc"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import assert_error
+from tests.support.api import assert_error
 
 
 def test_a_flood_of_prompt_templates_is_refused(client: TestClient, indexed: Path) -> None:

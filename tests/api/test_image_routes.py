@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from pixseek.core.settings import Settings
 from pixseek.ingest.run import run_ingest
-from tests.api.conftest import assert_error
-from tests.imagegen import encode, pattern, write_image
-from tests.ingest.helpers import catalog
+from tests.support.api import assert_error
+from tests.support.images import encode, pattern, write_image
+from tests.support.ingested import catalog
 
 
 def test_image_metadata(client: TestClient, indexed: Path, settings: Settings) -> None:

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from pixseek.api.app import create_app
 from pixseek.core.settings import Settings
-from tests.api.conftest import JOB_KEYS, assert_error, wait_for
-from tests.imagegen import BAD_FILES, write_bad_files
+from tests.support.api import JOB_KEYS, assert_error, wait_for
+from tests.support.images import BAD_FILES, write_bad_files
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pixseek.api.app import create_app
 from pixseek.core.settings import Settings
-from tests.api.conftest import assert_error
+from tests.support.api import assert_error
 
 # Credentials that must never come back in a response body.
 SECRET = "s3cret-pw"

@@ -11,7 +11,7 @@ from pixseek.access.scopes import Scope
 from pixseek.api.app import create_app
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from tests.api.conftest import assert_error
+from tests.support.api import assert_error
 
 
 class Clock:

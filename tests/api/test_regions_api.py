@@ -15,7 +15,7 @@ from pixseek.api.app import create_app
 from pixseek.cli import main
 from pixseek.core.settings import Settings
 from pixseek.ingest.run import run_ingest
-from tests.imagegen import encode, pattern
+from tests.support.images import encode, pattern
 
 
 @pytest.fixture

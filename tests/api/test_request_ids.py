@@ -11,7 +11,7 @@ from pixseek.api.app import create_app
 from pixseek.core.errors import BrokerUnavailable, ConfigError
 from pixseek.core.redact import hide_passwords
 from pixseek.core.settings import Settings
-from tests.api.conftest import assert_error
+from tests.support.api import assert_error
 
 
 def test_every_response_has_a_request_id(client: TestClient) -> None:

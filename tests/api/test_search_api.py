@@ -13,8 +13,8 @@ from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
 from pixseek.search.query import Query, TextPart
 from pixseek.search.service import SearchService
-from tests.imagegen import encode, pattern
-from tests.search.catalog import Spec, build, random_vectors
+from tests.support.images import encode, pattern
+from tests.support.synthetic_catalog import Spec, build, random_vectors
 
 
 @pytest.fixture

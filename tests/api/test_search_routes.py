@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from pixseek.core.settings import Settings
-from tests.api.conftest import assert_error
-from tests.imagegen import encode, pattern
-from tests.ingest.helpers import catalog
+from tests.support.api import assert_error
+from tests.support.images import encode, pattern
+from tests.support.ingested import catalog
 
 
 def test_health(client: TestClient) -> None:
@@ -114,7 +114,7 @@ def test_garbage_upload_is_415(client: TestClient, indexed: Path) -> None:
 
 
 def test_truncated_and_bomb_uploads_are_415(client: TestClient, indexed: Path) -> None:
-    from tests.imagegen import iso_bomb, png_bomb, truncated, truncated_jpeg
+    from tests.support.images import iso_bomb, png_bomb, truncated, truncated_jpeg
 
     strip = encode(Image.new("L", (1, 100_000)), "PNG")
     heif_and_avif = [maker(fmt) for fmt in ("HEIF", "AVIF") for maker in (truncated, iso_bomb)]

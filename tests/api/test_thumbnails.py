@@ -16,9 +16,9 @@ from pixseek.core.settings import Settings
 from pixseek.index.catalog.thumbnails import Thumbnail, ThumbnailStore
 from pixseek.ingest.run import run_ingest
 from pixseek.ingest.thumbnailing import backfill_thumbnails, lacking_thumbnails
-from tests.api.conftest import assert_error
-from tests.imagegen import encode, jpeg_with_orientation, pattern
-from tests.ingest.helpers import bump_mtime, catalog
+from tests.support.api import assert_error
+from tests.support.images import encode, jpeg_with_orientation, pattern
+from tests.support.ingested import bump_mtime, catalog
 
 
 def _rows(settings: Settings) -> dict[tuple[int, int], Thumbnail]:

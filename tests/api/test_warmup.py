@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from pixseek.api.app import create_app
 from pixseek.core.settings import Settings
 from pixseek.model import encoder as encoder_module
-from tests.api.conftest import assert_error
+from tests.support.api import assert_error
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from pixseek.api.session import COOKIE, SessionSigner, session_secret
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
 from pixseek.ingest.run import run_ingest
-from tests.api.conftest import assert_error
-from tests.imagegen import encode, pattern
-from tests.ingest.helpers import catalog
+from tests.support.api import assert_error
+from tests.support.images import encode, pattern
+from tests.support.ingested import catalog
 
 
 def _key(settings: Settings, scope: str = "ingest") -> tuple[str, str]:

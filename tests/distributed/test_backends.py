@@ -19,8 +19,8 @@ from pixseek.ingest.planning import create_job, plan_job
 from pixseek.ingest.processing import process_images
 from pixseek.ingest.run import run_ingest
 from pixseek.media.sources import open_source
-from tests.distributed.services import assert_indexed_once, snapshot
-from tests.imagegen import write_image, write_images
+from tests.support.cluster import assert_indexed_once, snapshot
+from tests.support.images import write_image, write_images
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])

@@ -20,8 +20,8 @@ from pixseek.core.db import session_scope
 from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
 from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.ingest.dispatch import wait_for_job
-from tests.distributed.services import Cluster, assert_indexed_once, snapshot, wait_until
-from tests.imagegen import write_images
+from tests.support.cluster import Cluster, assert_indexed_once, snapshot, wait_until
+from tests.support.images import write_images
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ import pytest
 
 from pixseek.core.settings import Settings
 from pixseek.ingest.run import run_ingest
-from tests.distributed.services import Cluster, assert_indexed_once, assert_same_catalog, snapshot
-from tests.imagegen import write_images
+from tests.support.cluster import Cluster, assert_indexed_once, assert_same_catalog, snapshot
+from tests.support.images import write_images
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from pixseek.api.app import create_app
 from pixseek.core.db import dispose_engines
-from tests.distributed.services import Cluster, wait_until
-from tests.imagegen import write_images
+from tests.support.cluster import Cluster, wait_until
+from tests.support.images import write_images
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

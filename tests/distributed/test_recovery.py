@@ -22,8 +22,8 @@ from pixseek.index.catalog.leases import TaskLease, database_now, take_lease
 from pixseek.ingest import dispatch, recovery
 from pixseek.ingest.planning import create_job, plan_job
 from pixseek.media.sources import open_source
-from tests.conftest import make_settings
-from tests.imagegen import write_images
+from tests.support.images import write_images
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.services
 

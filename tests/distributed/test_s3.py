@@ -20,7 +20,7 @@ from pixseek.index.catalog.jobs import job_summary
 from pixseek.index.vectors.store import IndexStore, index_ids
 from pixseek.ingest.run import run_ingest
 from pixseek.media.sources.s3 import S3Source, parse_uri
-from tests.imagegen import encode, pattern
+from tests.support.images import encode, pattern
 
 pytestmark = pytest.mark.services
 

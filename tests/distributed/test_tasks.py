@@ -18,7 +18,7 @@ from pixseek.ingest import dispatch, tasks
 from pixseek.ingest.pending import pending_count
 from pixseek.ingest.planning import create_job, plan_job
 from pixseek.media.sources import open_source
-from tests.imagegen import write_images
+from tests.support.images import write_images
 
 pytestmark = pytest.mark.services
 

@@ -13,7 +13,7 @@ from pixseek.ingest.pending import fail_pending
 from pixseek.ingest.planning import create_job, plan_job
 from pixseek.ingest.run import run_ingest
 from pixseek.media.sources import open_source
-from tests.imagegen import write_bad_files, write_images
+from tests.support.images import write_bad_files, write_images
 
 
 def _counts() -> dict[str, float]:

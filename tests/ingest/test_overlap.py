@@ -12,7 +12,7 @@ from pixseek.core.settings import Settings
 from pixseek.index.catalog.jobs import job_summary
 from pixseek.ingest import processing
 from pixseek.ingest.run import run_ingest
-from tests.imagegen import write_images
+from tests.support.images import write_images
 
 
 def test_every_batch_is_stored_and_reported(settings: Settings, tmp_path: Path) -> None:

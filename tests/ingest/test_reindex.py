@@ -29,8 +29,8 @@ from pixseek.model.identity import ModelId
 from pixseek.search.query import ImageIdPart, Query, TextPart
 from pixseek.search.regions import RegionSearchService
 from pixseek.search.service import SearchService
-from tests.ingest.helpers import catalog, summary
-from tests.services_needed import service_missing
+from tests.support.ingested import catalog, summary
+from tests.support.services import service_missing
 
 NEW = ModelId(SCENES_MODEL, str(SCENES_WEIGHTS))
 REDIS_URL = os.environ.get("PIXSEEK_TEST_REDIS", "redis://127.0.0.1:6379") + "/0"
@@ -148,8 +148,8 @@ def test_a_changed_file_is_embedded_again_before_the_switch(settings: Settings, 
     assert result.embedded == 6 and not result.switched
     assert read_active_model(settings.data_dir) is None
     # An ingest under the served model changes one image: its new-model vector is stale now.
-    from tests.imagegen import write_image
-    from tests.ingest.helpers import bump_mtime
+    from tests.support.images import write_image
+    from tests.support.ingested import bump_mtime
 
     changed = write_image(bucket / "img002.png", 77)
     bump_mtime(changed)

@@ -18,7 +18,7 @@ from pixseek.core.settings import RescanSettings, Settings
 from pixseek.index.catalog.images import Image, ImageStatus
 from pixseek.index.catalog.jobs import Job, JobStatus, record_failure
 from pixseek.ingest.dispatch import rescan_bucket
-from tests.services_needed import service_missing
+from tests.support.services import service_missing
 
 REDIS_URL = os.environ.get("PIXSEEK_TEST_REDIS", "redis://127.0.0.1:6379") + "/0"
 

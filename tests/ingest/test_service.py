@@ -26,8 +26,8 @@ from pixseek.model.encoder import Encoder, get_encoder
 from pixseek.model.tiling import plan_layout
 from pixseek.search.query import ImagePart, Query
 from pixseek.search.service import SearchService
-from tests.imagegen import BAD_FILES, encode, pattern, write_bad_files, write_image
-from tests.ingest.helpers import (
+from tests.support.images import BAD_FILES, encode, pattern, write_bad_files, write_image
+from tests.support.ingested import (
     bump_mtime,
     catalog,
     faiss_ids,

@@ -28,8 +28,8 @@ from pixseek.core.settings import Settings
 from pixseek.index.catalog.images import ImageStatus
 from pixseek.ingest.run import run_ingest
 from pixseek.ingest.watch import Schedule, Watcher, _Changes
-from tests.imagegen import write_image
-from tests.ingest.helpers import bump_mtime, catalog, faiss_ids
+from tests.support.images import write_image
+from tests.support.ingested import bump_mtime, catalog, faiss_ids
 
 # How long a test waits for the watcher before it gives up (a bound, never a measurement).
 PATIENCE = 60.0

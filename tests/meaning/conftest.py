@@ -7,40 +7,16 @@ local checkpoint: `PIXSEEK_MODEL=pixseek-scenes PIXSEEK_PRETRAINED=<file>`.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from pixseek.cli import main
 from pixseek.core.db import dispose_engines
 from pixseek.core.settings import Settings, get_settings
 from pixseek.demo.library import Library, build_library
-from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
-
-MEANING_ENV = {
-    "PIXSEEK_MODEL": SCENES_MODEL,
-    "PIXSEEK_PRETRAINED": str(SCENES_WEIGHTS),
-    "PIXSEEK_DEVICE": "cpu",
-    "PIXSEEK_PRECISION": "fp32",
-    "PIXSEEK_RUNTIME": "torch",  # in the suite's process, as tests/conftest.py says
-    "PIXSEEK_BATCH_SIZE": "32",
-    "PIXSEEK_DECODE_WORKERS": "2",
-    # Hundreds of queries in a row, as fast as the machine answers: not what rate limits are for.
-    "PIXSEEK_RATE_LIMIT_PER_SECOND": "100000",
-    "PIXSEEK_RATE_LIMIT_BURST": "100000",
-}
-
-
-def cli_json(*args: str) -> Any:
-    """Run `pixseek ARGS --json` in-process; the parsed JSON document."""
-    result = CliRunner().invoke(main, [*args, "--json"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+from tests.support.cli import cli_json
+from tests.support.meaning import MEANING_ENV
 
 
 def _environment(data_dir: Path) -> dict[str, str]:
@@ -78,8 +54,3 @@ def meaning(library: Library, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setti
     yield get_settings()
     get_settings.cache_clear()
     dispose_engines()
-
-
-def bucket(library: Library, folder: str) -> str:
-    """The bucket name a local folder is cataloged under (its real path)."""
-    return os.path.realpath(library.folder(folder))

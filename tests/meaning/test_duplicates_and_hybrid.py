@@ -9,7 +9,8 @@ import pytest
 
 from pixseek.core.settings import Settings, get_settings
 from pixseek.demo.library import Library
-from tests.meaning.conftest import bucket, cli_json
+from tests.support.cli import cli_json
+from tests.support.meaning import bucket
 
 log = logging.getLogger(__name__)
 

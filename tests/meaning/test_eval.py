@@ -13,7 +13,7 @@ from pixseek.core.db import dispose_engines
 from pixseek.core.settings import Settings, get_settings
 from pixseek.demo.library import Library, eval_queries
 from pixseek.evaluation.metrics import ranking_metrics
-from tests.meaning.conftest import cli_json
+from tests.support.cli import cli_json
 
 
 def _write_queries(library: Library, path: Path) -> None:

@@ -26,7 +26,7 @@ from pixseek.core.db import dispose_engines
 from pixseek.core.settings import Settings, get_settings
 from pixseek.demo.scenes import SceneFile, random_layout, write_scenes
 from pixseek.evaluation.metrics import inside
-from tests.meaning.conftest import MEANING_ENV
+from tests.support.meaning import MEANING_ENV
 
 SIZE = 160
 TARGET = ("red", "circle")

@@ -17,7 +17,7 @@ from pixseek.api.app import create_app
 from pixseek.core.settings import Settings
 from pixseek.demo.library import SIZE, Library
 from pixseek.evaluation.metrics import inside, iou
-from tests.meaning.conftest import bucket
+from tests.support.meaning import bucket
 
 log = logging.getLogger(__name__)
 

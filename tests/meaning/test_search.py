@@ -10,7 +10,8 @@ import logging
 
 from pixseek.core.settings import Settings
 from pixseek.demo.library import Library
-from tests.meaning.conftest import bucket, cli_json
+from tests.support.cli import cli_json
+from tests.support.meaning import bucket
 
 log = logging.getLogger(__name__)
 

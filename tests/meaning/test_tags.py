@@ -22,7 +22,7 @@ from pixseek.demo.scenes import COLOURS, SHAPES
 from pixseek.demo.tags import scene_tags, scene_vocabulary
 from pixseek.index.catalog.images import Image
 from pixseek.index.catalog.tags import ImageTag
-from tests.meaning.conftest import cli_json
+from tests.support.cli import cli_json
 
 # Measured on this library: precision 0.893, recall 0.890 (94 images, 11 tags, threshold 0.07).
 MIN_PRECISION = 0.85

@@ -26,7 +26,7 @@ from pixseek.demo.scenes import render_wide
 from pixseek.demo.wide import HEIGHT, WideScene, wide_scenes
 from pixseek.evaluation.metrics import inside
 from pixseek.index.catalog.images import Image
-from tests.meaning.conftest import MEANING_ENV
+from tests.support.meaning import MEANING_ENV
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
 from pixseek.search.query import ImageIdPart, Query, TextPart
 from pixseek.search.service import SearchService
-from tests.imagegen import write_image
-from tests.search.catalog import Spec, build, random_vectors
+from tests.support.images import write_image
+from tests.support.synthetic_catalog import Spec, build, random_vectors
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from sqlalchemy import insert
 
-from bench.search.data import clustered
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
+from pixseek.evaluation.synthetic import clustered
 from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
 from pixseek.index.vectors.factory import RECALL_TARGET, recall_at_k
 from pixseek.index.vectors.store import IndexStore

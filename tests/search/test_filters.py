@@ -17,7 +17,7 @@ from pixseek.core.settings import Settings
 from pixseek.search.filters import Filters
 from pixseek.search.query import Query, VectorPart
 from pixseek.search.service import SearchService
-from tests.search.catalog import Spec, build, publish, random_vectors, unit
+from tests.support.synthetic_catalog import Spec, build, publish, random_vectors, unit
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 FORMATS = ("JPEG", "PNG", "WEBP")

@@ -13,7 +13,7 @@ from pixseek.ingest.run import run_ingest
 from pixseek.search.filters import Filters
 from pixseek.search.query import Query, TextPart
 from pixseek.search.service import SearchService
-from tests.imagegen import pattern, write_image
+from tests.support.images import pattern, write_image
 
 
 def _jpeg_taken_at(path: Path, seed: int, taken: str) -> None:

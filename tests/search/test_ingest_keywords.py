@@ -14,7 +14,7 @@ from pixseek.ingest.keywords import sidecar_keys
 from pixseek.ingest.run import run_ingest
 from pixseek.search.query import Mode, Query, TextPart
 from pixseek.search.service import SearchService
-from tests.imagegen import write_image
+from tests.support.images import write_image
 
 
 def _keys(settings: Settings, text: str, mode: Mode = Mode.KEYWORD) -> list[str]:

@@ -17,7 +17,7 @@ from pixseek.core.settings import Settings
 from pixseek.index.catalog.images import Image
 from pixseek.search.query import Order, Query, VectorPart
 from pixseek.search.service import SearchService
-from tests.search.catalog import DIM, Spec, build, random_vectors, unit
+from tests.support.synthetic_catalog import DIM, Spec, build, random_vectors, unit
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from pixseek.index.catalog.tokenize import document_for, index_words, same_name,
 from pixseek.search.fusion import reciprocal_rank_fusion
 from pixseek.search.prompts import prompts_for
 from pixseek.search.query import combine, explain
-from tests.search.catalog import random_vectors
+from tests.support.synthetic_catalog import random_vectors
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from pixseek.index.vectors.patch_sync import patch_index_store
 from pixseek.ingest.patch_upgrade import upgrade_patches
 from pixseek.ingest.run import run_ingest
 from pixseek.search.regions import RegionSearchService
-from tests.search.test_regions_geometry import planted
+from tests.support.images import planted
 
 
 def _pictures(folder: Path) -> None:

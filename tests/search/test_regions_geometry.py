@@ -17,23 +17,9 @@ from pixseek.ingest.run import run_ingest
 from pixseek.media.decode import decode_image
 from pixseek.model.preprocess import Geometry, Preprocessor
 from pixseek.search.regions import RegionSearchService, best_region, cells_to_box, smooth_scores
+from tests.support.images import planted
 
-GREY = (128, 128, 128)
 CELL = (1, 2)  # (row, col) of the planted pattern in the tiny model's 4x4 grid of the crop
-
-
-def checkerboard(side: int) -> Image.Image:
-    """A saturated red/blue checkerboard of `side` pixels, 4 squares a side."""
-    yy, xx = np.mgrid[0:side, 0:side]
-    on = ((yy * 4 // side) + (xx * 4 // side)) % 2 == 0
-    arr = np.where(on[..., None], np.array([230, 20, 20]), np.array([20, 20, 230])).astype(np.uint8)
-    return Image.fromarray(arr, "RGB")
-
-
-def planted(size: tuple[int, int], at: tuple[int, int], side: int) -> Image.Image:
-    img = Image.new("RGB", size, GREY)
-    img.paste(checkerboard(side), at)
-    return img
 
 
 def test_geometry_matches_the_preprocessor() -> None:

@@ -13,7 +13,7 @@ from pixseek.index.catalog.images import Image, ImageStatus
 from pixseek.search.filters import Filters
 from pixseek.search.query import ImageIdPart, Mode, Query, SearchPage, TextPart, VectorPart
 from pixseek.search.service import SearchService
-from tests.search.catalog import Spec, build, publish, random_vectors, unit
+from tests.support.synthetic_catalog import Spec, build, publish, random_vectors, unit
 
 
 def _orthonormal(vectors: list[np.ndarray], seed: int) -> np.ndarray:

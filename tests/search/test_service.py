@@ -24,9 +24,9 @@ from pixseek.index.catalog.images import Image
 from pixseek.ingest.run import run_ingest
 from pixseek.search.query import ImageIdPart, ImagePart, Part, Query, TextPart, VectorPart
 from pixseek.search.service import Filters, Hit, SearchService
-from tests.conftest import make_settings
-from tests.imagegen import encode, pattern, write_image
-from tests.ingest.helpers import stored_vectors
+from tests.support.images import encode, pattern, write_image
+from tests.support.ingested import stored_vectors
+from tests.support.settings import make_settings
 
 
 @dataclass

@@ -1,0 +1,153 @@
+"""A live `pixseek serve` (uvicorn in a subprocess, the bundled tiny model) over a small
+generated library, and a headless Chromium driven by Playwright: one of each per module.
+
+The library is ingested and checked for duplicates through the server's own API, so the
+test process never loads the model. Screenshots go to `$PIXSEEK_SCREENSHOTS`, else
+`tests/api/web/screenshots/` (not committed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixseek.demo.scenes import SceneFile, random_layout, write_scenes
+from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
+from tests.support.browser import Site
+from tests.support.services import service_missing
+
+CHROMIUM = Path(os.environ.get("PIXSEEK_CHROMIUM", "/usr/bin/chromium"))
+START_TIMEOUT_S = 120.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _library(root: Path) -> list[SceneFile]:
+    """20 scenes with caption sidecars, an exact copy and a re-encoded copy (duplicates), and a
+    folder of 4 more scenes left for the ingest page to ingest."""
+    rng = np.random.default_rng(13)
+    scenes = write_scenes(
+        root / "library" / "scenes",
+        [random_layout(rng, things=int(rng.integers(1, 3))) for _ in range(20)],
+        sidecars=True,
+    )
+    copies = root / "library" / "copies"
+    copies.mkdir()
+    shutil.copy(root / "library" / "scenes" / scenes[0].key, copies / "copy-of-first.png")
+    with Image.open(root / "library" / "scenes" / scenes[1].key) as picture:
+        picture.convert("RGB").resize((120, 120)).save(copies / "second-smaller.jpg", quality=90)
+    write_scenes(root / "later", [random_layout(rng, things=1) for _ in range(4)], prefix="later")
+    return scenes
+
+
+def _wait_job(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            assert job["status"] == "done", job
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_missing("playwright is not installed (pip install playwright)")
+    if not CHROMIUM.exists():
+        service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The server, its library ingested and duplicates detected through its API."""
+    base = tmp_path_factory.mktemp("web")
+    root = base / "photos"
+    scenes = _library(root)
+    data_dir = base / "data"
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PIXSEEK_")},
+        "PIXSEEK_MODEL": SCENES_MODEL,
+        "PIXSEEK_PRETRAINED": str(SCENES_WEIGHTS),
+        "PIXSEEK_DEVICE": "cpu",
+        "PIXSEEK_PRECISION": "fp32",
+        "PIXSEEK_RUNTIME": "torch",  # OpenVINO is checked on its own (tests/model/test_openvino_runtime.py)
+        "PIXSEEK_BATCH_SIZE": "16",
+        "PIXSEEK_DECODE_WORKERS": "2",
+        "PIXSEEK_TORCH_THREADS": "1",
+        "PIXSEEK_DATA_DIR": str(data_dir),
+        "PIXSEEK_INGEST_ROOTS": json.dumps([str(root)]),
+    }
+    log = (base / "serve.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from pixseek.cli import main; main()", "serve", "--port", str(port)],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=url, timeout=60.0) as client:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                try:
+                    if client.get("/v1/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("pixseek serve did not start:\n" + (base / "serve.log").read_text())
+                time.sleep(0.2)
+            started = client.post("/v1/jobs", json={"path": str(root / "library")})
+            assert started.status_code == 202, started.text
+            _wait_job(client, started.json()["job_id"])
+            detect = client.post("/v1/duplicates/detect", json={})
+            assert detect.status_code == 202, detect.text
+            _wait_job(client, detect.json()["job_id"])
+            everything = client.post("/v1/search", json={"parts": [{"text": "scene"}], "limit": 100})
+            ids = {hit["key"]: hit["id"] for hit in everything.json()["results"]}
+        yield Site(url=url, root=root, data_dir=data_dir, scenes=scenes, ids=ids)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    context = browser.new_context(base_url=site.url, viewport={"width": 1100, "height": 900})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield tab
+    context.close()
+    assert errors == [], f"script errors on the page: {errors}"
