@@ -71,6 +71,10 @@ COMMANDS = {
         "pixseek.cli.tags:tags_group",
         "Zero-shot tags: list the vocabulary, add or remove tags, tune thresholds, preview.",
     ),
+    "config": LazyCommand(
+        "pixseek.cli.config:config_group",
+        "Settings in effect (secrets hidden) and their reference page.",
+    ),
     "demo": LazyCommand(
         "pixseek.cli.demo:demo_command",
         "Generate scenes of coloured shapes into FOLDER, ingest them and run three searches.",

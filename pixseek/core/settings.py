@@ -1,4 +1,8 @@
-"""The one place pixseek reads its configuration from (environment, `PIXSEEK_` prefix)."""
+"""The one place pixseek reads its configuration from (environment, `PIXSEEK_` prefix).
+
+Each field's `description` is its documentation: docs/configuration.md is rendered from
+them (`pixseek config docs`, pixseek/core/settings_docs.py), grouped by `SETTINGS_GROUPS`.
+"""
 
 from __future__ import annotations
 
@@ -27,31 +31,80 @@ DEFAULT_KEEPER_ORDER: tuple[KeeperRule, ...] = ("resolution", "file_size", "capt
 class DuplicateSettings(BaseModel):
     """Duplicate detection (`PIXSEEK_DUPLICATES__<NAME>`); docs/duplicates.md explains each rule."""
 
-    # near: best pHash distance over windows (crops) and turns, and the share of agreeing patches.
-    near_hash_distance: int = Field(default=12, ge=0, le=32)
-    near_patch_agreement: float = Field(default=0.75, ge=0.0, le=1.0)
-    # similar: CLS cosine similarity (pretrained weights only; ignored with random weights).
-    similar_threshold: float = Field(default=0.9, ge=-1.0, le=1.0)
-    # ... and the same things in about the same places: the layout agreement of the two
-    # pictures' patch tokens (search/duplicates/layout.py), each cell matched within
-    # `similar_shift` cells; -1 switches the check off (CLS alone decides).
-    similar_layout: float = Field(default=0.82, ge=-1.0, le=1.0)
-    similar_shift: int = Field(default=1, ge=0, le=4)
-    knn: int = Field(default=10, ge=1, le=1000)  # CLS neighbours examined per image
-    # Up to this many images the searches are exact (brute force); above, FAISS multi-index
-    # hashing on the hashes and an IVF index on the CLS vectors.
-    exact_limit: int = Field(default=20_000, ge=1)
-    # Past the brute-force hash limit, hash candidates are kept within at most this many bits:
-    # at 12, random codes sharing a 16-bit substring give ~3 x 10^7 pairs to check at 1M
-    # images; at 8, ~10^5, for 3% of true copies (those 10-12 bits off; docs/duplicates.md).
-    scale_hash_distance: int = Field(default=8, ge=0, le=32)
-    # Sizes a detection run's query batches (memory_mb * 16 images each) and so bounds what one
-    # batch allocates (hash queries and results, CLS rescoring: ~800 MB at the default). Not the
-    # run's total, which also holds per image the hash codes (1.4 KB), the CLS vectors read
-    # from SQL (2 KB at 512-d) and the approximate indexes (docs/duplicates.md: 1.7 GB at 1M
-    # besides codes and vectors, docs/benchmarks.md).
-    memory_mb: int = Field(default=1024, ge=64)
-    keeper_order: list[KeeperRule] = Field(default_factory=lambda: list(DEFAULT_KEEPER_ORDER))
+    near_hash_distance: int = Field(
+        default=12,
+        ge=0,
+        le=32,
+        description="`near` tier: the largest perceptual-hash distance (bits of a 64-bit pHash, the best "
+        "over crop windows and quarter turns) at which two images are copies of one picture. Raise it to "
+        "catch heavier edits, at the cost of more false pairs.",
+    )
+    near_patch_agreement: float = Field(
+        default=0.75,
+        ge=0.0,
+        le=1.0,
+        description="`near` tier: the smallest share (0-1) of thumbnail patches with detail that must agree "
+        "between the two images. Lower it to accept heavier local edits (text, stickers).",
+    )
+    similar_threshold: float = Field(
+        default=0.9,
+        ge=-1.0,
+        le=1.0,
+        description="`similar` tier: the smallest cosine similarity of the two images' CLS vectors. Only "
+        "with pretrained weights (ignored with random weights). Lower it to group looser variants.",
+    )
+    similar_layout: float = Field(
+        default=0.82,
+        ge=-1.0,
+        le=1.0,
+        description="`similar` tier: the smallest layout agreement of the two pictures' patch tokens (the "
+        "same things in about the same places, search/duplicates/layout.py), each cell matched within "
+        "`similar_shift` cells. `-1` switches the check off, so CLS similarity alone decides.",
+    )
+    similar_shift: int = Field(
+        default=1,
+        ge=0,
+        le=4,
+        description="How many patch cells a thing may move between two shots in the `similar_layout` check. "
+        "Raise it for bursts with camera movement.",
+    )
+    knn: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="CLS neighbours examined per image when looking for `similar` pairs. Raise it when "
+        "large groups of variants come out split.",
+    )
+    exact_limit: int = Field(
+        default=20_000,
+        ge=1,
+        description="Up to this many images the duplicate searches are exact (brute force); above, FAISS "
+        "multi-index hashing on the hashes and an IVF index on the CLS vectors. Raise it to stay exact on a "
+        "mid-size collection, at the cost of time.",
+    )
+    scale_hash_distance: int = Field(
+        default=8,
+        ge=0,
+        le=32,
+        description="Above `exact_limit` images, hash candidates are kept within at most this many bits. At "
+        "12, random codes sharing a 16-bit substring give ~3 x 10^7 pairs to check at 1M images; at 8, "
+        "~10^5, for 3% of true copies (those 10-12 bits off; docs/duplicates.md).",
+    )
+    memory_mb: int = Field(
+        default=1024,
+        ge=64,
+        description="Megabytes that size a detection run's query batches (`memory_mb * 16` images each) and "
+        "so bound what one batch allocates (hash queries and results, CLS rescoring: ~800 MB at the "
+        "default). Not the run's total, which also holds per image the hash codes (1.4 KB) and the CLS "
+        "vectors (2 KB at 512-d), and the approximate indexes (1.7 GB at 1M images besides codes and "
+        "vectors; docs/benchmarks.md). Lower it on a small machine.",
+    )
+    keeper_order: list[KeeperRule] = Field(
+        default_factory=lambda: list(DEFAULT_KEEPER_ORDER),
+        description="The rules that choose the image a duplicate group keeps, in order; each breaks the "
+        "previous one's ties: `resolution` (most pixels), `file_size` (largest file), `captured_at` "
+        "(earliest capture time). Each rule at most once.",
+    )
 
     @field_validator("keeper_order", mode="after")
     @classmethod
@@ -64,52 +117,118 @@ class DuplicateSettings(BaseModel):
 class TagSettings(BaseModel):
     """Zero-shot tags (`PIXSEEK_TAGS__<NAME>`); docs/search.md explains the calibration rule."""
 
-    # Tag new images when an ingest is published, and the whole catalog when the vocabulary
-    # (or the model) changes; tags are scored from the stored CLS vectors, never re-embedded.
-    enabled: bool = True
-    # The user's own categories (JSON, edited by `pixseek tags`); unset: <data_dir>/tags.json.
-    vocabulary_file: Path | None = None
-    # Images scored per step: one (batch x prompts) matrix product and one commit.
-    batch_size: int = Field(default=2048, ge=1, le=1_000_000)
-    # A search response lists at most this many tags in its facet counts.
-    facet_limit: int = Field(default=20, ge=1, le=1000)
+    enabled: bool = Field(
+        default=True,
+        description="Tag new images when an ingest is published, and the whole catalog when the vocabulary "
+        "(or the model) changes. Tags are scored from the stored CLS vectors, never re-embedded.",
+    )
+    vocabulary_file: Path | None = Field(
+        default=None,
+        description="The user's own tag vocabulary (JSON, edited by `pixseek tags`). Unset: "
+        "`<data_dir>/tags.json`. Set it to share one vocabulary between data dirs.",
+    )
+    batch_size: int = Field(
+        default=2048,
+        ge=1,
+        le=1_000_000,
+        description="Images scored per step: one (batch x prompts) matrix product and one commit. Lower it "
+        "if tagging a large catalog uses too much memory.",
+    )
+    facet_limit: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="The most tags a search response lists in its facet counts.",
+    )
 
 
 class OcrSettings(BaseModel):
     """Text in images (`PIXSEEK_OCR__<NAME>`), recognised by Tesseract after embedding."""
 
-    enabled: bool = False
-    # Tesseract language packs joined by `+` (Debian: tesseract-ocr-deu, ...).
-    languages: str = Field(default="eng", pattern=r"^[A-Za-z_]{3,20}(\+[A-Za-z_]{3,20}){0,9}$")
-    # The Celery queue of OCR jobs (their own, so that OCR never holds up embedding).
-    queue: str = Field(default="pixseek-ocr", min_length=1, max_length=200)
-    # Bounds per image: the longest side is scaled down to this before recognition, and
-    # Tesseract is stopped after this many seconds (the image then has no words).
-    max_side: int = Field(default=2500, ge=64, le=20_000)
-    timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
-    # Words Tesseract is less sure of than this (0-100) are dropped.
-    min_confidence: float = Field(default=60.0, ge=0, le=100)
-    # Images recognised between two commits.
-    batch_size: int = Field(default=16, ge=1, le=10_000)
+    enabled: bool = Field(
+        default=False,
+        description="Read the text in images after each ingest (an OCR job, with Tesseract; needs the "
+        "`tesseract` binary and the `ocr` extra), so keyword search finds it.",
+    )
+    languages: str = Field(
+        default="eng",
+        pattern=r"^[A-Za-z_]{3,20}(\+[A-Za-z_]{3,20}){0,9}$",
+        description="Tesseract language packs joined by `+`, e.g. `eng+deu` (each pack installed, Debian: "
+        "`tesseract-ocr-deu`).",
+    )
+    queue: str = Field(
+        default="pixseek-ocr",
+        min_length=1,
+        max_length=200,
+        description="The Celery queue of OCR jobs, their own so that OCR never holds up embedding; `pixseek "
+        "worker` consumes it when OCR is enabled.",
+    )
+    max_side: int = Field(
+        default=2500,
+        ge=64,
+        le=20_000,
+        description="Pixels: an image's longest side is scaled down to this before recognition. Raise it "
+        "for small print in large scans (slower).",
+    )
+    timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds Tesseract may spend on one image; past it the image gets no words.",
+    )
+    min_confidence: float = Field(
+        default=60.0,
+        ge=0,
+        le=100,
+        description="Words Tesseract is less sure of than this (0-100) are dropped. Lower it to keep more "
+        "words from poor scans, at the cost of more garbage.",
+    )
+    batch_size: int = Field(
+        default=16,
+        ge=1,
+        le=10_000,
+        description="Images recognised between two commits.",
+    )
 
 
 class WatchSettings(BaseModel):
     """`pixseek ingest --watch` (`PIXSEEK_WATCH__<NAME>`); the README's "Folders that stay in sync"."""
 
-    # A burst of file events gives one ingest, once the folder has been quiet this long.
-    debounce_seconds: float = Field(default=2.0, ge=0.0, le=3600.0)
-    # The safety net: an ingest at least this often, whatever the events said.
-    rescan_seconds: float = Field(default=3600.0, gt=0.0, le=7 * 86400.0)
-    # Filesystem events (local folders only); off, the watcher only rescans.
-    events: bool = True
+    debounce_seconds: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=3600.0,
+        description="Seconds the folder must be quiet after a file event before an ingest runs, so a burst "
+        "of events gives one ingest. Raise it for folders that are written to slowly (network copies).",
+    )
+    rescan_seconds: float = Field(
+        default=3600.0,
+        gt=0.0,
+        le=7 * 86400.0,
+        description="Seconds between two ingests at most, whatever the events said: the safety net for "
+        "missed events, and the only trigger for `s3://` buckets.",
+    )
+    events: bool = Field(
+        default=True,
+        description="Follow filesystem events (local folders only); `false`: the watcher only rescans (e.g. "
+        "on network mounts that send no events).",
+    )
 
 
 class RescanSettings(BaseModel):
     """Scheduled rescans in a cluster (`PIXSEEK_RESCAN__<NAME>`), sent by `pixseek beat`."""
 
-    # Buckets (s3://bucket/prefix, or folders the workers see) ingested again on a schedule.
-    buckets: list[str] = Field(default_factory=list)
-    interval_seconds: int = Field(default=900, ge=10, le=7 * 86400)
+    buckets: list[str] = Field(
+        default_factory=list,
+        description="Buckets (`s3://bucket/prefix`, or folders the workers see) that `pixseek beat` has the "
+        'workers ingest again on a schedule, as a JSON list, e.g. `["s3://images/"]`.',
+    )
+    interval_seconds: int = Field(
+        default=900,
+        ge=10,
+        le=7 * 86400,
+        description="Seconds between two scheduled rescans of each bucket.",
+    )
 
 
 def _default_data_dir() -> Path:
@@ -127,157 +246,429 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
     )
 
-    data_dir: Path = Field(default_factory=_default_data_dir)
-    database_url: str | None = None
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where pixseek keeps its files: the SQLite database (unless `database_url` is set), the "
+        "FAISS index generations, the patch store, thumbnails and tags. In a cluster, one folder every "
+        "worker and API process shares.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="A SQLAlchemy URL of the catalog database, e.g. "
+        "`postgresql+psycopg://user:password@host/db` (needs the `postgres` extra). Unset: SQLite in the "
+        "data dir, which suits one machine; a cluster needs PostgreSQL.",
+    )
+    auto_migrate: bool = Field(
+        default=True,
+        description="Apply database migrations when a process first opens the database (once per process). "
+        "Set it to `false` where migrations are run by hand (`pixseek migrate`) before api and workers "
+        "start.",
+    )
 
-    # Model: an open_clip architecture and a pretrained tag, a local checkpoint path, or "none".
-    model: str = "ViT-B-32"
-    pretrained: str = "laion2b_s34b_b79k"
-    device: Literal["cpu", "cuda", "auto"] = "auto"
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    # What runs the image and text towers: `auto` is OpenVINO on the CPU in bf16 or fp32
-    # (measured faster than torch on both CPU kinds, docs/performance.md), torch on CUDA.
-    # Converted models are kept under the model cache dir (default `<data_dir>/runtime-cache`).
-    runtime: Literal["auto", "torch", "openvino"] = "auto"
-    model_cache_dir: Path | None = None
-    # `pixseek serve` loads the model and index in the background at start-up, so the first
-    # query does not wait for them; readiness says `loading` meanwhile (api/warmup.py).
-    preload_model: bool = True
-    # The folder under the data dir holding the served model generation's `index/` and
-    # `patches/`: "" (the data dir itself) until `pixseek reindex` switches to a new model,
-    # which records it in `<data dir>/model.json`; not meant to be set by hand.
-    space: str = Field(default="", pattern=r"^(models/[a-z0-9][a-z0-9._-]{0,120})?$")
-    batch_size: int = Field(default=32, ge=1, le=4096)
-    decode_workers: int = Field(default=0, ge=0, le=64)
-    torch_threads: int = Field(default=0, ge=0, le=512)
+    model: str = Field(
+        default="ViT-B-32",
+        description="The open_clip architecture (a ViT with a class token), e.g. `ViT-B-32`; docs/models.md "
+        "lists recommended ones. Changing it on an indexed catalog needs `pixseek reindex`.",
+    )
+    pretrained: str = Field(
+        default="laion2b_s34b_b79k",
+        description="The open_clip pretrained tag, a local checkpoint path, or `none` (random weights: only "
+        "for tests and benchmarks, results are meaningless).",
+    )
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        default="auto",
+        description="Where the model runs: `auto` is CUDA when a GPU is available, else the CPU.",
+    )
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        default="auto",
+        description="The model's number format: `auto` is fp16 autocast on CUDA, and on the CPU bf16 where "
+        "it was measured to run faster than fp32 (asked of the CPU once), else fp32.",
+    )
+    runtime: Literal["auto", "torch", "openvino"] = Field(
+        default="auto",
+        description="What runs the image and text towers: `auto` is OpenVINO on the CPU in bf16 or fp32 "
+        "(measured faster than torch on both CPU kinds, docs/performance.md), torch on CUDA. Models are "
+        "converted once on first use and kept under `model_cache_dir`.",
+    )
+    model_cache_dir: Path | None = Field(
+        default=None,
+        description="Where downloaded weights and converted models are kept. Unset: open_clip's own cache "
+        "for weights, `<data_dir>/runtime-cache` for converted models.",
+    )
+    space: str = Field(
+        default="",
+        pattern=r"^(models/[a-z0-9][a-z0-9._-]{0,120})?$",
+        description="The folder under the data dir holding the served model generation's `index/` and "
+        '`patches/`: `""` (the data dir itself) until `pixseek reindex` switches to a new model, which '
+        "records it in `<data_dir>/model.json`. Not meant to be set by hand.",
+    )
+    batch_size: int = Field(
+        default=32,
+        ge=1,
+        le=4096,
+        description="Images per model forward at ingest, and per commit. Raise it on a GPU with memory to "
+        "spare.",
+    )
+    decode_workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Threads that read and decode images at ingest; `0`: one per core, at most 8. Raise it "
+        "for object stores with high latency.",
+    )
+    torch_threads: int = Field(
+        default=0,
+        ge=0,
+        le=512,
+        description="Threads torch uses on the CPU; `0` keeps torch's default (one per core). Lower it when "
+        "pixseek shares the machine.",
+    )
 
-    # Ingest limits: refuse decompression bombs and huge files before decoding them.
-    max_image_pixels: int = Field(default=64_000_000, ge=1)
-    max_file_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
-    task_batch_size: int = Field(default=256, ge=1, le=100_000)
+    max_image_pixels: int = Field(
+        default=64_000_000,
+        ge=1,
+        description="Pixels: larger images are refused as decompression bombs, checked from the header "
+        "before decoding. Raise it only for trusted collections of very large images.",
+    )
+    max_file_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1,
+        description="Bytes: larger files are refused before they are read (100 MiB by default).",
+    )
+    task_batch_size: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description="Images per Celery task in a cluster: smaller batches spread a job over more workers "
+        "and lose less work when one dies; larger ones cost fewer task round trips.",
+    )
+    sidecar_suffixes: list[str] = Field(
+        default_factory=lambda: [".txt", ".caption"],
+        description="Caption files beside an image (`photo.txt` for `photo.jpg`), read at ingest for "
+        "keyword search. `[]` saves those reads (each is one extra request on object stores).",
+    )
 
-    # Index: collections this large or larger get a tuned IVF index instead of exact search.
-    index_flat_max: int = Field(default=50_000, ge=1)
+    index_flat_max: int = Field(
+        default=50_000,
+        ge=1,
+        description="Images: collections this large or larger get a tuned IVF index instead of exact (flat) "
+        "search (docs/benchmarks.md).",
+    )
 
-    # Distributed mode: no broker means every task runs in-process.
-    broker_url: str | None = None
-    queue: str = Field(default="pixseek", min_length=1, max_length=200)
-    # The index writer's queue; by default the same one. On several machines, point it at a
-    # queue that only workers sharing the data dir consume (`pixseek worker --queues`).
-    index_queue: str | None = None
-    # Redis redelivers an unacknowledged task this many seconds after it was handed out: it
-    # must exceed the longest batch, or a batch still running is started a second time.
-    broker_visibility_timeout: int = Field(default=3600, ge=1)
-    # A batch that raises (database or bucket outage) is retried this many times, then its
-    # remaining images are recorded failed so the job can finish.
-    task_max_retries: int = Field(default=3, ge=0, le=100)
-    # A batch whose worker died this many times while running it (a file that crashes the
-    # decoder, an out-of-memory kill) is given up: its remaining images are recorded failed.
-    task_max_redeliveries: int = Field(default=5, ge=1, le=1000)
-    # A running task holds a lease in SQL that its process renews every third of this many
-    # seconds; live workers send a task whose lease lapsed again (its worker died), so a
-    # killed worker's batch is back in work within about this plus a third of it.
-    task_lease_seconds: int = Field(default=30, ge=3, le=3600)
-    # A worker serves its Prometheus metrics on this port (a prefork worker with -c N:
-    # this port and the next N-1, one per pool process). Unset: no metrics server.
-    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    broker_url: str | None = Field(
+        default=None,
+        description="The Redis URL of the Celery broker, e.g. `redis://host:6379/0`. Unset: every task runs "
+        "in-process (one machine); set: `pixseek worker` processes do the work (docs/distributed.md).",
+    )
+    queue: str = Field(
+        default="pixseek",
+        min_length=1,
+        max_length=200,
+        description="The Celery queue of the plan and batch tasks.",
+    )
+    index_queue: str | None = Field(
+        default=None,
+        description="The index writer's queue; unset: the same as `queue`. On several machines, point it at "
+        "a queue that only workers sharing the data dir consume (`pixseek worker --queues`).",
+    )
+    broker_visibility_timeout: int = Field(
+        default=3600,
+        ge=1,
+        description="Seconds after which Redis redelivers an unacknowledged task. It must exceed the "
+        "longest batch, or a batch still running is started a second time (leases act far sooner on a dead "
+        "worker).",
+    )
+    task_max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=100,
+        description="How many times a batch that raises (database or bucket outage) is retried; then its "
+        "remaining images are recorded failed so the job can finish.",
+    )
+    task_max_redeliveries: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="How many times a batch's worker may die while running it (a file that crashes the "
+        "decoder, an out-of-memory kill) before it is given up and its remaining images are recorded "
+        "failed.",
+    )
+    task_lease_seconds: int = Field(
+        default=30,
+        ge=3,
+        le=3600,
+        description="Seconds of a running task's lease in SQL, renewed by its process every third of it. "
+        "Live workers send a task whose lease lapsed again, so a killed worker's batch is back in work "
+        "within about this plus a third of it.",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="The port a worker serves its Prometheus metrics on (a prefork worker with `-c N`: this "
+        "port and the next N-1, one per pool process). Unset: no metrics server.",
+    )
 
-    # S3-compatible buckets (`s3://bucket/prefix`). Unset values fall back to the usual
-    # AWS variables and files (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ~/.aws/config, ...).
-    s3_endpoint_url: str | None = None
-    s3_region: str | None = None
-    s3_access_key_id: str | None = None
-    s3_secret_access_key: SecretStr | None = None
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="The endpoint of an S3-compatible store for `s3://bucket/prefix` (MinIO, Ceph, ...). "
+        "Unset: the AWS chain (`AWS_ENDPOINT_URL`, `~/.aws/config`, else AWS itself).",
+    )
+    s3_region: str | None = Field(
+        default=None,
+        description="The S3 region. Unset: the AWS chain (`AWS_DEFAULT_REGION`, `~/.aws/config`).",
+    )
+    s3_access_key_id: str | None = Field(
+        default=None,
+        description="The S3 access key id. Unset: the AWS chain (`AWS_ACCESS_KEY_ID`, `~/.aws/credentials`, "
+        "instance roles).",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None,
+        description="The S3 secret access key (never shown). Unset: the AWS chain, as for the key id.",
+    )
 
-    # HTTP API.
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
-    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)  # any request body that is not an upload
-    max_results: int = Field(default=1000, ge=1)
+    host: str = Field(
+        default="127.0.0.1",
+        description="The address `pixseek serve` listens on (`--host` overrides it). Anything but loopback "
+        "needs an API key first: the API refuses to start open to the network.",
+    )
+    port: int = Field(
+        default=8000,
+        ge=1,
+        le=65535,
+        description="The port `pixseek serve` listens on (`--port` overrides it).",
+    )
+    preload_model: bool = Field(
+        default=True,
+        description="`pixseek serve` loads the model and index in the background at start-up, so the first "
+        "query does not wait for them; `/v1/ready` says `loading` meanwhile (api/warmup.py). `false` loads "
+        "them on the first query instead.",
+    )
+    max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1,
+        description="Bytes: the largest uploaded image a request may carry (20 MiB by default).",
+    )
+    max_json_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Bytes: the largest body of any request that is not an upload (1 MiB by default); "
+        "larger ones are refused with 413 before they are read.",
+    )
+    max_results: int = Field(
+        default=1000,
+        ge=1,
+        description="The largest `k` / `limit` a search, region or duplicates query may ask for.",
+    )
 
-    # --- Access (issue 11) ---
-    # Folders and S3 bucket names `POST /v1/jobs` may read. Both empty (the default): the API
-    # ingests nothing, and says which setting to set. `pixseek ingest` is not limited by them.
-    ingest_roots: list[Path] = Field(default_factory=list)
-    ingest_buckets: list[str] = Field(default_factory=list)
-    # A token bucket per API key (per client address while no key exists): bursts of
-    # `rate_limit_burst` requests, refilled at `rate_limit_per_second`; past it, 429.
-    rate_limit_per_second: float = Field(default=50.0, gt=0, le=1_000_000)
-    rate_limit_burst: int = Field(default=100, ge=1, le=1_000_000)
-    # Created as the admin key "bootstrap" when the API starts, if no key has that value yet
-    # (docker-compose's first key). Generate one with `openssl rand -hex 32`.
-    bootstrap_api_key: SecretStr | None = None
-    # --- end access ---
+    ingest_roots: list[Path] = Field(
+        default_factory=list,
+        description='Folders `POST /v1/jobs` may ingest from, as a JSON list, e.g. `["/photos"]`. With '
+        "`ingest_buckets` also empty (the default) the API ingests nothing and says which setting to set. "
+        "`pixseek ingest` is not limited by it.",
+    )
+    ingest_buckets: list[str] = Field(
+        default_factory=list,
+        description="S3 bucket names (no prefix) `POST /v1/jobs` may ingest, as a JSON list, e.g. "
+        '`["images"]`.',
+    )
+    rate_limit_per_second: float = Field(
+        default=50.0,
+        gt=0,
+        le=1_000_000,
+        description="Requests per second refilled into each API key's token bucket (per client address "
+        "while no key exists); past the bucket, 429.",
+    )
+    rate_limit_burst: int = Field(
+        default=100,
+        ge=1,
+        le=1_000_000,
+        description="Requests one API key (or client address) may send at once before "
+        "`rate_limit_per_second` applies.",
+    )
+    bootstrap_api_key: SecretStr | None = Field(
+        default=None,
+        description="Created as the admin key `bootstrap` when the API starts, if no key has that value yet "
+        "(docker-compose's first key): 32 to 256 characters of letters, digits and `. _ ~ + / = -`; "
+        "generate one with `openssl rand -hex 32`. Empty means unset.",
+    )
 
-    auto_migrate: bool = True
-
-    # Search. Short text queries are wrapped in these templates and the embeddings averaged
-    # (CLIP's prompt ensembling); an empty list turns templates off. See docs/search.md.
-    prompt_templates: list[str] = Field(default_factory=lambda: ["a photo of {}."])
-    prompt_max_words: int = Field(default=4, ge=0, le=100)
-    # What one request may ask for: every text and template is a forward of the text tower.
-    max_query_parts: int = Field(default=16, ge=1, le=1000)
-    max_text_chars: int = Field(default=2000, ge=1)
-    max_prompt_templates: int = Field(default=16, ge=0, le=1000)
-    max_template_chars: int = Field(default=200, ge=3)
-    # A filter that keeps at most this many images is scored exactly from stored vectors;
-    # larger ones search the index with an id selector (docs/benchmarks.md).
-    search_exact_max: int = Field(default=5_000, ge=0)
-    # Reciprocal rank fusion: k, and how deep each ranked list goes before fusing.
-    fusion_k: int = Field(default=60, ge=1)
-    fusion_depth: int = Field(default=1000, ge=1, le=100_000)
-    max_offset: int = Field(default=10_000, ge=0)
-    # An unfiltered page's `total` counts matching images up to this many and says "at least"
-    # beyond (as Elasticsearch's track_total_hits): an exact count of a million-row catalog
+    prompt_templates: list[str] = Field(
+        default_factory=lambda: ["a photo of {}."],
+        description="Templates short text queries are wrapped in, each with exactly one `{}`; the "
+        "embeddings are averaged (CLIP's prompt ensembling). `[]` turns templates off (docs/search.md).",
+    )
+    prompt_max_words: int = Field(
+        default=4,
+        ge=0,
+        le=100,
+        description="Texts of at most this many words get the prompt templates; longer ones are embedded as "
+        "written.",
+    )
+    max_query_parts: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="The most parts (texts, uploaded images, cataloged images) one query may combine; every "
+        "text and template is a forward of the text tower.",
+    )
+    max_text_chars: int = Field(
+        default=2000,
+        ge=1,
+        description="Characters: the longest text a query part may have.",
+    )
+    max_prompt_templates: int = Field(
+        default=16,
+        ge=0,
+        le=1000,
+        description="The most prompt templates one request may bring in place of `prompt_templates`.",
+    )
+    max_template_chars: int = Field(
+        default=200,
+        ge=3,
+        description="Characters: the longest prompt template a request may bring.",
+    )
+    search_exact_max: int = Field(
+        default=5_000,
+        ge=0,
+        description="Images: a filter that keeps at most this many is scored exactly from stored vectors; "
+        "larger ones search the index with an id selector (docs/benchmarks.md).",
+    )
+    fusion_k: int = Field(
+        default=60,
+        ge=1,
+        description="The `k` of reciprocal rank fusion in hybrid mode: larger values flatten the weight of "
+        "the top ranks.",
+    )
+    fusion_depth: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="How deep each ranked list goes before fusing, and so the deepest page (`offset + "
+        "limit`) of keyword and hybrid modes.",
+    )
+    max_offset: int = Field(
+        default=10_000,
+        ge=0,
+        description="The largest `offset` a query may ask for.",
+    )
+    # Capped, as Elasticsearch's track_total_hits: an exact count of a million-row catalog
     # costs a full scan per query, far more than the search itself (docs/benchmarks.md).
-    search_count_max: int = Field(default=10_000, ge=0)
-    # Caption files beside an image (`photo.txt` for `photo.jpg`), read at ingest for keyword
-    # search; an empty list saves those reads (each is one extra request on object stores).
-    sidecar_suffixes: list[str] = Field(default_factory=lambda: [".txt", ".caption"])
+    search_count_max: int = Field(
+        default=10_000,
+        ge=0,
+        description="An unfiltered page's `total` counts matching images up to this many and says \"at "
+        'least" beyond (`total_exact: false`). Raising it makes every such query slower on a large catalog.',
+    )
 
-    # --- Region search (issue 6) ---
-    # How patch tokens are made so that they localise; see docs/regions.md. The mode is
-    # recorded in the patch store and the patch index, and a mismatch is refused. Unset
-    # (the default): the mode the data dir's store records, and for a new data dir the
-    # model's best measured mode (`index.patch_sync.effective_patch_mode`).
-    patch_mode: Literal["clearclip", "maskclip", "sclip", "plain"] | None = None
-    # Below this many patches the patch index is exact (fp16 flat); above, IVF-PQ.
-    patch_index_min_train: int = Field(default=50_000, ge=1_000)
-    patch_pq_bytes: int = Field(default=32, ge=4, le=128)  # PQ code size per patch
-    patch_nprobe: int = Field(default=32, ge=1, le=65_536)
-    patch_candidates: int = Field(default=256, ge=1, le=100_000)  # patches re-scored exactly
-    # How patch cells cover a picture (docs/regions.md): `tiles` of the model's input over the
-    # whole picture, one `full` pass with interpolated position embeddings, or the `centre`
-    # square only (as before issue 17). Recorded per image; `pixseek regions upgrade`
-    # re-embeds the patches of older images.
-    region_coverage: Literal["tiles", "full", "centre"] = "tiles"
-    # Tiles along the shorter side: the region resolution (1 = cells as large as the centre
-    # crop's; 2 = half as wide, about 4x the cells: finds small things, boxes big ones worse).
-    region_tiles: int = Field(default=1, ge=1, le=4)
-    region_max_tiles: int = Field(default=8, ge=1, le=64)  # at most this many tiles per image
-    # --- end region search ---
+    # The mode is recorded in the patch store and the patch index: cells of two modes are
+    # not comparable, so a mismatch is refused rather than mixed.
+    patch_mode: Literal["clearclip", "maskclip", "sclip", "plain"] | None = Field(
+        default=None,
+        description="How patch tokens are made so that they localise (docs/regions.md). Unset: the mode the "
+        "data dir's store records, and for a new data dir the model's best measured mode (`clearclip` for "
+        "pretrained CLIPs). Changing it needs a fresh data dir.",
+    )
+    patch_index_min_train: int = Field(
+        default=50_000,
+        ge=1_000,
+        description="Patches: below this many the patch index is exact (fp16 flat); above, IVF-PQ.",
+    )
+    patch_pq_bytes: int = Field(
+        default=32,
+        ge=4,
+        le=128,
+        description="Bytes of PQ code per patch in the IVF-PQ patch index: more is more accurate and larger.",
+    )
+    patch_nprobe: int = Field(
+        default=32,
+        ge=1,
+        le=65_536,
+        description="IVF lists visited per region query: more finds more of the true best patches, slower.",
+    )
+    patch_candidates: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description="Candidate patches the compressed index proposes per region query; their images are "
+        "then re-scored exactly.",
+    )
+    region_coverage: Literal["tiles", "full", "centre"] = Field(
+        default="tiles",
+        description="How patch cells cover a picture (docs/regions.md): `tiles` of the model's input over "
+        "the whole picture, one `full` pass with interpolated position embeddings, or the `centre` square "
+        "only (as before issue 17). Recorded per image; `pixseek regions upgrade` re-embeds the patches of "
+        "older images.",
+    )
+    region_tiles: int = Field(
+        default=1,
+        ge=1,
+        le=4,
+        description="Tiles along the shorter side, the region resolution. 1 gives cells as large as the "
+        "centre crop's, at 2-3x the model time of a centre-crop ingest; 2 gives cells half as wide (about "
+        "4x as many) that find small things, at about 5x the model time and 3-4x the patch memory, but "
+        "boxes around normal-sized things are worse (docs/regions.md).",
+    )
+    region_max_tiles: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="At most this many tiles per image: a panorama wider than that gets cells wider than "
+        "tall.",
+    )
 
-    duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
-    tags: TagSettings = Field(default_factory=TagSettings)
-    ocr: OcrSettings = Field(default_factory=OcrSettings)
+    duplicates: DuplicateSettings = Field(
+        default_factory=DuplicateSettings,
+        description="Duplicate detection: when two images are copies (`near`) or variants (`similar`), and "
+        "which one a group keeps (docs/duplicates.md).",
+    )
+    tags: TagSettings = Field(
+        default_factory=TagSettings,
+        description="Zero-shot tags scored from the stored vectors, and their facet counts (docs/search.md).",
+    )
+    ocr: OcrSettings = Field(
+        default_factory=OcrSettings,
+        description="Text in images, recognised by Tesseract after embedding, for keyword search.",
+    )
 
-    # --- Web UI (issue 13) ---
-    # Thumbnails served (WebP, longest side at most each size) from <data_dir>/thumbs; [] none.
-    # The web UI asks for the smallest (grids) and the largest (an image's page).
-    thumbnail_sizes: list[int] = Field(default_factory=lambda: [256, 768], max_length=4)
-    # Those made at ingest, from the picture already decoded; the others are made from the
-    # original the first time they are asked for (a 768 px WebP costs ingest twice a 256 one:
-    # docs/benchmarks.md, "Thumbnails at ingest").
-    thumbnail_ingest_sizes: list[int] = Field(default_factory=lambda: [256], max_length=4)
-    # Signs the web UI's session cookie. Unset: a random secret generated once into
-    # <data_dir>/session.secret (mode 0600); set it when several API processes serve one UI.
-    session_secret: SecretStr | None = None
-    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
-    # --- end web UI ---
+    thumbnail_sizes: list[int] = Field(
+        default_factory=lambda: [256, 768],
+        max_length=4,
+        description="Pixels: thumbnails served (WebP, longest side at most each size, 32-2048, at most 4 "
+        "sizes) from `<data_dir>/thumbs`; `[]`: none. The web UI asks for the smallest (grids) and the "
+        "largest (an image's page).",
+    )
+    thumbnail_ingest_sizes: list[int] = Field(
+        default_factory=lambda: [256],
+        max_length=4,
+        description="Those of `thumbnail_sizes` made at ingest, from the picture already decoded; the "
+        "others are made from the original the first time they are asked for (a 768 px WebP costs ingest "
+        'twice a 256 one: docs/benchmarks.md, "Thumbnails at ingest").',
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the web UI's session cookie: at least 32 characters (`openssl rand -hex 32`). "
+        "Unset (or empty): a random secret generated once into `<data_dir>/session.secret` (mode 0600); set "
+        "the same one on every API process when several serve one UI.",
+    )
+    session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="Hours a web UI sign-in lasts.",
+    )
 
-    watch: WatchSettings = Field(default_factory=WatchSettings)
-    rescan: RescanSettings = Field(default_factory=RescanSettings)
+    watch: WatchSettings = Field(
+        default_factory=WatchSettings,
+        description='`pixseek ingest --watch`: when a watched folder is ingested again (README, "Folders '
+        'that stay in sync").',
+    )
+    rescan: RescanSettings = Field(
+        default_factory=RescanSettings,
+        description="Scheduled rescans in a cluster, sent to the workers by `pixseek beat` (run exactly "
+        "one).",
+    )
 
     @field_validator("data_dir", "model_cache_dir", mode="after")
     @classmethod
@@ -399,6 +790,75 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when no broker is set: tasks run in this process."""
         return not self.broker_url
+
+
+# The sections of docs/configuration.md, in order: every field of Settings in exactly one
+# (tests/core/test_configuration.py). A nested model's fields make their own section.
+SETTINGS_GROUPS: dict[str, tuple[str, ...]] = {
+    "Storage and database": ("data_dir", "database_url", "auto_migrate"),
+    "Model and runtime": (
+        "model",
+        "pretrained",
+        "device",
+        "precision",
+        "runtime",
+        "model_cache_dir",
+        "space",
+        "batch_size",
+        "decode_workers",
+        "torch_threads",
+    ),
+    "Ingest": ("max_image_pixels", "max_file_bytes", "task_batch_size", "sidecar_suffixes"),
+    "Index": ("index_flat_max",),
+    "Cluster (Celery and Redis)": (
+        "broker_url",
+        "queue",
+        "index_queue",
+        "broker_visibility_timeout",
+        "task_max_retries",
+        "task_max_redeliveries",
+        "task_lease_seconds",
+        "worker_metrics_port",
+    ),
+    "S3": ("s3_endpoint_url", "s3_region", "s3_access_key_id", "s3_secret_access_key"),
+    "HTTP API": ("host", "port", "preload_model", "max_upload_bytes", "max_json_bytes", "max_results"),
+    "Access": (
+        "ingest_roots",
+        "ingest_buckets",
+        "rate_limit_per_second",
+        "rate_limit_burst",
+        "bootstrap_api_key",
+    ),
+    "Search": (
+        "prompt_templates",
+        "prompt_max_words",
+        "max_query_parts",
+        "max_text_chars",
+        "max_prompt_templates",
+        "max_template_chars",
+        "search_exact_max",
+        "fusion_k",
+        "fusion_depth",
+        "max_offset",
+        "search_count_max",
+    ),
+    "Region search": (
+        "patch_mode",
+        "patch_index_min_train",
+        "patch_pq_bytes",
+        "patch_nprobe",
+        "patch_candidates",
+        "region_coverage",
+        "region_tiles",
+        "region_max_tiles",
+    ),
+    "Web UI and thumbnails": ("thumbnail_sizes", "thumbnail_ingest_sizes", "session_secret", "session_hours"),
+    "Duplicates": ("duplicates",),
+    "Tags": ("tags",),
+    "OCR": ("ocr",),
+    "Watch": ("watch",),
+    "Rescans": ("rescan",),
+}
 
 
 @functools.lru_cache(maxsize=1)
