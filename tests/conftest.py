@@ -45,13 +45,33 @@ torch.set_num_threads(1)
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.services)]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    """Skip `gpu` tests without CUDA; keep each file on one xdist worker, slow files first.
+
+    The suite runs with `--dist loadgroup` (pyproject.toml): a file's tests share module and
+    session fixtures (a library ingested once, a server started once), so a file is one unit
+    of work unless its tests name a group of their own (the benchmark smoke groups). Units are
+    handed out in order, so the files with a `slow` test go first and the short ones fill in
+    around them at the end, instead of one long file starting last.
+    """
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+    slow_groups = set()
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+        if item.get_closest_marker("slow") is not None:
+            slow_groups.add(_group_of(item))
+    items.sort(key=lambda item: _group_of(item) not in slow_groups)  # stable: files stay in order
+
+
+def _group_of(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("xdist_group")
+    return str(marker.args[0]) if marker is not None and marker.args else ""
 
 
 # --- settings and buckets -------------------------------------------------------------

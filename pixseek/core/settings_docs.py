@@ -24,7 +24,8 @@ NESTED_DELIMITER = Settings.model_config.get("env_nested_delimiter") or "__"
 
 HEADER = f"""# Configuration
 
-For anyone who runs pixseek: every setting, what it does, its unit and when to change it.
+*For anyone who runs pixseek: every setting, what it does, its unit and when to change it.*
+
 This page is generated from the field descriptions in `pixseek/core/settings.py`; do not edit
 it by hand, run `pixseek config docs > docs/configuration.md` after changing a setting.
 `pixseek config show` prints the values in effect (add `--json` for one JSON document), with

@@ -78,6 +78,9 @@ def keyed_schema(keyed_app: tuple[FastAPI, dict[str, str]]) -> schemathesis.sche
     return schemathesis.openapi.from_asgi("/openapi.json", keyed_app[0])
 
 
+# Schemathesis explores every route twice (open and keyed): the longest file of the suite.
+pytestmark = pytest.mark.slow
+
 open_api = schemathesis.pytest.from_fixture("open_schema")
 keyed_api = schemathesis.pytest.from_fixture("keyed_schema")
 

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ GROUPS: dict[str, dict[str, list[str]]] = {
         "bench.thumbnails.run": SMOKE,
     },
 }
+SLOW_GROUPS = {"train", "serve"}
 GROUP_OF = {module: group for group, runs in GROUPS.items() for module in runs}
 _REPORTS: dict[str, dict[str, Any]] = {}
 
@@ -117,8 +119,16 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return lambda module: ran(module, tmp_path_factory)
 
 
-def _group(module: str) -> pytest.MarkDecorator:
-    return pytest.mark.xdist_group(f"bench-{GROUP_OF[module]}")
+def _group(module: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The test's xdist group: its benchmark's; the groups that take longest are `slow` too,
+    so that the suite starts them first."""
+    group = GROUP_OF[module]
+
+    def mark(test: Callable[..., None]) -> Callable[..., None]:
+        test = pytest.mark.xdist_group(f"bench-{group}")(test)
+        return pytest.mark.slow(test) if group in SLOW_GROUPS else test
+
+    return mark
 
 
 def _bench_modules() -> set[str]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from watchdog.events import (
     DirModifiedEvent,
     FileClosedEvent,
@@ -23,7 +23,6 @@ from watchdog.events import (
     FileOpenedEvent,
 )
 
-from pixseek.cli import main
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.images import ImageStatus
 from pixseek.ingest.run import run_ingest
@@ -161,20 +160,40 @@ def test_only_changes_outside_pixseeks_own_files_count(tmp_path: Path) -> None:
     assert len(seen) == 4
 
 
-def test_sigterm_stops_pixseek_ingest_watch_cleanly(settings: Settings, bucket: Path) -> None:
-    def terminate_after_first_run() -> None:
-        wait_for(lambda: len(catalog(settings)) == 6 and bool(faiss_ids_or_none(settings)), "first run")
-        os.kill(os.getpid(), signal.SIGTERM)
+# `pixseek ingest ARGS` in a process of its own that exits 99 if the command left a SIGTERM
+# handler behind (the signal is sent to this child, never to the test's own process, which
+# shares its worker with other tests).
+WATCH_CHILD = """
+import signal, sys
+from click.testing import CliRunner
+from pixseek.cli import main
+before = signal.getsignal(signal.SIGTERM)
+result = CliRunner().invoke(main, sys.argv[1:], catch_exceptions=False)
+sys.stdout.write(result.stdout)
+sys.stdout.flush()
+sys.exit(result.exit_code if signal.getsignal(signal.SIGTERM) == before else 99)
+"""
 
-    handler_before = signal.getsignal(signal.SIGTERM)
-    timer = threading.Thread(target=terminate_after_first_run, daemon=True)
-    timer.start()
-    result = CliRunner().invoke(main, ["ingest", str(bucket), "--watch", "--json"], catch_exceptions=False)
-    timer.join(timeout=PATIENCE)
-    assert result.exit_code == 0, result.output
-    runs = [json.loads(line) for line in result.stdout.splitlines()]
+
+def test_sigterm_stops_pixseek_ingest_watch_cleanly(settings: Settings, bucket: Path) -> None:
+    # The settings fixture put the test's data dir and model in the environment the child inherits.
+    child = subprocess.Popen(
+        [sys.executable, "-c", WATCH_CHILD, "ingest", str(bucket), "--watch", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: len(catalog(settings)) == 6 and bool(faiss_ids_or_none(settings)), "first run")
+        child.send_signal(signal.SIGTERM)
+        stdout, stderr = child.communicate(timeout=PATIENCE)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, stderr[-3000:]
+    runs = [json.loads(line) for line in stdout.splitlines()]
     assert [(run["reason"], run["status"], run["indexed"]) for run in runs] == [("start", "done", 6)]
-    assert signal.getsignal(signal.SIGTERM) == handler_before  # the command put its handler back
 
 
 def faiss_ids_or_none(settings: Settings) -> set[int]:

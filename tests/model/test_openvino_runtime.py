@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("openvino")
+pytestmark = pytest.mark.slow  # a pytest of its own: torch, OpenVINO and three conversions
 
 CHECKS = Path(__file__).with_name("openvino_checks.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_openvino_runtime_checks_pass_in_their_own_process() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(CHECKS)],
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", str(CHECKS)],
         cwd=ROOT,
         env={**os.environ, "PYTHONFAULTHANDLER": "1"},
         capture_output=True,
