@@ -34,6 +34,24 @@ TINY_MODEL = "pixseek-tiny"  # pixseek/model/configs/pixseek-tiny.json: 64 dims,
 SMOKE_HELP = "a few seconds on a handful of inputs with the tiny model, in a temp dir (figures mean nothing)"
 
 
+# What a smoke run keeps of the caller's PIXSEEK_ settings: the suite runs torch in its
+# processes, and a smoke run checks that a benchmark works, not what converting costs.
+SMOKE_KEEPS = ("PIXSEEK_RUNTIME",)
+
+
+def without_pixseek_settings(smoke: bool) -> dict[str, str]:
+    """This process's environment without PIXSEEK_ settings, so a benchmark measures the defaults
+    (a smoke run keeps SMOKE_KEEPS)."""
+    keep = SMOKE_KEEPS if smoke else ()
+    return {k: v for k, v in os.environ.items() if not k.startswith("PIXSEEK_") or k in keep}
+
+
+def unset_pixseek_settings(smoke: bool) -> dict[str, str | None]:
+    """The same for click's CliRunner: every PIXSEEK_ setting to unset (None), but SMOKE_KEEPS."""
+    keep = SMOKE_KEEPS if smoke else ()
+    return {k: None for k in os.environ if k.startswith("PIXSEEK_") and k not in keep}
+
+
 def say(text: str) -> None:
     """Write to stdout as it is now (looked up per call: `bench.smoke` redirects it per benchmark)."""
     sys.stdout.write(text)

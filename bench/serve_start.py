@@ -34,6 +34,7 @@ from bench.common import (
     free_port,
     synthetic_photos,
     wait_until_answers,
+    without_pixseek_settings,
     write_json,
 )
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cpu, _ = cpu_info()
     say = sys.stdout.write
     with tempfile.TemporaryDirectory(prefix="pixseek-bench-serve-") as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PIXSEEK_")}
+        env = without_pixseek_settings(args.smoke)
         env.update(
             {
                 "PIXSEEK_DATA_DIR": str(Path(tmp) / "data"),

@@ -29,7 +29,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from bench.common import OUT, TINY_MODEL, add_smoke_flag, synthetic_photos
+from bench.common import OUT, TINY_MODEL, add_smoke_flag, synthetic_photos, without_pixseek_settings
 from pixseek.core.db import migrate, session_scope
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.jobs import job_progress
@@ -51,7 +51,7 @@ def job_seconds(settings: Settings, job_id: str) -> tuple[float, int]:
 
 
 def base_env(args: argparse.Namespace, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXSEEK_")}
+    env = without_pixseek_settings(args.smoke)
     env.update(
         {
             "PIXSEEK_MODEL": args.model,

@@ -32,7 +32,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import OUT, TINY_MODEL, add_smoke_flag, machine, synthetic_photos, write_json
+from bench.common import (
+    OUT,
+    TINY_MODEL,
+    add_smoke_flag,
+    machine,
+    synthetic_photos,
+    without_pixseek_settings,
+    write_json,
+)
 from bench.ingest.dataset import build, default_source
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,9 +60,16 @@ def save_checkpoint(model_name: str, path: Path) -> None:
 
 
 def run_pixseek(
-    folder: Path, data_dir: Path, model: str, checkpoint: Path, cache: Path, extra: dict[str, str]
+    folder: Path,
+    data_dir: Path,
+    model: str,
+    checkpoint: Path,
+    cache: Path,
+    extra: dict[str, str],
+    *,
+    smoke: bool = False,
 ) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXSEEK_")}
+    env = without_pixseek_settings(smoke)
     env.update(
         {
             "PIXSEEK_DATA_DIR": str(data_dir),
@@ -185,7 +200,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
         variants = args.variant or [("runtime torch", {"PIXSEEK_RUNTIME": "torch"})]
         tools: dict[str, Any] = {
-            "pixseek": lambda i: run_pixseek(folder, work / f"data-{i}", args.model, checkpoint, cache, {})
+            "pixseek": lambda i: run_pixseek(
+                folder, work / f"data-{i}", args.model, checkpoint, cache, {}, smoke=args.smoke
+            )
         }
         for label, extra in [] if args.smoke else variants:
             tools[f"pixseek, {label}"] = lambda i, label=label, extra=extra: run_pixseek(

@@ -27,7 +27,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from bench.common import OUT
+from bench.common import OUT, unset_pixseek_settings
 from pixseek.cli import main as cli
 from pixseek.core.settings import get_settings
 from pixseek.demo.library import Library, build_library, eval_queries
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.workdir or Path(tmp)
         library = build_library(root / "library")
-        base: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PIXSEEK_")}  # None unsets
+        base = unset_pixseek_settings(args.smoke)
         base.update(PIXSEEK_MODEL=SCENES_MODEL, PIXSEEK_PRETRAINED=str(args.weights), PIXSEEK_DEVICE="cpu")
         envs = {}
         for mode in modes:

@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import OUT, add_smoke_flag, cpu_info
+from bench.common import OUT, add_smoke_flag, cpu_info, unset_pixseek_settings
 from bench.train_tiny.figures import _pixseek
 from pixseek.core.settings import DuplicateSettings
 from pixseek.demo.library import SEED, Library, build_library
@@ -38,8 +38,10 @@ TUNING_SEED = 777
 TUNING_RETAKES = 40
 
 
-def _ingest(root: Path, library: Library, weights: Path, folders: tuple[str, ...]) -> dict[str, str | None]:
-    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PIXSEEK_")}  # None unsets
+def _ingest(
+    root: Path, library: Library, weights: Path, folders: tuple[str, ...], smoke: bool
+) -> dict[str, str | None]:
+    env = unset_pixseek_settings(smoke)
     env.update(
         PIXSEEK_MODEL=SCENES_MODEL,
         PIXSEEK_PRETRAINED=str(weights),
@@ -96,8 +98,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             retakes=2 if args.smoke else args.tuning_retakes,
         )
         held_out = build_library(root / "held-out" / "library", **({"retakes": 2} if args.smoke else {}))
-        tuning_env = _ingest(root / "tuning", tuning, args.weights, folders)
-        held_env = _ingest(root / "held-out", held_out, args.weights, folders)
+        tuning_env = _ingest(root / "tuning", tuning, args.weights, folders, args.smoke)
+        held_env = _ingest(root / "held-out", held_out, args.weights, folders, args.smoke)
         tuned = _sweep(tuning_env, tuning, thresholds)
         chosen = max(tuned[1:], key=lambda r: (r["f1"], r["precision"]))["layout"]
         report_at = sorted({chosen, default})

@@ -10,9 +10,11 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from pixseek.core.errors import PixseekError
 from pixseek.core.redact import HidePasswords
+from pixseek.core.settings_docs import invalid_settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,12 +36,21 @@ def emit(document: dict[str, Any]) -> None:
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn pixseek errors into a message (or a JSON error document) and exit status 2."""
+    """Turn pixseek errors into a message (or a JSON error document) and exit status 2.
+
+    Settings that fail validation are one of them: the message names each variable and its
+    rule, never the value given (it may be a secret).
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            except ValidationError as exc:
+                if exc.title != "Settings":
+                    raise
+                raise invalid_settings(exc) from None
         except PixseekError as exc:
             if kwargs.get("as_json"):
                 emit({"error": exc.code, "detail": exc.detail})

@@ -6,14 +6,11 @@ import json
 from typing import Any
 
 import click
-from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
 from pixseek.cli.common import emit, handle_errors, json_option
-from pixseek.core.errors import ConfigError
 from pixseek.core.redact import redacted_dump
 from pixseek.core.settings import Settings, get_settings
-from pixseek.core.settings_docs import Entry, configuration_markdown, env_variable, sections
+from pixseek.core.settings_docs import Entry, configuration_markdown, sections
 
 
 @click.group("config")
@@ -49,22 +46,8 @@ def show_command(as_json: bool) -> None:
 
 
 def _settings() -> Settings:
-    """The settings every command uses; invalid ones as an error naming each variable.
-
-    pydantic's own message quotes the rejected input, which may be a secret: only the
-    variable and the rule are shown.
-    """
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        problems = [_problem(error) for error in exc.errors(include_input=False, include_url=False)]
-        raise ConfigError("invalid settings: " + "; ".join(problems)) from None
-
-
-def _problem(error: ErrorDetails) -> str:
-    # A list item's position is left out of the name: PIXSEEK_THUMBNAIL_SIZES, not ..._0.
-    names = tuple(part for part in error["loc"] if isinstance(part, str))
-    return f"{env_variable(names)}: {error['msg']}" if names else error["msg"]
+    """The settings every command uses (invalid ones are reported by `handle_errors`)."""
+    return get_settings()
 
 
 def _value(values: dict[str, Any], entry: Entry) -> Any:

@@ -119,6 +119,13 @@ class ConfigError(PixseekError):
     code = "config_error"
 
 
+class WeightsUnavailable(ConfigError):
+    """Pretrained weights that are not on this machine and cannot be downloaded now."""
+
+    status_code = 503
+    code = "weights_unavailable"
+
+
 class BrokerUnavailable(PixseekError):
     status_code = 503
     code = "broker_unavailable"

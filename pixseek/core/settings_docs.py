@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
+from pixseek.core.errors import ConfigError
 from pixseek.core.settings import SETTINGS_GROUPS, Settings
 
 PREFIX = Settings.model_config.get("env_prefix") or ""
@@ -54,6 +55,20 @@ secrets and URL passwords as `***`.
 def env_variable(path: tuple[str, ...]) -> str:
     """The environment variable of a setting: `("duplicates", "knn")` is `PIXSEEK_DUPLICATES__KNN`."""
     return PREFIX + NESTED_DELIMITER.join(part.upper() for part in path)
+
+
+def invalid_settings(exc: ValidationError) -> ConfigError:
+    """Settings pydantic refused, as one error naming each variable and its rule.
+
+    pydantic's own message quotes the rejected input, which may be a secret (a short
+    bootstrap key, a URL with a password): only the variable and the rule are kept.
+    """
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        # A list item's position is left out of the name: PIXSEEK_THUMBNAIL_SIZES, not ..._0.
+        names = tuple(part for part in error["loc"] if isinstance(part, str))
+        problems.append(f"{env_variable(names)}: {error['msg']}" if names else error["msg"])
+    return ConfigError("invalid settings: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)

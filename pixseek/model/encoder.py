@@ -36,6 +36,7 @@ from pixseek.model.patch_tokens import DEFAULT_PATCH_MODE, PatchMode, check_patc
 from pixseek.model.preprocess import Preprocessor
 from pixseek.model.text_tower import ShortText, supports_short_text, trim
 from pixseek.model.tiling import WholeLayout, merge_tiles
+from pixseek.model.weights_source import ensure_weights_reachable
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,8 @@ class Encoder:
             raise ConfigError(f"unknown model {model_name!r}; see open_clip.list_models()")
         if not self.random_weights and os.sep in pretrained and not os.path.isfile(pretrained):
             raise ConfigError(f"checkpoint file not found: {pretrained}")
+        if not self.random_weights:
+            ensure_weights_reachable(model_name, pretrained, cache_dir)
         try:
             if self.random_weights:
                 log.warning(
