@@ -88,7 +88,7 @@ def test_the_api_gets_its_first_key_from_the_environment_and_ingests_only_the_ex
     assert "PIXSEEK_BOOTSTRAP_API_KEY" not in services["worker"]["environment"]  # the secret stays in the api
     assert yaml.safe_load(api_env["PIXSEEK_INGEST_BUCKETS"]) == ["images"]
     assert "--host" in services["api"]["command"]
-    # Only the host's loopback reaches the API; a TLS proxy publishes it (README, "Security").
+    # Only the host's loopback reaches the API; a TLS proxy publishes it (docs/security.md).
     assert [str(port) for port in services["api"]["ports"]] == ["127.0.0.1:8000:8000"]
 
 

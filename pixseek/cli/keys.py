@@ -1,4 +1,4 @@
-"""`pixseek keys`: create, list and revoke the API's keys (README, "Security")."""
+"""`pixseek keys`: create, list and revoke the API's keys (docs/security.md)."""
 
 from __future__ import annotations
 

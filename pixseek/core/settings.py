@@ -192,7 +192,7 @@ class OcrSettings(BaseModel):
 
 
 class WatchSettings(BaseModel):
-    """`pixseek ingest --watch` (`PIXSEEK_WATCH__<NAME>`); the README's "Folders that stay in sync"."""
+    """`pixseek ingest --watch` (`PIXSEEK_WATCH__<NAME>`); docs/ingest.md, "Folders that stay in sync"."""
 
     debounce_seconds: float = Field(
         default=2.0,
@@ -661,8 +661,8 @@ class Settings(BaseSettings):
 
     watch: WatchSettings = Field(
         default_factory=WatchSettings,
-        description='`pixseek ingest --watch`: when a watched folder is ingested again (README, "Folders '
-        'that stay in sync").',
+        description="`pixseek ingest --watch`: when a watched folder is ingested again (docs/ingest.md, "
+        '"Folders that stay in sync").',
     )
     rescan: RescanSettings = Field(
         default_factory=RescanSettings,

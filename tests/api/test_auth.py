@@ -29,7 +29,7 @@ except ImportError:  # earlier versions list every route in app.routes
         return iter(routes)
 
 
-# Who may call what: the README's "Security" table. A route added without a scope, or with
+# Who may call what: docs/security.md's "Who may call what" table. A route added without a scope, or with
 # another one, fails test_every_v1_route_declares_the_documented_scope.
 SCOPES: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/status"): Scope.SEARCH,  # details (data dir, database, buckets) for admin only

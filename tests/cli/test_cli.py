@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pixseek.cli import main
-from pixseek.core.settings import Settings
+from pixseek.core.settings import Settings, get_settings
 from tests.support.images import BAD_FILES, write_bad_files
 
 INGEST_KEYS = {"job_id", "bucket", "total", "indexed", "unchanged", "deleted", "failed", "skipped"}
@@ -189,3 +189,18 @@ def test_bucket_filter_accepts_a_relative_folder(
     monkeypatch.chdir(bucket.parent)
     results = run_json("search", "x", "-k", "10", "--bucket", f"./{bucket.name}")["results"]
     assert len(results) == 6
+
+
+@pytest.mark.parametrize("command", [["status"], ["search", "a dog"], ["ingest", "."]])
+def test_invalid_settings_are_named_without_their_values(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setenv("PIXSEEK_BOOTSTRAP_API_KEY", "too-short-but-secret")
+    monkeypatch.setenv("PIXSEEK_PORT", "99999")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: invalid settings: ")
+    assert "PIXSEEK_BOOTSTRAP_API_KEY" in line and "PIXSEEK_PORT" in line
+    assert "too-short-but-secret" not in result.output
