@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from pixseek.core.db import dispose_engines, ensure_schema
+from pixseek.core.db import dispose_engines, ensure_schema, get_engine, migrate
 from pixseek.core.settings import Settings, get_settings
 
 TEST_ENV = {
@@ -33,6 +36,22 @@ def make_settings(data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, database_url=None, broker_url=None, **values)  # type: ignore[arg-type]
 
 
+_SQLITE_TEMPLATE: list[Path] = []
+
+
+def _sqlite_template() -> Path:
+    """A catalog file at the newest schema, made once per process: a test's catalog starts as
+    a copy (a millisecond, where running the migrations takes ~0.1 s)."""
+    if not _SQLITE_TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="pixseek-schema-"))
+        settings = make_settings(folder)
+        migrate(settings)
+        get_engine(settings).dispose()
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _SQLITE_TEMPLATE.append(Path(settings.sqlalchemy_url.removeprefix("sqlite:///")))
+    return _SQLITE_TEMPLATE[0]
+
+
 @contextmanager
 def configured(
     monkeypatch: pytest.MonkeyPatch, data_dir: Path, database_url: str | None
@@ -51,7 +70,11 @@ def configured(
         monkeypatch.delenv("PIXSEEK_DATABASE_URL", raising=False)
     get_settings.cache_clear()
     current = get_settings()
-    ensure_schema(current)
+    catalog = Path(current.sqlalchemy_url.removeprefix("sqlite:///"))
+    if current.sqlalchemy_url.startswith("sqlite:///") and not catalog.exists():
+        catalog.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_sqlite_template(), catalog)
+    ensure_schema(current)  # only checks the version now
     try:
         yield current
     finally:
