@@ -4,7 +4,6 @@ forward gives the same vectors as open_clip's full one."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +60,21 @@ def test_a_cpu_without_bf16_instructions_is_not_probed(
     assert not (tmp_path / cpu_precision.CACHE_FILE).exists()
 
 
-def test_the_probe_runs_both_precisions() -> None:
-    speedup = cpu_precision.bf16_speedup(rounds=1)  # a ratio of two timings: no bound on it here
-    assert math.isfinite(speedup) and speedup > 0
+def test_the_probe_times_each_precision_and_divides_the_right_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A clock that each product moves on: 3 ticks for fp32, 1 for bf16 (bf16 three times as fast).
+    now = [0.0]
+    real_linear = torch.nn.functional.linear
+    calls: dict[torch.dtype, int] = {torch.float32: 0, torch.bfloat16: 0}
+
+    def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        calls[x.dtype] += 1
+        now[0] += 3.0 if x.dtype == torch.float32 else 1.0
+        return real_linear(x[:1], w[:1])  # the shape is not the point: keep it cheap
+
+    monkeypatch.setattr(cpu_precision.torch.nn.functional, "linear", linear)
+    monkeypatch.setattr(cpu_precision.time, "perf_counter", lambda: now[0])
+    assert cpu_precision.bf16_speedup(rounds=3) == pytest.approx(3.0)
+    assert calls[torch.float32] == calls[torch.bfloat16] == 1 + 3 * 4  # a warm-up, then 3 rounds of 4
 
 
 @pytest.mark.parametrize(("setting", "dtype"), [("fp32", torch.float32), ("bf16", torch.bfloat16)])
