@@ -7,6 +7,7 @@ them (`pixseek config docs`, pixseek/core/settings_docs.py), grouped by `SETTING
 from __future__ import annotations
 
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -279,21 +280,27 @@ class Settings(BaseSettings):
         default="auto",
         description="Where the model runs: `auto` is CUDA when a GPU is available, else the CPU.",
     )
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = Field(
         default="auto",
-        description="The model's number format: `auto` is fp16 autocast on CUDA, and on the CPU bf16 where "
-        "it was measured to run faster than fp32 (asked of the CPU once), else fp32.",
+        description="The towers' number format. With `runtime` `auto` too, on the CPU: chosen per tower "
+        "by measuring this CPU once per model (the fastest of fp32, bf16 and int8 that passes the quality "
+        "gate). "
+        "Otherwise `auto` is fp16 autocast on CUDA, and on the CPU bf16 where it was measured faster than "
+        "fp32, else fp32. `int8` runs on ONNX Runtime.",
     )
-    runtime: Literal["auto", "torch", "openvino"] = Field(
+    runtime: Literal["auto", "torch", "openvino", "onnxruntime"] = Field(
         default="auto",
-        description="What runs the image and text towers: `auto` is OpenVINO on the CPU in bf16 or fp32 "
-        "(measured faster than torch on both CPU kinds, docs/performance.md), torch on CUDA. Models are "
-        "converted once on first use and kept under `model_cache_dir`.",
+        description="What runs the image and text towers. `auto` with `precision` `auto` on the CPU: each "
+        "tower on the runtime this CPU ran fastest among those that pass the quality gate against torch fp32 "
+        "(torch, OpenVINO, ONNX Runtime int8; probed once per machine and model, docs/performance.md); "
+        "torch on CUDA. Converted models are made once per machine and kept under the model cache dir.",
     )
     model_cache_dir: Path | None = Field(
         default=None,
-        description="Where downloaded weights and converted models are kept. Unset: open_clip's own cache "
-        "for weights, `<data_dir>/runtime-cache` for converted models.",
+        description="Where converted models and the runtime choice are kept, shared by every data dir and "
+        "worker on this machine (and where downloaded weights go when set). Unset: "
+        "`$XDG_CACHE_HOME/pixseek` (`~/.cache/pixseek`) for converted models, open_clip's own cache "
+        "for weights.",
     )
     space: str = Field(
         default="",
@@ -754,6 +761,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'pixseek.db'}"
+
+    @property
+    def runtime_cache_dir(self) -> Path:
+        """Where converted models and the runtime choice live: one place per user and machine."""
+        if self.model_cache_dir is not None:
+            return self.model_cache_dir
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base).expanduser().resolve() / "pixseek"
 
     @property
     def space_dir(self) -> Path:

@@ -13,27 +13,24 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from pixseek.core.errors import ConfigError
 from pixseek.core.settings import Settings
+from pixseek.model.conversion import ImageGraph, probe_inputs, unit_rows, weights_id
 from pixseek.model.cpu_precision import bf16_pays
 from pixseek.model.identity import ModelId
-from pixseek.model.openvino_tower import (
-    OpenVinoText,
-    OpenVinoTower,
-    load_text_tower,
-    load_tower,
-    openvino_available,
-    unit_rows,
-)
+from pixseek.model.onnx_tower import load_onnx_text, load_onnx_tower, onnxruntime_available
+from pixseek.model.openvino_tower import load_text_tower, load_tower, openvino_available
 from pixseek.model.patch_tokens import DEFAULT_PATCH_MODE, PatchMode, check_patch_mode, encode_with_patch_mode
 from pixseek.model.preprocess import Preprocessor
+from pixseek.model.runtime_choice import TORCH_FP32, TowerChoice, candidates, choose
 from pixseek.model.text_tower import ShortText, supports_short_text, trim
 from pixseek.model.tiling import WholeLayout, merge_tiles
 from pixseek.model.weights_source import ensure_weights_reachable
@@ -65,20 +62,38 @@ def resolve_precision(setting: str, device: str, cache_dir: Path | None = None) 
 
 
 def resolve_runtime(setting: str, device: str, precision: str) -> str:
-    """`torch` or `openvino` for the image and text towers.
+    """`torch`, `openvino` or `onnxruntime` for given settings (both towers).
 
-    `auto` picks OpenVINO on the CPU, where it was measured faster at equal quality on both
-    CPU kinds measured (docs/benchmarks.md, "Runtimes"): in bf16 on a CPU with AMX (image
-    tower 3.6x torch's bf16), in fp32 on an AVX2-only CPU (image tower 1.15x, text at batch
-    1 about 5x under load) and level in fp32 with AMX. On CUDA torch is the runtime.
+    `auto` with a precision given: ONNX Runtime for `int8` (the only runtime here that runs
+    int8), OpenVINO on the CPU for bf16 and fp32, where it was measured faster at equal
+    quality (docs/benchmarks.md, "Runtimes"); torch on CUDA. With the precision `auto` too,
+    the CPU is asked instead (`runtime_choice.py`).
     """
-    if setting == "openvino" and device != "cpu":
-        raise ConfigError("PIXSEEK_RUNTIME=openvino runs on the CPU; set PIXSEEK_DEVICE=cpu")
+    if setting in ("openvino", "onnxruntime") and device != "cpu":
+        raise ConfigError(f"PIXSEEK_RUNTIME={setting} runs on the CPU; set PIXSEEK_DEVICE=cpu")
+    if precision == "int8" and setting not in ("auto", "onnxruntime"):
+        raise ConfigError(
+            "PIXSEEK_PRECISION=int8 runs on ONNX Runtime: set PIXSEEK_RUNTIME=onnxruntime or auto"
+        )
+    if setting == "onnxruntime" and precision != "int8":
+        raise ConfigError(
+            "PIXSEEK_RUNTIME=onnxruntime runs the int8 towers: set PIXSEEK_PRECISION=int8 or auto"
+        )
     if setting != "auto":
         return setting
+    if precision == "int8":
+        return "onnxruntime"
     if device == "cpu" and precision in ("bf16", "fp32") and openvino_available():
         return "openvino"
     return "torch"
+
+
+def resolve_choice(runtime: str, precision: str, device: str, cache_dir: Path | None) -> TowerChoice:
+    """The runtime and precision both towers run in, from settings that name at least one."""
+    if runtime == "onnxruntime" and precision == "auto":
+        precision = "int8"
+    resolved = resolve_precision(precision, device, cache_dir)
+    return TowerChoice(resolve_runtime(runtime, device, resolved), resolved)
 
 
 class _DropRandomInitNotice(logging.Filter):
@@ -113,7 +128,11 @@ def embed_dim(model_name: str) -> int:
     return int(config["embed_dim"])
 
 
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# int8 runs on ONNX Runtime only; torch, the fallback of a tower that fails its gate, stays fp32.
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}
+
+ImageRunner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+TextRunner = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -170,12 +189,17 @@ class Encoder:
         self.pretrained = pretrained
         self.random_weights = pretrained == "none"
         self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device, runtime_cache_dir)
-        self.dtype = _DTYPES[self.precision]
-        self.runtime = resolve_runtime(runtime, self.device, self.precision)
-        if self.runtime == "openvino" and runtime_cache_dir is None:
-            raise ConfigError("the OpenVINO runtime needs a cache dir for its converted model")
         self._runtime_cache_dir = runtime_cache_dir
+        # Both `auto` on the CPU: each tower's runtime and precision are measured once per
+        # machine and model (runtime_choice.py); otherwise the settings decide, for both.
+        probe = runtime == "auto" and precision == "auto" and self.device == "cpu"
+        if probe and runtime_cache_dir is None:
+            raise ConfigError("choosing a runtime by measurement needs a cache dir to keep the choice in")
+        fixed = TORCH_FP32
+        if not probe:
+            fixed = resolve_choice(runtime, precision, self.device, runtime_cache_dir)
+            if fixed.runtime != "torch" and runtime_cache_dir is None:
+                raise ConfigError(f"the {fixed.runtime} runtime needs a cache dir for its converted model")
         if model_name not in open_clip.list_models():
             raise ConfigError(f"unknown model {model_name!r}; see open_clip.list_models()")
         if not self.random_weights and os.sep in pretrained and not os.path.isfile(pretrained):
@@ -204,13 +228,50 @@ class Encoder:
         if not isinstance(visual, open_clip.transformer.VisionTransformer) or visual.attn_pool is not None:
             raise ConfigError(f"{model_name}: pixseek needs an open_clip ViT with a class token")
         visual.output_tokens = True
-        # OpenVINO converts from float32 weights, and the gate compares with them; kept only then.
-        self._visual_fp32 = copy.deepcopy(visual).float().eval() if self.runtime == "openvino" else None
-        self._towers: dict[str, OpenVinoTower | None] = {}
+        model = model.eval()
+        self.tokenizer = open_clip.get_tokenizer(model_name)
+        pp = visual.preprocess_cfg
+        size = visual.image_size
+        self.image_size = int(size[0] if isinstance(size, tuple | list) else size)
         short_text = supports_short_text(model)
-        text_on_openvino = short_text and self.runtime == "openvino"
-        self._text_fp32 = copy.deepcopy(ShortText(model)).float().eval() if text_on_openvino else None
-        self._text_tower: OpenVinoText | None = None
+        # Float32 copies of what converted runtimes are made from (and gated against), kept
+        # only while a converted tower may still be loaded.
+        converts = probe or fixed.runtime != "torch"
+        self._visual_fp32: torch.nn.Module | None = None
+        self._text_fp32: ShortText | None = None
+        if converts:
+            self._visual_fp32 = copy.deepcopy(visual).float().eval()
+            if short_text:
+                self._text_fp32 = copy.deepcopy(ShortText(model)).float().eval()
+        if probe:
+            assert runtime_cache_dir is not None
+            self.image_choice = self._probe_image(runtime_cache_dir)
+            self.text_choice = self._probe_text(runtime_cache_dir) if short_text else TORCH_FP32
+        else:
+            self.image_choice = fixed
+            # Only CLIP text towers run short and converted; others stay on torch.
+            self.text_choice = fixed
+            if not short_text and fixed.runtime != "torch":
+                self.text_choice = TORCH_FP32
+        # What torch runs in: the precision of a tower torch runs (the image tower's first);
+        # else, as the fallback of a conversion that fails its gate, the precision asked for
+        # (fp32 for int8, which torch does not run).
+        torch_precision = next(
+            (c.precision for c in (self.image_choice, self.text_choice) if c.runtime == "torch"),
+            self.image_choice.precision
+            if self.image_choice.precision in ("fp32", "bf16", "fp16")
+            else "fp32",
+        )
+        self.precision = self.image_choice.precision
+        self.runtime = self.image_choice.runtime
+        self.dtype = _DTYPES[torch_precision]
+        self._towers: dict[str, ImageRunner | None] = {}
+        self._text_tower: TextRunner | None = None
+        self._text_loaded = self.text_choice.runtime == "torch"
+        if self.image_choice.runtime == "torch":
+            self._visual_fp32 = None
+        if self.text_choice.runtime == "torch":
+            self._text_fp32 = None
         # CPU: cast the weights (bf16 weights ran faster than autocast in measurements).
         # CUDA: fp32 weights under autocast, the usual mixed-precision recipe on tensor cores.
         self.autocast = self.device == "cuda" and self.dtype != torch.float32
@@ -219,10 +280,6 @@ class Encoder:
         self.model = model.to(device=self.device, dtype=weight_dtype).eval()
         # Text runs on the tokens up to the end-of-text only (text_tower.py) where the model allows.
         self._short_text = ShortText(self.model) if short_text else None
-        self.tokenizer = open_clip.get_tokenizer(model_name)
-        pp = visual.preprocess_cfg
-        size = visual.image_size
-        self.image_size = int(size[0] if isinstance(size, tuple | list) else size)
         self.preprocessor = Preprocessor(
             image_size=self.image_size, mean=tuple(pp["mean"]), std=tuple(pp["std"])
         )
@@ -231,6 +288,94 @@ class Encoder:
         self.dim = int(visual.output_dim)
         # One forward at a time: torch already uses every core for one batch.
         self._lock = threading.Lock()
+
+    def _load_image_tower(self, choice: TowerChoice, mode: PatchMode) -> ImageRunner | None:
+        """The converted image tower of `choice` for `mode`, or None when it failed its gate."""
+        assert self._visual_fp32 is not None and self._runtime_cache_dir is not None
+        if choice.runtime == "openvino":
+            return load_tower(
+                self._visual_fp32,
+                model_name=self.model_name,
+                pretrained=self.pretrained,
+                mode=mode,
+                image_size=self.image_size,
+                precision=choice.precision,
+                cache_dir=self._runtime_cache_dir,
+            )
+        return load_onnx_tower(
+            self._visual_fp32,
+            model_name=self.model_name,
+            pretrained=self.pretrained,
+            mode=mode,
+            image_size=self.image_size,
+            cache_dir=self._runtime_cache_dir,
+        )
+
+    def _load_text_tower(self, choice: TowerChoice) -> TextRunner | None:
+        assert self._text_fp32 is not None and self._runtime_cache_dir is not None
+        if choice.runtime == "openvino":
+            return load_text_tower(
+                self._text_fp32,
+                model_name=self.model_name,
+                pretrained=self.pretrained,
+                precision=choice.precision,
+                cache_dir=self._runtime_cache_dir,
+            )
+        return load_onnx_text(
+            self._text_fp32,
+            model_name=self.model_name,
+            pretrained=self.pretrained,
+            cache_dir=self._runtime_cache_dir,
+        )
+
+    def _torch_runner(self, module: torch.nn.Module, precision: str) -> Callable[[Any], Any]:
+        """A torch candidate for the probe: a copy of the float32 module in `precision`."""
+        copied = copy.deepcopy(module).to(_DTYPES[precision]).eval()
+
+        def run(x: Any) -> Any:
+            with torch.inference_mode():
+                tensor = torch.from_numpy(x)
+                return copied(tensor.to(_DTYPES[precision]) if tensor.is_floating_point() else tensor)
+
+        return run
+
+    def _probe_image(self, cache: Path) -> TowerChoice:
+        assert self._visual_fp32 is not None
+        graph = ImageGraph(self._visual_fp32, DEFAULT_PATCH_MODE).eval()
+        factories: dict[TowerChoice, Any] = {}
+        for choice in candidates(openvino=openvino_available(), onnxruntime=onnxruntime_available()):
+            if choice.runtime == "torch":
+                factories[choice] = functools.partial(self._torch_runner, graph, choice.precision)
+            else:
+                factories[choice] = functools.partial(self._load_image_tower, choice, DEFAULT_PATCH_MODE)
+        return choose(
+            cache,
+            model_name=self.model_name,
+            weights=weights_id(self.pretrained),
+            part="image",
+            factories=factories,
+            inputs=probe_inputs(self.image_size),
+        )
+
+    def _probe_text(self, cache: Path) -> TowerChoice:
+        assert self._text_fp32 is not None
+        text = self._text_fp32
+        factories: dict[TowerChoice, Any] = {}
+        for choice in candidates(openvino=openvino_available(), onnxruntime=onnxruntime_available()):
+            if choice.runtime == "torch":
+                factories[choice] = functools.partial(self._torch_runner, text, choice.precision)
+            else:
+                factories[choice] = functools.partial(self._load_text_tower, choice)
+        # One short query: what a search waits for.
+        tokens = trim(self.tokenizer(["a photo of a dog playing on the beach."])).numpy()
+        return choose(
+            cache,
+            model_name=self.model_name,
+            weights=weights_id(self.pretrained),
+            part="text",
+            factories=factories,
+            inputs=tokens,
+        )
 
     @property
     def model_id(self) -> ModelId:
@@ -247,25 +392,25 @@ class Encoder:
 
     def runtime_label(self, patch_mode: PatchMode = DEFAULT_PATCH_MODE) -> str:
         """What embeds images, e.g. `openvino bf16` or `torch fp32` (job summaries, logs)."""
-        if self.runtime == "openvino" and self._tower(patch_mode) is not None:
-            return f"openvino {self.precision}"
-        return f"torch {self.precision}"
+        if self.image_choice.runtime != "torch" and self._tower(patch_mode) is not None:
+            return self.image_choice.label
+        return f"torch {self._torch_precision}"
 
-    def _tower(self, patch_mode: PatchMode) -> OpenVinoTower | None:
-        """The OpenVINO tower for this patch mode (converted on first use), or None for torch."""
+    @property
+    def text_runtime_label(self) -> str:
+        """What embeds query texts, e.g. `onnxruntime int8`."""
+        return self.text_choice.label if self._text_runner() is not None else f"torch {self._torch_precision}"
+
+    @property
+    def _torch_precision(self) -> str:
+        return next(name for name, dtype in _DTYPES.items() if dtype == self.dtype)
+
+    def _tower(self, patch_mode: PatchMode) -> ImageRunner | None:
+        """The converted image tower for this patch mode (converted on first use), or None for torch."""
         if self._visual_fp32 is None:
             return None
         if patch_mode not in self._towers:
-            assert self._runtime_cache_dir is not None
-            self._towers[patch_mode] = load_tower(
-                self._visual_fp32,
-                model_name=self.model_name,
-                pretrained=self.pretrained,
-                mode=patch_mode,
-                image_size=self.image_size,
-                precision=self.precision,
-                cache_dir=self._runtime_cache_dir,
-            )
+            self._towers[patch_mode] = self._load_image_tower(self.image_choice, patch_mode)
         return self._towers[patch_mode]
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
@@ -366,7 +511,7 @@ class Encoder:
         """Unit text embeddings (T, D) float32 in the same space as the CLS vectors."""
         tokens = self.tokenizer(texts)
         with self._lock:
-            tower = self._text_openvino()
+            tower = self._text_runner()
             if tower is not None:
                 return unit_rows(tower(trim(tokens).numpy()))
             tokens = tokens.to(self.device)
@@ -378,22 +523,16 @@ class Encoder:
                 feats = torch.nn.functional.normalize(feats.float(), dim=-1)
         return feats.cpu().numpy().astype(np.float32, copy=False)
 
-    def _text_openvino(self) -> OpenVinoText | None:
-        """The OpenVINO text tower (converted on first use), or None for torch."""
-        if self._text_fp32 is not None:
-            assert self._runtime_cache_dir is not None
+    def _text_runner(self) -> TextRunner | None:
+        """The converted text tower (converted on first use), or None for torch."""
+        if not self._text_loaded:
+            self._text_loaded = True  # tried once: a failure must not be retried per query
             try:
-                self._text_tower = load_text_tower(
-                    self._text_fp32,
-                    model_name=self.model_name,
-                    pretrained=self.pretrained,
-                    precision=self.precision,
-                    cache_dir=self._runtime_cache_dir,
-                )
+                self._text_tower = self._load_text_tower(self.text_choice)
             except ConfigError as exc:
                 # Queries must not fail, nor retry a conversion each time: torch answers instead.
-                log.warning("model.openvino_text_failed %s: text runs on torch", exc)
-            self._text_fp32 = None  # tried once: the float32 copy is no longer needed
+                log.warning("model.text_conversion_failed %s: text runs on torch", exc)
+            self._text_fp32 = None  # the float32 copy is no longer needed
         return self._text_tower
 
 
@@ -435,5 +574,5 @@ def get_encoder(settings: Settings) -> Encoder:
             settings.precision,
             settings.model_cache_dir,
             settings.runtime,
-            settings.model_cache_dir or settings.data_dir / "runtime-cache",
+            settings.runtime_cache_dir,
         )

@@ -33,13 +33,21 @@ import torch
 
 from pixseek.core.errors import ConfigError
 from pixseek.core.locks import file_lock
-from pixseek.model.patch_tokens import PatchMode, encode_with_patch_mode
+from pixseek.model.conversion import (
+    ImageGraph,
+    gate_figures,
+    gate_inputs,
+    gate_tokens,
+    passes_image_gate,
+    passes_text_gate,
+    unit_rows,
+    weights_id,
+)
+from pixseek.model.patch_tokens import PatchMode
 from pixseek.model.text_tower import ShortText
 
 log = logging.getLogger(__name__)
 
-GATE_COSINE = 0.99
-GATE_BATCH = 4
 # Bumped when what is converted changes, so that old conversions are not reused.
 FORMAT_VERSION = 1
 # OpenVINO's names for pixseek's precisions.
@@ -54,32 +62,12 @@ def openvino_available() -> bool:
     return True
 
 
-class _Tower(torch.nn.Module):
-    """The graph that is converted: pooled CLS and projected patch tokens for one patch mode."""
-
-    def __init__(self, visual: torch.nn.Module, mode: PatchMode) -> None:
-        super().__init__()
-        self.visual = visual
-        self.mode = mode
-
-    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return encode_with_patch_mode(self.visual, pixels, self.mode)
-
-
-def _weights_id(pretrained: str) -> str:
-    """What identifies the weights: a tag as is, a local file by path, size and mtime."""
-    if os.path.isfile(pretrained):
-        st = os.stat(pretrained)
-        return f"{os.path.abspath(pretrained)}:{st.st_size}:{st.st_mtime_ns}"
-    return pretrained
-
-
 def cache_key(model_name: str, pretrained: str, mode: str, image_size: int) -> str:
     import openvino as ov
 
     parts = {
         "model": model_name,
-        "weights": _weights_id(pretrained),
+        "weights": weights_id(pretrained),
         "patch_mode": mode,
         "image_size": image_size,
         "openvino": ov.__version__,
@@ -88,22 +76,6 @@ def cache_key(model_name: str, pretrained: str, mode: str, image_size: int) -> s
     }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
     return f"{model_name}-{mode}-{digest}"
-
-
-def unit_rows(a: np.ndarray) -> np.ndarray:
-    """`a` as float32 with unit rows along the last axis (zero rows stay zero)."""
-    a = a.astype(np.float32, copy=False)
-    norms: np.ndarray = np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
-    return a / norms
-
-
-def gate_inputs(image_size: int) -> np.ndarray:
-    """A fixed batch of model inputs: smooth gradients and noise, the same in every process."""
-    rng = np.random.default_rng(0)
-    ramp = np.linspace(-2.0, 2.0, image_size, dtype=np.float32)
-    smooth = np.broadcast_to(ramp[None, None, :] * ramp[None, :, None], (3, image_size, image_size))
-    noise = rng.standard_normal((GATE_BATCH - 1, 3, image_size, image_size)).astype(np.float32)
-    return np.concatenate([smooth[None], noise]).astype(np.float32)
 
 
 @dataclass
@@ -116,17 +88,6 @@ class OpenVinoTower:
     def __call__(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         result = self.compiled(np.ascontiguousarray(pixels, dtype=np.float32))
         return np.asarray(result[0], dtype=np.float32), np.asarray(result[1], dtype=np.float32)
-
-
-def gate_figures(tower: OpenVinoTower, reference: torch.nn.Module, image_size: int) -> dict[str, float]:
-    """CLS (min) and patch (mean) cosine of the converted tower to the torch fp32 one."""
-    x = gate_inputs(image_size)
-    with torch.inference_mode():
-        ref_pooled, ref_patches = reference(torch.from_numpy(x))
-    pooled, patches = tower(x)
-    cls_cos = (unit_rows(pooled) * unit_rows(ref_pooled.float().numpy())).sum(-1)
-    patch_cos = (unit_rows(patches) * unit_rows(ref_patches.float().numpy())).sum(-1)
-    return {"cls_cosine_min": float(cls_cos.min()), "patch_cosine_mean": float(patch_cos.mean())}
 
 
 def load_tower(
@@ -151,7 +112,7 @@ def load_tower(
     """
     import openvino as ov
 
-    reference = _Tower(visual_fp32, mode).eval()
+    reference = ImageGraph(visual_fp32, mode).eval()
     compiled = _load_converted(
         reference,
         key=cache_key(model_name, pretrained, mode, image_size),
@@ -160,7 +121,7 @@ def load_tower(
         precision=precision,
         cache_dir=cache_dir,
         gate=lambda compiled: gate_figures(OpenVinoTower(compiled, precision), reference, image_size),
-        passes=lambda f: f["cls_cosine_min"] >= GATE_COSINE and f["patch_cosine_mean"] >= GATE_COSINE,
+        passes=passes_image_gate,
     )
     return None if compiled is None else OpenVinoTower(compiled, precision)
 
@@ -175,17 +136,6 @@ class OpenVinoText:
     def __call__(self, tokens: np.ndarray) -> np.ndarray:
         result = self.compiled(np.ascontiguousarray(tokens, dtype=np.int64))
         return np.asarray(result[0], dtype=np.float32)
-
-
-def gate_tokens(vocab_size: int, context_length: int) -> np.ndarray:
-    """A fixed batch of token rows of different lengths, each ending in end-of-text (the largest id)."""
-    rng = np.random.default_rng(0)
-    lengths = [2, 7, 19, min(context_length, 40)]
-    tokens = np.zeros((len(lengths), max(lengths)), dtype=np.int64)
-    for row, length in enumerate(lengths):
-        tokens[row, : length - 1] = rng.integers(1, vocab_size - 1, length - 1)
-        tokens[row, length - 1] = vocab_size - 1
-    return tokens
 
 
 def load_text_tower(
@@ -220,7 +170,7 @@ def load_text_tower(
         precision=precision,
         cache_dir=cache_dir,
         gate=gate,
-        passes=lambda f: f["text_cosine_min"] >= GATE_COSINE,
+        passes=passes_text_gate,
     )
     return None if compiled is None else OpenVinoText(compiled, precision)
 

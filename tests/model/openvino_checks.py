@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from pixseek.core.errors import ConfigError
+from pixseek.model import conversion
 from pixseek.model import encoder as encoder_module
-from pixseek.model import openvino_tower
 from pixseek.model.encoder import Encoder, resolve_runtime
 from tests.support.images import pattern
 
@@ -94,7 +94,7 @@ def test_a_precision_that_fails_the_gate_is_recorded_and_torch_embeds(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The clearclip graph exists (converted in fp32); each precision is gated on its own.
-    monkeypatch.setattr(openvino_tower, "GATE_COSINE", 1.5)  # nothing can pass
+    monkeypatch.setattr(conversion, "GATE_COSINE", 1.5)  # nothing can pass
     encoder = _encoder("openvino", cache, precision="bf16")
     pixels = _pixels(encoder)
     got = encoder.encode_pixels(pixels, "clearclip")
@@ -104,7 +104,7 @@ def test_a_precision_that_fails_the_gate_is_recorded_and_torch_embeds(
     gates = [json.loads(p.read_text()) for p in (cache / "openvino").glob("*clearclip*.gate.json")]
     assert [(g["fp32"]["passed"], g["bf16"]["passed"]) for g in gates] == [(True, False)]
     # Recorded: a later process does not try that precision again (the gate is not re-run).
-    monkeypatch.setattr(openvino_tower, "GATE_COSINE", 0.0)
+    monkeypatch.setattr(conversion, "GATE_COSINE", 0.0)
     assert _encoder("openvino", cache, precision="bf16").runtime_label("clearclip") == "torch bf16"
 
 
@@ -134,7 +134,7 @@ def test_the_text_tower_gives_torchs_embeddings_at_every_length(cache: Path) -> 
 def test_a_text_tower_that_fails_the_gate_leaves_text_to_torch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(openvino_tower, "GATE_COSINE", 1.5)  # nothing can pass
+    monkeypatch.setattr(conversion, "GATE_COSINE", 1.5)  # nothing can pass
     encoder = _encoder("openvino", tmp_path)
     got = encoder.encode_texts(["a red circle", "two blue squares"])
     assert encoder._text_tower is None
