@@ -3,6 +3,11 @@
 An extractor runs on the decode threads with the file's bytes and decoded picture, and
 stores its value in the same transaction that records the image. Features that need more
 than the CLS and patch vectors plug in here instead of editing the ingest loop.
+
+Each runs in one of two stages (its `stage` attribute): `ingest`, in the pass that makes an
+image searchable (what search itself needs: keywords), or `enrich`, in the enrich job that
+follows it (thumbnails, duplicate signatures: ingest/enrich.py). With
+`PIXSEEK_SEARCHABLE_FIRST=false` both run in the ingest pass.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from pixseek.ingest.keywords import keyword_extractor
 from pixseek.ingest.thumbnailing import thumbnail_extractor
 from pixseek.media.decode import Decoded
 from pixseek.media.sources.base import BucketSource
+
+INGEST, ENRICH = "ingest", "enrich"
 
 
 class Extractor(Protocol):
@@ -47,10 +54,21 @@ def register(factory: ExtractorFactory) -> ExtractorFactory:
     return factory
 
 
-def active_extractors(settings: Settings) -> list[Extractor]:
+def stage_of(extractor: Extractor) -> str:
+    """`ingest` or `enrich` (an extractor that does not say runs in the ingest pass)."""
+    return str(getattr(extractor, "stage", INGEST))
+
+
+def active_extractors(settings: Settings, stage: str | None = None) -> list[Extractor]:
+    """The extractors these settings turn on, of one stage (`ingest`, `enrich`) or all."""
     builtin: list[ExtractorFactory] = [signature_extractor, keyword_extractor, thumbnail_extractor]
     found = (factory(settings) for factory in [*builtin, *_FACTORIES])
-    return [extractor for extractor in found if extractor is not None]
+    return [ex for ex in found if ex is not None and (stage is None or stage_of(ex) == stage)]
+
+
+def ingest_pass_extractors(settings: Settings) -> list[Extractor]:
+    """What the ingest pass runs: its own stage, and the enrich stage too without searchable-first."""
+    return active_extractors(settings, INGEST if settings.searchable_first else None)
 
 
 def decode_min_side(extractors: Sequence[Extractor]) -> int:

@@ -16,6 +16,7 @@ from pixseek.media.sources.base import BucketSource
 
 class SignatureExtractor:
     name = "duplicates.signature"
+    stage = "enrich"  # only duplicate detection reads it (ingest/extractors.py)
 
     def extract(self, source: BucketSource, key: str, data: bytes, decoded: Decoded) -> Signature:
         return signature(decoded.image)

@@ -122,6 +122,24 @@ def lower_thread_priority(niceness: int = 10) -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
+def model_feed(
+    fn: Callable[[T], R], items: Iterable[T], *, workers: int, batch_size: int, device: str
+) -> Iterator[R]:
+    """`ordered_map` as the model's feeders run it: decode threads below the model's priority.
+
+    Up to two batches are decoded ahead of the model: while it encodes batch N, batch N+1 is
+    complete and N+2 is being decoded. Memory stays bounded at about four batches of model
+    input (two prefetched, one in the model, one being written).
+    """
+    return ordered_map(
+        fn,
+        items,
+        workers=workers or min(8, (os.cpu_count() or 2)),
+        prefetch=2 * batch_size,
+        initializer=lower_thread_priority if device != "cuda" else None,
+    )
+
+
 def ordered_map(
     fn: Callable[[T], R],
     items: Iterable[T],

@@ -7,10 +7,9 @@ are locked and checked again before anything is written (see `_store_chunk`).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 
 import numpy as np
@@ -23,9 +22,9 @@ from pixseek.core.settings import Settings
 from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
 from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.index.vectors.patch_sync import effective_patch_mode, ensure_store_patch_mode
-from pixseek.ingest.extractors import Extractor, active_extractors
+from pixseek.ingest.extractors import Extractor, active_extractors, ingest_pass_extractors
 from pixseek.ingest.pending import pending_keys
-from pixseek.ingest.pipeline import Prepared, Rejected, lower_thread_priority, ordered_map, prepare_file
+from pixseek.ingest.pipeline import Prepared, Rejected, lower_thread_priority, model_feed, prepare_file
 from pixseek.ingest.tagging import ensure_prompt_vectors
 from pixseek.media.sources import open_source
 from pixseek.model.encoder import Encoder, get_encoder
@@ -106,6 +105,7 @@ def _store_chunk(
     embedded: _Embedded,
     patch_store: PatchStore,
     extractors: list[Extractor],
+    forgetting: list[Extractor],
 ) -> int:
     model = encoder.model_id.key
     items = embedded.items
@@ -137,7 +137,7 @@ def _store_chunk(
                 row.sha256 = item.sha256
                 row.model = None
                 session.execute(delete(ImageVector).where(ImageVector.image_id == item.image_id))
-                for extractor in extractors:
+                for extractor in forgetting:  # every stage's: an enriched image had thumbnails
                     extractor.forget(session, [item.image_id])
                 rejected.append(item.image_id)
                 log.info("ingest.%s key=%s reason=%s", item.status, row.key, item.reason)
@@ -160,6 +160,8 @@ def _store_chunk(
             row.grid_h, row.grid_w = grid
             row.patch_layout = layout if patch is not None else None
             row.embedded_at = now
+            # The enrich job's to do (ingest/enrich.py); in one pass, done here.
+            row.enriched_at = None if settings.searchable_first else now
             session.merge(
                 ImageVector(
                     image_id=item.image_id,
@@ -208,11 +210,14 @@ def process_images(
         encoder.runtime_label(patch_mode),
         patch_mode,
     )
-    workers = settings.decode_workers or min(8, (os.cpu_count() or 2))
-    extractors = active_extractors(settings)
+    extractors = ingest_pass_extractors(settings)
+    forgetting = active_extractors(settings)
     if settings.tags.enabled:
         ensure_prompt_vectors(settings)  # for the index writer, which tags without the model
     coverage = Coverage.of(settings, encoder.image_size, encoder.grid[0])
+    if settings.searchable_first:
+        # One model pass per picture: CLS and centre patches; the enrich job does the rest.
+        coverage = replace(coverage, method=CENTRE)
 
     def prepare(item: tuple[int, str]) -> Prepared | Rejected:
         image_id, key = item
@@ -227,15 +232,12 @@ def process_images(
             coverage=coverage,
         )
 
-    # Up to two batches decoded ahead of the model: while it encodes batch N, batch N+1 is
-    # complete and N+2 is being decoded. Memory stays bounded at about four batches of
-    # model input (two prefetched, one in the model, one being written).
-    stream = ordered_map(
+    stream = model_feed(
         prepare,
         pending_keys(settings, job_id, image_ids),
-        workers=workers,
-        prefetch=2 * settings.batch_size,
-        initializer=lower_thread_priority if settings.device != "cuda" else None,
+        workers=settings.decode_workers,
+        batch_size=settings.batch_size,
+        device=settings.device,
     )
     done = 0
     with ThreadPoolExecutor(
@@ -249,7 +251,7 @@ def process_images(
                 # down instead of letting finished batches pile up in memory.
                 done += _finish(storing, on_progress)
             storing = writer.submit(
-                _store_chunk, settings, encoder, job_id, embedded, patch_store, extractors
+                _store_chunk, settings, encoder, job_id, embedded, patch_store, extractors, forgetting
             )
         if storing is not None:
             done += _finish(storing, on_progress)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pixseek.core.active_model import follow_switch
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.jobs import record_failure
+from pixseek.ingest.enrich import follow_ingest_with_enrich
 from pixseek.ingest.finalizing import finalize_job
 from pixseek.ingest.ocr import follow_ingest_with_ocr
 from pixseek.ingest.planning import Plan, create_job, plan_job
@@ -28,7 +29,9 @@ def run_ingest(
 ) -> str:
     """Ingest a bucket in this process, start to finish, with the served model; returns the job id.
 
-    With OCR on, an OCR job follows once the ingest is done (its own job: see `ingest/ocr.py`).
+    Once the ingest is published (searchable), an enrich job follows for what it left
+    (`ingest/enrich.py`), then, with OCR on, an OCR job (`ingest/ocr.py`); each is a job of its
+    own, whose failure is recorded on it, never on the ingest.
     """
     settings = follow_switch(settings)  # a `pixseek reindex` switch made since these were read
     source = open_source(uri, settings)
@@ -42,5 +45,6 @@ def run_ingest(
     except BaseException as exc:
         record_failure(settings, job_id, f"{type(exc).__name__}: {exc}")
         raise
+    follow_ingest_with_enrich(settings)
     follow_ingest_with_ocr(settings)
     return job_id

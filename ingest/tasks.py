@@ -3,7 +3,8 @@
 Each task is idempotent, because `acks_late` means a task whose worker died is run again:
 `plan` only plans a job once, `process_batch` only touches images still pending for its
 job, `finalize` re-derives the index from SQL and leaves a finished job alone, and
-`backfill_signatures` only computes signatures that are still missing, and `rescan` starts
+`backfill_signatures` only computes signatures that are still missing, `enrich_images` only
+enriches images still waiting for it, and `rescan` starts
 an ingest only while none of its bucket is under way; `reindex_batch` embeds only images
 still missing a vector of the next model and `reindex_finish` switches once.
 """
@@ -19,7 +20,7 @@ from pixseek.core.broker import RESCAN_TASK, celery_app, retry_with_backoff
 from pixseek.core.errors import PixseekError
 from pixseek.core.settings import Settings, get_settings
 from pixseek.index.catalog.jobs import record_failure
-from pixseek.ingest import dispatch, recovery, reindex, signatures
+from pixseek.ingest import dispatch, enrich, recovery, reindex, signatures
 from pixseek.ingest.finalizing import finalize_job
 from pixseek.ingest.ocr import follow_ingest_with_ocr
 from pixseek.ingest.pending import fail_pending
@@ -97,10 +98,37 @@ def finalize(self: Task, job_id: str) -> int | None:
     if result is None:
         return None
     try:
+        enrich.follow_ingest_with_enrich(settings)  # sent to the enrich queue; never fails the ingest
+    except Exception:
+        log.exception("enrich.not_started job=%s", job_id)
+    try:
         follow_ingest_with_ocr(settings)  # sent to the OCR queue; never fails the ingest
     except Exception:
         log.exception("ocr.not_started job=%s", job_id)
     return result.generation
+
+
+@celery_app.task(bind=True, name=enrich.ENRICH_TASK, acks_late=True)
+def enrich_images(self: Task, job_id: str) -> dict[str, int]:
+    """Whole-picture patches, thumbnails and signatures of searchable images that lack them.
+
+    Makes way for embedding: when an ingest has images pending, it publishes what it did and
+    sends itself again a little later.
+    """
+    settings = _settings()
+    try:
+        summary = enrich.run_enrich_job(settings, job_id, yield_to_ingest=True)
+    except PixseekError as exc:  # a model that will not load, a refused patch mode
+        record_failure(settings, job_id, exc.detail)
+        return {}
+    except Exception as exc:
+        retry_with_backoff(self, settings, exc)
+        record_failure(settings, job_id, f"enrich: {type(exc).__name__}: {exc}")
+        raise
+    if summary is None:
+        enrich.send_enrich(settings, job_id, countdown=enrich.YIELD_SECONDS)
+        return {}
+    return summary
 
 
 @celery_app.task(bind=True, name=signatures.BACKFILL_TASK, acks_late=True)

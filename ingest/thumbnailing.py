@@ -31,6 +31,9 @@ def decode_side(sizes: Sequence[int]) -> int:
 
 class ThumbnailExtractor:
     name = "thumbnails"
+    # After the ingest pass: until then the web UI makes a missing thumbnail when it is asked
+    # for (api/routes/images.py), and search does not wait for WebP encoding.
+    stage = "enrich"
 
     def __init__(self, settings: Settings, sizes: Sequence[int] | None = None) -> None:
         self.sizes = tuple(settings.thumbnail_ingest_sizes if sizes is None else sizes)

@@ -177,6 +177,13 @@ class RegionSearchService:
         loaded.manifest.check(ModelId.of(self.settings), effective_patch_mode(self.settings))
         return loaded
 
+    def coverage(self) -> dict[str, int] | None:
+        """Searchable images by how their patches cover them, as of the served patch index
+        (`whole`, `centre`, `pending` enrichment); None when it does not say (older indexes)."""
+        loaded = self.holder.get()
+        found = loaded.manifest.coverage if loaded is not None else {}
+        return dict(found) if found and any(found.values()) else None
+
     def text_vector(self, text: str) -> np.ndarray:
         """The text's embedding as every other search makes it (prompt templates, shared cache)."""
         text = text.strip()

@@ -11,18 +11,27 @@ from fastapi.responses import JSONResponse, Response
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
 from pixseek.api.deps import RegionsDep, SessionDep, SettingsDep
-from pixseek.api.schemas.regions import RegionSearchHit, RegionSearchRequest, RegionSearchResponse
+from pixseek.api.schemas.regions import (
+    RegionCoverage,
+    RegionSearchHit,
+    RegionSearchRequest,
+    RegionSearchResponse,
+)
 from pixseek.api.uploads import read_upload
 from pixseek.index.catalog.images import get_searchable_image
 from pixseek.search.heatmap import displayed_image, render_heatmap
-from pixseek.search.regions import MAX_SMOOTH, RegionHit
+from pixseek.search.regions import MAX_SMOOTH, RegionHit, RegionSearchService
 from pixseek.search.service import Filters
 
 router = APIRouter(prefix="/v1", tags=["regions"], dependencies=[requires(Scope.SEARCH)])
 
 
-def _response(hits: list[RegionHit]) -> RegionSearchResponse:
-    return RegionSearchResponse(results=[RegionSearchHit(**hit.as_dict()) for hit in hits])  # type: ignore[arg-type]
+def _response(hits: list[RegionHit], regions: RegionSearchService) -> RegionSearchResponse:
+    coverage = regions.coverage()
+    return RegionSearchResponse(
+        results=[RegionSearchHit(**hit.as_dict()) for hit in hits],  # type: ignore[arg-type]
+        coverage=RegionCoverage(**coverage) if coverage else None,
+    )
 
 
 @router.post("/search/regions", response_model=RegionSearchResponse)
@@ -59,7 +68,7 @@ def search_regions(
             min_score=body.min_score,
             filters=filters,
         )
-    return _response(hits)
+    return _response(hits, regions)
 
 
 @router.post("/search/regions/image", response_model=RegionSearchResponse)
@@ -84,7 +93,7 @@ async def search_regions_by_image(
             session, data, k=k, smooth=smooth, cls_weight=cls_weight, min_score=min_score, filters=filters
         )
 
-    return _response(await run_in_threadpool(run))
+    return _response(await run_in_threadpool(run), regions)
 
 
 @router.get(

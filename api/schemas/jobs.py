@@ -26,9 +26,19 @@ class OcrInfo(BaseModel):
     unread: int = Field(default=0, description="Images that could not be read (file gone, timeout)")
 
 
+class EnrichInfo(BaseModel):
+    images: int = Field(default=0, description="Images enriched (and published) so far")
+    patches: int = Field(default=0, description="Of which given patches over the whole picture")
+    unread: int = Field(default=0, description="Images whose file could not be read this time")
+    changed: int = Field(default=0, description="Images changed or re-ingested meanwhile: left for later")
+
+
 class JobInfo(BaseModel):
     job_id: str
-    kind: str = Field(description="ingest, duplicates (a detection run) or ocr (text in images)")
+    kind: str = Field(
+        description="ingest, enrich (what follows an ingest: whole-picture patches, thumbnails, "
+        "signatures), duplicates (a detection run) or ocr (text in images)"
+    )
     bucket: str = Field(description="The ingested bucket; empty for detection and OCR, which span all")
     status: str = Field(description="queued, running, done or failed")
     total: int
@@ -41,6 +51,7 @@ class JobInfo(BaseModel):
     error: str | None
     detection: DetectionInfo | None = Field(description="What a detection job found, once done")
     ocr: OcrInfo | None = Field(default=None, description="An OCR job's counts so far")
+    enrich: EnrichInfo | None = Field(default=None, description="An enrich job's counts so far")
     created_at: str | None
     finished_at: str | None
 

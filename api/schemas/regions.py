@@ -20,8 +20,23 @@ class RegionSearchHit(BaseModel):
     cell: list[int] = Field(description="[row, col] of the best patch cell.")
 
 
+class RegionCoverage(BaseModel):
+    """How region search sees the collection right now (when its patch index was published)."""
+
+    whole: int = Field(description="Searchable images whose patches cover the whole picture.")
+    centre: int = Field(
+        description="Searchable images whose patches cover only the centre square (regions elsewhere in "
+        "them are not found): images waiting for their enrich job, older catalogs "
+        "(`pixseek regions upgrade`), or PIXSEEK_REGION_COVERAGE=centre."
+    )
+    pending: int = Field(description="Of these, images whose enrich job has not run yet.")
+
+
 class RegionSearchResponse(BaseModel):
     results: list[RegionSearchHit]
+    coverage: RegionCoverage | None = Field(
+        default=None, description="How much of the collection the answer saw whole; null when unknown."
+    )
 
 
 class RegionIn(BaseModel):

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     select,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -38,6 +39,8 @@ class ImageStatus(enum.StrEnum):
 
 # Statuses whose vectors belong in the index once the writer has run.
 SEARCHABLE = (ImageStatus.INDEXED, ImageStatus.EMBEDDED)
+# `patch_layout` values of grids over the whole picture (pixseek.model.tiling's methods).
+WHOLE_LAYOUTS = ("tiles", "full")
 
 
 class Image(Base):
@@ -50,6 +53,7 @@ class Image(Base):
         Index("ix_images_created_at", "created_at"),
         Index("ix_images_captured_at", "captured_at"),
         Index("ix_images_status_model", "status", "model"),  # counts of searchable images
+        Index("ix_images_unenriched", "enriched_at", "id"),  # what an enrich job has left
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
@@ -75,6 +79,9 @@ class Image(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     embedded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When its enrichment (whole-picture patches, thumbnails, signature) was done and published;
+    # NULL while the image waits for an enrich job (ingest/enrich.py).
+    enriched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ImageVector(Base):
@@ -99,6 +106,24 @@ class ImageVector(Base):
 def vector_dim(session: Session, model: str) -> int | None:
     """The dimension of the CLS vectors stored for `model` (its `ModelId.key`), or None if there are none."""
     return session.scalars(select(ImageVector.dim).where(ImageVector.model == model).limit(1)).first()
+
+
+def patch_coverage(session: Session, labels: list[str], enriching: int = 0) -> dict[str, int]:
+    """Searchable images of these models by patch layout: `whole`, `centre`, and `pending`
+    (of either, those still waiting for their enrich job, less `enriching` the caller is
+    about to mark done)."""
+    rows = session.execute(
+        select(Image.patch_layout, Image.enriched_at.is_(None), func.count())
+        .where(Image.status.in_(list(SEARCHABLE)), Image.model.in_(labels))
+        .group_by(Image.patch_layout, Image.enriched_at.is_(None))
+    ).all()
+    out = {"whole": 0, "centre": 0, "pending": 0}
+    for layout, pending, count in rows:
+        out["whole" if layout in WHOLE_LAYOUTS else "centre"] += int(count)
+        if pending:
+            out["pending"] += int(count)
+    out["pending"] = max(0, out["pending"] - enriching)
+    return out
 
 
 def get_image(session: Session, image_id: int) -> Image:

@@ -37,6 +37,7 @@ class JobKind(enum.StrEnum):
     INGEST = "ingest"  # list a bucket, embed what changed, publish the index
     DUPLICATES = "duplicates"  # give images a signature, find pairs, rebuild the groups
     OCR = "ocr"  # read the text of images that lack it (after an ingest, when OCR is on)
+    ENRICH = "enrich"  # whole-picture patches, thumbnails, signatures (after an ingest)
     REINDEX = "reindex"  # embed the catalog with another model beside the served one, then switch
 
 
@@ -181,7 +182,10 @@ class JobProgress:
 
     @property
     def done(self) -> int:
-        """Files finished: every listed file no longer pending (skipped at planning included)."""
+        """Files finished: every listed file no longer pending (skipped at planning included);
+        for an enrich job, the images it enriched so far."""
+        if self.kind == JobKind.ENRICH:
+            return int((self.summary or {}).get("images", 0))
         # The job row is read before the counts, and on SQLite each SELECT may see a newer
         # commit: a plan committed in between shows pending rows of a job whose total is
         # still 0. Pending only shrinks once the total is set, so clamping at 0 is exact.
@@ -201,6 +205,13 @@ class JobProgress:
             return None
         return dict(self.summary or {})
 
+    @property
+    def enrich(self) -> dict[str, Any] | None:
+        """An enrich job's counts so far (images, patches, unread, changed); None for other kinds."""
+        if self.kind != JobKind.ENRICH:
+            return None
+        return dict(self.summary or {})
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "job_id": self.job_id,
@@ -217,6 +228,7 @@ class JobProgress:
             "error": self.error,
             "detection": self.detection,
             "ocr": self.ocr,
+            "enrich": self.enrich,
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
         }

@@ -90,6 +90,10 @@ class PatchManifest(ManifestFile):
     # Patch ids are `image_id * cell_stride + cell`; 0 for indexes from before grids varied
     # per image, whose stride is the one grid's cell count.
     cell_stride: int = 0
+    # Searchable images when it was built, by how their patches cover them: `whole` (tiles or
+    # one full pass), `centre` (the centre square: older images, PIXSEEK_REGION_COVERAGE=centre,
+    # or waiting for the enrich job), of which `pending` still wait for enrichment.
+    coverage: dict[str, int] = field(default_factory=dict)
 
     @property
     def grid(self) -> tuple[int, int]:

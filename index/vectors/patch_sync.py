@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pixseek.core.settings import Settings
-from pixseek.index.catalog.images import SEARCHABLE, Image, ImageStatus
+from pixseek.index.catalog.images import SEARCHABLE, Image, ImageStatus, patch_coverage
 from pixseek.index.vectors.manifest import EXACT_TYPE, PatchManifest, PatchModeMismatch
 from pixseek.index.vectors.patch_index import (
     RETRAIN_GROWTH,
@@ -194,6 +194,8 @@ def update_patch_index(
     *,
     members: list[tuple[int, str, int | None, int | None]] | None = None,
     labels: list[str] | None = None,
+    refresh: list[int] | None = None,
+    enriching: int = 0,
 ) -> PatchIndexResult:
     """Bring the patch index in line with the catalog; publish a generation if anything changed.
 
@@ -201,7 +203,10 @@ def update_patch_index(
     `members` ((id, status, grid_h, grid_w) of each image) replaces the catalog's searchable
     images of `model`, for a generation built before it is served (`pixseek reindex`); the
     index is then built afresh. `labels`: the `images.model` values that count as `model`
-    (around a switch, its pair too; default: its own key).
+    (around a switch, its pair too; default: its own key). `refresh`: ids whose patch files
+    were rewritten while their image stayed searchable (the enrich job's whole-picture grids),
+    read again like re-embedded ones; `enriching`: how many images the caller marks enriched
+    once this is published (not counted as pending in the manifest's coverage).
     """
     patch_store = PatchStore(settings.patch_dir)
     mode = store_patch_mode(settings.patch_dir) or effective_patch_mode(settings)
@@ -231,6 +236,8 @@ def update_patch_index(
     embedded = np.asarray(
         sorted(i for i, status, _, _ in rows if status == ImageStatus.EMBEDDED), dtype=np.int64
     )
+    if refresh:
+        embedded = np.union1d(embedded, np.intersect1d(np.asarray(refresh, dtype=np.int64), searchable))
     total_cells = sum(gh * gw for _, _, gh, gw in rows)
     manifest_then = loaded.manifest if loaded is not None else None
     fresh = (
@@ -290,6 +297,7 @@ def update_patch_index(
             cls_generation=cls_generation,
             trained_on=trained_on,
             cell_stride=MAX_CELLS,
+            coverage=patch_coverage(session, labels or [model.key], enriching=enriching),
         )
         generation = store.publish(index, now_present, manifest, now_cells)
     return PatchIndexResult(

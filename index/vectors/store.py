@@ -101,6 +101,13 @@ class IndexStore(GenerationFolder):
         gpu_index = to_gpu(index, manifest.params) if use_gpu else None
         return LoadedIndex(index=index, manifest=manifest, gpu_index=gpu_index, mmapped=bool(mmap))
 
+    def manifest(self) -> Manifest | None:
+        """The current generation's manifest (nothing else is read), or None before the first."""
+        generation = self.current_generation()
+        if generation is None:
+            return None
+        return Manifest.read(self.generation_dir(generation) / MANIFEST_FILE)
+
     def publish(self, index: faiss.Index, manifest: Manifest) -> int:
         """Write `index` as the next generation and make it current. Caller holds `lock()`."""
 

@@ -156,6 +156,27 @@ def publish_index(
         )
 
 
+def publish_patches(settings: Settings, model: ModelId, refresh: list[int], enriching: int = 0) -> int | None:
+    """Publish the patch index with the patches of `refresh` read again; its generation.
+
+    For the enrich job (ingest/enrich.py), which rewrites the patch files of searchable
+    images (whole-picture grids for centre-crop ones) and changes nothing the CLS index holds.
+    Under the writer's lock, like every publication.
+    """
+    store = IndexStore(settings.index_dir)
+    labels = serving_model_keys(settings) if ModelId.of(settings) == model else [model.key]
+    with store.lock(), session_scope(settings) as session:
+        current = store.manifest()
+        dim = vector_dim(session, model.key) or (current.dim if current is not None else None)
+        if dim is None:
+            return None
+        generation = current.generation if current is not None else None
+        result = update_patch_index(
+            settings, session, model, dim, generation, labels=labels, refresh=refresh, enriching=enriching
+        )
+        return result.generation
+
+
 def staged_members(session: Session, model: ModelId) -> list[int]:
     """Searchable images holding a vector of `model` made from their current bytes."""
     return sorted(

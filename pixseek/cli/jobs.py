@@ -53,6 +53,13 @@ def jobs_command(limit: int, resume_id: str | None, as_json: bool) -> None:
                 f"{read.get('with_text', 0)}, {read.get('unread', 0)} unread"
             )
             click.echo(f"{row['job_id']}  {row['status']:<8} ocr: {what}  {row['created_at']}")
+        elif row["kind"] == JobKind.ENRICH:
+            made = row["enrich"] or {}
+            what = (
+                f"{row['done']}/{row['total']} images enriched, {made.get('patches', 0)} given whole-picture "
+                f"patches, {made.get('unread', 0)} unread"
+            )
+            click.echo(f"{row['job_id']}  {row['status']:<8} enrich: {what}  {row['created_at']}")
         else:
             click.echo(
                 f"{row['job_id']}  {row['status']:<8} {row['done']}/{row['total']} done, "

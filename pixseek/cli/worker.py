@@ -49,7 +49,8 @@ def worker_command(
     if pool != "prefork":
         preload_model(settings)  # prefork children load theirs after the fork
 
-    default = [settings.queue, settings.writer_queue] + ([settings.ocr.queue] if settings.ocr.enabled else [])
+    default = [settings.queue, settings.writer_queue, settings.enrich_queue]
+    default += [settings.ocr.queue] if settings.ocr.enabled else []
     names = queues or ",".join(dict.fromkeys(default))
     argv = [
         "worker",

@@ -354,6 +354,29 @@ class Settings(BaseSettings):
         description="Caption files beside an image (`photo.txt` for `photo.jpg`), read at ingest for "
         "keyword search. `[]` saves those reads (each is one extra request on object stores).",
     )
+    searchable_first: bool = Field(
+        default=True,
+        description="An ingest embeds each picture once, centre crop (its CLS vector and centre patches), "
+        "and publishes: the collection is searchable after one model pass per picture. Patches over the "
+        "whole picture, thumbnails and duplicate signatures follow in an `enrich` job (its own progress, "
+        "resumable, after new embedding work; region search answers meanwhile from what is covered). "
+        "`false` does everything in the ingest's one pass: one read per file, searchable later.",
+    )
+    enrich_queue: str = Field(
+        default="pixseek-enrich",
+        min_length=1,
+        max_length=200,
+        description="The Celery queue of enrich jobs (cluster mode): workers take them when no embedding "
+        "work is waiting. `pixseek worker` consumes it by default.",
+    )
+    enrich_publish_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="An enrich job publishes the patch index at most this often (and when it ends), so "
+        "region search covers more of the collection as the job goes; each publish writes the patch index "
+        "again, which costs more the larger it is.",
+    )
 
     index_flat_max: int = Field(
         default=50_000,
@@ -823,7 +846,15 @@ SETTINGS_GROUPS: dict[str, tuple[str, ...]] = {
         "decode_workers",
         "torch_threads",
     ),
-    "Ingest": ("max_image_pixels", "max_file_bytes", "task_batch_size", "sidecar_suffixes"),
+    "Ingest": (
+        "max_image_pixels",
+        "max_file_bytes",
+        "task_batch_size",
+        "sidecar_suffixes",
+        "searchable_first",
+        "enrich_queue",
+        "enrich_publish_seconds",
+    ),
     "Index": ("index_flat_max",),
     "Cluster (Celery and Redis)": (
         "broker_url",

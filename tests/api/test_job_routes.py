@@ -53,7 +53,12 @@ def test_second_job_over_the_same_bucket_finds_everything_unchanged(client: Test
     final = wait_for(client, second)[-1]
     assert (final["status"], final["unchanged"], final["indexed"], final["done"]) == ("done", 6, 0, 6)
     listed = client.get("/v1/jobs").json()
-    assert [job["job_id"] for job in listed] == [second, first]
+    # Newest first; the first ingest was followed by its enrich job, the second had nothing to enrich.
+    assert [(job["job_id"], job["kind"]) for job in listed if job["kind"] == "ingest"] == [
+        (second, "ingest"),
+        (first, "ingest"),
+    ]
+    assert [job["kind"] for job in listed] == ["ingest", "enrich", "ingest"]
     assert len(client.get("/v1/jobs", params={"limit": 1}).json()) == 1
 
 

@@ -37,8 +37,16 @@ def write_image(
     return path
 
 
-def write_images(folder: Path, n: int, *, start: int = 0, fmt: str = "PNG", ext: str = "png") -> list[Path]:
-    return [write_image(folder / f"img{start + i:03d}.{ext}", start + i, fmt) for i in range(n)]
+def write_images(
+    folder: Path,
+    n: int,
+    *,
+    start: int = 0,
+    fmt: str = "PNG",
+    ext: str = "png",
+    size: tuple[int, int] = (96, 64),
+) -> list[Path]:
+    return [write_image(folder / f"img{start + i:03d}.{ext}", start + i, fmt, size) for i in range(n)]
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:

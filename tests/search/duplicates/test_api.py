@@ -56,8 +56,12 @@ def test_detect_returns_202_and_the_job_reaches_done_with_its_summary(ingested: 
     }
     assert detection["pairs_found"] > 0
     listed = ingested.get("/v1/jobs").json()
-    assert [(job["kind"], job["status"]) for job in listed] == [("duplicates", "done"), ("ingest", "done")]
-    assert listed[0]["job_id"] == started["job_id"] and listed[1]["detection"] is None
+    assert [(job["kind"], job["status"]) for job in listed] == [
+        ("duplicates", "done"),
+        ("enrich", "done"),  # signatures came with the ingest's enrich job: none to backfill
+        ("ingest", "done"),
+    ]
+    assert listed[0]["job_id"] == started["job_id"] and listed[2]["detection"] is None
     assert ingested.get("/v1/duplicates/groups").json()["total"] == 2
 
 

@@ -62,12 +62,14 @@ def test_detect_json_keeps_its_document_and_is_recorded_as_a_job(
     assert list(detection) == ["images", "compared", "pairs_found", "backfilled", "groups"]
     assert (detection["images"], detection["compared"], detection["backfilled"]) == (11, 11, 0)
     listed = json.loads(runner.invoke(main, ["jobs", "--json"]).output)["jobs"]
-    assert [(job["kind"], job["status"]) for job in listed] == [("duplicates", "done"), ("ingest", "done")]
+    kinds = [(job["kind"], job["status"]) for job in listed]
+    assert kinds == [("duplicates", "done"), ("enrich", "done"), ("ingest", "done")]
     assert listed[0]["detection"] == detection
     text = runner.invoke(main, ["jobs"]).output.splitlines()
     pairs = detection["pairs_found"]
     assert f"done     duplicates: compared 11 of 11 images, {pairs} new pairs" in text[0]
-    assert "indexed" in text[1]
+    assert "enrich: 11/11 images enriched" in text[1]
+    assert "indexed" in text[2]
 
 
 def test_check_resolve_dismiss(settings: Settings, dup_bucket: Path, tmp_path: Path) -> None:
