@@ -31,7 +31,6 @@ from pixseek.model.openvino_tower import load_text_tower, load_tower, openvino_a
 from pixseek.model.patch_tokens import DEFAULT_PATCH_MODE, PatchMode, check_patch_mode, encode_with_patch_mode
 from pixseek.model.preprocess import Preprocessor
 from pixseek.model.runtime_choice import TORCH_FP32, TowerChoice, candidates, choose
-from pixseek.model.text_batcher import TextBatcher
 from pixseek.model.text_tower import ShortText, supports_short_text, trim
 from pixseek.model.tiling import WholeLayout, merge_tiles
 from pixseek.model.weights_source import ensure_weights_reachable
@@ -289,7 +288,6 @@ class Encoder:
         self.dim = int(visual.output_dim)
         # One forward at a time: torch already uses every core for one batch.
         self._lock = threading.Lock()
-        self._texts = TextBatcher(self._encode_texts_now)
 
     def _load_image_tower(self, choice: TowerChoice, mode: PatchMode) -> ImageRunner | None:
         """The converted image tower of `choice` for `mode`, or None when it failed its gate."""
@@ -510,13 +508,7 @@ class Encoder:
         return out
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
-        """Unit text embeddings (T, D) float32 in the same space as the CLS vectors.
-
-        Concurrent callers share forwards: texts queued while the tower runs go in its next batch.
-        """
-        return self._texts(texts)
-
-    def _encode_texts_now(self, texts: list[str]) -> np.ndarray:
+        """Unit text embeddings (T, D) float32 in the same space as the CLS vectors."""
         tokens = self.tokenizer(texts)
         with self._lock:
             tower = self._text_runner()
