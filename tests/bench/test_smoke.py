@@ -170,8 +170,9 @@ def test_a_failing_benchmark_is_reported_and_the_others_still_run(tmp_path: Path
 @_group("bench.ingest")
 def test_ingest_smoke(smoke: Any) -> None:
     out = smoke("bench.ingest")["stdout"]
-    busy = re.search(r"\(a\) pixseek ingest: [\d.]+ img/s, model busy (\d+)%", out)
-    assert busy and int(busy.group(1)) > 0, out  # the timing wrapper saw the encoder run
+    for stage in ("searchable", "enrich"):  # the timing wrapper saw the encoder run in both stages
+        busy = re.search(rf"\(a\) pixseek, {stage}: [\d.]+ img/s, model busy (\d+)%", out)
+        assert busy and int(busy.group(1)) > 0, out
     assert "(b) open_clip README loop" in out and "(c1) model only at batch 1" in out
 
 
