@@ -6,6 +6,8 @@ plan, process, finalize, each keyed by ids and safe to repeat.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 
 from pixseek.core.active_model import follow_switch
@@ -17,6 +19,12 @@ from pixseek.ingest.ocr import follow_ingest_with_ocr
 from pixseek.ingest.planning import Plan, create_job, plan_job
 from pixseek.ingest.processing import ProgressFn, process_images
 from pixseek.media.sources import open_source
+from pixseek.model.encoder import get_encoder
+
+
+def _preload(settings: Settings) -> None:
+    with contextlib.suppress(Exception):
+        get_encoder(settings)
 
 
 def run_ingest(
@@ -34,6 +42,9 @@ def run_ingest(
     own, whose failure is recorded on it, never on the ingest.
     """
     settings = follow_switch(settings)  # a `pixseek reindex` switch made since these were read
+    # The model loads while the bucket is listed and planned (seconds each, one on each core):
+    # the first batch then finds it ready. An error resurfaces where processing asks for it.
+    threading.Thread(target=_preload, args=(settings,), name="pixseek-model-preload", daemon=True).start()
     source = open_source(uri, settings)
     job_id = job_id or create_job(settings, source.bucket)
     try:

@@ -234,15 +234,16 @@ class Encoder:
         size = visual.image_size
         self.image_size = int(size[0] if isinstance(size, tuple | list) else size)
         short_text = supports_short_text(model)
-        # Float32 copies of what converted runtimes are made from (and gated against), kept
-        # only while a converted tower may still be loaded.
+        # What converted runtimes are made from (and gated against), in float32, kept only
+        # while a converted tower may still be loaded. The model itself while it stays float32
+        # (the usual case: a converted runtime runs and torch is only the fallback); a copy
+        # when torch itself runs in another precision.
         converts = probe or fixed.runtime != "torch"
         self._visual_fp32: torch.nn.Module | None = None
         self._text_fp32: ShortText | None = None
         if converts:
-            self._visual_fp32 = copy.deepcopy(visual).float().eval()
-            if short_text:
-                self._text_fp32 = copy.deepcopy(ShortText(model)).float().eval()
+            self._visual_fp32 = visual
+            self._text_fp32 = ShortText(model) if short_text else None
         if probe:
             assert runtime_cache_dir is not None
             self.image_choice = self._probe_image(runtime_cache_dir)
@@ -265,6 +266,10 @@ class Encoder:
         self.precision = self.image_choice.precision
         self.runtime = self.image_choice.runtime
         self.dtype = _DTYPES[torch_precision]
+        if self._visual_fp32 is not None and self.dtype != torch.float32:
+            self._visual_fp32 = copy.deepcopy(self._visual_fp32).float().eval()
+            if self._text_fp32 is not None:
+                self._text_fp32 = copy.deepcopy(self._text_fp32).float().eval()
         self._towers: dict[str, ImageRunner | None] = {}
         self._text_tower: TextRunner | None = None
         self._text_loaded = self.text_choice.runtime == "torch"
