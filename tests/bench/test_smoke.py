@@ -50,6 +50,7 @@ GROUPS: dict[str, dict[str, list[str]]] = {
         "bench.ingest": ["--smoke", "--runtime", "torch"],
         "bench.ingest.precision": SMOKE,
         "bench.ingest.runtimes": SMOKE,
+        "bench.ingest.costs": SMOKE,
         "bench.duplicates": ["--smoke", "--json"],
         "bench.duplicates.scale": SMOKE,
         "bench.regions.localisation": SMOKE,
@@ -269,6 +270,16 @@ def test_startup_smoke(smoke: Any) -> None:
     out = smoke("bench.startup")["stdout"]
     for command in ("--help", "--version"):
         assert re.search(rf"^pixseek {re.escape(command)}[^\n]* +wall +[\d.]+ s", out, re.M), out
+
+
+@_group("bench.ingest.costs")
+def test_ingest_costs_smoke(smoke: Any) -> None:
+    run = smoke("bench.ingest.costs")
+    out, report = run["stdout"], run["result"]
+    for part in ("searchable: decode (draft)", "enrich: tiles", "enrich: thumbnail", "enrich: signature"):
+        assert report["core_ms"][part] > 0, out
+    assert set(report["reachable_fraction_of_bound"]) == {"searchable", "enrich"}
+    assert all(0 < f < 1 for f in report["reachable_fraction_of_bound"].values())
 
 
 @_group("bench.ingest.runtimes")
