@@ -32,6 +32,7 @@ from typing import Any
 from pixseek.core.broker import celery_for
 from pixseek.core.db import session_scope
 from pixseek.core.errors import JobNotFound
+from pixseek.core.faults import database_outage
 from pixseek.core.metrics import LEASES_RECOVERED
 from pixseek.core.settings import Settings, get_settings
 from pixseek.index.catalog.jobs import record_failure
@@ -48,6 +49,7 @@ from pixseek.index.catalog.leases import (
 )
 from pixseek.ingest import dispatch
 from pixseek.ingest.pending import fail_pending
+from pixseek.ingest.reconcile import reconcile
 
 log = logging.getLogger(__name__)
 
@@ -290,10 +292,25 @@ class LeaseChecker:
         self._stop.set()
 
     def _run(self) -> None:
+        every = min(renew_interval(self.settings), float(self.settings.reconcile_seconds))
+        reconciled_at = time.monotonic()  # the first pass waits one interval: the worker has just started
         while not self._stop.is_set():
             try:
                 check_leases(self.settings)
-            except Exception:  # database or broker down: check again next time
-                log.exception("recovery.check_failed")
+            except Exception as exc:  # database or broker down: check again next time
+                _log_check_failure("recovery.check_failed", exc)
+            if time.monotonic() - reconciled_at >= self.settings.reconcile_seconds:
+                reconciled_at = time.monotonic()
+                try:
+                    reconcile(self.settings)
+                except Exception as exc:
+                    _log_check_failure("recovery.reconcile_failed", exc)
             # Jitter keeps many workers from checking in step.
-            self._stop.wait(renew_interval(self.settings) * random.uniform(0.8, 1.2))
+            self._stop.wait(every * random.uniform(0.8, 1.2))
+
+
+def _log_check_failure(event: str, exc: Exception) -> None:
+    if database_outage(exc):  # expected while the database restarts: one line, not a traceback
+        log.warning("%s: the database cannot be reached (%s)", event, type(exc).__name__)
+    else:
+        log.exception(event)

@@ -129,3 +129,29 @@ class WeightsUnavailable(ConfigError):
 class BrokerUnavailable(PixseekError):
     status_code = 503
     code = "broker_unavailable"
+
+
+class DatabaseUnavailable(PixseekError):
+    """The catalog database cannot be reached (a restart, a failover): try again shortly."""
+
+    status_code = 503
+    code = "database_unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class DiskFull(PixseekError):
+    """A write failed for want of space (or quota): nothing half-written was published."""
+
+    status_code = 507
+    code = "disk_full"
+
+
+class JobNotCancellable(PixseekError):
+    """The job has already finished (done, failed or cancelled)."""
+
+    status_code = 409
+    code = "job_not_cancellable"
