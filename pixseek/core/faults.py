@@ -8,6 +8,7 @@ and a command prints the reason in one line instead of a traceback.
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterator
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -18,6 +19,7 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 # SQLite's message (SQLITE_FULL) and PostgreSQL's SQLSTATE 53100 (disk_full).
 _SQLITE_FULL = "database or disk is full"
 _PG_DISK_FULL = "53100"
+_NO_SPACE_TEXT = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -41,6 +43,8 @@ def disk_full(exc: BaseException) -> bool:
             orig = item.orig
             if _SQLITE_FULL in str(orig) or getattr(orig, "sqlstate", None) == _PG_DISK_FULL:
                 return True
+        if isinstance(item, RuntimeError) and any(text in str(item) for text in _NO_SPACE_TEXT):
+            return True  # FAISS reports a failed write as a RuntimeError carrying strerror's text
     return False
 
 
@@ -62,6 +66,8 @@ def _where(exc: BaseException) -> str:
     for item in _chain(exc):
         if isinstance(item, OSError) and item.filename:
             return f" (writing {item.filename})"
+        if isinstance(item, DBAPIError):
+            return " (writing the catalog database)"
     return ""
 
 

@@ -161,20 +161,14 @@ def small_filesystem(path: Path, size: str = "2m") -> Iterator[Path]:
 def fill(folder: Path, name: str = ".filler") -> Path:
     """Fill the filesystem of `folder` to the last byte; returns the file to delete to free it."""
     filler = folder / name
-    chunk = b"\0" * 65536
-    with open(filler, "wb") as fh:
-        while True:
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        size = 1 << 20
+        while size >= 1:  # big writes first, then smaller ones: not one byte is left
             try:
-                fh.write(chunk)
-                fh.flush()
+                os.write(fd, b"\0" * size)
             except OSError:
-                break
-    # The last partial chunk too: byte by byte, so not one block is left.
-    with open(filler, "ab") as fh:
-        while True:
-            try:
-                fh.write(b"\0" * 512)
-                fh.flush()
-            except OSError:
-                break
+                size //= 2
+    finally:
+        os.close(fd)
     return filler
