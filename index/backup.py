@@ -94,6 +94,16 @@ def _libpq(settings: Settings) -> tuple[str, dict[str, str]]:
     return plain.render_as_string(hide_password=False), env
 
 
+def _run_pg(settings: Settings, tool: str, *args: str) -> None:
+    """Run `pg_dump` or `pg_restore` against the catalog database; a clear error if it fails."""
+    url, env = _libpq(settings)
+    done = subprocess.run(
+        [_pg_tool(tool), *args, "--dbname", url], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise ConfigError(f"{tool} failed: {done.stderr.strip()[-500:]}")
+
+
 def _pg_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -149,16 +159,7 @@ def _snapshot_catalog(settings: Settings, dest: Path) -> Part:
     else:
         part = Part("catalog (pg_dump)")
         target = dest / PGDUMP_FILE
-        url, env = _libpq(settings)
-        done = subprocess.run(
-            [_pg_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(target), "--dbname", url],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise ConfigError(f"pg_dump failed: {done.stderr.strip()[-500:]}")
+        _run_pg(settings, "pg_dump", "--format=custom", "--no-owner", "--file", str(target))
     part.files, part.bytes = 1, target.stat().st_size
     part.seconds = time.monotonic() - started
     return part
@@ -283,24 +284,7 @@ def restore(settings: Settings, source: Path) -> BackupReport:
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         shutil.copy2(source / SQLITE_FILE, target)
     else:
-        url, env = _libpq(settings)
-        done = subprocess.run(
-            [
-                _pg_tool("pg_restore"),
-                "--no-owner",
-                "--clean",
-                "--if-exists",
-                "--dbname",
-                url,
-                str(source / PGDUMP_FILE),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise ConfigError(f"pg_restore failed: {done.stderr.strip()[-500:]}")
+        _run_pg(settings, "pg_restore", "--no-owner", "--clean", "--if-exists", str(source / PGDUMP_FILE))
         dispose_engines()
     for entry in source.iterdir():
         if entry.name in (MANIFEST, SQLITE_FILE, PGDUMP_FILE):

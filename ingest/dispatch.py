@@ -28,6 +28,7 @@ from pixseek.core.active_model import follow_switch
 from pixseek.core.broker import celery_for
 from pixseek.core.db import session_scope, utcnow
 from pixseek.core.errors import BrokerUnavailable, ConfigError, PixseekError
+from pixseek.core.faults import database_outage
 from pixseek.core.redact import hide_passwords
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.jobs import (
@@ -184,8 +185,16 @@ def wait_for_job(
     """Poll the job's progress in SQL until it is done or failed (or `timeout` passes)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        with session_scope(settings) as session:
-            progress = job_progress(session, job_id)
+        try:
+            with session_scope(settings) as session:
+                progress = job_progress(session, job_id)
+        except Exception as exc:
+            if not database_outage(exc) or (deadline is not None and time.monotonic() > deadline):
+                raise
+            # The database restarts: the job goes on without it (tasks wait it out), so do we.
+            log.warning("ingest.wait_database_unavailable job=%s: waiting for it to come back", job_id)
+            time.sleep(max(poll_seconds, 2.0))
+            continue
         if on_progress is not None:
             on_progress(progress)
         if progress.status in FINISHED:

@@ -292,14 +292,16 @@ class LeaseChecker:
         self._stop.set()
 
     def _run(self) -> None:
-        every = min(renew_interval(self.settings), float(self.settings.reconcile_seconds))
-        reconciled_at = time.monotonic()  # the first pass waits one interval: the worker has just started
+        # Stranded work waits `reconcile_seconds` untouched, then at most a third of it more.
+        reconcile_every = self.settings.reconcile_seconds / 3
+        every = min(renew_interval(self.settings), reconcile_every)
+        reconciled_at = time.monotonic()
         while not self._stop.is_set():
             try:
                 check_leases(self.settings)
             except Exception as exc:  # database or broker down: check again next time
                 _log_check_failure("recovery.check_failed", exc)
-            if time.monotonic() - reconciled_at >= self.settings.reconcile_seconds:
+            if time.monotonic() - reconciled_at >= reconcile_every:
                 reconciled_at = time.monotonic()
                 try:
                     reconcile(self.settings)

@@ -97,16 +97,20 @@ class PayloadTooLarge(PixseekError):
     code = "payload_too_large"
 
 
-class RateLimited(PixseekError):
-    """Too many requests from one key (or one address while the API is open)."""
-
-    status_code = 429
-    code = "rate_limited"
+class TryAgainLater(PixseekError):
+    """An error that tells the client when to try again (`Retry-After`, in seconds)."""
 
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
         self.headers = {"Retry-After": str(retry_after)}
+
+
+class RateLimited(TryAgainLater):
+    """Too many requests from one key (or one address while the API is open)."""
+
+    status_code = 429
+    code = "rate_limited"
 
 
 class UnsupportedImage(PixseekError):
@@ -131,16 +135,14 @@ class BrokerUnavailable(PixseekError):
     code = "broker_unavailable"
 
 
-class DatabaseUnavailable(PixseekError):
+class DatabaseUnavailable(TryAgainLater):
     """The catalog database cannot be reached (a restart, a failover): try again shortly."""
 
     status_code = 503
     code = "database_unavailable"
 
     def __init__(self, detail: str, retry_after: int = 5) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
-        self.headers = {"Retry-After": str(retry_after)}
+        super().__init__(detail, retry_after)
 
 
 class DiskFull(PixseekError):

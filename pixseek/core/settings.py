@@ -421,12 +421,13 @@ class Settings(BaseSettings):
         "within about this plus a third of it.",
     )
     reconcile_seconds: int = Field(
-        default=60,
-        ge=2,
+        default=30,
+        ge=3,
         le=86_400,
-        description="How often each worker looks for work the broker lost (a Redis restarted without "
-        "persistence, a failover, an eviction): a job with pending images, or a publish, that no task holds "
-        "(no lease) and no queue carries, untouched this long, is sent again (docs/operations.md).",
+        description="Work the broker lost (a Redis restarted without persistence, a failover, an eviction) "
+        "is sent again once it sat this long untouched: a job with pending images, or a publish, that no "
+        "task holds (no lease) and no queue carries. Each worker looks every third of it "
+        "(docs/operations.md).",
     )
     database_retry_seconds: float = Field(
         default=120.0,

@@ -62,6 +62,7 @@ GROUPS: dict[str, dict[str, list[str]]] = {
         "bench.ocr": SMOKE,
         "bench.models": SMOKE,
         "bench.thumbnails.run": SMOKE,
+        "bench.backup": SMOKE,
     },
 }
 SLOW_GROUPS = {"train", "serve"}
@@ -188,6 +189,14 @@ def test_search_smoke(smoke: Any) -> None:
     out = smoke("bench.search")["stdout"]
     assert "2,000 IDMap2,Flat" in out and "recall@10 1.000" in out  # exact index: exact answers
     assert re.search(r"HTTP +2,000: 1 client p50 [\d.]+ ms", out), out  # a real `pixseek serve` answered
+
+
+@_group("bench.backup")
+def test_backup_smoke(smoke: Any) -> None:
+    result = smoke("bench.backup")["result"]
+    assert result["images"] == 50 and result["restore_seconds"] is not None, result
+    parts = {p["part"]: p for p in result["parts"]}
+    assert parts["patch store"]["files"] == 50 and parts["catalog (SQLite online backup)"]["files"] == 1
 
 
 @_group("bench.soak")
