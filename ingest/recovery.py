@@ -106,8 +106,8 @@ class Heartbeat:
                 continue
             try:
                 self.renew(settings, held)
-            except Exception:  # a database blip: the next beat tries again, well within the lease
-                log.exception("recovery.renew_failed tasks=%d", len(held))
+            except Exception as exc:  # a database blip: the next beat tries again, well within the lease
+                _log_check_failure(f"recovery.renew_failed tasks={len(held)}", exc)
 
     def renew(self, settings: Settings, held: dict[str, str]) -> None:
         by_holder: dict[str, list[str]] = {}
@@ -170,8 +170,8 @@ def on_task_prerun(task_id: str, task: Any, **_: Any) -> None:
             message=message_of(request),
             holder=holder_name(request.hostname),
         )
-    except Exception:  # the task still runs; only its recovery falls back to the broker's
-        log.exception("recovery.lease_not_taken task=%s", task_id)
+    except Exception as exc:  # the task still runs; only its recovery falls back to the broker's
+        _log_check_failure(f"recovery.lease_not_taken task={task_id}", exc)
 
 
 def on_task_postrun(task_id: str, task: Any, **_: Any) -> None:
@@ -181,8 +181,8 @@ def on_task_postrun(task_id: str, task: Any, **_: Any) -> None:
         return
     try:
         task_ended(settings, task_id=task_id, holder=holder_name(task.request.hostname))
-    except Exception:  # the lease lapses; the task sent again finds nothing left to do
-        log.exception("recovery.lease_not_released task=%s", task_id)
+    except Exception as exc:  # the lease lapses; the task sent again finds nothing left to do
+        _log_check_failure(f"recovery.lease_not_released task={task_id}", exc)
 
 
 def deaths(settings: Settings, task_id: str) -> int:

@@ -110,12 +110,15 @@ def retry_with_backoff(task: Task, settings: Settings, exc: Exception) -> None:
     after it is back; any other error gets `task_max_retries` retries, backing off to a minute.
     """
     retries = task.request.retries
+    # Celery's own cap (`max_retries`; None would mean the task's default of 3) is lifted:
+    # the limits are decided here.
     if database_outage(exc):
         if retries < settings.task_max_retries + outage_retries(settings):
-            raise task.retry(exc=exc, countdown=min(OUTAGE_BACKOFF_CAP_SECONDS, 2**retries), max_retries=None)
+            countdown = min(OUTAGE_BACKOFF_CAP_SECONDS, 2**retries)
+            raise task.retry(exc=exc, countdown=countdown, max_retries=retries + 1)
         return
     if retries < settings.task_max_retries:
-        raise task.retry(exc=exc, countdown=min(60, 2**retries), max_retries=None)
+        raise task.retry(exc=exc, countdown=min(60, 2**retries), max_retries=retries + 1)
 
 
 celery_app = make_celery(get_settings())
