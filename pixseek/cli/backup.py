@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.core.db import ensure_schema
 from pixseek.core.settings import get_settings
-from pixseek.index.backup import BackupReport, backup, restore
+
+if TYPE_CHECKING:
+    from pixseek.index.backup import BackupReport
+
+# pixseek.index.backup reads index generations (faiss): imported when the command runs, so
+# that `pixseek backup --help` stays light.
 
 
 def _print(report: BackupReport, verb: str) -> None:
@@ -29,6 +35,8 @@ def backup_command(dest: Path, thumbnails: bool, as_json: bool) -> None:
     Search and ingest go on meanwhile; only the next index publication waits for the
     catalog and the index to be copied. PostgreSQL catalogs need `pg_dump`.
     """
+    from pixseek.index.backup import backup
+
     settings = get_settings()
     report = backup(settings, dest, thumbnails=thumbnails)
     if as_json:
@@ -46,6 +54,8 @@ def restore_command(source: Path, as_json: bool) -> None:
 
     PIXSEEK_DATA_DIR (and PIXSEEK_DATABASE_URL, for PostgreSQL: an empty database) say where.
     """
+    from pixseek.index.backup import restore
+
     settings = get_settings()
     report = restore(settings, source)
     ensure_schema(settings)  # a backup from an older release is brought up to date

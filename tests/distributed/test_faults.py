@@ -211,7 +211,12 @@ def test_database_restart_mid_ingest_and_mid_search(faults: Faults, tmp_path: Pa
     finally:
         stop.set()
         searcher.join()
-    log.info("faults.database_restart seconds=%.1f (database back -> job done)", recovered)
+    log.info(
+        "faults.database_restart seconds=%.1f (database back -> job done) searches=%d of_which_503=%d",
+        recovered,
+        len(answers),
+        sum(a.status == 503 for a in answers),
+    )
     assert final.status == "done", faults.cluster.log_tail()
     assert recovered < RECOVERY_BOUND
     _all_indexed_once(faults, bucket, 16)
