@@ -81,6 +81,9 @@ def process_batch(self: Task, job_id: str, bucket: str, image_ids: list[int]) ->
         try:
             done = process_images(settings, job_id, bucket, image_ids, stop_when_asked)
         except HandBack:
+            # The lease goes first, so that the copy's start is not taken for a dead worker's.
+            holder = recovery.holder_name(self.request.hostname)
+            recovery.task_ended(settings, task_id=self.request.id, holder=holder)
             send_again(self, settings)
             log.warning(
                 "ingest.batch_handed_back job=%s task=%s: the worker is stopping", job_id, self.request.id

@@ -269,8 +269,10 @@ def test_worker_sigterm_hands_back_its_batch_and_releases_its_lease(faults: Faul
     job_id = _ingest(faults, bucket, 8)
 
     def holder() -> str | None:
+        """The worker process running a batch of this job."""
         with session_scope(faults.settings) as session:
-            holders = session.scalars(select(TaskLease.holder).where(TaskLease.holder.is_not(None))).all()
+            leases = session.scalars(select(TaskLease).where(TaskLease.holder.is_not(None))).all()
+        holders = [lease.holder for lease in leases if lease.message["args"][0] == job_id]
         return holders[0] if holders else None
 
     wait_until(lambda: holder() is not None and _count(faults.settings, ImageStatus.EMBEDDED) >= 1, "a batch")
