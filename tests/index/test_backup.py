@@ -29,7 +29,7 @@ def _cli(env: dict[str, str], *args: str) -> dict[str, object]:
     dispose_engines()
     result = CliRunner().invoke(main, [*args, "--json"], env=env)
     get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0 and result.stdout, result.output
     document: dict[str, object] = json.loads(result.stdout)
     return document
 
