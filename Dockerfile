@@ -18,11 +18,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # The CUDA base images carry no Python: install it there (a no-op on python:3.11-slim).
 # Tesseract (English) serves OCR when PIXSEEK_OCR__ENABLED=true; add tesseract-ocr-<lang> for others.
+# postgresql-client: pg_dump and pg_restore for `pixseek backup` / `pixseek restore` of a PostgreSQL catalog.
 RUN if ! command -v python3 >/dev/null; then \
-      apt-get update && apt-get install -y --no-install-recommends python3.11 python3-pip curl tesseract-ocr \
+      apt-get update && apt-get install -y --no-install-recommends python3.11 python3-pip curl tesseract-ocr postgresql-client \
       && ln -sf /usr/bin/python3.11 /usr/local/bin/python && rm -rf /var/lib/apt/lists/*; \
     else \
-      apt-get update && apt-get install -y --no-install-recommends curl tesseract-ocr && rm -rf /var/lib/apt/lists/*; \
+      apt-get update && apt-get install -y --no-install-recommends curl tesseract-ocr postgresql-client \
+      && rm -rf /var/lib/apt/lists/*; \
     fi
 
 WORKDIR /app

@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.warmup.start()
         yield
         # A warm-up still loading must not outlive its app (tests start and stop many).
-        app.state.warmup.wait(timeout=60)
+        app.state.warmup.wait(timeout=min(60.0, settings.shutdown_grace_seconds))
         app.state.jobs.shutdown()
 
     app = FastAPI(

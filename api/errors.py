@@ -7,9 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pixseek.core.errors import PixseekError
+from pixseek.core.faults import as_fault
 from pixseek.core.redact import hide_passwords
 
 log = logging.getLogger(__name__)
@@ -18,6 +20,8 @@ log = logging.getLogger(__name__)
 SERVER_FAULTS = {
     "config_error": "the server is misconfigured; an operator must check its settings and log",
     "broker_unavailable": "the task broker is unavailable; try again later",
+    "database_unavailable": "the database is unavailable (restarting?); try again shortly",
+    "disk_full": "the server's disk is full; an operator must free space",
     "keyword_search_unavailable": "keyword search is not available on this server (its SQLite lacks FTS5)",
 }
 
@@ -38,7 +42,8 @@ def install_error_handlers(app: FastAPI) -> None:
         request_id = getattr(request.state, "request_id", "-")
         log.error("api.%s request_id=%s detail=%s", exc.code, request_id, hide_passwords(exc.detail))
         detail = f"{SERVER_FAULTS.get(exc.code, 'a server error occurred')} (request id {request_id})"
-        return error_response(exc.status_code, exc.code, detail, headers={"x-request-id": request_id})
+        headers = {**(exc.headers or {}), "x-request-id": request_id}
+        return error_response(exc.status_code, exc.code, detail, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -52,8 +57,23 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return error_response(exc.status_code, code, exc.detail)
 
+    async def _fault(request: Request, exc: Exception) -> JSONResponse:
+        # The database restarting, a full disk: 503 (with Retry-After) or 507, never a 500.
+        fault = as_fault(exc)
+        if fault is not None:
+            return await _pixseek(request, fault)
+        return await _unexpected(request, exc)
+
+    # Handled inside the app (not by the outermost middleware), so every middleware sees an
+    # ordinary response: request ids, metrics.
+    app.add_exception_handler(DBAPIError, _fault)
+    app.add_exception_handler(OSError, _fault)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        fault = as_fault(exc)
+        if fault is not None:
+            return await _pixseek(request, fault)
         # Never a traceback, a path or an exception's text to the client: the log keeps them,
         # under the request id the client is given.
         request_id = getattr(request.state, "request_id", "-")

@@ -18,6 +18,7 @@ from celery.signals import (
     task_prerun,
     worker_process_init,
     worker_ready,
+    worker_shutting_down,
 )
 
 from pixseek.core.broker import celery_app
@@ -34,6 +35,7 @@ task_prerun.connect(recovery.on_task_prerun, weak=False)
 task_postrun.connect(recovery.on_task_postrun, weak=False)
 task_prerun.connect(worker_services.on_task_prerun, weak=False)
 task_postrun.connect(worker_services.on_task_postrun, weak=False)
+worker_shutting_down.connect(worker_services.on_shutting_down, weak=False)
 
 
 def preload_model(settings: Settings) -> None:

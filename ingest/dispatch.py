@@ -28,9 +28,17 @@ from pixseek.core.active_model import follow_switch
 from pixseek.core.broker import celery_for
 from pixseek.core.db import session_scope, utcnow
 from pixseek.core.errors import BrokerUnavailable, ConfigError, PixseekError
+from pixseek.core.faults import database_outage
 from pixseek.core.redact import hide_passwords
 from pixseek.core.settings import Settings
-from pixseek.index.catalog.jobs import JobProgress, JobStatus, job_progress, record_failure, unfinished_ingest
+from pixseek.index.catalog.jobs import (
+    FINISHED,
+    Job,
+    JobProgress,
+    job_progress,
+    record_failure,
+    unfinished_ingest,
+)
 from pixseek.ingest.finalizing import finalize_job
 from pixseek.ingest.pending import pending_count, pending_ids
 from pixseek.ingest.planning import Plan, create_job, plan_job
@@ -41,7 +49,6 @@ log = logging.getLogger(__name__)
 PLAN_TASK = "pixseek.ingest.plan"
 BATCH_TASK = "pixseek.ingest.process_batch"
 FINALIZE_TASK = "pixseek.ingest.finalize"
-FINISHED = (JobStatus.DONE, JobStatus.FAILED)
 # An unfinished ingest older than this is taken as abandoned: it no longer holds rescans back.
 ABANDONED_AFTER = timedelta(hours=6)
 
@@ -51,9 +58,18 @@ def _require_broker(settings: Settings) -> None:
         raise ConfigError("distributed ingest needs PIXSEEK_BROKER_URL (for example redis://host:6379/0)")
 
 
+def mark_dispatched(settings: Settings, job_id: str) -> None:
+    """Note that the job's tasks were just sent: the reconciler leaves it alone for a while."""
+    with session_scope(settings) as session:
+        job = session.get(Job, job_id)
+        if job is not None:
+            job.dispatched_at = utcnow()
+
+
 def send_batches(settings: Settings, job_id: str, bucket: str, image_ids: list[int]) -> int:
     """One `process_batch` task per `task_batch_size` ids; `finalize` at once when there are none."""
     _require_broker(settings)
+    mark_dispatched(settings, job_id)
     app = celery_for(settings)
     plan = Plan(job_id=job_id, bucket=bucket, work=image_ids)
     sent = 0
@@ -136,6 +152,7 @@ def submit_job(settings: Settings, uri: str) -> str:
     _require_broker(settings)
     source = open_source(uri, settings)  # a bad bucket fails now, with a 4xx
     job_id = create_job(settings, source.bucket)
+    mark_dispatched(settings, job_id)
     _send_or_fail(
         settings,
         job_id,
@@ -168,8 +185,16 @@ def wait_for_job(
     """Poll the job's progress in SQL until it is done or failed (or `timeout` passes)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        with session_scope(settings) as session:
-            progress = job_progress(session, job_id)
+        try:
+            with session_scope(settings) as session:
+                progress = job_progress(session, job_id)
+        except Exception as exc:
+            if not database_outage(exc) or (deadline is not None and time.monotonic() > deadline):
+                raise
+            # The database restarts: the job goes on without it (tasks wait it out), so do we.
+            log.warning("ingest.wait_database_unavailable job=%s: waiting for it to come back", job_id)
+            time.sleep(max(poll_seconds, 2.0))
+            continue
         if on_progress is not None:
             on_progress(progress)
         if progress.status in FINISHED:

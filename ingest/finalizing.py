@@ -20,11 +20,11 @@ log = logging.getLogger(__name__)
 def finalize_job(settings: Settings, job_id: str) -> PublishResult | None:
     """Publish the index with the job's vectors, tag what is untagged, and mark the job done.
 
-    Safe to call more than once and at any time: a job that is already done, or that still
-    has pending images (their batch finalizes when it ends), is left alone and None returned.
+    Safe to call more than once and at any time: a job that is already done (or cancelled), or
+    that still has pending images (their batch finalizes when it ends), is left alone and None returned.
     """
     with session_scope(settings) as session:
-        if get_job(session, job_id).status == JobStatus.DONE:
+        if get_job(session, job_id).status in (JobStatus.DONE, JobStatus.CANCELLED):
             return None
     if pending_count(settings, job_id):
         log.info("ingest.finalize_deferred job=%s: images still pending", job_id)

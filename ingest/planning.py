@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from itertools import islice
 
 from sqlalchemy import delete, select
@@ -13,7 +14,15 @@ from pixseek.core.active_model import serving_model_keys
 from pixseek.core.db import ensure_schema, in_chunks, session_scope, utcnow
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
-from pixseek.index.catalog.jobs import Job, JobStatus, get_job, new_job_id
+from pixseek.index.catalog.jobs import (
+    Job,
+    JobKind,
+    JobStatus,
+    get_job,
+    last_touched,
+    new_job_id,
+    unfinished_jobs,
+)
 from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.ingest.extractors import active_extractors
 from pixseek.media.sources import BucketSource, Entry
@@ -71,13 +80,25 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
     patches = PatchStore(settings.patch_dir)
     plan = Plan(job_id=job_id, bucket=source.bucket)
     with session_scope(settings) as session:
-        job = get_job(session, job_id)
+        job = get_job(session, job_id, for_update=True)  # a cancel waits for the plan, or wins
+        if job.status == JobStatus.CANCELLED:
+            log.info("ingest.plan_skipped job=%s: cancelled", job_id)
+            return plan
         job.status = JobStatus.RUNNING
         job.started_at = utcnow()
         existing = {
             row.key: row for row in session.scalars(select(Image).where(Image.bucket == source.bucket))
         }
-        total = unchanged = 0
+        # Jobs of this bucket still under way: their embedded images are theirs to publish. One
+        # that shows no life for `reconcile_seconds` ended without saying so (its failure could
+        # not be recorded: a full disk under SQLite), and what it embedded is this job's.
+        alive_since = utcnow() - timedelta(seconds=settings.reconcile_seconds)
+        live_jobs = {
+            other.id
+            for other in unfinished_jobs(session, JobKind.INGEST, source.bucket)
+            if other.id != job_id and last_touched(session, other) >= alive_since
+        }
+        total = unchanged = adopted = 0
         pending_rows: list[Image] = []
         dropped_ids: list[int] = []  # known files now skipped or refused: drop what they had stored
         for entry in source.list():
@@ -89,7 +110,13 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
                 and entry.refuse is None
                 and _unchanged(row, entry, models)
             ):
-                unchanged += 1
+                if row.status == ImageStatus.EMBEDDED and row.job_id not in live_jobs:
+                    # Embedded by a job that ended before publishing it (a full disk, a crash,
+                    # a cancel): this job publishes it, so its summary counts it as indexed.
+                    row.job_id = job_id
+                    adopted += 1
+                else:
+                    unchanged += 1
                 continue
             if row is None:
                 row = Image(bucket=source.bucket, key=entry.key)
@@ -127,12 +154,13 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
     for image_id in forgotten:
         patches.delete(image_id)
     log.info(
-        "ingest.planned job=%s bucket=%s total=%d work=%d unchanged=%d deleted=%d",
+        "ingest.planned job=%s bucket=%s total=%d work=%d unchanged=%d adopted=%d deleted=%d",
         job_id,
         source.bucket,
         total,
         len(plan.work),
         unchanged,
+        adopted,
         len(deleted_ids),
     )
     return plan

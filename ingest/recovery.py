@@ -32,6 +32,7 @@ from typing import Any
 from pixseek.core.broker import celery_for
 from pixseek.core.db import session_scope
 from pixseek.core.errors import JobNotFound
+from pixseek.core.faults import database_outage
 from pixseek.core.metrics import LEASES_RECOVERED
 from pixseek.core.settings import Settings, get_settings
 from pixseek.index.catalog.jobs import record_failure
@@ -48,6 +49,7 @@ from pixseek.index.catalog.leases import (
 )
 from pixseek.ingest import dispatch
 from pixseek.ingest.pending import fail_pending
+from pixseek.ingest.reconcile import reconcile
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +106,8 @@ class Heartbeat:
                 continue
             try:
                 self.renew(settings, held)
-            except Exception:  # a database blip: the next beat tries again, well within the lease
-                log.exception("recovery.renew_failed tasks=%d", len(held))
+            except Exception as exc:  # a database blip: the next beat tries again, well within the lease
+                _log_check_failure(f"recovery.renew_failed tasks={len(held)}", exc)
 
     def renew(self, settings: Settings, held: dict[str, str]) -> None:
         by_holder: dict[str, list[str]] = {}
@@ -168,8 +170,8 @@ def on_task_prerun(task_id: str, task: Any, **_: Any) -> None:
             message=message_of(request),
             holder=holder_name(request.hostname),
         )
-    except Exception:  # the task still runs; only its recovery falls back to the broker's
-        log.exception("recovery.lease_not_taken task=%s", task_id)
+    except Exception as exc:  # the task still runs; only its recovery falls back to the broker's
+        _log_check_failure(f"recovery.lease_not_taken task={task_id}", exc)
 
 
 def on_task_postrun(task_id: str, task: Any, **_: Any) -> None:
@@ -179,8 +181,8 @@ def on_task_postrun(task_id: str, task: Any, **_: Any) -> None:
         return
     try:
         task_ended(settings, task_id=task_id, holder=holder_name(task.request.hostname))
-    except Exception:  # the lease lapses; the task sent again finds nothing left to do
-        log.exception("recovery.lease_not_released task=%s", task_id)
+    except Exception as exc:  # the lease lapses; the task sent again finds nothing left to do
+        _log_check_failure(f"recovery.lease_not_released task={task_id}", exc)
 
 
 def deaths(settings: Settings, task_id: str) -> int:
@@ -290,10 +292,27 @@ class LeaseChecker:
         self._stop.set()
 
     def _run(self) -> None:
+        # Stranded work waits `reconcile_seconds` untouched, then at most a third of it more.
+        reconcile_every = self.settings.reconcile_seconds / 3
+        every = min(renew_interval(self.settings), reconcile_every)
+        reconciled_at = time.monotonic()
         while not self._stop.is_set():
             try:
                 check_leases(self.settings)
-            except Exception:  # database or broker down: check again next time
-                log.exception("recovery.check_failed")
+            except Exception as exc:  # database or broker down: check again next time
+                _log_check_failure("recovery.check_failed", exc)
+            if time.monotonic() - reconciled_at >= reconcile_every:
+                reconciled_at = time.monotonic()
+                try:
+                    reconcile(self.settings)
+                except Exception as exc:
+                    _log_check_failure("recovery.reconcile_failed", exc)
             # Jitter keeps many workers from checking in step.
-            self._stop.wait(renew_interval(self.settings) * random.uniform(0.8, 1.2))
+            self._stop.wait(every * random.uniform(0.8, 1.2))
+
+
+def _log_check_failure(event: str, exc: Exception) -> None:
+    if database_outage(exc):  # expected while the database restarts: one line, not a traceback
+        log.warning("%s: the database cannot be reached (%s)", event, type(exc).__name__)
+    else:
+        log.exception(event)

@@ -7,10 +7,12 @@ plan, process, finalize, each keyed by ids and safe to repeat.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable
 
 from pixseek.core.active_model import follow_switch
+from pixseek.core.faults import as_fault, one_line
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.jobs import record_failure
 from pixseek.ingest.enrich import follow_ingest_with_enrich
@@ -20,6 +22,8 @@ from pixseek.ingest.planning import Plan, create_job, plan_job
 from pixseek.ingest.processing import ProgressFn, process_images
 from pixseek.media.sources import open_source
 from pixseek.model.encoder import get_encoder
+
+log = logging.getLogger(__name__)
 
 
 def _preload(settings: Settings) -> None:
@@ -54,7 +58,13 @@ def run_ingest(
         process_images(settings, job_id, source.bucket, plan.work, on_progress)
         finalize_job(settings, job_id)
     except BaseException as exc:
-        record_failure(settings, job_id, f"{type(exc).__name__}: {exc}")
+        try:
+            record_failure(settings, job_id, one_line(exc))
+        except Exception as unrecorded:  # the database itself is full or gone: the error still goes up
+            log.warning("ingest.failure_not_recorded job=%s: %s", job_id, one_line(unrecorded))
+        fault = as_fault(exc) if isinstance(exc, Exception) else None
+        if fault is not None and fault is not exc:
+            raise fault from exc  # a full disk, a lost database: one line for the user
         raise
     follow_ingest_with_enrich(settings)
     follow_ingest_with_ocr(settings)

@@ -14,10 +14,12 @@ from __future__ import annotations
 import logging
 
 from celery import Task
+from celery.exceptions import Retry
 
 from pixseek.core.active_model import follow_switch
 from pixseek.core.broker import RESCAN_TASK, celery_app, retry_with_backoff
 from pixseek.core.errors import PixseekError
+from pixseek.core.faults import disk_full, one_line
 from pixseek.core.settings import Settings, get_settings
 from pixseek.index.catalog.jobs import record_failure
 from pixseek.ingest import dispatch, enrich, recovery, reindex, signatures
@@ -26,6 +28,7 @@ from pixseek.ingest.ocr import follow_ingest_with_ocr
 from pixseek.ingest.pending import fail_pending
 from pixseek.ingest.planning import job_is_planned, plan_job
 from pixseek.ingest.processing import process_images
+from pixseek.ingest.worker_services import HandBack, send_again, stop_when_asked
 from pixseek.media.sources import open_source
 
 log = logging.getLogger(__name__)
@@ -64,24 +67,44 @@ def rescan(uri: str) -> str | None:
 
 @celery_app.task(bind=True, name=dispatch.BATCH_TASK, acks_late=True)
 def process_batch(self: Task, job_id: str, bucket: str, image_ids: list[int]) -> int:
-    """Read, decode and embed one batch of a job's images; the last batch sends finalize."""
+    """Read, decode and embed one batch of a job's images; the last batch sends finalize.
+
+    A worker told to stop (SIGTERM) hands the rest of the batch back to the queue after the
+    encoder batch it is on, so no other worker waits for its lease to lapse.
+    """
     settings = _settings()
-    deaths = recovery.deaths(settings, self.request.id)  # processes that died running it (its lease)
-    if deaths >= settings.task_max_redeliveries:
-        # Something in this batch kills the worker outright; stop the crash loop.
-        recovery.give_up_batch(settings, job_id, image_ids, deaths)
-        return 0
     try:
-        done = process_images(settings, job_id, bucket, image_ids)
+        deaths = recovery.deaths(settings, self.request.id)  # processes that died running it (its lease)
+        if deaths >= settings.task_max_redeliveries:
+            # Something in this batch kills the worker outright; stop the crash loop.
+            recovery.give_up_batch(settings, job_id, image_ids, deaths)
+            return 0
+        try:
+            done = process_images(settings, job_id, bucket, image_ids, stop_when_asked)
+        except HandBack:
+            # The lease goes first, so that the copy's start is not taken for a dead worker's.
+            holder = recovery.holder_name(self.request.hostname)
+            recovery.task_ended(settings, task_id=self.request.id, holder=holder)
+            send_again(self, settings)
+            log.warning(
+                "ingest.batch_handed_back job=%s task=%s: the worker is stopping", job_id, self.request.id
+            )
+            return 0
+        except Exception as exc:
+            # Bad files never get here (they are recorded failed one by one); this is the
+            # worker's own trouble: a database or bucket outage, a model that will not load.
+            retry_with_backoff(self, settings, exc)
+            reason = f"worker error: {one_line(exc)}"
+            failed = fail_pending(settings, job_id, image_ids, reason)
+            log.exception("ingest.batch_failed job=%s images=%d", job_id, failed)
+            done = 0
+        dispatch.finalize_when_complete(settings, job_id)
+    except (Retry, HandBack):
+        raise
     except Exception as exc:
-        # Bad files never get here (they are recorded failed one by one); this is the
-        # worker's own trouble: a database or bucket outage, a model that will not load.
+        # The database went away between the steps above: retried like the batch itself.
         retry_with_backoff(self, settings, exc)
-        reason = f"worker error: {type(exc).__name__}: {exc}"
-        failed = fail_pending(settings, job_id, image_ids, reason)
-        log.exception("ingest.batch_failed job=%s images=%d", job_id, failed)
-        done = 0
-    dispatch.finalize_when_complete(settings, job_id)
+        raise
     return done
 
 
@@ -92,8 +115,9 @@ def finalize(self: Task, job_id: str) -> int | None:
     try:
         result = finalize_job(settings, job_id)
     except Exception as exc:
-        retry_with_backoff(self, settings, exc)
-        record_failure(settings, job_id, f"index writer: {type(exc).__name__}: {exc}")
+        if not disk_full(exc):  # space does not come back by waiting a few seconds
+            retry_with_backoff(self, settings, exc)
+        record_failure(settings, job_id, f"index writer: {one_line(exc)}")
         raise
     if result is None:
         return None

@@ -13,11 +13,16 @@ import threading
 import time
 from typing import Any
 
+from pixseek.core.broker import celery_for
 from pixseek.core.metrics import TASK_SECONDS, TASKS, serve_worker_metrics
 from pixseek.core.settings import Settings
 from pixseek.ingest.recovery import LeaseChecker
 
 log = logging.getLogger(__name__)
+
+# Set when this worker was asked to stop (SIGTERM: Celery's warm shutdown): running batches
+# hand the rest of their images back instead of keeping the worker up until they finish.
+STOPPING = threading.Event()
 
 _started: dict[int, LeaseChecker] = {}  # pid -> this process's lease checker
 _started_lock = threading.Lock()
@@ -50,3 +55,36 @@ def on_task_postrun(task_id: str, task: Any, state: str | None = None, **_: Any)
     TASKS.labels(task.name, state or "UNKNOWN").inc()
     if started is not None:
         TASK_SECONDS.labels(task.name).observe(time.monotonic() - started)
+
+
+class HandBack(Exception):
+    """Raised between two encoder batches of a task whose worker is stopping."""
+
+
+def on_shutting_down(**_: Any) -> None:
+    """Celery `worker_shutting_down` (SIGTERM, SIGINT): running batches hand their rest back."""
+    log.info("worker.stopping: running batches hand back what they have not started")
+    STOPPING.set()
+
+
+def stop_when_asked(_done: int) -> None:
+    """A progress callback: raises HandBack once the worker is stopping (what is stored stays)."""
+    if STOPPING.is_set():
+        raise HandBack
+
+
+def send_again(task: Any, settings: Settings) -> None:
+    """Put the running task back at the end of its queue, under the same id and arguments.
+
+    Its lease is dropped as the task returns, so the copy starts at once on another worker
+    (a task sent again by the reconciler or the leases finds its images no longer pending).
+    """
+    request = task.request
+    queue = (request.delivery_info or {}).get("routing_key") or settings.queue
+    celery_for(settings).send_task(
+        task.name,
+        args=list(request.args or []),
+        kwargs=dict(request.kwargs or {}),
+        task_id=request.id,
+        queue=queue,
+    )

@@ -11,7 +11,7 @@ from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
 from pixseek.api.deps import RunnerDep, SessionDep, SettingsDep
 from pixseek.api.schemas.jobs import JobInfo, JobProblem, JobRequest
-from pixseek.index.catalog.jobs import job_problems, job_progress, list_jobs
+from pixseek.index.catalog.jobs import cancel_job, job_problems, job_progress, list_jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[requires(Scope.INGEST)])
 
@@ -44,3 +44,15 @@ def problems(
 ) -> list[JobProblem]:
     """The job's failed and skipped files (first `limit`, by key), each with its reason."""
     return [JobProblem(**row) for row in job_problems(session, job_id, limit)]
+
+
+@router.post("/{job_id}/cancel", response_model=JobInfo)
+def cancel(job_id: str, session: SessionDep) -> JobInfo:
+    """Cancel a queued or running job (409 once it has finished).
+
+    Images it had not read yet are marked cancelled and left for the next ingest; what it
+    embedded stays and is published by the next ingest of the bucket.
+    """
+    cancel_job(session, job_id)
+    session.flush()
+    return JobInfo(**job_progress(session, job_id).as_dict())

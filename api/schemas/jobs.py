@@ -40,7 +40,7 @@ class JobInfo(BaseModel):
         "signatures), duplicates (a detection run) or ocr (text in images)"
     )
     bucket: str = Field(description="The ingested bucket; empty for detection and OCR, which span all")
-    status: str = Field(description="queued, running, done or failed")
+    status: str = Field(description="queued, running, done, failed or cancelled")
     total: int
     done: int
     indexed: int
@@ -48,6 +48,7 @@ class JobInfo(BaseModel):
     deleted: int
     failed: int
     skipped: int
+    cancelled: int = Field(default=0, description="Images still pending when the job was cancelled")
     error: str | None
     detection: DetectionInfo | None = Field(description="What a detection job found, once done")
     ocr: OcrInfo | None = Field(default=None, description="An OCR job's counts so far")

@@ -35,6 +35,7 @@ class ImageStatus(enum.StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     DELETED = "deleted"
+    CANCELLED = "cancelled"  # was pending when its job was cancelled; the next ingest plans it again
 
 
 # Statuses whose vectors belong in the index once the writer has run.

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Text, func, select
+from sqlalchemy import JSON, Integer, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pixseek.core.db import Base, UTCDateTime, session_scope, utcnow
-from pixseek.core.errors import JobNotFound
+from pixseek.core.errors import JobNotCancellable, JobNotFound
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.images import Image, ImageStatus
 
@@ -31,6 +31,11 @@ class JobStatus(enum.StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# A job in one of these will not change again.
+FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class JobKind(enum.StrEnum):
@@ -59,6 +64,8 @@ class Job(Base):
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When its tasks were last sent to the broker (dispatch, or the reconciler sending lost work again).
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -95,10 +102,24 @@ def unfinished_ingest(session: Session, bucket: str, since: datetime) -> str | N
     )
 
 
+def last_touched(session: Session, job: Job) -> datetime:
+    """When the job last showed life: created, planned, its tasks sent, or an image of it stored."""
+    last_image = session.scalar(select(func.max(Image.updated_at)).where(Image.job_id == job.id))
+    return max(t for t in (job.created_at, job.started_at, job.dispatched_at, last_image) if t is not None)
+
+
+def unfinished_jobs(session: Session, kind: JobKind, bucket: str | None = None) -> list[Job]:
+    """Queued and running jobs of `kind` (of `bucket`, when given)."""
+    query = select(Job).where(Job.kind == kind, Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
+    if bucket is not None:
+        query = query.where(Job.bucket == bucket)
+    return list(session.scalars(query))
+
+
 def claim_job(session: Session, job_id: str) -> Job | None:
-    """Mark the job running; None when it is already done (its task was delivered again)."""
+    """Mark the job running; None when it is already done (its task was delivered again) or cancelled."""
     job = get_job(session, job_id)
-    if job.status == JobStatus.DONE:
+    if job.status in (JobStatus.DONE, JobStatus.CANCELLED):
         return None
     job.status = JobStatus.RUNNING
     job.error = None
@@ -122,6 +143,8 @@ def add_to_summary(session: Session, job_id: str, **counts: int) -> None:
 
 
 def finish_job(job: Job, summary: dict[str, Any] | None = None) -> None:
+    if job.status == JobStatus.CANCELLED:
+        return  # cancelled while its last step ran: what it stored stays, the job stays cancelled
     job.status = JobStatus.DONE
     job.error = None
     job.finished_at = utcnow()
@@ -130,14 +153,39 @@ def finish_job(job: Job, summary: dict[str, Any] | None = None) -> None:
 
 
 def record_failure(settings: Settings, job_id: str, error: str) -> None:
-    """Mark the job failed with `error`, in a transaction of its own."""
+    """Mark the job failed with `error`, in a transaction of its own (a cancelled job stays cancelled)."""
     with session_scope(settings) as session:
         job = get_job(session, job_id)
+        if job.status == JobStatus.CANCELLED:
+            return
         job.status = JobStatus.FAILED
         job.error = error
         job.finished_at = utcnow()
     # The caller reports the error itself (log, HTTP body, CLI message); this only notes it.
     log.info("jobs.failed job=%s error=%s", job_id, error)
+
+
+def cancel_job(session: Session, job_id: str) -> Job:
+    """Cancel a queued or running job: its pending images become `cancelled`, and its tasks,
+    wherever they are, find nothing left to do (a batch already running stores what it has
+    embedded; those images are published by the next ingest of the bucket).
+
+    Raises JobNotCancellable when the job has finished.
+    """
+    job = get_job(session, job_id, for_update=True)
+    if job.status in FINISHED:
+        raise JobNotCancellable(f"job {job_id} is already {job.status}")
+    job.status = JobStatus.CANCELLED
+    job.error = "cancelled"
+    job.finished_at = utcnow()
+    session.execute(
+        update(Image)
+        .where(Image.job_id == job_id, Image.status == ImageStatus.PENDING)
+        .values(status=ImageStatus.CANCELLED, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    log.info("jobs.cancelled job=%s kind=%s", job_id, job.kind)
+    return job
 
 
 @contextmanager
@@ -179,6 +227,10 @@ class JobProgress:
     @property
     def skipped(self) -> int:
         return self.counts.get(ImageStatus.SKIPPED, 0)
+
+    @property
+    def cancelled(self) -> int:
+        return self.counts.get(ImageStatus.CANCELLED, 0)
 
     @property
     def done(self) -> int:
@@ -225,6 +277,7 @@ class JobProgress:
             "deleted": self.deleted,
             "failed": self.failed,
             "skipped": self.skipped,
+            "cancelled": self.cancelled,
             "error": self.error,
             "detection": self.detection,
             "ocr": self.ocr,

@@ -190,3 +190,14 @@ def drop_unclaimed(session: Session, seconds: float) -> int:
 def lease_deaths(session: Session, task_id: str) -> int:
     """Deaths counted on a task's lease (0 without one)."""
     return int(session.scalar(select(TaskLease.deaths).where(TaskLease.task_id == task_id)) or 0)
+
+
+def leased_first_args(session: Session) -> set[str]:
+    """The first argument (a job id, for pixseek's job tasks) of every task holding a lease:
+    running, or sent again after its worker died and not yet started."""
+    found: set[str] = set()
+    for message in session.scalars(select(TaskLease.message)):
+        args = (message or {}).get("args") or []
+        if args:
+            found.add(str(args[0]))
+    return found

@@ -36,6 +36,14 @@ COMMANDS = {
     "jobs": LazyCommand(
         "pixseek.cli.jobs:jobs_command", "The most recent jobs, newest first: status and counts."
     ),
+    "backup": LazyCommand(
+        "pixseek.cli.backup:backup_command",
+        "Back up the catalog, the served index generation and the patch store into DEST.",
+    ),
+    "restore": LazyCommand(
+        "pixseek.cli.backup:restore_command",
+        "Restore a backup made by `pixseek backup` into an empty data dir and catalog.",
+    ),
     "worker": LazyCommand(
         "pixseek.cli.worker:worker_command",
         "Run a worker for PIXSEEK_BROKER_URL; start any number on any machine sharing the data dir.",

@@ -11,8 +11,10 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from pixseek.core.errors import PixseekError
+from pixseek.core.faults import as_fault
 from pixseek.core.redact import HidePasswords
 from pixseek.core.settings_docs import invalid_settings
 
@@ -51,6 +53,12 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
                 if exc.title != "Settings":
                     raise
                 raise invalid_settings(exc) from None
+            except (OSError, DBAPIError) as exc:
+                # A full disk, a database that went away: the reason in one line, no traceback.
+                fault = as_fault(exc)
+                if fault is None:
+                    raise
+                raise fault from None
         except PixseekError as exc:
             if kwargs.get("as_json"):
                 emit({"error": exc.code, "detail": exc.detail})

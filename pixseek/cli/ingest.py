@@ -193,11 +193,13 @@ def ingest_command(path: str, wait: bool, watch: bool, as_json: bool) -> None:
         progress = _follow(settings, plan)
         if progress.status == JobStatus.FAILED:
             click.echo(f"error: job {job_id} failed: {progress.error}", err=True)
+        elif progress.status == JobStatus.CANCELLED:
+            click.echo(f"job {job_id} was cancelled; the next ingest takes up what it left", err=True)
     with session_scope(settings) as session:
         summary = job_summary(session, job_id)
     if as_json:
         emit(summary)
     else:
         _print_summary(summary)
-    if summary["status"] == JobStatus.FAILED:
+    if summary["status"] in (JobStatus.FAILED, JobStatus.CANCELLED):
         sys.exit(1)

@@ -7,10 +7,10 @@ import click
 from pixseek.cli.common import emit, handle_errors, json_option
 from pixseek.core.db import ensure_schema, session_scope
 from pixseek.core.settings import get_settings
-from pixseek.index.catalog.jobs import JobKind, job_progress, list_jobs
+from pixseek.index.catalog.jobs import JobKind, cancel_job, job_progress, list_jobs
 
 
-@click.command("jobs")
+@click.group("jobs", invoke_without_command=True)
 @click.option("-n", "--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option(
     "--resume",
@@ -20,9 +20,15 @@ from pixseek.index.catalog.jobs import JobKind, job_progress, list_jobs
     help="Send a running job's pending images to the workers again (after lost messages).",
 )
 @json_option
+@click.pass_context
 @handle_errors
-def jobs_command(limit: int, resume_id: str | None, as_json: bool) -> None:
-    """The most recent jobs, newest first: status and counts."""
+def jobs_command(ctx: click.Context, limit: int, resume_id: str | None, as_json: bool) -> None:
+    """The most recent jobs, newest first: status and counts.
+
+    `pixseek jobs cancel JOB_ID` cancels a queued or running job.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     settings = get_settings()
     ensure_schema(settings)
     if resume_id is not None:
@@ -68,3 +74,27 @@ def jobs_command(limit: int, resume_id: str | None, as_json: bool) -> None:
             )
         if row["error"]:
             click.echo(f"    error: {row['error']}")
+
+
+@jobs_command.command("cancel")
+@click.argument("job_id")
+@json_option
+@handle_errors
+def cancel_command(job_id: str, as_json: bool) -> None:
+    """Cancel a queued or running job: its images not yet read are left for the next ingest.
+
+    What the job already embedded stays, and is published by the next ingest of the bucket.
+    """
+    settings = get_settings()
+    ensure_schema(settings)
+    with session_scope(settings) as session:
+        cancel_job(session, job_id)
+    with session_scope(settings) as session:
+        progress = job_progress(session, job_id).as_dict()
+    if as_json:
+        emit(progress)
+    else:
+        click.echo(
+            f"job {job_id} cancelled: {progress['indexed']} images embedded before it stopped, "
+            f"{progress['cancelled']} left for the next ingest"
+        )

@@ -49,6 +49,14 @@ def serve_command(
     click.echo(line, err=True)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"web UI on http://{shown}:{port}/", err=True)
+    # SIGTERM (docker stop, Kubernetes): the listening socket closes at once, so new
+    # connections are refused and a load balancer moves on; requests in flight get
+    # `shutdown_grace_seconds` to finish, then their connections are closed.
     uvicorn.run(
-        app, host=host, port=port, proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips
+        app,
+        host=host,
+        port=port,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )

@@ -9,8 +9,13 @@ With no broker configured, tasks run eagerly in the calling process.
 
 from __future__ import annotations
 
+import base64
+import json
+from typing import Any
+
 from celery import Celery, Task
 
+from pixseek.core.faults import database_outage
 from pixseek.core.settings import Settings, get_settings
 
 # Every module that declares tasks; a worker imports them at start.
@@ -84,10 +89,82 @@ def celery_for(settings: Settings) -> Celery:
     return app
 
 
+# The longest wait between two retries of a task whose database is unreachable.
+OUTAGE_BACKOFF_CAP_SECONDS = 5
+
+
+def outage_retries(settings: Settings) -> int:
+    """Retries that cover `database_retry_seconds` with backoff 1, 2, 4, 5, 5, ... seconds."""
+    waited = retries = 0
+    while waited < settings.database_retry_seconds:
+        waited += min(OUTAGE_BACKOFF_CAP_SECONDS, 2**retries)
+        retries += 1
+    return retries
+
+
 def retry_with_backoff(task: Task, settings: Settings, exc: Exception) -> None:
-    """Retry the running task with backoff while retries are left; return when they are spent."""
-    if task.request.retries < settings.task_max_retries:
-        raise task.retry(exc=exc, countdown=min(60, 2**task.request.retries))
+    """Retry the running task with backoff while retries are left; return when they are spent.
+
+    A database that cannot be reached (a restart, a failover) is waited out for
+    `database_retry_seconds`, retrying every few seconds, so that the task resumes soon
+    after it is back; any other error gets `task_max_retries` retries, backing off to a minute.
+    """
+    retries = task.request.retries
+    # Celery's own cap (`max_retries`; None would mean the task's default of 3) is lifted:
+    # the limits are decided here.
+    if database_outage(exc):
+        if retries < settings.task_max_retries + outage_retries(settings):
+            countdown = min(OUTAGE_BACKOFF_CAP_SECONDS, 2**retries)
+            raise task.retry(exc=exc, countdown=countdown, max_retries=retries + 1)
+        return
+    if retries < settings.task_max_retries:
+        raise task.retry(exc=exc, countdown=min(60, 2**retries), max_retries=retries + 1)
 
 
 celery_app = make_celery(get_settings())
+
+
+def _first_arg(message: dict[str, Any]) -> str | None:
+    """The first argument of a task message (protocol 2: a base64 JSON body `[args, kwargs, embed]`)."""
+    try:
+        body: str | bytes = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        decoded = json.loads(body)
+        args = decoded[0] if isinstance(decoded, list) else decoded.get("args")
+        return str(args[0]) if args else None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+        return None
+
+
+# Messages read per round trip when a queue is scanned.
+SCAN_PAGE = 1000
+
+
+def queued_first_args(settings: Settings, queues: list[str]) -> set[str]:
+    """The first argument (a job id, for pixseek's job tasks) of every task the broker still holds:
+    waiting in `queues`, or delivered to a worker and not yet acknowledged.
+
+    Redis only (the one broker pixseek supports): kombu keeps a queue as a list and the
+    unacknowledged messages of every queue in the `unacked` hash. Raises when Redis cannot
+    be reached, so that nothing is taken as lost while the broker is down.
+    """
+    import redis
+
+    assert settings.broker_url is not None
+    client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=5, socket_timeout=30)
+    found: set[str] = set()
+    try:
+        for queue in dict.fromkeys(queues):
+            start = 0
+            while raw := client.lrange(queue, start, start + SCAN_PAGE - 1):
+                found.update(a for a in (_first_arg(json.loads(m)) for m in raw) if a is not None)
+                start += SCAN_PAGE
+        wanted = set(queues)
+        for _tag, raw in client.hscan_iter("unacked", count=SCAN_PAGE):
+            message, _exchange, routing_key = json.loads(raw)
+            if routing_key in wanted and (arg := _first_arg(message)) is not None:
+                found.add(arg)
+    finally:
+        client.close()
+    return found

@@ -21,6 +21,8 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
+CONNECT_TIMEOUT_SECONDS = 5
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -80,7 +82,11 @@ def _engine_for(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # pre_ping: a connection the server dropped (a restart, a failover) is replaced before use
+    # rather than failing the first statement. connect_timeout: a server that does not answer
+    # fails a connection in seconds (an API request answers 503, a task retries), never hangs.
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, pool_timeout=30, connect_args=connect_args)
 
 
 _KNOWN_URLS: set[str] = set()

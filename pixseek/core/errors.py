@@ -97,16 +97,20 @@ class PayloadTooLarge(PixseekError):
     code = "payload_too_large"
 
 
-class RateLimited(PixseekError):
-    """Too many requests from one key (or one address while the API is open)."""
-
-    status_code = 429
-    code = "rate_limited"
+class TryAgainLater(PixseekError):
+    """An error that tells the client when to try again (`Retry-After`, in seconds)."""
 
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
         self.headers = {"Retry-After": str(retry_after)}
+
+
+class RateLimited(TryAgainLater):
+    """Too many requests from one key (or one address while the API is open)."""
+
+    status_code = 429
+    code = "rate_limited"
 
 
 class UnsupportedImage(PixseekError):
@@ -129,3 +133,27 @@ class WeightsUnavailable(ConfigError):
 class BrokerUnavailable(PixseekError):
     status_code = 503
     code = "broker_unavailable"
+
+
+class DatabaseUnavailable(TryAgainLater):
+    """The catalog database cannot be reached (a restart, a failover): try again shortly."""
+
+    status_code = 503
+    code = "database_unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 5) -> None:
+        super().__init__(detail, retry_after)
+
+
+class DiskFull(PixseekError):
+    """A write failed for want of space (or quota): nothing half-written was published."""
+
+    status_code = 507
+    code = "disk_full"
+
+
+class JobNotCancellable(PixseekError):
+    """The job has already finished (done, failed or cancelled)."""
+
+    status_code = 409
+    code = "job_not_cancellable"

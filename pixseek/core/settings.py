@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pixseek.core.active_model import follow_switch
+from pixseek.core.secret_files import SecretFiles
 
 # Pretrained tags that mean "random weights": only for tests and benchmarks.
 RANDOM_WEIGHTS = ("none", "")
@@ -24,6 +25,9 @@ RANDOM_WEIGHTS = ("none", "")
 # S3 bucket names (the common subset of the naming rules), and the shape of any API key.
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 API_KEY_SHAPE = re.compile(r"[A-Za-z0-9._~+/=-]{32,256}")
+
+# Settings that carry credentials: each may also be read from the file `PIXSEEK_<NAME>_FILE` names.
+SECRET_FIELDS = ("database_url", "broker_url", "s3_secret_access_key", "bootstrap_api_key", "session_secret")
 
 KeeperRule = Literal["resolution", "file_size", "captured_at"]
 DEFAULT_KEEPER_ORDER: tuple[KeeperRule, ...] = ("resolution", "file_size", "captured_at")
@@ -247,6 +251,19 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Secrets mounted as files (`PIXSEEK_<NAME>_FILE`) come after the environment itself.
+        secret_files = SecretFiles(settings_cls, "PIXSEEK_", SECRET_FIELDS)
+        return (init_settings, env_settings, secret_files, dotenv_settings, file_secret_settings)
+
     data_dir: Path = Field(
         default_factory=_default_data_dir,
         description="Where pixseek keeps its files: the SQLite database (unless `database_url` is set), the "
@@ -257,7 +274,8 @@ class Settings(BaseSettings):
         default=None,
         description="A SQLAlchemy URL of the catalog database, e.g. "
         "`postgresql+psycopg://user:password@host/db` (needs the `postgres` extra). Unset: SQLite in the "
-        "data dir, which suits one machine; a cluster needs PostgreSQL.",
+        "data dir, which suits one machine; a cluster needs PostgreSQL. Or `PIXSEEK_DATABASE_URL_FILE`: "
+        "a file holding it (a Docker or Kubernetes secret).",
     )
     auto_migrate: bool = Field(
         default=True,
@@ -388,7 +406,8 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(
         default=None,
         description="The Redis URL of the Celery broker, e.g. `redis://host:6379/0`. Unset: every task runs "
-        "in-process (one machine); set: `pixseek worker` processes do the work (docs/distributed.md).",
+        "in-process (one machine); set: `pixseek worker` processes do the work (docs/distributed.md). Or "
+        "`PIXSEEK_BROKER_URL_FILE`: a file holding it.",
     )
     queue: str = Field(
         default="pixseek",
@@ -431,6 +450,22 @@ class Settings(BaseSettings):
         "Live workers send a task whose lease lapsed again, so a killed worker's batch is back in work "
         "within about this plus a third of it.",
     )
+    reconcile_seconds: int = Field(
+        default=30,
+        ge=3,
+        le=86_400,
+        description="Work the broker lost (a Redis restarted without persistence, a failover, an eviction) "
+        "is sent again once it sat this long untouched: a job with pending images, or a publish, that no "
+        "task holds (no lease) and no queue carries. Each worker looks every third of it "
+        "(docs/operations.md).",
+    )
+    database_retry_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        le=86_400,
+        description="How long a task whose database is unreachable (a restart, a failover) keeps retrying, "
+        "with backoff up to 5 s, before it gives up like any other failing task.",
+    )
     worker_metrics_port: int | None = Field(
         default=None,
         ge=1,
@@ -455,7 +490,8 @@ class Settings(BaseSettings):
     )
     s3_secret_access_key: SecretStr | None = Field(
         default=None,
-        description="The S3 secret access key (never shown). Unset: the AWS chain, as for the key id.",
+        description="The S3 secret access key (never shown). Unset: the AWS chain, as for the key id. Or "
+        "`PIXSEEK_S3_SECRET_ACCESS_KEY_FILE`: a file holding it.",
     )
 
     host: str = Field(
@@ -474,6 +510,14 @@ class Settings(BaseSettings):
         description="`pixseek serve` loads the model and index in the background at start-up, so the first "
         "query does not wait for them; `/v1/ready` says `loading` meanwhile (api/warmup.py). `false` loads "
         "them on the first query instead.",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        le=3600,
+        description="`pixseek serve` on SIGTERM stops accepting connections at once and gives the requests "
+        "in flight this long to finish before it closes them (keep it under the orchestrator's own "
+        "grace, 30 s in Kubernetes, 10 s in `docker stop`).",
     )
     max_upload_bytes: int = Field(
         default=20 * 1024 * 1024,
@@ -521,7 +565,8 @@ class Settings(BaseSettings):
         default=None,
         description="Created as the admin key `bootstrap` when the API starts, if no key has that value yet "
         "(docker-compose's first key): 32 to 256 characters of letters, digits and `. _ ~ + / = -`; "
-        "generate one with `openssl rand -hex 32`. Empty means unset.",
+        "generate one with `openssl rand -hex 32`. Empty means unset. Or `PIXSEEK_BOOTSTRAP_API_KEY_FILE`: a "
+        "file holding it.",
     )
 
     prompt_templates: list[str] = Field(
@@ -680,7 +725,8 @@ class Settings(BaseSettings):
         default=None,
         description="Signs the web UI's session cookie: at least 32 characters (`openssl rand -hex 32`). "
         "Unset (or empty): a random secret generated once into `<data_dir>/session.secret` (mode 0600); set "
-        "the same one on every API process when several serve one UI.",
+        "the same one on every API process when several serve one UI. Or `PIXSEEK_SESSION_SECRET_FILE`: a "
+        "file holding it.",
     )
     session_hours: float = Field(
         default=12.0,
@@ -864,10 +910,20 @@ SETTINGS_GROUPS: dict[str, tuple[str, ...]] = {
         "task_max_retries",
         "task_max_redeliveries",
         "task_lease_seconds",
+        "reconcile_seconds",
+        "database_retry_seconds",
         "worker_metrics_port",
     ),
     "S3": ("s3_endpoint_url", "s3_region", "s3_access_key_id", "s3_secret_access_key"),
-    "HTTP API": ("host", "port", "preload_model", "max_upload_bytes", "max_json_bytes", "max_results"),
+    "HTTP API": (
+        "host",
+        "port",
+        "preload_model",
+        "shutdown_grace_seconds",
+        "max_upload_bytes",
+        "max_json_bytes",
+        "max_results",
+    ),
     "Access": (
         "ingest_roots",
         "ingest_buckets",

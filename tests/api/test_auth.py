@@ -56,6 +56,7 @@ SCOPES: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/jobs"): Scope.INGEST,
     ("GET", "/v1/jobs/{job_id}"): Scope.INGEST,
     ("GET", "/v1/jobs/{job_id}/problems"): Scope.INGEST,
+    ("POST", "/v1/jobs/{job_id}/cancel"): Scope.INGEST,
 }
 PUBLIC = {("GET", "/v1/health"), ("GET", "/v1/ready")}
 

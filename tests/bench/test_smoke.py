@@ -43,6 +43,7 @@ GROUPS: dict[str, dict[str, list[str]]] = {
         "bench.ingest.end_to_end": SMOKE,
         "bench.startup": SMOKE,
         "bench.search": SMOKE,
+        "bench.soak": SMOKE,
     },
     "quick": {
         # torch: OpenVINO's thread pools stay out of the suite's processes
@@ -62,6 +63,7 @@ GROUPS: dict[str, dict[str, list[str]]] = {
         "bench.ocr": SMOKE,
         "bench.models": SMOKE,
         "bench.thumbnails.run": SMOKE,
+        "bench.backup": SMOKE,
     },
 }
 SLOW_GROUPS = {"train", "serve"}
@@ -189,6 +191,22 @@ def test_search_smoke(smoke: Any) -> None:
     out = smoke("bench.search")["stdout"]
     assert "2,000 IDMap2,Flat" in out and "recall@10 1.000" in out  # exact index: exact answers
     assert re.search(r"HTTP +2,000: 1 client p50 [\d.]+ ms", out), out  # a real `pixseek serve` answered
+
+
+@_group("bench.backup")
+def test_backup_smoke(smoke: Any) -> None:
+    result = smoke("bench.backup")["result"]
+    assert result["images"] == 50 and result["restore_seconds"] is not None, result
+    parts = {p["part"]: p for p in result["parts"]}
+    assert parts["patch store"]["files"] == 50 and parts["catalog (SQLite online backup)"]["files"] == 1
+
+
+@_group("bench.soak")
+def test_soak_smoke(smoke: Any) -> None:
+    result = smoke("bench.soak")["result"]
+    assert result["requests"] > 0 and result["failed"] == 0, result
+    assert result["generation_swaps"] >= 1 and result["jobs_done"].get("ingest", 0) >= 1, result
+    assert result["rss_mib_start"] > 0 and result["rss_mib_end"] > 0
 
 
 @_group("bench.duplicates")

@@ -13,14 +13,16 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from pixseek.core.db import dispose_engines, migrate, session_scope
+from pixseek.core.db import dispose_engines, migrate, session_scope, utcnow
 from pixseek.core.settings import Settings
-from pixseek.index.catalog.jobs import job_progress, job_summary
+from pixseek.index.catalog.images import Image, ImageStatus
+from pixseek.index.catalog.jobs import Job, job_progress, job_summary
 from pixseek.index.catalog.leases import TaskLease, database_now, take_lease
 from pixseek.ingest import dispatch, recovery
 from pixseek.ingest.planning import create_job, plan_job
+from pixseek.ingest.reconcile import reconcile
 from pixseek.media.sources import open_source
 from tests.support.images import write_images
 from tests.support.settings import make_settings
@@ -164,3 +166,52 @@ def test_other_task_whose_workers_keep_dying_fails_its_job(pg: Settings, tmp_pat
         progress = job_progress(session, job_id)
     assert progress.status == "failed"
     assert progress.error == f"worker died 3 times running {dispatch.PLAN_TASK}"
+
+
+def _idle(settings: Settings, job_id: str, seconds: float = 3600) -> None:
+    """The job showed no life for `seconds`: created, planned, sent and last stored that long ago."""
+    then = utcnow() - timedelta(seconds=seconds)
+    with session_scope(settings) as session:
+        session.execute(
+            update(Job).where(Job.id == job_id).values(created_at=then, started_at=then, dispatched_at=then)
+        )
+        session.execute(update(Image).where(Image.job_id == job_id).values(updated_at=then))
+
+
+def _clear_queue(settings: Settings) -> None:
+    assert settings.broker_url is not None
+    redis.Redis.from_url(settings.broker_url).delete(settings.queue)
+
+
+def test_reconciler_sends_again_pending_work_nothing_holds_or_carries(pg: Settings, tmp_path: Path) -> None:
+    job_id, bucket, ids = _planned(pg, tmp_path / "bucket")
+    dispatch.send_batches(pg, job_id, bucket, ids)
+    _idle(pg, job_id)
+    assert reconcile(pg) == 0  # its batch waits in the queue
+    _clear_queue(pg)  # the broker forgot it
+    _held(pg, "running", dispatch.BATCH_TASK, [job_id, bucket, ids], "w1:101")
+    assert reconcile(pg) == 0  # a worker runs it
+    with session_scope(pg) as session:
+        session.execute(delete(TaskLease))  # ... and died, with the broker's copy gone
+    results: list[int] = []
+    checkers = [threading.Thread(target=lambda: results.append(reconcile(pg))) for _ in range(3)]
+    for checker in checkers:
+        checker.start()
+    for checker in checkers:
+        checker.join()
+    assert sorted(results) == [0, 0, 1]  # one worker wins the job
+    (message,) = _queued(pg)
+    assert message["headers"]["task"] == dispatch.BATCH_TASK
+    assert json.loads(base64.b64decode(message["body"]))[0] == [job_id, bucket, ids]
+    assert reconcile(pg) == 0  # just sent: left alone
+
+
+def test_reconciler_sends_the_publish_that_never_ran(pg: Settings, tmp_path: Path) -> None:
+    job_id, _bucket, _ids = _planned(pg, tmp_path / "bucket")
+    with session_scope(pg) as session:
+        session.execute(update(Image).where(Image.job_id == job_id).values(status=ImageStatus.EMBEDDED))
+    _idle(pg, job_id)
+    assert reconcile(pg) == 1
+    (message,) = _queued(pg)
+    assert message["headers"]["task"] == dispatch.FINALIZE_TASK
+    assert json.loads(base64.b64decode(message["body"]))[0] == [job_id]

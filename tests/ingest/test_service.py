@@ -514,8 +514,8 @@ def test_failed_job_is_recorded_and_the_next_run_recovers(
 
     monkeypatch.setattr(finalizing, "publish_index", real_publish)
     result = summary(settings, run_ingest(settings, str(bucket)))
-    # The vectors stored by the failed run are reused and published now.
-    assert result["unchanged"] == 6
+    # The vectors stored by the failed run are published now, and counted as this run's work.
+    assert (result["indexed"], result["unchanged"]) == (6, 0)
     assert len(faiss_ids(settings)) == 6
     assert {row.status for row in catalog(settings).values()} == {ImageStatus.INDEXED}
 

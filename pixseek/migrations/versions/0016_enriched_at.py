@@ -1,7 +1,7 @@
 """enriched_at: when an image's enrichment (whole-picture patches, thumbnails, signature) was published
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-07
 """
 
@@ -14,7 +14,7 @@ from pixseek.core.db import UTCDateTime
 
 
 revision: str = '0016'
-down_revision: str | None = '0012'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
