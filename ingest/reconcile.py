@@ -4,15 +4,17 @@ Leases (ingest/recovery.py) bring back the tasks of a dead worker. They cannot b
 messages the broker itself lost: a Redis without persistence that restarted, a failover to a
 replica that had not caught up, a `maxmemory` eviction, a flushed database. SQL still knows
 the work (the job's `pending` images, or a job with none left whose publish never ran), so a
-reconciler in every worker looks, every `PIXSEEK_RECONCILE_SECONDS`, for ingest jobs that are
+reconciler in every worker looks, every `PIXSEEK_RECONCILE_SECONDS`, for ingest jobs (and the
+enrich jobs that follow them) that are
 
 1. queued or running, and untouched for that long (no dispatch, no image stored);
 2. held by no task: no lease names the job (nothing running, nothing sent again);
 3. carried by no message: neither waiting in a queue nor delivered and unacknowledged;
 
 and sends their work again: the plan if it never ran, the pending images as batches, or the
-index writer's `finalize` when nothing is pending. One worker wins each job (an update of its
-`dispatched_at` that only one can make), and sends inside that transaction. Every task is
+index writer's `finalize` when nothing is pending; an enrich job's one task. One worker wins
+each job (an update of its `dispatched_at` that only one can make), and sends inside that
+transaction. Every task is
 idempotent, so a copy sent while another was on its way (the instant between a worker taking a
 message and starting it) only costs a lookup.
 """
@@ -32,6 +34,7 @@ from pixseek.core.settings import Settings
 from pixseek.index.catalog.jobs import Job, JobKind, JobStatus, last_touched, unfinished_jobs
 from pixseek.index.catalog.leases import leased_first_args
 from pixseek.ingest import dispatch
+from pixseek.ingest.enrich import send_enrich
 from pixseek.ingest.pending import pending_ids
 
 log = logging.getLogger(__name__)
@@ -44,13 +47,16 @@ class Stranded:
     job_id: str
     bucket: str
     planned: bool
+    kind: str = JobKind.INGEST
 
 
 def idle_jobs(session: Session, cutoff: datetime) -> list[Stranded]:
-    """Unfinished ingest jobs that showed no life (dispatch, plan, an image stored) since `cutoff`."""
+    """Unfinished ingest and enrich jobs that showed no life (dispatch, plan, an image stored)
+    since `cutoff`."""
     return [
-        Stranded(job.id, job.bucket, job.started_at is not None)
-        for job in unfinished_jobs(session, JobKind.INGEST)
+        Stranded(job.id, job.bucket, job.started_at is not None, job.kind)
+        for kind in (JobKind.INGEST, JobKind.ENRICH)
+        for job in unfinished_jobs(session, kind)
         if last_touched(session, job) < cutoff
     ]
 
@@ -73,6 +79,9 @@ def claim_dispatch(session: Session, job_id: str, cutoff: datetime) -> bool:
 def _send_again(settings: Settings, job: Stranded) -> str:
     """Send what the job still needs; returns what was sent (for the log)."""
     app = celery_for(settings)
+    if job.kind == JobKind.ENRICH:
+        send_enrich(settings, job.job_id)  # it resumes with the images still waiting for it
+        return "enrich"
     if not job.planned:
         app.send_task(dispatch.PLAN_TASK, args=(job.job_id, job.bucket), queue=settings.queue)
         return "plan"
@@ -102,7 +111,7 @@ def reconcile(settings: Settings) -> int:
     idle = [job for job in idle if job.job_id not in held]
     if not idle:
         return 0
-    carried = queued_first_args(settings, [settings.queue, settings.writer_queue])
+    carried = queued_first_args(settings, [settings.queue, settings.writer_queue, settings.enrich_queue])
     resent = 0
     for job in idle:
         if job.job_id in carried:

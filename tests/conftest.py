@@ -194,8 +194,10 @@ def cluster(tmp_path: Path, pg_url: str, broker_url: str) -> Iterator[Cluster]:
     # the test killed (kombu keeps them in one hash per database, with their queue).
     queue = env["PIXSEEK_QUEUE"]
     client = redis.Redis.from_url(broker_url)
-    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    queues = {queue, env.get("PIXSEEK_ENRICH_QUEUE", queue)}
+    for name in queues:
+        client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
     for tag, raw in client.hgetall("unacked").items():
-        if json.loads(raw)[2] == queue:  # [message, exchange, routing key]
+        if json.loads(raw)[2] in queues:  # [message, exchange, routing key]
             client.hdel("unacked", tag)
             client.zrem("unacked_index", tag)

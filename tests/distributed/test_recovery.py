@@ -41,6 +41,7 @@ def pg(tmp_path: Path, pg_url: str, broker_url: str) -> Iterator[Settings]:
             "database_url": pg_url,
             "broker_url": broker_url,
             "queue": queue,
+            "enrich_queue": f"{queue}-enrich",
             "task_lease_seconds": LEASE_SECONDS,
             "task_max_redeliveries": 3,
         }
@@ -49,7 +50,7 @@ def pg(tmp_path: Path, pg_url: str, broker_url: str) -> Iterator[Settings]:
     yield settings
     dispose_engines()
     bindings = (f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
-    redis.Redis.from_url(broker_url).delete(queue, *bindings)
+    redis.Redis.from_url(broker_url).delete(queue, f"{queue}-enrich", *bindings)
 
 
 def _queued(settings: Settings) -> list[dict[str, Any]]:
@@ -214,4 +215,20 @@ def test_reconciler_sends_the_publish_that_never_ran(pg: Settings, tmp_path: Pat
     assert reconcile(pg) == 1
     (message,) = _queued(pg)
     assert message["headers"]["task"] == dispatch.FINALIZE_TASK
+    assert json.loads(base64.b64decode(message["body"]))[0] == [job_id]
+
+
+def test_reconciler_sends_again_an_enrich_job_the_broker_forgot(pg: Settings, tmp_path: Path) -> None:
+    from pixseek.ingest.enrich import ENRICH_TASK, create_enrich_job, send_enrich
+
+    job_id = create_enrich_job(pg)
+    send_enrich(pg, job_id)
+    _idle(pg, job_id)
+    client = redis.Redis.from_url(pg.broker_url or "")
+    assert reconcile(pg) == 0  # waiting in the enrich queue
+    client.delete(pg.enrich_queue)  # the broker forgot it
+    assert reconcile(pg) == 1
+    (raw,) = client.lrange(pg.enrich_queue, 0, -1)
+    message = json.loads(raw)
+    assert message["headers"]["task"] == ENRICH_TASK
     assert json.loads(base64.b64decode(message["body"]))[0] == [job_id]

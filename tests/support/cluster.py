@@ -120,6 +120,8 @@ def cluster_env(data_dir: Path, database_url: str, broker_url: str, queue: str) 
             "PIXSEEK_DATABASE_URL": database_url,
             "PIXSEEK_BROKER_URL": broker_url,
             "PIXSEEK_QUEUE": queue,
+            # The enrich jobs that follow each ingest: a queue of this cluster's own too.
+            "PIXSEEK_ENRICH_QUEUE": f"{queue}-enrich",
             # Small batches so a few images make several tasks for the workers to share.
             "PIXSEEK_TASK_BATCH_SIZE": "4",
             "PIXSEEK_BATCH_SIZE": "2",
