@@ -158,6 +158,7 @@ def run_enrich_job(
 
     With `yield_to_ingest` (a cluster worker), returns None without finishing the job as soon
     as an ingest has images pending, after publishing what it did: the caller sends it again.
+    A cancelled job (`pixseek jobs cancel`) stops at its next publication, keeping what it did.
     """
     # One enrich job at a time per data dir: two would read and embed the same images.
     with file_lock(settings.data_dir / ".enrich.lock"):
@@ -168,6 +169,10 @@ def run_enrich_job(
             if not job.total:
                 job.total = unenriched_count(settings)
         finished = _enrich(settings, job_id, yield_to_ingest)
+        if _cancelled(settings, job_id):
+            log.info("enrich.cancelled job=%s: what was done is kept", job_id)
+            with session_scope(settings) as session:
+                return dict(get_job(session, job_id).summary or {})
         if not finished:
             log.info("enrich.yielded job=%s: embedding work is waiting", job_id)
             return None
@@ -231,18 +236,23 @@ def _enrich(settings: Settings, job_id: str, yield_to_ingest: bool) -> bool:
                 _absorb(done, storing.result())
             storing = writer.submit(_store, settings, chunk, grids, patch_store, extractors)
             due = time.monotonic() - last_publish >= settings.enrich_publish_seconds
-            waiting = yield_to_ingest and ingest_waiting(settings)
-            if due or waiting:
+            stop = (yield_to_ingest and ingest_waiting(settings)) or _cancelled(settings, job_id)
+            if due or stop:
                 _absorb(done, storing.result())
                 storing = None
                 _publish(settings, encoder, job_id, done)
                 done, last_publish = _Done(), time.monotonic()
-                if waiting:
+                if stop:
                     return False
         if storing is not None:
             _absorb(done, storing.result())
     _publish(settings, encoder, job_id, done)
     return True
+
+
+def _cancelled(settings: Settings, job_id: str) -> bool:
+    with session_scope(settings) as session:
+        return get_job(session, job_id).status == JobStatus.CANCELLED
 
 
 def _embed(

@@ -163,3 +163,16 @@ def test_in_one_pass_everything_is_made_at_ingest(settings: Settings, tmp_path: 
     assert _counts(settings) == (2, 2)
     with session_scope(settings) as session:
         assert [job.kind for job in list_jobs(session)] == ["ingest"]
+
+
+def test_a_cancelled_enrich_job_stops_and_keeps_what_it_did(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = settings.model_copy(update={"batch_size": 2})
+    _ingest_pass(small, _wide(tmp_path, 4))
+    job_id = create_enrich_job(small)
+    cancelled_after_first = iter([True])  # cancelled while the first batch was embedded
+    monkeypatch.setattr(enrich, "_cancelled", lambda settings, job_id: next(cancelled_after_first, True))
+    summary = run_enrich_job(small, job_id)
+    assert summary is not None and summary["images"] == 2  # the first batch, published and kept
+    assert unenriched_count(small) == 2
