@@ -17,7 +17,7 @@ import pytest
 from pixseek.cli import COMMANDS
 from pixseek.cli.lazy import LazyCommand
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEAVY = {"torch", "open_clip", "faiss"}
 
 LIGHT_RUNS = [

@@ -107,7 +107,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     server = subprocess.Popen(
         [sys.executable, "-c", "from pixseek.cli import main; main()", "serve", "--port", str(port)],
         env=env,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
