@@ -9,6 +9,8 @@ on average, text features each (`passes_image_gate`, `passes_text_gate`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable
 
@@ -39,6 +41,21 @@ def weights_id(pretrained: str) -> str:
         st = os.stat(pretrained)
         return f"{os.path.abspath(pretrained)}:{st.st_size}:{st.st_mtime_ns}"
     return pretrained
+
+
+def conversion_key(model_name: str, pretrained: str, part: str, size: int, runtime: str, version: str) -> str:
+    """The name of a conversion in the model cache: the model, its weights, what part of it (a
+    patch mode's image graph, or `text`) at what input size, and the libraries that made it."""
+    parts = {
+        "model": model_name,
+        "weights": weights_id(pretrained),
+        "part": part,
+        "size": size,
+        runtime: version,
+        "torch": torch.__version__,
+    }
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{model_name}-{part}-{digest}"
 
 
 def unit_rows(a: np.ndarray) -> np.ndarray:

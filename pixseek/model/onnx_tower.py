@@ -16,7 +16,6 @@ read by every later process and data dir.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -34,13 +33,13 @@ from pixseek.core.errors import ConfigError
 from pixseek.core.locks import file_lock
 from pixseek.model.conversion import (
     ImageGraph,
+    conversion_key,
     gate_figures,
     gate_inputs,
     gate_tokens,
     passes_image_gate,
     passes_text_gate,
     unit_rows,
-    weights_id,
 )
 from pixseek.model.patch_tokens import PatchMode
 from pixseek.model.text_tower import ShortText
@@ -63,17 +62,8 @@ def onnxruntime_available() -> bool:
 def cache_key(model_name: str, pretrained: str, part: str, size: int) -> str:
     import onnxruntime
 
-    parts = {
-        "model": model_name,
-        "weights": weights_id(pretrained),
-        "part": part,
-        "size": size,
-        "onnxruntime": onnxruntime.__version__,
-        "torch": torch.__version__,
-        "format": FORMAT_VERSION,
-    }
-    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{model_name}-{part}-{digest}"
+    version = f"{onnxruntime.__version__}/format {FORMAT_VERSION}"
+    return conversion_key(model_name, pretrained, part, size, "onnxruntime", version)
 
 
 def _session(path: Path, threads: int = 0) -> Any:

@@ -17,7 +17,6 @@ patch tokens on average; a conversion that fails is recorded as failed and torch
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -35,13 +34,13 @@ from pixseek.core.errors import ConfigError
 from pixseek.core.locks import file_lock
 from pixseek.model.conversion import (
     ImageGraph,
+    conversion_key,
     gate_figures,
     gate_inputs,
     gate_tokens,
     passes_image_gate,
     passes_text_gate,
     unit_rows,
-    weights_id,
 )
 from pixseek.model.patch_tokens import PatchMode
 from pixseek.model.text_tower import ShortText
@@ -65,17 +64,8 @@ def openvino_available() -> bool:
 def cache_key(model_name: str, pretrained: str, mode: str, image_size: int) -> str:
     import openvino as ov
 
-    parts = {
-        "model": model_name,
-        "weights": weights_id(pretrained),
-        "patch_mode": mode,
-        "image_size": image_size,
-        "openvino": ov.__version__,
-        "torch": torch.__version__,
-        "format": FORMAT_VERSION,
-    }
-    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{model_name}-{mode}-{digest}"
+    version = f"{ov.__version__}/format {FORMAT_VERSION}"
+    return conversion_key(model_name, pretrained, mode, image_size, "openvino", version)
 
 
 @dataclass
