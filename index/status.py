@@ -16,6 +16,8 @@ from pixseek.core.settings import Settings
 from pixseek.index.catalog.images import SEARCHABLE, Image
 from pixseek.index.vectors.generations import GenerationFolder
 from pixseek.index.vectors.manifest import MANIFEST_FILE, Manifest, PatchManifest
+from pixseek.model.identity import weights_id
+from pixseek.model.runtime_choice import chosen_here
 
 
 def _current(root: Path) -> tuple[int, Path] | None:
@@ -95,6 +97,20 @@ def catalog_status(settings: Settings, session: Session, *, details: bool = True
             )
         },
     }
+    # Searchable first (ingest/enrich.py): images whose enrich job has not run yet.
+    status["enrichment"] = {
+        "pending": int(
+            session.scalar(
+                select(func.count())
+                .select_from(Image)
+                .where(Image.status.in_(list(SEARCHABLE)), Image.enriched_at.is_(None))
+            )
+            or 0
+        )
+    }
+    # What this CPU was measured to run each tower on fastest (model/runtime_choice.py).
+    chosen = chosen_here(settings.runtime_cache_dir, settings.model, weights_id(settings.pretrained))
+    status["runtime"] = chosen or {"image": settings.runtime, "text": settings.runtime}
     if details:
         buckets = [str(b) for b in session.scalars(select(Image.bucket).distinct().order_by(Image.bucket))]
         status["data_dir"] = str(settings.data_dir)

@@ -38,9 +38,17 @@ def status_command(as_json: bool) -> None:
     else:
         click.echo("index:     none yet (run `pixseek ingest PATH`)")
     layouts = status.get("patch_layouts") or {}
+    pending = (status.get("enrichment") or {}).get("pending", 0)
     if layouts:
-        hint = "  (centre crop only: `pixseek regions upgrade`)" if layouts.get("centre") else ""
+        hint = ""
+        if pending:
+            hint = f"  ({pending} waiting for their enrich job: whole-picture patches, thumbnails)"
+        elif layouts.get("centre"):
+            hint = "  (centre crop only: `pixseek regions upgrade`)"
         click.echo("patches:   " + ", ".join(f"{n} {name}" for name, n in sorted(layouts.items())) + hint)
+    runtime = status.get("runtime") or {}
+    if runtime:
+        click.echo(f"runtime:   images on {runtime.get('image')}, text on {runtime.get('text')}")
 
 
 @click.command("migrate")

@@ -34,3 +34,14 @@ def cpu_info() -> tuple[str, frozenset[str]]:
 def has_bf16_instructions(flags: frozenset[str] | None = None) -> bool:
     """True when the CPU (or `flags`) lists bfloat16 instructions."""
     return bool(BF16_FLAGS & (cpu_info()[1] if flags is None else flags))
+
+
+# The flags that decide what runs fastest: a choice measured on one CPU holds for another
+# with the same model name and these.
+KEY_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx512_vnni", "avx2")
+
+
+def cpu_key() -> str:
+    """This CPU for choices measured on it: its model name and the flags that matter."""
+    name, flags = cpu_info()
+    return f"{name} [{' '.join(f for f in KEY_FLAGS if f in flags)}]"

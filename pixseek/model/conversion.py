@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from pixseek.model.identity import weights_id
 from pixseek.model.patch_tokens import PatchMode, encode_with_patch_mode
 
 GATE_COSINE = 0.99
@@ -33,14 +33,6 @@ class ImageGraph(torch.nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return encode_with_patch_mode(self.visual, pixels, self.mode)
-
-
-def weights_id(pretrained: str) -> str:
-    """What identifies the weights: a tag as is, a local file by path, size and mtime."""
-    if os.path.isfile(pretrained):
-        st = os.stat(pretrained)
-        return f"{os.path.abspath(pretrained)}:{st.st_size}:{st.st_mtime_ns}"
-    return pretrained
 
 
 def conversion_key(model_name: str, pretrained: str, part: str, size: int, runtime: str, version: str) -> str:

@@ -23,20 +23,14 @@ from pathlib import Path
 
 import torch
 
-from pixseek.core.cpu import cpu_info, has_bf16_instructions
+from pixseek.core.cpu import cpu_info, cpu_key, has_bf16_instructions
 
 log = logging.getLogger(__name__)
 
 MIN_SPEEDUP = 1.2
-_KEY_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx512_vnni", "avx2")
 CACHE_FILE = "cpu-precision.json"
 
 _memo: dict[str, bool] = {}
-
-
-def cpu_key() -> str:
-    name, flags = cpu_info()
-    return f"{name} [{' '.join(f for f in _KEY_FLAGS if f in flags)}]"
 
 
 def bf16_speedup(rounds: int = 5) -> float:

@@ -23,9 +23,9 @@ import torch
 
 from pixseek.core.errors import ConfigError
 from pixseek.core.settings import Settings
-from pixseek.model.conversion import ImageGraph, probe_inputs, unit_rows, weights_id
+from pixseek.model.conversion import ImageGraph, probe_inputs, unit_rows
 from pixseek.model.cpu_precision import bf16_pays
-from pixseek.model.identity import ModelId
+from pixseek.model.identity import ModelId, weights_id
 from pixseek.model.onnx_tower import load_onnx_text, load_onnx_tower, onnxruntime_available
 from pixseek.model.openvino_tower import load_text_tower, load_tower, openvino_available
 from pixseek.model.patch_tokens import DEFAULT_PATCH_MODE, PatchMode, check_patch_mode, encode_with_patch_mode

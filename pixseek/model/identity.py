@@ -6,6 +6,7 @@ loading a model.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,3 +35,11 @@ class ModelId:
 
     def __str__(self) -> str:
         return self.key
+
+
+def weights_id(pretrained: str) -> str:
+    """What identifies the weights: a tag as is, a local file by path, size and mtime."""
+    if os.path.isfile(pretrained):
+        st = os.stat(pretrained)
+        return f"{os.path.abspath(pretrained)}:{st.st_size}:{st.st_mtime_ns}"
+    return pretrained

@@ -27,10 +27,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pixseek.core.cpu import has_bf16_instructions
+from pixseek.core.cpu import cpu_key, has_bf16_instructions
 from pixseek.core.errors import ConfigError
 from pixseek.core.locks import file_lock
-from pixseek.model.cpu_precision import cpu_key
 
 log = logging.getLogger(__name__)
 
@@ -184,3 +183,14 @@ def _write(path: Path, data: dict[str, Any]) -> None:
 def recorded_choices(cache_dir: Path) -> dict[str, Any]:
     """Everything probed on this machine (for `pixseek status` and the runtimes benchmark)."""
     return _read(cache_dir / CHOICE_FILE)
+
+
+def chosen_here(cache_dir: Path, model_name: str, weights: str) -> dict[str, str]:
+    """The runtimes chosen on this CPU for this model, by tower part (`image`, `text`); only
+    what was probed, and with these library versions."""
+    out = {}
+    for part in ("image", "text"):
+        entry = recorded_choices(cache_dir).get(_choice_key(model_name, weights, part))
+        if isinstance(entry, dict) and isinstance(entry.get("choice"), dict):
+            out[part] = TowerChoice(**entry["choice"]).label
+    return out
