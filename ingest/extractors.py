@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from pixseek.core.settings import Settings
+from pixseek.ingest.exif import exif_extractor
 from pixseek.ingest.hashes import signature_extractor
 from pixseek.ingest.keywords import keyword_extractor
 from pixseek.ingest.thumbnailing import thumbnail_extractor
@@ -61,7 +62,12 @@ def stage_of(extractor: Extractor) -> str:
 
 def active_extractors(settings: Settings, stage: str | None = None) -> list[Extractor]:
     """The extractors these settings turn on, of one stage (`ingest`, `enrich`) or all."""
-    builtin: list[ExtractorFactory] = [signature_extractor, keyword_extractor, thumbnail_extractor]
+    builtin: list[ExtractorFactory] = [
+        signature_extractor,
+        keyword_extractor,
+        thumbnail_extractor,
+        exif_extractor,
+    ]
     found = (factory(settings) for factory in [*builtin, *_FACTORIES])
     return [ex for ex in found if ex is not None and (stage is None or stage_of(ex) == stage)]
 

@@ -1,14 +1,15 @@
-"""Text in images: Tesseract reads the words of searchable images, as a job of its own after embedding.
+"""Text in images: an OCR engine reads the words of searchable images, as a job of its own after embedding.
 
-Off unless `PIXSEEK_OCR__ENABLED`. When an ingest is published and images lack text (new,
-changed, or read with other language packs), an OCR job is started: in this process right
-after the ingest (embedded mode), or on the `PIXSEEK_OCR__QUEUE` queue (cluster mode), so
-recognising text never holds up embedding. The job reads each file from its bucket again,
-decodes it under the ingest limits, scales its longest side down to `max_side` (small
-images up, to twice their size within it: Tesseract reads letters of 20-30 pixels best),
-and runs Tesseract with a time limit per image. Words go to `image_ocr` with their boxes in
-displayed-image pixels and to the keyword index (`index/catalog/ocr.py`). Batches commit one by one
-and only images still lacking text are read, so a job interrupted and run again resumes.
+Off unless `PIXSEEK_OCR__ENABLED` (or run on demand: `pixseek ocr`). When an ingest is
+published and images lack text (new, changed, or read by another engine or language
+packs), an OCR job is started: in this process right after the ingest (embedded mode), or
+on the `PIXSEEK_OCR__QUEUE` queue (cluster mode), so recognising text never holds up
+embedding. The job reads each file from its bucket again, decodes it under the ingest
+limits and runs the engine of `PIXSEEK_OCR__ENGINE` (`ingest/ocr_engines.py`: RapidOCR's
+PP-OCR by default, Tesseract where asked). Words go to `image_ocr` with their boxes in
+displayed-image pixels and to the keyword index (`index/catalog/ocr.py`). Batches commit
+one by one and only images still lacking text are read, so a job interrupted and run
+again resumes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from pixseek.core.broker import celery_for
 from pixseek.core.db import session_scope
-from pixseek.core.errors import ConfigError, PixseekError
+from pixseek.core.errors import PixseekError
 from pixseek.core.locks import file_lock
 from pixseek.core.settings import OcrSettings, Settings
 from pixseek.index.catalog.images import SEARCHABLE, Image
@@ -36,73 +37,22 @@ from pixseek.index.catalog.jobs import (
     get_job,
 )
 from pixseek.index.catalog.ocr import ImageOcr, Word, put_ocr
+from pixseek.ingest.ocr_engines import engine_for
 from pixseek.media.cataloged import read_cataloged
 from pixseek.media.decode import decode_image
 
 log = logging.getLogger(__name__)
 
 OCR_TASK = "pixseek.ocr.recognise"
-UPSCALE_BELOW = 1000  # images whose longest side is shorter are read at twice their size
-
-
-def check_tesseract(languages: str) -> None:
-    """Raise ConfigError unless Tesseract runs here with every language pack asked for."""
-    import pytesseract
-
-    try:
-        available = set(pytesseract.get_languages(config=""))
-    except (pytesseract.TesseractNotFoundError, OSError) as exc:
-        raise ConfigError(
-            "OCR needs Tesseract: install it (Debian: apt-get install tesseract-ocr) "
-            "or turn OCR off (PIXSEEK_OCR__ENABLED=false)"
-        ) from exc
-    missing = [lang for lang in languages.split("+") if lang not in available]
-    if missing:
-        raise ConfigError(
-            f"Tesseract has no language pack for {', '.join(missing)} "
-            f"(Debian: apt-get install {' '.join('tesseract-ocr-' + m.lower() for m in missing)})"
-        )
 
 
 def recognise(image: PILImage.Image, ocr: OcrSettings) -> list[Word]:
-    """The words Tesseract reads in `image`, boxes in the image's own pixels.
+    """The words the configured engine reads in `image`, boxes in the image's own pixels.
 
     Raises:
-        TimeoutError: Tesseract ran longer than `ocr.timeout_seconds`.
+        TimeoutError: the engine ran longer than its time limit.
     """
-    import pytesseract
-
-    width, height = image.size
-    longest = max(width, height)
-    scale = min(ocr.max_side / longest, 2.0 if longest < UPSCALE_BELOW else 1.0)
-    gray = image.convert("L")
-    if scale != 1.0:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        gray = gray.resize(size, PILImage.Resampling.LANCZOS)
-    try:
-        data = pytesseract.image_to_data(
-            gray, lang=ocr.languages, timeout=ocr.timeout_seconds, output_type=pytesseract.Output.DICT
-        )
-    except RuntimeError as exc:  # pytesseract's timeout
-        if "timeout" in str(exc).lower():
-            raise TimeoutError(f"Tesseract took longer than {ocr.timeout_seconds:g} s") from exc
-        raise
-    words: list[Word] = []
-    for i, text in enumerate(data["text"]):
-        text = str(text).strip()
-        confidence = float(data["conf"][i])
-        if not text or confidence < ocr.min_confidence:
-            continue
-        left, top = data["left"][i] / scale, data["top"][i] / scale
-        right, bottom = left + data["width"][i] / scale, top + data["height"][i] / scale
-        box = (
-            max(0, int(left)),
-            max(0, int(top)),
-            min(width, round(right)),
-            min(height, round(bottom)),
-        )
-        words.append(Word(text, box, round(confidence, 1)))
-    return words
+    return engine_for(ocr).read(image)
 
 
 @dataclass(frozen=True)
@@ -113,8 +63,8 @@ class _Pending:
     sha256: str
 
 
-def _lacking_text(session: Session, languages: str, after: int, limit: int) -> list[_Pending]:
-    """Searchable images never read, read from other bytes, or read with other language packs."""
+def _lacking_text(session: Session, label: str, after: int, limit: int) -> list[_Pending]:
+    """Searchable images never read, read from other bytes, or read by another engine or language packs."""
     stmt = (
         select(Image.id, Image.bucket, Image.key, Image.sha256)
         .outerjoin(ImageOcr, ImageOcr.image_id == Image.id)
@@ -125,7 +75,7 @@ def _lacking_text(session: Session, languages: str, after: int, limit: int) -> l
             or_(
                 ImageOcr.image_id.is_(None),
                 ImageOcr.sha256 != Image.sha256,
-                ImageOcr.languages != languages,
+                ImageOcr.languages != label,
             ),
         )
         .order_by(Image.id)
@@ -137,7 +87,7 @@ def _lacking_text(session: Session, languages: str, after: int, limit: int) -> l
 def lacking_count(settings: Settings) -> int:
     """How many searchable images still need reading (at most one batch is counted)."""
     with session_scope(settings) as session:
-        return len(_lacking_text(session, settings.ocr.languages, 0, settings.ocr.batch_size))
+        return len(_lacking_text(session, engine_for(settings.ocr).label(), 0, settings.ocr.batch_size))
 
 
 def _read(settings: Settings, item: _Pending) -> tuple[list[Word], str | None]:
@@ -145,11 +95,30 @@ def _read(settings: Settings, item: _Pending) -> tuple[list[Word], str | None]:
     try:
         data = read_cataloged(settings, item.image_id, item.bucket, item.key)
         decoded = decode_image(data, max_pixels=settings.max_image_pixels)
-        return recognise(decoded.image, settings.ocr), None
+        words = recognise(decoded.image, settings.ocr)
+        if decoded.image.size != (decoded.width, decoded.height):  # a RAW's preview, a reduced decode
+            words = _rescaled(words, decoded.image.size, (decoded.width, decoded.height))
+        return words, None
     except (PixseekError, TimeoutError) as exc:
         reason = exc.detail if isinstance(exc, PixseekError) else str(exc)
         log.info("ocr.unread image=%d key=%s reason=%s", item.image_id, item.key, reason)
         return [], reason
+    except Exception as exc:  # the engine failing on one picture must not stop the job
+        log.exception("ocr.engine_failed image=%d key=%s", item.image_id, item.key)
+        return [], f"the OCR engine failed: {type(exc).__name__}: {exc}"
+
+
+def _rescaled(words: list[Word], seen: tuple[int, int], shown: tuple[int, int]) -> list[Word]:
+    """Boxes read on a picture of size `seen`, in the pixels of the image as displayed (`shown`)."""
+    sx, sy = shown[0] / seen[0], shown[1] / seen[1]
+    return [
+        Word(
+            w.text,
+            (round(w.box[0] * sx), round(w.box[1] * sy), round(w.box[2] * sx), round(w.box[3] * sy)),
+            w.confidence,
+        )
+        for w in words
+    ]
 
 
 def create_ocr_job(settings: Settings) -> str:
@@ -160,11 +129,14 @@ def create_ocr_job(settings: Settings) -> str:
 def run_ocr_job(settings: Settings, job_id: str) -> dict[str, int]:
     """Read the text of every searchable image lacking it; returns the job's summary.
 
-    A job already done returns its recorded summary. Raises ConfigError when Tesseract or
-    a language pack is missing, leaving the job for the caller to record failed.
+    A job already done returns its recorded summary. Raises ConfigError when the engine
+    cannot run (no Tesseract, a missing language pack), leaving the job for the caller to
+    record failed.
     """
     ocr = settings.ocr
-    check_tesseract(ocr.languages)
+    engine = engine_for(ocr)
+    engine.check()
+    label = engine.label()
     # One OCR job at a time per data dir: two would read the same images twice.
     with file_lock(settings.data_dir / ".ocr.lock"):
         with session_scope(settings) as session:
@@ -173,14 +145,14 @@ def run_ocr_job(settings: Settings, job_id: str) -> dict[str, int]:
         after = 0
         while True:
             with session_scope(settings) as session:
-                batch = _lacking_text(session, ocr.languages, after, ocr.batch_size)
+                batch = _lacking_text(session, label, after, ocr.batch_size)
             if not batch:
                 break
             # Files are read and recognised outside any transaction; the batch commits at once.
             results = [(item, *_read(settings, item)) for item in batch]
             with session_scope(settings) as session:
                 for item, words, error in results:
-                    put_ocr(session, item.image_id, item.sha256, ocr.languages, words, error)
+                    put_ocr(session, item.image_id, item.sha256, label, words, error)
                 add_to_summary(
                     session,
                     job_id,
@@ -196,6 +168,25 @@ def run_ocr_job(settings: Settings, job_id: str) -> dict[str, int]:
             finish_job(job, summary)
     log.info("ocr.job_done job=%s images=%d words=%d", job_id, summary["images"], summary["words"])
     return summary
+
+
+def read_catalog_text(settings: Settings) -> tuple[str | None, dict[str, int] | None]:
+    """`pixseek ocr`: read the text of every searchable image lacking it, whether or not OCR
+    follows ingests. Returns (job id, summary); (None, None) when nothing lacks text; in a
+    cluster the job goes to the OCR queue and the summary is None.
+
+    Raises:
+        ConfigError: the engine cannot run here (checked before any job is made).
+    """
+    engine_for(settings.ocr).check()
+    if lacking_count(settings) == 0:
+        return None, None
+    job_id = create_ocr_job(settings)
+    if not settings.embedded:
+        celery_for(settings).send_task(OCR_TASK, args=(job_id,), queue=settings.ocr.queue)
+        return job_id, None
+    with failures_recorded(settings, job_id):
+        return job_id, run_ocr_job(settings, job_id)
 
 
 def follow_ingest_with_ocr(settings: Settings) -> str | None:

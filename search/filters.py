@@ -7,17 +7,22 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from pixseek.core.errors import InvalidRequest
 from pixseek.core.globs import MAX_GLOB_LENGTH, key_matches
+from pixseek.index.catalog.exif import ImageExif
 from pixseek.index.catalog.images import MAX_ID, SEARCHABLE, Image
 from pixseek.index.catalog.tags import ImageTag
 from pixseek.index.catalog.vocabulary import check_tag_name
-from pixseek.media.formats import ImageFormat
+from pixseek.media.formats import RAW_FORMATS, ImageFormat
+from pixseek.media.places import EARTH_KM, chord_for_km, unit_vector
 
 MAX_TAG_FILTERS = 32
+MAX_VALUE_FILTERS = 32  # cameras, lenses, countries and cities together
+MAX_NAME = 240
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,14 @@ class Filters:
     captured_before: datetime | None = None
     tags: tuple[str, ...] = ()  # carries every one of these zero-shot tags
     no_tags: tuple[str, ...] = ()  # carries none of these
+    # EXIF (index/catalog/exif.py); each list matches any of its values, case-insensitively.
+    cameras: tuple[str, ...] = ()  # "Canon EOS R5", as `image_exif.camera` says it
+    lenses: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()  # a country's name or ISO code ("Portugal", "PT")
+    cities: tuple[str, ...] = ()  # the place the position names ("Lisbon")
+    near: tuple[float, float, float] | None = None  # (latitude, longitude, km): taken within km of it
+    bbox: tuple[float, float, float, float] | None = None  # (south, west, north, east) degrees
+    has_location: bool | None = None  # True: with a GPS position; False: without one
 
     @property
     def active(self) -> bool:
@@ -64,7 +77,7 @@ class Filters:
                 raise InvalidRequest(f"filter {low} is above {high}")
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, int) and not -MAX_ID <= value <= MAX_ID:
+            if isinstance(value, int) and not isinstance(value, bool) and not -MAX_ID <= value <= MAX_ID:
                 raise InvalidRequest(f"filter {f.name} is out of range")
         if self.key_glob is not None and not self.key_glob:
             raise InvalidRequest("filter key_glob is empty")
@@ -76,6 +89,24 @@ class Filters:
             check_tag_name(name)
         if both := set(self.tags) & set(self.no_tags):
             raise InvalidRequest(f"tag {sorted(both)[0]!r} is both required and excluded")
+        names = (*self.cameras, *self.lenses, *self.countries, *self.cities)
+        if len(names) > MAX_VALUE_FILTERS:
+            raise InvalidRequest(f"at most {MAX_VALUE_FILTERS} camera, lens, country and city filters")
+        if any(not name.strip() or len(name) > MAX_NAME or not name.isprintable() for name in names):
+            raise InvalidRequest(
+                f"camera, lens, country and city filters are 1 to {MAX_NAME} printable characters"
+            )
+        if self.near is not None:
+            lat, lon, km = self.near
+            _check_point(lat, lon, "near")
+            if not 0 < km <= EARTH_KM * 3.2:
+                raise InvalidRequest("filter near: the radius must be above 0 and at most 20,000 km")
+        if self.bbox is not None:
+            south, west, north, east = self.bbox
+            _check_point(south, west, "bbox")
+            _check_point(north, east, "bbox")
+            if south > north:
+                raise InvalidRequest("filter bbox: south is above north")
 
 
 def _glob_prefix(pattern: str) -> str:
@@ -99,6 +130,9 @@ def conditions(filters: Filters | None, models: Sequence[str] | None = None) -> 
     out: list[ColumnElement[bool]] = [Image.status.in_(list(SEARCHABLE))]
     if models is not None:
         out.append(Image.model.in_(list(models)))
+    if filters is None or not any(f.upper() in RAW_FORMATS for f in filters.formats):
+        # A RAW file with a JPEG twin is shown as the twin (asked for by format, as itself).
+        out.append(or_(Image.format.is_(None), ~shown_through_twin()))
     if filters is None:
         return out
     filters.check()
@@ -130,7 +164,87 @@ def conditions(filters: Filters | None, models: Sequence[str] | None = None) -> 
             out.append(column >= _utc(low))
         if high is not None:
             out.append(column <= _utc(high))
+    if exif := _exif_conditions(filters):
+        out.append(Image.id.in_(select(ImageExif.image_id).where(*exif)))
+    if filters.has_location is False:
+        located = select(ImageExif.image_id).where(ImageExif.latitude.is_not(None))
+        out.append(Image.id.not_in(located))
     return out
+
+
+def _check_point(lat: float, lon: float, name: str) -> None:
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise InvalidRequest(f"filter {name}: latitude is -90 to 90 and longitude -180 to 180 degrees")
+
+
+def _any_of(column: Any, values: tuple[str, ...]) -> ColumnElement[bool]:
+    return func.lower(column).in_(sorted({v.strip().lower() for v in values}))
+
+
+def _exif_conditions(filters: Filters) -> list[ColumnElement[bool]]:
+    """Conditions on `ImageExif` for the EXIF filters given (none: no EXIF filter)."""
+    out: list[ColumnElement[bool]] = []
+    if filters.cameras:
+        out.append(_any_of(ImageExif.camera, filters.cameras))
+    if filters.lenses:
+        out.append(_any_of(ImageExif.lens, filters.lenses))
+    if filters.countries:
+        out.append(
+            or_(
+                _any_of(ImageExif.country, filters.countries),
+                _any_of(ImageExif.country_code, filters.countries),
+            )
+        )
+    if filters.cities:
+        out.append(_any_of(ImageExif.city, filters.cities))
+    if filters.has_location:
+        out.append(ImageExif.latitude.is_not(None))
+    if filters.near is not None:
+        lat, lon, km = filters.near
+        # The latitude band first (indexed), then the exact test: chord length on the unit sphere.
+        band = km / EARTH_KM * 180 / 3.141592653589793
+        x, y, z = unit_vector(lat, lon)
+        chord = chord_for_km(km)
+        out.extend(
+            [
+                ImageExif.latitude.between(lat - band, lat + band),
+                (ImageExif.geo_x - x) * (ImageExif.geo_x - x)
+                + (ImageExif.geo_y - y) * (ImageExif.geo_y - y)
+                + (ImageExif.geo_z - z) * (ImageExif.geo_z - z)
+                <= chord * chord,
+            ]
+        )
+    if filters.bbox is not None:
+        south, west, north, east = filters.bbox
+        out.append(ImageExif.latitude.between(south, north))
+        if west <= east:
+            out.append(ImageExif.longitude.between(west, east))
+        else:  # the box crosses the antimeridian
+            out.append(or_(ImageExif.longitude >= west, ImageExif.longitude <= east))
+    return out
+
+
+def shown_through_twin() -> ColumnElement[bool]:
+    """True for a RAW file shown through its twin: a searchable image of another format with
+    the same folder and name (`image_exif.twin_key`) and the same capture time.
+
+    Correlated, and only looked up for RAW rows: every other row passes on its format.
+    """
+    raw, other = aliased(ImageExif), aliased(ImageExif)
+    other_image = aliased(Image)
+    twin = (
+        select(other.image_id)
+        .join(raw, and_(raw.twin_key == other.twin_key, raw.image_id != other.image_id))
+        .join(other_image, other_image.id == other.image_id)
+        .where(
+            raw.image_id == Image.id,
+            other_image.format.not_in(sorted(RAW_FORMATS)),
+            other_image.status.in_(list(SEARCHABLE)),
+            other_image.captured_at == Image.captured_at,
+        )
+        .exists()
+    )
+    return and_(Image.format.in_(sorted(RAW_FORMATS)), Image.captured_at.is_not(None), twin)
 
 
 def _starts_with(prefix: str) -> list[ColumnElement[bool]]:

@@ -10,7 +10,7 @@ from pixseek.index.vectors.store import LoadedIndex
 from pixseek.model.identity import ModelId
 from pixseek.search import semantic
 from pixseek.search.explain import explain_hits
-from pixseek.search.facets import tag_facets
+from pixseek.search.facets import result_facets
 from pixseek.search.fusion import reciprocal_rank_fusion
 from pixseek.search.keyword import keyword_ranking
 from pixseek.search.query import Hit, Query, SearchPage
@@ -50,5 +50,5 @@ def hybrid_page(
         )
     if query.explain:
         explain_hits(session, settings, hits, resolved, vectors)
-    facets = tag_facets(session, settings, [f.id for f in fused]) if query.facets else None
+    facets = result_facets(session, settings, [f.id for f in fused]) if query.facets else None
     return SearchPage(hits, len(fused), query.offset, query.limit, query.mode, facets)

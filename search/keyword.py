@@ -12,7 +12,7 @@ from pixseek.core.settings import Settings
 from pixseek.index.catalog.images import images_by_ids
 from pixseek.index.catalog.keywords import KeywordQuery, keyword_count, keyword_ids, keyword_search
 from pixseek.index.catalog.tokenize import same_name, words
-from pixseek.search.facets import tag_facets
+from pixseek.search.facets import result_facets
 from pixseek.search.filters import conditions
 from pixseek.search.query import Hit, Part, Query, SearchPage, TextPart
 
@@ -74,5 +74,5 @@ def keyword_page(session: Session, settings: Settings, query: Query) -> SearchPa
     ]
     words, conds = keyword_query(query.parts), conditions(query.filters)
     total = keyword_count(session, words, conds)
-    facets = tag_facets(session, settings, keyword_ids(session, words, conds)) if query.facets else None
+    facets = result_facets(session, settings, keyword_ids(session, words, conds)) if query.facets else None
     return SearchPage(hits, total, query.offset, query.limit, query.mode, facets)

@@ -21,7 +21,7 @@ from pixseek.index.vectors.store import LoadedIndex
 from pixseek.model.identity import ModelId
 from pixseek.search import semantic
 from pixseek.search.explain import explain_hits
-from pixseek.search.facets import Facets, tag_facets
+from pixseek.search.facets import Facets, result_facets
 from pixseek.search.filters import conditions
 from pixseek.search.query import Hit, Query, SearchPage
 from pixseek.search.resolve import Resolved
@@ -114,6 +114,6 @@ def semantic_facets(
     """Tag counts over the semantic result set: every filtered image, or those above `min_score`."""
     if query.min_score is None:
         conds = conditions(query.filters, serving_model_keys(settings)) + resolved.exclusions()
-        return tag_facets(session, settings, select(Image.id).where(*conds))
+        return result_facets(session, settings, select(Image.id).where(*conds))
     ranked = semantic_ranking(session, settings, loaded, query, resolved, settings.fusion_depth)
-    return tag_facets(session, settings, [int(i) for i in ranked.ids])
+    return result_facets(session, settings, [int(i) for i in ranked.ids])

@@ -10,10 +10,11 @@ from fastapi.responses import Response
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import PrincipalDep, requires, uncounted
 from pixseek.api.deps import SessionDep, SettingsDep
-from pixseek.api.schemas.images import ImageInfo, ImageTextOut, WordOut
+from pixseek.api.schemas.images import ImageInfo, ImageTextOut, PhotoOut, PlaceOut, TwinOut, WordOut
 from pixseek.core.db import session_scope
 from pixseek.core.errors import ImageNotFound
 from pixseek.core.settings import Settings
+from pixseek.index.catalog.exif import ImageExif, get_exif, twins_of
 from pixseek.index.catalog.images import SEARCHABLE, ImageStatus, get_image, get_searchable_image
 from pixseek.index.catalog.ocr import get_ocr
 from pixseek.index.catalog.tags import tags_of
@@ -21,7 +22,7 @@ from pixseek.index.catalog.thumbnails import Thumbnail, ThumbnailStore, get_thum
 from pixseek.ingest.thumbnailing import backfill_thumbnails
 from pixseek.media.cataloged import read_cataloged
 from pixseek.media.decode import SNIFF_BYTES, sniff
-from pixseek.media.formats import MEDIA_TYPES
+from pixseek.media.formats import MEDIA_TYPES, RAW_FORMATS
 
 router = APIRouter(prefix="/v1/images", tags=["images"], dependencies=[requires(Scope.SEARCH)])
 
@@ -42,7 +43,35 @@ def image_info(image_id: int, session: SessionDep, principal: PrincipalDep) -> I
     if info.status in REJECTED and not principal.allows(Scope.INGEST):
         info.sha256 = None
     info.tags = {tag: round(score, 6) for tag, score in tags_of(session, [image_id]).get(image_id, [])}
+    exif = get_exif(session, image_id)
+    info.photo = None if exif is None else photo_out(exif)
+    info.twins = [TwinOut(id=t.id, key=t.key, format=t.format) for t in twins_of(session, image_id)]
     return info
+
+
+def photo_out(exif: ImageExif) -> PhotoOut:
+    place = None
+    if exif.country_code or exif.city:
+        place = PlaceOut(
+            country_code=exif.country_code, country=exif.country, city=exif.city, state=exif.state
+        )
+    return PhotoOut(
+        camera=exif.camera,
+        camera_make=exif.camera_make,
+        camera_model=exif.camera_model,
+        lens=exif.lens,
+        focal_length=exif.focal_length,
+        focal_length_35mm=exif.focal_length_35mm,
+        exposure_time=exif.exposure_time,
+        f_number=exif.f_number,
+        iso=exif.iso,
+        orientation=exif.orientation,
+        latitude=exif.latitude,
+        longitude=exif.longitude,
+        altitude=exif.altitude,
+        place=place,
+        problems=exif.problems.split("; ") if exif.problems else [],
+    )
 
 
 @router.get(
@@ -65,6 +94,8 @@ def image_file(image_id: int, session: SessionDep, settings: SettingsDep) -> Res
     fmt = sniff(data[:SNIFF_BYTES])
     if fmt is None:
         raise ImageNotFound(f"image {image_id} changed on disk and is no longer an image")
+    if image.format in RAW_FORMATS and fmt in ("TIFF", image.format):
+        fmt = image.format  # a TIFF-based RAW is served as what it is (image/x-adobe-dng, ...)
     return Response(
         content=data, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "private, max-age=60"}
     )

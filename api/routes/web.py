@@ -25,6 +25,7 @@ from pixseek.api.deps import SessionDep, SettingsDep
 from pixseek.api.session import COOKIE, SessionSigner
 from pixseek.core.errors import ImageNotFound, PixseekError, RateLimited, Unauthorized
 from pixseek.index.catalog.duplicates import DuplicateGroup, DuplicateMember
+from pixseek.index.catalog.exif import get_exif, twins_of
 from pixseek.index.catalog.images import SEARCHABLE, get_image
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -122,6 +123,8 @@ def image_page(image_id: int, request: Request, session: SessionDep) -> Response
         principal,
         page="image",
         image=image,
+        photo=get_exif(session, image_id),
+        twins=twins_of(session, image_id),
         group_id=group[0] if group else None,
         query_text=request.query_params.get("q", ""),
     )

@@ -8,6 +8,43 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
+class PlaceOut(BaseModel):
+    country_code: str | None = Field(description="ISO 3166-1 alpha-2")
+    country: str | None
+    city: str | None = Field(
+        description="The nearest GeoNames place of 1,000 people or more covering the position"
+    )
+    state: str | None
+
+
+class PhotoOut(BaseModel):
+    """How and where the photo was taken, from its EXIF; null fields where it does not say."""
+
+    camera: str | None = Field(description='Make and model as people say them, e.g. "Canon EOS R6"')
+    camera_make: str | None
+    camera_model: str | None
+    lens: str | None
+    focal_length: float | None = Field(description="Millimetres")
+    focal_length_35mm: int | None
+    exposure_time: float | None = Field(description="Seconds")
+    f_number: float | None
+    iso: int | None
+    orientation: int | None = Field(description="EXIF orientation, 1-8")
+    latitude: float | None = Field(description="WGS 84 degrees, north positive")
+    longitude: float | None = Field(description="WGS 84 degrees, east positive")
+    altitude: float | None = Field(description="Metres above sea level")
+    place: PlaceOut | None = Field(description="Where the position is, from an offline gazetteer")
+    problems: list[str] = Field(
+        description="What could not be read (a corrupt EXIF block, a position out of range)"
+    )
+
+
+class TwinOut(BaseModel):
+    id: int
+    key: str
+    format: str | None
+
+
 class ImageInfo(BaseModel):
     id: int
     bucket: str
@@ -29,12 +66,20 @@ class ImageInfo(BaseModel):
         default_factory=dict,
         description="Zero-shot tags the image carries, each with its score (probability), best first",
     )
+    photo: PhotoOut | None = Field(
+        default=None, description="Camera, lens, exposure and place from the EXIF; null until read"
+    )
+    twins: list[TwinOut] = Field(
+        default_factory=list,
+        description="The same shot in another file: a RAW and its JPEG (same name, same capture time); "
+        "search shows the RAW through its twin",
+    )
 
 
 class WordOut(BaseModel):
     text: str
     box: tuple[int, int, int, int] = Field(description="left, top, right, bottom in displayed-image pixels")
-    confidence: float = Field(description="Tesseract's confidence, 0-100")
+    confidence: float = Field(description="The OCR engine's confidence, 0-100")
 
 
 class ImageTextOut(BaseModel):
@@ -43,7 +88,11 @@ class ImageTextOut(BaseModel):
         description="read: the words below; pending: not read yet (or the file changed since); "
         "off: OCR is not enabled (PIXSEEK_OCR__ENABLED)"
     )
-    languages: str | None = Field(default=None, description="Tesseract language packs used, e.g. eng+deu")
+    languages: str | None = Field(
+        default=None,
+        description="What read it: Tesseract's language packs (eng+deu), or the engine and its model "
+        "(rapidocr:PP-OCRv4)",
+    )
     words: list[WordOut] = Field(default_factory=list, description="In reading order")
     text: str = Field(default="", description="The words joined by spaces")
     error: str | None = Field(default=None, description="Why the image could not be read, when it could not")

@@ -93,6 +93,14 @@ class QueryPartIn(BaseModel):
         return ImagePart(data, self.weight, name)
 
 
+class NearIn(BaseModel):
+    """A circle on the earth: photos taken within `km` of the point."""
+
+    latitude: float = Field(ge=-90, le=90, description="Degrees north (negative: south).")
+    longitude: float = Field(ge=-180, le=180, description="Degrees east (negative: west).")
+    km: float = Field(gt=0, le=20_000, description="Radius in kilometres, along the earth's surface.")
+
+
 class FiltersIn(BaseModel):
     """Catalog filters; every one given must hold. Ranges are inclusive."""
 
@@ -126,11 +134,44 @@ class FiltersIn(BaseModel):
         examples=[["beach", "people"]],
     )
     no_tags: list[str] | None = Field(default=None, description="Only images carrying none of these tags.")
+    cameras: list[str] | None = Field(
+        default=None,
+        description="Only photos taken with one of these cameras (EXIF make and model as in the `cameras` "
+        "facet, case-insensitive).",
+        examples=[["Apple iPhone 13", "Canon EOS R6"]],
+    )
+    lenses: list[str] | None = Field(default=None, description="Only photos taken with one of these lenses.")
+    countries: list[str] | None = Field(
+        default=None,
+        description="Only photos taken in one of these countries (name or ISO 3166 code), from their GPS "
+        "position and an offline gazetteer.",
+        examples=[["Portugal"]],
+    )
+    cities: list[str] | None = Field(
+        default=None,
+        description="Only photos taken in one of these places (cities, towns).",
+        examples=[["Lisbon"]],
+    )
+    near: NearIn | None = Field(default=None, description="Only photos taken within a radius of a point.")
+    bbox: list[float] | None = Field(
+        default=None,
+        min_length=4,
+        max_length=4,
+        description="Only photos taken inside [south, west, north, east] (degrees; west > east crosses "
+        "the antimeridian).",
+        examples=[[38.6, -9.3, 38.8, -9.0]],
+    )
+    has_location: bool | None = Field(
+        default=None, description="true: only photos with a GPS position; false: only those without one."
+    )
 
     def to_filters(self) -> Filters:
         values = self.model_dump()
-        for name in ("formats", "tags", "no_tags"):
+        for name in ("formats", "tags", "no_tags", "cameras", "lenses", "countries", "cities"):
             values[name] = tuple(values[name] or ())
+        near = values.pop("near")
+        values["near"] = None if near is None else (near["latitude"], near["longitude"], near["km"])
+        values["bbox"] = None if values["bbox"] is None else tuple(values["bbox"])
         return Filters(**values)
 
 
@@ -193,7 +234,8 @@ class SearchRequest(BaseModel):
     )
     facets: bool = Field(
         default=False,
-        description="Add `facets`: how many images of the whole result set carry each tag (most first).",
+        description="Add `facets`: how many images of the whole result set carry each tag, camera, lens, "
+        "country and city (most first).",
     )
 
     order: Literal["relevance", "newest"] = Field(
@@ -279,10 +321,19 @@ class SearchResponse(BaseModel):
     mode: str = "semantic"
     facets: dict[str, dict[str, int]] | None = Field(
         default=None,
-        description='With `facets: true`: {"tags": {tag: images of the result set carrying it}}, '
-        "the most frequent first (semantic: every filtered image, or those above min_score up to "
-        "the fusion depth; keyword: every match; hybrid: the fused list).",
-        examples=[{"tags": {"beach": 12, "people": 7}}],
+        description='With `facets: true`: {"tags": {tag: images of the result set carrying it}, '
+        '"cameras": {...}, "lenses": {...}, "countries": {...}, "cities": {...}}, the most frequent '
+        "first (semantic: every filtered image, or those above min_score up to the fusion depth; "
+        "keyword: every match; hybrid: the fused list).",
+        examples=[
+            {
+                "tags": {"beach": 12, "people": 7},
+                "cameras": {"Apple iPhone 13": 9},
+                "lenses": {},
+                "countries": {"Portugal": 9},
+                "cities": {"Lisbon": 6, "Sintra": 3},
+            }
+        ],
     )
 
     @classmethod

@@ -63,6 +63,14 @@ COMMANDS = {
         "pixseek.cli.thumbnails:thumbnails_command",
         "Make the thumbnails the web UI shows for indexed images that lack them.",
     ),
+    "ocr": LazyCommand(
+        "pixseek.cli.ocr:ocr_command",
+        "Read the text in every indexed image that lacks it, so keyword search finds its words.",
+    ),
+    "exif": LazyCommand(
+        "pixseek.cli.exif:exif_command",
+        "Read the EXIF (camera, lens, exposure, GPS and place) of indexed images that lack it.",
+    ),
     "reindex": LazyCommand(
         "pixseek.cli.reindex:reindex_command",
         "Embed the catalog again with another model while search answers from the current one.",

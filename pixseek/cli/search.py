@@ -110,6 +110,32 @@ def filter_options(fn: F) -> F:
             "--tag", "tags", multiple=True, help="Only images carrying this tag; repeatable (all must hold)."
         ),
         click.option("--no-tag", "no_tags", multiple=True, help="Only images without this tag; repeatable."),
+        click.option(
+            "--camera",
+            "cameras",
+            multiple=True,
+            help='Only photos from this camera ("Apple iPhone 13"); repeatable.',
+        ),
+        click.option("--lens", "lenses", multiple=True, help="Only photos taken with this lens; repeatable."),
+        click.option(
+            "--country", "countries", multiple=True, help="Only photos taken in this country (name or code)."
+        ),
+        click.option("--city", "cities", multiple=True, help="Only photos taken in this city or town."),
+        click.option(
+            "--near",
+            metavar="LAT,LON,KM|PLACE,KM",
+            default=None,
+            help="Only photos taken within KM of a point, or of a place by name (Lisbon,5).",
+        ),
+        click.option(
+            "--bbox", metavar="S,W,N,E", default=None, help="Only photos taken inside this box (degrees)."
+        ),
+        click.option(
+            "--has-location/--no-location",
+            "has_location",
+            default=None,
+            help="Only photos with (or without) a GPS position.",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -141,7 +167,56 @@ def filters_from(options: dict[str, Any]) -> Filters:
         captured_before=options.pop("captured_before"),
         tags=tuple(options.pop("tags")),
         no_tags=tuple(options.pop("no_tags")),
+        cameras=tuple(options.pop("cameras")),
+        lenses=tuple(options.pop("lenses")),
+        countries=tuple(options.pop("countries")),
+        cities=tuple(options.pop("cities")),
+        near=parse_near(options.pop("near")),
+        bbox=parse_bbox(options.pop("bbox")),
+        has_location=options.pop("has_location"),
     )
+
+
+def _numbers(value: str, option: str, count: int, shape: str) -> list[float]:
+    try:
+        numbers = [float(v) for v in value.replace(" ", "").split(",")]
+    except ValueError as exc:
+        raise InvalidRequest(f"{option} {value!r}: give {shape}") from exc
+    if len(numbers) != count:
+        raise InvalidRequest(f"{option} {value!r}: give {shape}")
+    return numbers
+
+
+def parse_near(value: str | None) -> tuple[float, float, float] | None:
+    """`"38.71,-9.14,5"` -> (38.71, -9.14, 5.0); `"Lisbon,5"`: the place's position, from the gazetteer."""
+    if value is None:
+        return None
+    name, _, radius = value.rpartition(",")
+    if name and not _is_number(name.rpartition(",")[2]):
+        from pixseek.media.places import gazetteer
+
+        position = gazetteer().locate(name)
+        if position is None:
+            raise InvalidRequest(f"--near: no place called {name!r} in the gazetteer")
+        return position[0], position[1], _numbers(radius, "--near", 1, "a radius in km")[0]
+    lat, lon, km = _numbers(value, "--near", 3, "LAT,LON,KM or PLACE,KM")
+    return lat, lon, km
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    """`"38.6,-9.3,38.8,-9.0"` -> (south, west, north, east)."""
+    if value is None:
+        return None
+    south, west, north, east = _numbers(value, "--bbox", 4, "four numbers S,W,N,E")
+    return south, west, north, east
 
 
 def _read_image(value: str) -> tuple[str, bytes]:
@@ -234,9 +309,9 @@ def print_page(page: SearchPage) -> None:
     elif page.total is not None:
         more = "" if page.total_exact else " or more"
         click.echo(f"{page.offset + 1}-{page.offset + len(page.hits)} of {page.total}{more}")
-    if page.facets is not None:
-        counts = page.facets.get("tags", {})
-        click.echo("tags: " + (", ".join(f"{tag} {n}" for tag, n in counts.items()) or "none"))
+    for facet, counts in (page.facets or {}).items():
+        if counts or facet == "tags":
+            click.echo(f"{facet}: " + (", ".join(f"{value} {n}" for value, n in counts.items()) or "none"))
 
 
 @click.command("search")
@@ -269,7 +344,9 @@ def print_page(page: SearchPage) -> None:
 @click.option("--no-templates", is_flag=True, help="Embed texts as written.")
 @click.option("--include-self", is_flag=True, help="Keep --like-id images (and --box's) in the results.")
 @click.option("--exclude-duplicates", is_flag=True, help="Leave out exact copies of the query images.")
-@click.option("--facets", is_flag=True, help="Count the tags of the whole result set.")
+@click.option(
+    "--facets", is_flag=True, help="Count the tags, cameras, lenses, countries and cities of the result set."
+)
 @filter_options
 @click.option("--regions", is_flag=True, help="Rank by best-matching region and print its box.")
 @click.option("--smooth", type=int, default=0, show_default=True, help="With --regions: smoothing radius.")
@@ -313,6 +390,8 @@ def search_command(
       pixseek search IMG_0042 --mode hybrid
       pixseek search dog --captured-after 2023-06-01 --glob "2023/**" --offset 20
       pixseek search sunset --tag beach --no-tag people --facets
+      pixseek search tram --city Lisbon --camera "Apple iPhone 13"
+      pixseek search beach --near 38.71,-9.14,25 --facets
     """
     if templates and no_templates:
         raise InvalidRequest("give --template or --no-templates, not both")

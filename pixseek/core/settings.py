@@ -148,18 +148,44 @@ class TagSettings(BaseModel):
 
 
 class OcrSettings(BaseModel):
-    """Text in images (`PIXSEEK_OCR__<NAME>`), recognised by Tesseract after embedding."""
+    """Text in images (`PIXSEEK_OCR__<NAME>`), read by an OCR engine after embedding."""
 
     enabled: bool = Field(
         default=False,
-        description="Read the text in images after each ingest (an OCR job, with Tesseract; needs the "
-        "`tesseract` binary and the `ocr` extra), so keyword search finds it.",
+        description="Read the text in images after each ingest (an OCR job), so keyword search finds it. "
+        "`pixseek ocr` reads a catalog's images on demand, whatever this says.",
+    )
+    engine: Literal["rapidocr", "tesseract"] = Field(
+        default="rapidocr",
+        description="`rapidocr`: PP-OCRv6 through RapidOCR on ONNX Runtime (models inside the `rapidocr` "
+        "wheel): words on photographs (signs, captions) and documents, Latin scripts, Chinese and "
+        "Japanese. `tesseract`: Tesseract with the language packs of `languages` (the `tesseract` binary "
+        "and the `ocr` extra): pages, and the scripts RapidOCR lacks. Measured in docs/benchmarks.md.",
     )
     languages: str = Field(
         default="eng",
         pattern=r"^[A-Za-z_]{3,20}(\+[A-Za-z_]{3,20}){0,9}$",
-        description="Tesseract language packs joined by `+`, e.g. `eng+deu` (each pack installed, Debian: "
-        "`tesseract-ocr-deu`).",
+        description="Tesseract only: language packs joined by `+`, e.g. `eng+deu` (each pack installed, "
+        "Debian: `tesseract-ocr-deu`).",
+    )
+    tesseract_psm: int = Field(
+        default=3,
+        ge=0,
+        le=13,
+        description="Tesseract only: its page segmentation mode (3: automatic page layout, for documents; "
+        "11 and 12: sparse text, which finds words on photos among much noise).",
+    )
+    detect_side: int = Field(
+        default=736,
+        ge=64,
+        le=4096,
+        description="RapidOCR only: pixels of the longest side the text detector sees (larger finds "
+        "smaller text, slower). Chosen on the tuning half of the OCR benchmark.",
+    )
+    rapidocr_angle: bool = Field(
+        default=False,
+        description="RapidOCR only: run the angle classifier, which reads lines turned upside down "
+        "(slower; text in photos is rarely upside down).",
     )
     queue: str = Field(
         default="pixseek-ocr",
@@ -179,14 +205,16 @@ class OcrSettings(BaseModel):
         default=30.0,
         gt=0,
         le=3600,
-        description="Seconds Tesseract may spend on one image; past it the image gets no words.",
+        description="Tesseract only: seconds it may spend on one image; past it the image gets no words "
+        "(RapidOCR's time is bounded by `max_side` and `detect_side`).",
     )
-    min_confidence: float = Field(
-        default=60.0,
+    min_confidence: float | None = Field(
+        default=None,
         ge=0,
         le=100,
-        description="Words Tesseract is less sure of than this (0-100) are dropped. Lower it to keep more "
-        "words from poor scans, at the cost of more garbage.",
+        description="Words the engine is less sure of than this (0-100) are dropped; unset: the floor "
+        "chosen for each engine (RapidOCR 50, on the OCR benchmark's tuning half; Tesseract 60). Lower it "
+        "to keep more words from poor pictures, at the cost of more garbage.",
     )
     batch_size: int = Field(
         default=16,

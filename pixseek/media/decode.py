@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from pixseek.core.errors import UnsupportedImage
+from pixseek.media.exif import PhotoFacts, capture_time, read_facts
 from pixseek.media.formats import IMAGE_EXTENSIONS
 from pixseek.media.isobmff import brand_format, declared_sizes
+from pixseek.media.raw import RawRejected, decode_raw, sniff_raw, tiff_raw_format
 
 # HEIC through pillow-heif (which also applies the file's rotation and mirroring, reporting
 # the displayed size and resetting the EXIF orientation to 1); AVIF through Pillow's own
@@ -23,13 +25,13 @@ AVIF_SUPPORTED = features.check("avif")
 # How many leading bytes `sniff` needs: the `ftyp` box of HEIF and AVIF lists its brands there.
 SNIFF_BYTES = 64
 
-EXIF_DATETIME_ORIGINAL = 0x9003
-EXIF_IFD = 0x8769
 # EXIF orientations 5-8 rotate by 90 degrees, so the displayed size is transposed.
 _TRANSPOSING = {5, 6, 7, 8}
 # The model's transform scales the shortest side to its input size S, allocating S*S*ratio
 # pixels: a tiny 1x1,000,000 strip would need gigabytes. Nothing that thin is a photo.
 MAX_ASPECT_RATIO = 200
+# RAW formats the first bytes name (the TIFF-based ones are told by their first directory).
+RAW_SNIFFED = frozenset({"RAF", "ORF", "RW2", "CR3"})
 
 
 class DecodeError(UnsupportedImage):
@@ -53,6 +55,8 @@ class Decoded:
     width: int  # as displayed, full resolution
     height: int
     captured_at: datetime | None
+    # Camera, lens, exposure and GPS from the EXIF (empty without one), and what could not be read.
+    facts: PhotoFacts = field(default_factory=PhotoFacts)
 
 
 def sniff(head: bytes) -> str | None:
@@ -63,6 +67,8 @@ def sniff(head: bytes) -> str | None:
         return "PNG"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
+    if raw := sniff_raw(head):
+        return raw
     if head[:6] in (b"GIF87a", b"GIF89a"):
         return "GIF"
     if head[:2] == b"BM":
@@ -75,20 +81,6 @@ def sniff(head: bytes) -> str | None:
 def looks_like_image_name(key: str) -> bool:
     dot = key.rfind(".")
     return dot != -1 and key[dot:].lower() in IMAGE_EXTENSIONS
-
-
-def _capture_time(img: Image.Image) -> datetime | None:
-    try:
-        exif = img.getexif()
-        raw = exif.get_ifd(EXIF_IFD).get(EXIF_DATETIME_ORIGINAL) or exif.get(0x0132)
-    except Exception:  # EXIF blocks in the wild are often malformed; the date is optional.
-        return None
-    if not isinstance(raw, str):
-        return None
-    try:
-        return datetime.strptime(raw.strip("\x00 "), "%Y:%m:%d %H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -133,6 +125,11 @@ def decode_image(
     fmt = sniff(data[:SNIFF_BYTES])
     if fmt is None:
         raise DecodeError("not an image (unrecognised content)", skip=True)
+    raw_kind = (fmt, True) if fmt in RAW_SNIFFED else tiff_raw_format(data) if fmt == "TIFF" else None
+    if raw_kind is not None:
+        decoded = _decode_raw(data, *raw_kind, max_pixels=max_pixels, draft_size=draft_size)
+        if decoded is not None:
+            return decoded
     if fmt == "AVIF" and not AVIF_SUPPORTED:
         raise DecodeError("AVIF image, but this Pillow was built without AVIF support (libavif)")
     if fmt in ("HEIF", "AVIF"):
@@ -172,7 +169,8 @@ def decode_image(
         orientation = img.getexif().get(0x0112, 1)
     except Exception:
         orientation = 1
-    captured_at = _capture_time(img)
+    captured_at = capture_time(img.getexif()) if _has_exif(img) else None
+    facts = read_facts(img)
     try:
         if getattr(img, "is_animated", False):
             img.seek(0)
@@ -188,4 +186,37 @@ def decode_image(
         raise DecodeError(f"out of memory decoding {fmt} image") from exc
     if orientation in _TRANSPOSING:
         width, height = height, width
-    return Decoded(image=rgb, format=fmt, width=width, height=height, captured_at=captured_at)
+    return Decoded(image=rgb, format=fmt, width=width, height=height, captured_at=captured_at, facts=facts)
+
+
+def _has_exif(img: Image.Image) -> bool:
+    try:
+        return bool(img.getexif())
+    except Exception:  # a corrupt block: read_facts says so
+        return False
+
+
+def _decode_raw(
+    data: bytes, fmt: str, certain: bool, *, max_pixels: int, draft_size: int | None
+) -> Decoded | None:
+    """A RAW file through LibRaw; None for a TIFF that only looked like one (read it as a TIFF)."""
+    try:
+        raw = decode_raw(data, fmt, certain=certain, max_pixels=max_pixels, min_side=draft_size)
+    except RawRejected as exc:
+        if not exc.certain:
+            return None
+        raise DecodeError(str(exc)) from exc
+    except ValueError as exc:
+        raise DecodeError(f"decompression bomb refused: {exc}") from exc
+    except MemoryError as exc:
+        raise DecodeError(f"out of memory decoding {fmt} image") from exc
+    if max(raw.width, raw.height) > MAX_ASPECT_RATIO * min(raw.width, raw.height):
+        raise DecodeError(f"image of {raw.width}x{raw.height} pixels is too thin")
+    return Decoded(
+        image=raw.image,
+        format=fmt,
+        width=raw.width,
+        height=raw.height,
+        captured_at=raw.captured_at,
+        facts=raw.facts,
+    )

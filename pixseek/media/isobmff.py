@@ -70,3 +70,17 @@ def declared_sizes(data: bytes) -> list[tuple[int, int]]:
             elif kind in _CONTAINERS and depth < len(_CONTAINERS):
                 stack.append((body + _CONTAINERS[kind], body_end, depth + 1))
     return sizes
+
+
+def child_boxes(
+    data: bytes, start: int, end: int, inside: bytes | None = None
+) -> Iterator[tuple[bytes, int, int]]:
+    """(type, body start, body end) of the boxes between start and end; with `inside`, of the
+    children of the first box of that type there instead (CR3's `moov`)."""
+    if inside is None:
+        yield from _boxes(data, start, end)
+        return
+    for kind, body, body_end in _boxes(data, start, end):
+        if kind == inside:
+            yield from _boxes(data, body, body_end)
+            return

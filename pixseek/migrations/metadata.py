@@ -9,6 +9,7 @@ from pixseek.index.catalog.duplicates import (
     DuplicatePair,
     ImageHash,
 )
+from pixseek.index.catalog.exif import ImageExif
 from pixseek.index.catalog.images import Image, ImageVector
 from pixseek.index.catalog.jobs import Job
 from pixseek.index.catalog.keywords import ImageText
@@ -25,6 +26,7 @@ __all__ = [
     "DuplicateMember",
     "DuplicatePair",
     "Image",
+    "ImageExif",
     "ImageHash",
     "ImageOcr",
     "ImageTag",

@@ -27,6 +27,7 @@ from pixseek.search.duplicates.matching import Matches, Rules
 from pixseek.search.duplicates.pair_search import SearchLimits, find_matches
 from pixseek.search.duplicates.regroup import regroup
 from pixseek.search.duplicates.store import CHUNK, Collection, load_collection, load_vectors
+from pixseek.search.duplicates.twins import link_twins
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def detect(session: Session, settings: Settings, *, full: bool = False) -> Detec
     if n >= 2 and compared:
         matches = _match(session, settings, collection, query_rows)
         found = _store_pairs(session, collection, matches)
+    found += link_twins(session)
     _mark_checked(session, collection, query_rows)
     groups = regroup(session, settings)
     summary = DetectSummary(images=n, compared=compared, pairs_found=found, groups=groups)

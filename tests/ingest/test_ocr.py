@@ -1,4 +1,5 @@
-"""Text in images: an OCR job after ingest, its words in keyword search, their boxes over HTTP."""
+"""Text in images: an OCR job after ingest, its words in keyword search, their boxes over HTTP;
+both engines (RapidOCR by default, Tesseract where asked), and `pixseek ocr` on a catalog."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pixseek.ingest.ocr_tasks import recognise
 from pixseek.ingest.run import run_ingest
 from pixseek.search.query import Mode, Query, TextPart
 from pixseek.search.service import SearchService
+from tests.support.cli import cli_json
 from tests.support.images import write_image
 from tests.support.services import postgres_database
 from tests.support.settings import configured
@@ -93,7 +95,7 @@ def test_words_and_boxes_over_http(settings: Settings, texts: Texts) -> None:
     ids = _ids(settings)
     with TestClient(create_app(settings)) as client:
         body = client.get(f"/v1/images/{ids['sign.png']}/text").json()
-        assert body["status"] == "read" and body["languages"] == "eng"
+        assert body["status"] == "read" and body["languages"] == "rapidocr:PP-OCRv6"
         assert body["text"] == "Lighthouse Road Harbour 42"
         for word, (text, box) in zip(body["words"], truth["sign.png"], strict=True):
             assert word["text"] == text and iou(tuple(word["box"]), box) > 0.5, (word, box)
@@ -125,6 +127,7 @@ def test_off_by_default(settings: Settings, texts: Texts) -> None:
 def test_a_missing_language_pack_fails_the_ocr_job_not_the_ingest(settings: Settings, texts: Texts) -> None:
     bucket, _ = texts
     settings.ocr.enabled = True
+    settings.ocr.engine = "tesseract"
     settings.ocr.languages = "eng+xyz"
     job_id = run_ingest(settings, str(bucket))
     with session_scope(settings) as session:
@@ -136,6 +139,7 @@ def test_a_missing_language_pack_fails_the_ocr_job_not_the_ingest(settings: Sett
 def test_the_task_runs_the_job_with_a_time_bound(settings: Settings, texts: Texts) -> None:
     bucket, _ = texts
     run_ingest(settings, str(bucket))  # OCR off while ingesting
+    settings.ocr.engine = "tesseract"
     settings.ocr.timeout_seconds = 0.001
     job_id = create_ocr_job(settings)
     with pytest.MonkeyPatch.context() as mp:
@@ -188,3 +192,35 @@ def test_cluster_mode_sends_the_job_to_the_ocr_queue(settings: Settings, texts: 
     assert message.headers["task"] == "pixseek.ocr.recognise" and message.headers["argsrepr"] == repr(
         (job_id,)
     )
+
+
+def test_tesseract_reads_pages_and_another_engine_reads_again(settings: Settings, texts: Texts) -> None:
+    bucket, truth = texts
+    settings.ocr.enabled = True
+    settings.ocr.engine = "tesseract"
+    run_ingest(settings, str(bucket))
+    with TestClient(create_app(settings)) as client:
+        body = client.get(f"/v1/images/{_ids(settings)['sign.png']}/text").json()
+    assert body["languages"] == "eng" and body["text"] == "Lighthouse Road Harbour 42"
+    for word, (_text, box) in zip(body["words"], truth["sign.png"], strict=True):
+        assert iou(tuple(word["box"]), box) > 0.5
+    settings.ocr.engine = "rapidocr"
+    assert lacking_count(settings) == 3  # read by another engine: read again
+    settings.ocr.enabled = False
+    summary = cli_json("ocr")  # on demand, whatever PIXSEEK_OCR__ENABLED says
+    assert summary["engine"] == "rapidocr:PP-OCRv6" and summary["summary"]["images"] == 3
+    assert _keys(settings, "lighthouse") == ["sign.png"]
+    assert cli_json("ocr") == {"job_id": None, "engine": "rapidocr:PP-OCRv6", "summary": None}
+
+
+def test_pixseek_ocr_reads_a_catalog_ingested_without_ocr(settings: Settings, texts: Texts) -> None:
+    bucket, _ = texts
+    run_ingest(settings, str(bucket))
+    assert _keys(settings, "bakery") == []
+    result = CliRunner().invoke(main, ["ocr"])
+    assert result.exit_code == 0, result.output
+    assert "read 3 images, 8 words in 2, 0 unread" in result.stdout
+    assert _keys(settings, "bakery") == ["shop/receipt_001.png"]
+    settings.ocr.languages = "eng+xyz"
+    missing = CliRunner().invoke(main, ["ocr", "--engine", "tesseract"])
+    assert missing.exit_code != 0 and "language pack for xyz" in missing.output

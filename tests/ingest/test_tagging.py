@@ -144,7 +144,13 @@ def test_facets_are_bounded(settings: Settings, tagged: dict[str, int]) -> None:
     settings.tags.facet_limit = 1
     with session_scope(settings) as session:
         page = SearchService(settings).search(session, _search(settings, Filters()))
-    assert page.facets == {"tags": {"beach": 3}}
+    assert page.facets == {
+        "tags": {"beach": 3},
+        "cameras": {},
+        "lenses": {},
+        "countries": {},
+        "cities": {},
+    }  # no EXIF here
 
 
 def test_api_filters_by_tag_and_returns_facets(settings: Settings, tagged: dict[str, int]) -> None:
@@ -155,7 +161,13 @@ def test_api_filters_by_tag_and_returns_facets(settings: Settings, tagged: dict[
         assert response.status_code == 200, response.text
         document = response.json()
         assert {r["key"] for r in document["results"]} == {"img000.png", "img002.png"}
-        assert document["facets"] == {"tags": {"beach": 2}}
+        assert document["facets"] == {
+            "tags": {"beach": 2},
+            "cameras": {},
+            "lenses": {},
+            "countries": {},
+            "cities": {},
+        }
         refused = client.post("/v1/search", json={**body, "filters": {"tags": ["Not a tag!"]}})
         assert refused.status_code == 400 and refused.json()["error"] == "invalid_vocabulary"
         similar = client.get(f"/v1/images/{tagged['img003.png']}/similar", params={"tags": ["beach"]})
@@ -184,7 +196,13 @@ def test_cli_tags_edit_list_and_search(settings: Settings, tagged: dict[str, int
     assert tags["beach"]["threshold"] == 0.3 and tags["beach"]["images"] == 3 and "dog" not in tags
     page = run("search", "img", "--tag", "beach", "--no-tag", "people", "--facets")
     assert {r["key"] for r in page["results"]} == {"img000.png", "img002.png"}  # type: ignore[attr-defined]
-    assert page["facets"] == {"tags": {"beach": 2}}
+    assert page["facets"] == {
+        "tags": {"beach": 2},
+        "cameras": {},
+        "lenses": {},
+        "countries": {},
+        "cities": {},
+    }
     bad = runner.invoke(main, ["tags", "threshold", "nothing", "0.3"])
     assert bad.exit_code == 2 and "no tag category" in bad.output
 

@@ -166,9 +166,36 @@
     }
   }
 
+  // -- text read in the picture: the words, and boxes on those the query names -----------
+  const fold = (word) => word.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase().replace(/[^\p{L}\p{N}]/gu, "");
+  async function words() {
+    let body;
+    try {
+      body = await (await api(`/v1/images/${id}/text`)).json();
+    } catch (error) {
+      return;
+    }
+    if (body.status !== "read" || !body.words.length) return;
+    const wanted = new Set((page.dataset.query || "").split(/\s+/).map(fold).filter(Boolean));
+    const matched = body.words.filter((w) => wanted.has(fold(w.text)));
+    clearBoxes("word-box");
+    for (const w of matched) {
+      PX.drawBox($("boxes"), w.box, W, H, `the word ${w.text}`);
+      $("boxes").lastElementChild.classList.add("word-box");
+    }
+    $("text-section").hidden = false;
+    $("text-words").replaceChildren(...body.words.flatMap((w, i) => [
+      i ? " " : "",
+      el("span", { class: wanted.has(fold(w.text)) ? "word match" : "word", text: w.text, title: `confidence ${w.confidence}` }),
+    ]));
+    $("text-summary").textContent = `${body.words.length} word${body.words.length === 1 ? "" : "s"} read` +
+      (wanted.size ? `; ${matched.length} of them match the query, boxed on the picture.` : ".");
+  }
+
   const bytes = document.querySelector("dd.bytes");
   if (bytes) bytes.textContent = PX.bytes(Number(bytes.dataset.bytes));
   similar();
   group();
+  words();
   where(page.dataset.query);
 })();

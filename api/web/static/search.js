@@ -11,8 +11,13 @@
   const FILTERS = [
     ["bucket", "f-bucket"], ["prefix", "f-prefix"], ["minw", "f-minw"], ["minh", "f-minh"],
     ["minkb", "f-minkb"], ["maxkb", "f-maxkb"], ["cafter", "f-cafter"], ["cbefore", "f-cbefore"],
-    ["iafter", "f-iafter"], ["ibefore", "f-ibefore"],
+    ["iafter", "f-iafter"], ["ibefore", "f-ibefore"], ["camera", "f-camera"], ["lens", "f-lens"],
+    ["country", "f-country"], ["city", "f-city"], ["near", "f-near"], ["km", "f-km"], ["bbox", "f-bbox"],
+    ["located", "f-located"],
   ];
+  // Facets shown beside the results, and the filter a click on one of their values sets.
+  const FACETS = [["cameras", "Cameras", "f-camera"], ["countries", "Countries", "f-country"],
+    ["cities", "Cities", "f-city"], ["lenses", "Lenses", "f-lens"]];
   let chips = []; // {kind: "plus"|"minus"|"like"|"unlike", value}
   let example = null; // {name, dataUrl}
 
@@ -124,6 +129,17 @@
     const v = $(id).value.trim();
     return v === "" ? undefined : Math.round(Number(v) * scale);
   }
+  function numbers(id, count) {
+    const v = $(id).value.trim();
+    if (!v) return undefined;
+    const parts = v.split(/[\s,]+/).filter(Boolean).map(Number);
+    return parts.length === count && parts.every(Number.isFinite) ? parts : undefined;
+  }
+  function near() {
+    const point = numbers("f-near", 2);
+    if (!point) return undefined;
+    return { latitude: point[0], longitude: point[1], km: Number($("f-km").value) || 1 };
+  }
   function request(page) {
     const parts = [];
     const q = $("q").value.trim();
@@ -135,6 +151,9 @@
       if (c.kind === "unlike") parts.push({ image_id: Number(c.value), weight: -0.5 });
     }
     if (example) parts.push({ upload: 0, weight: 1.0 });
+    const filtered = FILTERS.some(([, id]) => $(id).value.trim()) || form.querySelector("input[name=fmt]:checked");
+    // Filters alone (a camera, a city from the image page): every image that passes them.
+    if (!parts.length && filtered) parts.push({ text: "a photo", weight: 1.0 });
     const fmts = [...form.querySelectorAll("input[name=fmt]:checked")].map((b) => b.value);
     const filters = {
       bucket: $("f-bucket").value.trim() || undefined,
@@ -144,6 +163,13 @@
       min_size: number("f-minkb", 1024), max_size: number("f-maxkb", 1024),
       captured_after: day($("f-cafter").value), captured_before: day($("f-cbefore").value, true),
       ingested_after: day($("f-iafter").value), ingested_before: day($("f-ibefore").value, true),
+      cameras: $("f-camera").value.trim() ? [$("f-camera").value.trim()] : undefined,
+      lenses: $("f-lens").value.trim() ? [$("f-lens").value.trim()] : undefined,
+      countries: $("f-country").value.trim() ? [$("f-country").value.trim()] : undefined,
+      cities: $("f-city").value.trim() ? [$("f-city").value.trim()] : undefined,
+      near: near(),
+      bbox: numbers("f-bbox", 4),
+      has_location: { yes: true, no: false }[$("f-located").value],
     };
     return {
       parts,
@@ -152,7 +178,21 @@
       order: form.querySelector("input[name=order]:checked").value,
       limit: PAGE,
       offset: (page - 1) * PAGE,
+      facets: true,
     };
+  }
+
+  function showFacets(facets) {
+    const box = $("facets");
+    const groups = FACETS.filter(([key]) => facets && Object.keys(facets[key] || {}).length)
+      .map(([key, label, input]) => el("div", { class: "facet-group" },
+        el("span", { class: "facet-name", text: `${label}:` }),
+        ...Object.entries(facets[key]).map(([value, n]) => el("button", {
+          type: "button", class: "facet", "aria-label": `${label}: ${value}, ${n} images`,
+          onclick: () => { $(input).value = value; $("filters").open = true; run(1); },
+        }, `${value} (${n})`))));
+    box.replaceChildren(...groups);
+    box.hidden = !groups.length;
   }
 
   function dataUrlBlob(dataUrl) {
@@ -173,6 +213,7 @@
     if (!body.parts.length) {
       results.replaceChildren();
       $("summary").textContent = "Type what you are looking for, add terms, or drop an example image.";
+      $("facets").hidden = true;
       $("pager").hidden = true;
       return;
     }
@@ -193,6 +234,7 @@
       if (mine !== generation) return; // a newer search started meanwhile
       const q = $("q").value.trim();
       results.replaceChildren(...answer.results.map((hit) => PX.card(hit, { query: q, score: hit.score })));
+      showFacets(answer.facets);
       const first = body.offset + 1;
       const last = body.offset + answer.results.length;
       const total = answer.total;
@@ -234,7 +276,7 @@
   form.addEventListener("submit", (event) => { event.preventDefault(); run(1); });
   $("mode").addEventListener("change", () => run(1));
   for (const radio of form.querySelectorAll("input[name=order]")) radio.addEventListener("change", () => run(1));
-  for (const input of form.querySelectorAll("#filters input")) input.addEventListener("change", () => run(1));
+  for (const input of form.querySelectorAll("#filters input, #filters select")) input.addEventListener("change", () => run(1));
   window.addEventListener("popstate", () => run(readUrl(), false));
 
   run(readUrl(), false);

@@ -22,15 +22,18 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from pixseek.demo.scenes import SceneFile, random_layout, write_scenes
 from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
 from tests.support.browser import Site
+from tests.support.raw_files import camera_exif
 from tests.support.services import service_missing
+from tests.support.text_images import BOLD
 
 CHROMIUM = Path(os.environ.get("PIXSEEK_CHROMIUM", "/usr/bin/chromium"))
 START_TIMEOUT_S = 120.0
+LISBON = (38.7139, -9.1394)
 
 
 def _free_port() -> int:
@@ -54,7 +57,19 @@ def _library(root: Path) -> list[SceneFile]:
     with Image.open(root / "library" / "scenes" / scenes[1].key) as picture:
         picture.convert("RGB").resize((120, 120)).save(copies / "second-smaller.jpg", quality=90)
     write_scenes(root / "later", [random_layout(rng, things=1) for _ in range(4)], prefix="later")
+    _phone_photo(root / "library" / "phone" / "lisbon_sign.jpg")
     return scenes
+
+
+def _phone_photo(path: Path) -> None:
+    """A photo as a phone takes it: a sign with a word, and EXIF with the camera and a position in Lisbon."""
+    img = Image.new("RGB", (480, 360), (70, 110, 150))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 250, 480, 360), fill=(90, 80, 60))
+    draw.rounded_rectangle((120, 120, 370, 190), radius=8, fill=(20, 60, 140))
+    draw.text((140, 132), "LIGHTHOUSE", font=ImageFont.truetype(str(BOLD), 36), fill=(255, 255, 255))
+    path.parent.mkdir(parents=True)
+    img.save(path, quality=92, exif=camera_exif(gps=LISBON).tobytes())
 
 
 def _wait_job(client: httpx.Client, job_id: str) -> dict[str, Any]:
@@ -102,6 +117,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "PIXSEEK_TORCH_THREADS": "1",
         "PIXSEEK_DATA_DIR": str(data_dir),
         "PIXSEEK_INGEST_ROOTS": json.dumps([str(root)]),
+        "PIXSEEK_OCR__ENABLED": "true",
     }
     log = (base / "serve.log").open("w")
     server = subprocess.Popen(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from typing import Any
 
 import pytest
@@ -83,6 +84,31 @@ def test_open_an_image_and_see_the_heatmap(page: Any, site: Site) -> None:
     page.uncheck("#show-heatmap")
     assert page.locator("#heatmap").is_hidden()
     assert "Bucket" in page.inner_text(".meta") and "160 × 160 px" in page.inner_text(".meta")
+
+
+def test_photos_by_place_and_the_words_on_them(page: Any, site: Site) -> None:
+    image_id = site.ids["phone/lisbon_sign.jpg"]
+    with site.api() as client:  # the OCR job follows the ingest
+        deadline = time.monotonic() + 120
+        while client.get(f"/v1/images/{image_id}/text").json()["status"] != "read":
+            assert time.monotonic() < deadline, "the OCR job did not read the photo"
+            time.sleep(0.2)
+    page.goto("/?city=Lisbon")
+    page.wait_for_selector("#results li.card")
+    assert [n.get_attribute("title") for n in page.locator("#results .name").all()] == [
+        "phone/lisbon_sign.jpg"
+    ]
+    page.wait_for_selector("#facets button:has-text('Portugal (1)')")
+    assert page.input_value("#f-city") == "Lisbon"
+    page.goto(f"/images/{image_id}?q=lighthouse")
+    page.wait_for_selector("#boxes .word-box")
+    assert page.locator("#text-words .word.match").inner_text().lower() == "lighthouse"
+    meta = page.inner_text(".meta")
+    assert "Apple iPhone 13" in meta and "Lisbon, Portugal" in meta and "1/120 s · f/1.6 · ISO 50" in meta
+    screenshot(page, "photo")
+    page.click("#place a:has-text('Portugal')")
+    page.wait_for_selector("#results li.card")
+    assert page.input_value("#f-country") == "Portugal"
 
 
 def test_draw_a_box_and_see_results_with_boxes(page: Any, site: Site) -> None:
