@@ -35,6 +35,7 @@ from pixseek.core.active_model import serving_model_keys
 from pixseek.core.broker import celery_for
 from pixseek.core.db import session_scope, utcnow
 from pixseek.core.errors import PixseekError
+from pixseek.core.faults import as_fault
 from pixseek.core.locks import file_lock
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.images import SEARCHABLE, Image, ImageStatus
@@ -365,7 +366,9 @@ def follow_ingest_with_enrich(settings: Settings) -> str | None:
     """After an ingest: an enrich job when images wait for one; its id, or None.
 
     Embedded mode runs it here, now (a failure is recorded on the enrich job, never on the
-    ingest, which is published already); cluster mode sends it to the enrich queue.
+    ingest, which is published already); cluster mode sends it to the enrich queue. A fault
+    of the machine (a full disk, a lost database) still goes up as its one-line error: the
+    user must free space or restore the server, and the next run finishes the job.
     """
     if unenriched_count(settings) == 0:
         return None
@@ -381,8 +384,13 @@ def follow_ingest_with_enrich(settings: Settings) -> str | None:
         try:
             with failures_recorded(settings, job_id):
                 run_enrich_job(settings, job_id)
-        except Exception:
+        except Exception as exc:
             log.exception("enrich.job_failed job=%s", job_id)
+            fault = as_fault(exc)
+            if fault is exc:
+                raise
+            if fault is not None:
+                raise fault from exc
     else:
         send_enrich(settings, job_id)
     return job_id

@@ -22,7 +22,7 @@ import numpy as np
 from pixseek.ingest.extractors import Extractor, decode_min_side
 from pixseek.media.decode import DecodeError, decode_image, looks_like_image_name
 from pixseek.media.sources.base import BucketSource, SourceError
-from pixseek.model.preprocess import Preprocessor
+from pixseek.model.preprocess import Preprocessor, centre_draft_side
 from pixseek.model.tiling import Coverage, WholeLayout
 
 T = TypeVar("T")
@@ -76,13 +76,12 @@ def prepare_file(
         return Rejected(image_id, "failed", exc.detail)
     digest = hashlib.sha256(data).hexdigest()
     try:
-        # Draft decoding keeps enough pixels for resizing to stay sharp: 1.5 times the model's
-        # input for the centre crop alone (CLS cosine 0.9997 to open_clip's full decode and
-        # transform on COCO photos, as at 2x, for 15% less decode and preprocess time; at 1x
-        # it fell to 0.995), twice the tiles' span for patches over the whole picture, and
+        # Draft decoding keeps enough pixels for resizing to stay sharp: centre_draft_side for
+        # the centre crop alone, twice the tiles' span for patches over the whole picture, and
         # what an extractor needs (thumbnails come from this picture).
         size = preprocessor.image_size
-        side = size * max(2, coverage.tiles) if coverage is not None and coverage.whole else size * 3 // 2
+        tiled = coverage is not None and coverage.whole
+        side = size * max(2, coverage.tiles) if coverage is not None and tiled else centre_draft_side(size)
         draft = max(side, decode_min_side(extractors))
         decoded = decode_image(data, max_pixels=max_pixels, draft_size=draft)
         pixels, _geometry = preprocessor(decoded.image, (decoded.width, decoded.height))

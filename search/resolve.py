@@ -20,6 +20,7 @@ from pixseek.index.catalog.images import Image, ImageVector, get_searchable_imag
 from pixseek.media.decode import decode_image
 from pixseek.model.encoder import get_encoder
 from pixseek.model.identity import ModelId
+from pixseek.model.preprocess import centre_draft_side
 from pixseek.search.prompts import TextEmbedder
 from pixseek.search.query import (
     Combined,
@@ -60,7 +61,9 @@ def embed_image_bytes(settings: Settings, data: bytes, max_bytes: int | None = N
         raise PayloadTooLarge(f"image is {len(data)} bytes; the limit is {limit}")
     encoder = get_encoder(settings)
     # A DecodeError is an UnsupportedImage: the API renders it 415 as it is.
-    decoded = decode_image(data, max_pixels=settings.max_image_pixels, draft_size=encoder.image_size * 2)
+    decoded = decode_image(
+        data, max_pixels=settings.max_image_pixels, draft_size=centre_draft_side(encoder.image_size)
+    )
     pixels, _ = encoder.preprocessor(decoded.image, (decoded.width, decoded.height))
     return encoder.encode_pixels(pixels[None]).cls[0]
 

@@ -37,6 +37,7 @@ def test_bf16_is_picked_where_the_cpu_runs_it_faster_asked_once(
         return speedup
 
     monkeypatch.setattr(cpu_precision, "cpu_info", lambda: ("Test CPU", frozenset({"avx512_bf16"})))
+    monkeypatch.setattr(cpu_precision, "cpu_key", lambda: "Test CPU [avx512_bf16]")
     monkeypatch.setattr(cpu_precision, "bf16_speedup", probe)
     monkeypatch.setattr(cpu_precision, "_memo", {})
     assert cpu_precision.bf16_pays(tmp_path) is expected
