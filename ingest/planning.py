@@ -132,9 +132,12 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
             else:
                 row.status = ImageStatus.PENDING
                 pending_rows.append(row)
-        deleted_ids = [row.id for row in existing.values() if row.status != ImageStatus.DELETED]
+        # A quarantined file is missing from its bucket on purpose: its row keeps its vectors
+        # for an undo (search/duplicates/apply.py).
+        gone = (ImageStatus.DELETED, ImageStatus.QUARANTINED)
+        deleted_ids = [row.id for row in existing.values() if row.status not in gone]
         for row in existing.values():
-            if row.status != ImageStatus.DELETED:
+            if row.status not in gone:
                 row.status = ImageStatus.DELETED
                 row.job_id = job_id
         forgotten = deleted_ids + dropped_ids

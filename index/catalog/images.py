@@ -36,6 +36,9 @@ class ImageStatus(enum.StrEnum):
     SKIPPED = "skipped"
     DELETED = "deleted"
     CANCELLED = "cancelled"  # was pending when its job was cancelled; the next ingest plans it again
+    # Moved to a quarantine by `pixseek duplicates apply`: out of the index, its vectors kept
+    # so that `undo` puts it back without embedding it again (search/duplicates/apply.py).
+    QUARANTINED = "quarantined"
 
 
 # Statuses whose vectors belong in the index once the writer has run.

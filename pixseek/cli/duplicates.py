@@ -1,4 +1,5 @@
-"""`pixseek duplicates`: find duplicate groups, check one file, resolve or dismiss a group."""
+"""`pixseek duplicates`: find duplicate groups, check one file, resolve or dismiss a group, carry
+the decisions out (`apply`, `undo`) and export them."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pixseek.ingest.signatures import backfill_signatures
 from pixseek.search.duplicates.decisions import ACTIONS
 
 if TYPE_CHECKING:
+    from pixseek.search.duplicates.apply import ApplyReport
     from pixseek.search.duplicates.detection import DetectSummary
     from pixseek.search.duplicates.service import DuplicateService
     from pixseek.search.duplicates.views import GroupView
@@ -153,3 +155,89 @@ def dismiss_command(group_id: int, as_json: bool) -> None:
         emit(group.as_dict())
     else:
         _print_group(group)
+
+
+def _print_report(report: ApplyReport, verb: str) -> None:
+    if report.dry_run:
+        for move in report.moves:
+            click.echo(f"  would move [{move['image_id']}] {move['from']} -> {move['to']}")
+        click.echo(f"dry run: {report.planned} file(s) would move; add --execute to move them")
+    else:
+        note = " (an interrupted run, finished)" if report.resumed else ""
+        click.echo(f"run {report.run}{note}: {report.moved} of {report.planned} file(s) {verb}")
+    for skipped in report.skipped:
+        click.echo(f"  left [{skipped['image_id']}]: {skipped['reason']}")
+
+
+@duplicates_command.command("apply")
+@click.option("--execute", is_flag=True, help="Move the files (without it: a dry run that only lists them).")
+@click.option(
+    "--to",
+    "to",
+    default=None,
+    help="Quarantine folder or s3://bucket/prefix (default: PIXSEEK_DUPLICATES__QUARANTINE, "
+    "else .pixseek-quarantine/ inside each bucket).",
+)
+@json_option
+@handle_errors
+def apply_command(execute: bool, to: str | None, as_json: bool) -> None:
+    """Move the images of groups resolved with `--action remove` to a quarantine (never deleted).
+
+    Writes a manifest; a run cut short is finished by the next `--execute`; `undo RUN` moves
+    the files back.
+    """
+    from pixseek.search.duplicates.apply import apply
+
+    settings = get_settings()
+    ensure_schema(settings)
+    report = apply(settings, dry_run=not execute, to=to)
+    if as_json:
+        emit(report.as_dict())
+    else:
+        _print_report(report, "moved")
+
+
+@duplicates_command.command("undo")
+@click.argument("run", required=False)
+@json_option
+@handle_errors
+def undo_command(run: str | None, as_json: bool) -> None:
+    """Move the files of apply run RUN back to their buckets; without RUN, list the runs."""
+    from pixseek.search.duplicates.apply import list_runs, undo
+
+    settings = get_settings()
+    ensure_schema(settings)
+    if run is None:
+        runs = list_runs(settings)
+        if as_json:
+            emit({"runs": runs})
+        for r in [] if as_json else runs:
+            state = "undone" if r["undone"] else "finished" if r["finished"] else "interrupted"
+            click.echo(f"{r['run']}  {r['moved']} of {r['planned']} moved  {state}")
+        return
+    report = undo(settings, run)
+    if as_json:
+        emit(report.as_dict())
+    else:
+        _print_report(report, "moved back")
+
+
+@duplicates_command.command("export")
+@click.option("--format", "fmt", type=click.Choice(("csv", "json")), default="csv", show_default=True)
+@click.option(
+    "--status", type=click.Choice(("open", "resolved", "dismissed")), default=None, help="Default: all."
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@handle_errors
+def export_command(fmt: str, status: str | None, output: Path | None) -> None:
+    """Write the groups and decisions (keeper, members, tier, reason, decision) as CSV or JSON."""
+    from pixseek.search.duplicates.export import export
+
+    settings = get_settings()
+    ensure_schema(settings)
+    with session_scope(settings) as session:
+        text = export(session, fmt, status)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")

@@ -111,6 +111,14 @@ class DuplicateSettings(BaseModel):
         "(earliest capture time). Each rule at most once.",
     )
 
+    quarantine: str | None = Field(
+        default=None,
+        description="Where `pixseek duplicates apply` moves the images decided against, keys mirrored: a "
+        "folder or `s3://bucket/prefix` of the same kind as their bucket. Unset: a hidden folder "
+        "`.pixseek-quarantine/` inside each bucket (ingest never lists hidden folders). Files are moved, "
+        "never deleted; `pixseek duplicates undo RUN` puts them back.",
+    )
+
     @field_validator("keeper_order", mode="after")
     @classmethod
     def _distinct(cls, value: list[KeeperRule]) -> list[KeeperRule]:
