@@ -1,16 +1,21 @@
-"""Duplicate routes: list and read groups, resolve or dismiss one, check an upload, start detection."""
+"""Duplicate routes: list and read groups, resolve or dismiss one, check an upload, start detection,
+carry the decisions out (apply, undo) and export them."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse, Response
 
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
 from pixseek.api.deps import DuplicatesDep, RunnerDep, SessionDep, SettingsDep
 from pixseek.api.schemas.duplicates import (
+    ApplyRequest,
+    ApplyResponse,
+    ApplyRuns,
     CheckResponse,
     DetectRequest,
     Group,
@@ -23,7 +28,9 @@ from pixseek.api.schemas.jobs import JobInfo
 from pixseek.api.uploads import read_upload
 from pixseek.index.catalog.jobs import job_progress
 from pixseek.media.formats import UPLOAD_DESCRIPTION
+from pixseek.search.duplicates import apply as applying
 from pixseek.search.duplicates.check import CheckResult
+from pixseek.search.duplicates.export import export as export_groups
 from pixseek.search.duplicates.views import GroupView
 
 router = APIRouter(prefix="/v1/duplicates", tags=["duplicates"], dependencies=[requires(Scope.SEARCH)])
@@ -84,3 +91,39 @@ async def check(
     """Whether the collection already holds an exact, near or similar copy of the upload."""
     data = await read_upload(file, settings.max_upload_bytes)
     return await run_in_threadpool(duplicates.check, session, data)
+
+
+@router.post("/apply", response_model=ApplyResponse, dependencies=[requires(Scope.INGEST)])
+def apply_decisions(body: ApplyRequest, settings: SettingsDep) -> dict[str, Any]:
+    """Move the images of groups resolved with action `remove` to the quarantine
+    (`PIXSEEK_DUPLICATES__QUARANTINE`, else `.pixseek-quarantine/` in each bucket).
+
+    A dry run by default. Files are moved, never deleted; a run a crash cut short is
+    finished by the next call; `POST /v1/duplicates/apply/{run}/undo` moves them back.
+    """
+    return applying.apply(settings, dry_run=body.dry_run).as_dict()
+
+
+@router.get("/apply", response_model=ApplyRuns)
+def apply_runs(settings: SettingsDep) -> dict[str, Any]:
+    """Every apply run, oldest first."""
+    return {"runs": applying.list_runs(settings)}
+
+
+@router.post("/apply/{run}/undo", response_model=ApplyResponse, dependencies=[requires(Scope.INGEST)])
+def undo_run(run: str, settings: SettingsDep) -> dict[str, Any]:
+    """Move a run's files back to their buckets and their images back into the index."""
+    return applying.undo(settings, run).as_dict()
+
+
+@router.get("/export", response_class=PlainTextResponse)
+def export(
+    session: SessionDep,
+    format: Literal["csv", "json"] = "csv",
+    status: StatusParam | None = None,
+) -> Response:
+    """Groups and decisions: keeper, members, tier, reason, decision; CSV (a row per member) or JSON."""
+    text = export_groups(session, format, status)
+    media = "text/csv" if format == "csv" else "application/json"
+    headers = {"Content-Disposition": f'attachment; filename="duplicates.{format}"'}
+    return Response(text, media_type=media, headers=headers)

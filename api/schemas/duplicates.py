@@ -61,3 +61,44 @@ class CheckResponse(BaseModel):
     sha256: str
     verdict: str = Field(description="exact, near, similar or none: the closest tier found")
     matches: list[CheckMatch]
+
+
+class ApplyRequest(BaseModel):
+    dry_run: bool = Field(
+        default=True, description="Only list what would move (the default); false moves the files."
+    )
+
+
+class ApplyMove(BaseModel):
+    image_id: int
+    from_: str = Field(alias="from", serialization_alias="from")
+    to: str
+
+
+class LeftAlone(BaseModel):
+    image_id: int
+    reason: str
+
+
+class ApplyResponse(BaseModel):
+    run: str | None = Field(description="the run's id (its manifest); null for a dry run")
+    dry_run: bool
+    planned: int
+    moved: int = Field(description="files moved (by undo: moved back)")
+    skipped: list[LeftAlone] = Field(description="images left where they are, and why")
+    resumed: bool = Field(description="true when this finished a run a crash had cut short")
+    moves: list[ApplyMove] = Field(description="a dry run's moves, from and to")
+
+
+class ApplyRun(BaseModel):
+    run: str
+    created_at: str | None
+    planned: int
+    moved: int
+    skipped: int
+    finished: bool
+    undone: bool
+
+
+class ApplyRuns(BaseModel):
+    runs: list[ApplyRun]

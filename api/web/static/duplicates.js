@@ -122,6 +122,29 @@
     }
   }
 
+  // Carrying the decisions out: a dry run first, then the move on a second click.
+  async function apply(dryRun) {
+    try {
+      const r = await (await api("/v1/duplicates/apply", { json: { dry_run: dryRun } })).json();
+      const left = r.skipped.length ? `; ${r.skipped.length} left where they are` : "";
+      if (dryRun) {
+        $("apply-result").textContent = `${r.planned} file(s) would move to the quarantine${left}.`;
+        $("apply-moves").replaceChildren(...r.moves.slice(0, 200).map((m) => el("li", { text: `${m.from} → ${m.to}` })));
+        $("apply-run").hidden = r.planned === 0;
+      } else {
+        $("apply-result").textContent = `Run ${r.run}: ${r.moved} of ${r.planned} file(s) moved${left}. Undo: pixseek duplicates undo ${r.run}`;
+        $("apply-moves").replaceChildren();
+        $("apply-run").hidden = true;
+      }
+    } catch (error) {
+      $("apply-result").textContent = `Not carried out: ${error.message}`;
+    }
+  }
+  if ($("apply-preview")) {
+    $("apply-preview").addEventListener("click", () => apply(true));
+    $("apply-run").addEventListener("click", () => apply(false));
+  }
+
   $("resolve").addEventListener("click", () => decide("resolve"));
   $("dismiss").addEventListener("click", () => decide("dismiss"));
   $("tier").addEventListener("change", load);

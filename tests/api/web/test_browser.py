@@ -147,6 +147,11 @@ def test_resolve_a_duplicate_group_and_see_it_leave_the_list(page: Any, site: Si
     assert group_ids[0] not in still_open
     resolved = page.request.get(f"{site.url}/v1/duplicates/groups/{group_ids[0]}").json()
     assert resolved["status"] == "resolved"
+    # Carrying decisions out starts with a dry run: a hidden group moves nothing.
+    page.click("#apply-panel summary")
+    page.click("#apply-preview")
+    page.wait_for_selector("#apply-result:has-text('would move to the quarantine')")
+    assert page.locator("#apply-run").is_hidden()
     page.reload()  # the decision stuck
     page.wait_for_selector("#progress-text")
     page.wait_for_function(f"() => document.querySelectorAll('#group-list li').length === {before - 1}")

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from moto import mock_aws
 from sqlalchemy import select, update
 
@@ -262,3 +263,21 @@ def test_a_changed_file_or_a_taken_place_is_left_alone(
     assert (root / "b.png").read_bytes() == b"edited since ingest"
     assert (root / ".pixseek-quarantine/sub/c.png").read_bytes() == b"someone else's file"
     assert (root / "sub/c.png").read_bytes() == data["sub/c.png"]
+
+
+def test_the_api_applies_lists_undoes_and_exports(
+    settings: Settings, local_bucket: tuple[Path, dict[str, bytes]], client: TestClient
+) -> None:
+    root, data = local_bucket
+    _catalog(settings, str(root), data)
+    before = _tree(root)
+    dry = client.post("/v1/duplicates/apply", json={}).json()
+    assert dry["dry_run"] and dry["planned"] == 3 and dry["moves"][0]["from"].endswith("b.png")
+    done = client.post("/v1/duplicates/apply", json={"dry_run": False}).json()
+    assert done["moved"] == 3 and not (root / "b.png").exists()
+    assert client.get("/v1/duplicates/apply").json()["runs"][0]["run"] == done["run"]
+    exported = client.get("/v1/duplicates/export", params={"format": "csv", "status": "resolved"})
+    assert exported.headers["content-type"].startswith("text/csv") and exported.text.count("\n") == 7
+    assert client.post(f"/v1/duplicates/apply/{done['run']}/undo").json()["moved"] == 3
+    assert _tree(root) == before
+    assert client.post("/v1/duplicates/apply/nope/undo").json()["error"] == "run_not_found"
