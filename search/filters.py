@@ -15,6 +15,7 @@ from pixseek.core.errors import InvalidRequest
 from pixseek.core.globs import MAX_GLOB_LENGTH, key_matches
 from pixseek.index.catalog.exif import ImageExif
 from pixseek.index.catalog.images import MAX_ID, SEARCHABLE, Image
+from pixseek.index.catalog.selections import Selection, SelectionMember
 from pixseek.index.catalog.tags import ImageTag
 from pixseek.index.catalog.vocabulary import check_tag_name
 from pixseek.media.formats import RAW_FORMATS, ImageFormat
@@ -58,6 +59,7 @@ class Filters:
     near: tuple[float, float, float] | None = None  # (latitude, longitude, km): taken within km of it
     bbox: tuple[float, float, float, float] | None = None  # (south, west, north, east) degrees
     has_location: bool | None = None  # True: with a GPS position; False: without one
+    selection: str | None = None  # only images of this saved selection (index/catalog/selections.py)
 
     @property
     def active(self) -> bool:
@@ -166,6 +168,13 @@ def conditions(filters: Filters | None, models: Sequence[str] | None = None) -> 
             out.append(column <= _utc(high))
     if exif := _exif_conditions(filters):
         out.append(Image.id.in_(select(ImageExif.image_id).where(*exif)))
+    if filters.selection:
+        chosen = (
+            select(SelectionMember.image_id)
+            .join(Selection, Selection.id == SelectionMember.selection_id)
+            .where(Selection.name == filters.selection)
+        )
+        out.append(Image.id.in_(chosen))
     if filters.has_location is False:
         located = select(ImageExif.image_id).where(ImageExif.latitude.is_not(None))
         out.append(Image.id.not_in(located))

@@ -164,6 +164,12 @@ class FiltersIn(BaseModel):
     has_location: bool | None = Field(
         default=None, description="true: only photos with a GPS position; false: only those without one."
     )
+    selection: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Only images of this saved selection (a curation command's or a lasso's; "
+        "`GET /v1/selections`).",
+    )
 
     def to_filters(self) -> Filters:
         values = self.model_dump()

@@ -59,6 +59,10 @@ COMMANDS = {
         "pixseek.cli.duplicates:duplicates_command",
         "Find duplicates (new images against the collection) and list the groups.",
     ),
+    "curate": LazyCommand(
+        "pixseek.cli.curate:curate_command",
+        "Diverse subsets, typical and unusual images, clusters, leak-free splits: saved selections.",
+    ),
     "thumbnails": LazyCommand(
         "pixseek.cli.thumbnails:thumbnails_command",
         "Make the thumbnails the web UI shows for indexed images that lack them.",

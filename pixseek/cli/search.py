@@ -136,6 +136,9 @@ def filter_options(fn: F) -> F:
             default=None,
             help="Only photos with (or without) a GPS position.",
         ),
+        click.option(
+            "--selection", default=None, help="Only images of this saved selection (pixseek curate)."
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -174,6 +177,7 @@ def filters_from(options: dict[str, Any]) -> Filters:
         near=parse_near(options.pop("near")),
         bbox=parse_bbox(options.pop("bbox")),
         has_location=options.pop("has_location"),
+        selection=options.pop("selection"),
     )
 
 

@@ -15,6 +15,7 @@ from pixseek.index.catalog.jobs import Job
 from pixseek.index.catalog.keywords import ImageText
 from pixseek.index.catalog.leases import TaskLease
 from pixseek.index.catalog.ocr import ImageOcr
+from pixseek.index.catalog.selections import ImageScore, Selection, SelectionMember
 from pixseek.index.catalog.tags import ImageTag, ImageTagState, TagVocabulary
 from pixseek.index.catalog.thumbnails import Thumbnail
 
@@ -29,11 +30,14 @@ __all__ = [
     "ImageExif",
     "ImageHash",
     "ImageOcr",
+    "ImageScore",
     "ImageTag",
     "ImageTagState",
     "ImageText",
     "ImageVector",
     "Job",
+    "Selection",
+    "SelectionMember",
     "TagVocabulary",
     "TaskLease",
     "Thumbnail",

@@ -1,0 +1,150 @@
+"""Curation on a synthetic catalog of known shape: 12 tight clusters, copies in duplicate
+groups, retakes (near-identical vectors in no group) and one outlier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from pixseek.cli import main
+from pixseek.core.db import session_scope
+from pixseek.core.errors import InvalidRequest
+from pixseek.core.settings import Settings
+from pixseek.index.catalog.duplicates import DuplicateGroup, DuplicateMember
+from pixseek.index.catalog.images import Image
+from pixseek.index.catalog.selections import ImageScore
+from pixseek.index.catalog.tags import ImageTag
+from pixseek.search.curation import service
+from pixseek.search.filters import Filters, conditions
+from tests.support.synthetic_catalog import DIM, Spec, build, unit
+
+CLUSTERS, PER = 12, 15
+
+
+def _library(settings: Settings) -> dict[str, list[int]]:
+    rng = np.random.default_rng(7)
+    centres = rng.standard_normal((CLUSTERS, DIM)).astype(np.float32)
+    specs: list[Spec] = []
+    kinds: list[str] = []
+    for c in range(CLUSTERS):
+        for i in range(PER):
+            specs.append(
+                Spec(key=f"c{c:02d}/{i}.png", vector=unit(centres[c]) + 0.25 * unit(rng.standard_normal(DIM)))
+            )
+            kinds.append(f"cluster{c}")
+    base = len(specs)
+    for c in range(CLUSTERS):  # a copy of each cluster's first image: a duplicate group
+        specs.append(Spec(key=f"copies/c{c:02d}.png", vector=specs[c * PER].vector + 1e-4))
+        kinds.append("copy")
+    for c in range(CLUSTERS):  # a retake of each cluster's second image, in no group
+        specs.append(
+            Spec(
+                key=f"retakes/c{c:02d}.png",
+                vector=specs[c * PER + 1].vector + 0.01 * rng.standard_normal(DIM),
+            )
+        )
+        kinds.append("retake")
+    specs.append(
+        Spec(key="odd/outlier.png", vector=-unit(centres.sum(axis=0)) + 0.1 * rng.standard_normal(DIM))
+    )
+    kinds.append("outlier")
+    ids = build(settings, specs)
+    out: dict[str, list[int]] = {"all": ids, "copies": ids[base : base + CLUSTERS], "outlier": [ids[-1]]}
+    with session_scope(settings) as session:
+        for c in range(CLUSTERS):
+            keeper, copy = ids[c * PER], ids[base + c]
+            group = DuplicateGroup(kind="near", status="open", keeper_id=keeper, keeper_reason="k")
+            session.add(group)
+            session.flush()
+            for pos, (image, role) in enumerate(((keeper, "keep"), (copy, "member"))):
+                session.add(
+                    DuplicateMember(
+                        group_id=group.id,
+                        image_id=image,
+                        position=pos,
+                        role=role,
+                        tier=None if role == "keep" else "near",
+                        score=1.0,
+                        reason="near",
+                    )
+                )
+        for image in ids[:PER]:  # cluster 0 is all beaches
+            session.add(ImageTag(image_id=image, tag="beach", score=0.9, similarity=0.3))
+        for image in ids[::3]:  # a tag everywhere says nothing of one cluster
+            session.add(ImageTag(image_id=image, tag="photo", score=0.9, similarity=0.3))
+    out["retake_pairs"] = [ids[c * PER + 1] for c in range(CLUSTERS)] + [
+        ids[base + CLUSTERS + c] for c in range(CLUSTERS)
+    ]
+    return out
+
+
+def _members(settings: Settings, name: str) -> list[int]:
+    with session_scope(settings) as session:
+        return [img["id"] for img in service.get_selection(session, name, limit=10_000)["images"]]
+
+
+def test_curation_commands_write_selections_search_can_filter_on(settings: Settings) -> None:
+    lib = _library(settings)
+    result = service.diverse(settings, CLUSTERS)
+    assert result["coverage"] < result["random_coverage"]
+    chosen = _members(settings, f"diverse-{CLUSTERS}")
+    assert len(chosen) == CLUSTERS and not set(chosen) & set(lib["copies"])  # copies counted once
+    with session_scope(settings) as session:
+        cluster_of = {
+            i.id: i.key.split("/")[0] for i in session.scalars(select(Image).where(Image.id.in_(chosen)))
+        }
+        # A search filtered on the selection sees exactly its images.
+        found = set(
+            session.scalars(select(Image.id).where(*conditions(Filters(selection=f"diverse-{CLUSTERS}"))))
+        )
+    assert found == set(chosen)
+    assert (
+        len({k for k in cluster_of.values() if k.startswith("c")}) >= CLUSTERS - 2
+    )  # nearly one per cluster
+
+    service.density(settings, 1, unusual=True)
+    assert _members(settings, "unusual-1") == lib["outlier"]
+    with session_scope(settings) as session:
+        assert session.query(ImageScore).count() == len(lib["all"])
+        top = service.scores(session, "uniqueness", limit=1)["images"][0]
+    assert top["id"] == lib["outlier"][0]
+    typical = service.density(settings, 5, unusual=False)
+    assert typical["selections"][0]["count"] == 5
+
+    made = service.clusters(settings, CLUSTERS)["selections"]
+    assert len(made) >= CLUSTERS - 1
+    beach = [s for s in made if s["label"] == "beach"]
+    assert len(beach) == 1 and beach[0]["name"].endswith("-beach")
+    # A tag on a third of every cluster names none of the real clusters.
+    assert not any(s["label"] == "photo" for s in made if s["count"] >= PER)
+
+
+def test_splits_keep_copies_and_retakes_together_and_report_random_leaks(settings: Settings) -> None:
+    lib = _library(settings)
+    result = service.splits(settings, [0.6, 0.2, 0.2], retake_cosine=0.97)
+    assert result["leaked_pairs"] == 0 and result["random_split_leaked_pairs"] > 0
+    assert result["retake_pairs"] >= CLUSTERS
+    parts = {name: set(_members(settings, f"split/{name}")) for name in ("train", "val", "test")}
+    assert sum(len(p) for p in parts.values()) == len(lib["all"])
+    assert abs(len(parts["train"]) - 0.6 * len(lib["all"])) <= 3
+    half = len(lib["retake_pairs"]) // 2
+    for a, b in zip(lib["retake_pairs"][:half], lib["retake_pairs"][half:], strict=True):
+        assert sum(a in p and b in p for p in parts.values()) == 1
+    with pytest.raises(InvalidRequest):
+        service.splits(settings, [0.5, -1])
+
+
+def test_the_cli_curates_and_lists_selections(settings: Settings, tmp_path: Path) -> None:
+    _library(settings)
+    runner = CliRunner()
+    out = runner.invoke(main, ["curate", "split", "--ratios", "0.5,0.5"])
+    assert out.exit_code == 0, out.output
+    assert "0 of" in out.output and "split/train" in out.output
+    listed = runner.invoke(main, ["curate", "selections"])
+    assert "split/test" in listed.output
+    shown = runner.invoke(main, ["curate", "selections", "split/test", "--json"])
+    assert shown.exit_code == 0 and '"method": "split"' in shown.output
