@@ -18,7 +18,7 @@ from pixseek.api.jobs_runner import JobRunner
 from pixseek.api.metrics import RequestMetrics, service_registry
 from pixseek.api.metrics import router as metrics_router
 from pixseek.api.request_id import RequestId
-from pixseek.api.routes import duplicates, health, images, jobs, regions, search, status, tags, web
+from pixseek.api.routes import curation, duplicates, health, images, jobs, regions, search, status, tags, web
 from pixseek.api.session import SessionSigner, session_secret
 from pixseek.api.warmup import ModelWarmup
 from pixseek.core.db import ensure_schema, session_scope
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics)  # outside the body limit: its refusals are counted too
     app.add_middleware(RequestId)  # outermost: every response carries the id, refusals included
 
-    for module in (health, status, search, regions, images, tags, jobs, duplicates):
+    for module in (health, status, search, regions, images, tags, jobs, duplicates, curation):
         app.include_router(module.router)
     app.include_router(metrics_router)
     app.include_router(web.router)  # the web UI's pages, and their scripts and styles

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from pixseek.cli import main
@@ -148,3 +149,32 @@ def test_the_cli_curates_and_lists_selections(settings: Settings, tmp_path: Path
     assert "split/test" in listed.output
     shown = runner.invoke(main, ["curate", "selections", "split/test", "--json"])
     assert shown.exit_code == 0 and '"method": "split"' in shown.output
+
+
+def test_the_api_curates_saves_a_lasso_and_search_filters_on_it(
+    settings: Settings, client: TestClient
+) -> None:
+    lib = _library(settings)
+    report = client.post("/v1/curation/splits", json={"ratios": [0.7, 0.3], "retake_cosine": 0.97}).json()
+    assert report["leaked_pairs"] == 0 and [s["name"] for s in report["selections"]] == [
+        "split/train",
+        "split/test",
+    ]
+    assert client.post("/v1/curation/unusual", json={"n": 3}).status_code == 200
+    assert (
+        client.get("/v1/curation/scores", params={"limit": 1}).json()["images"][0]["id"] == lib["outlier"][0]
+    )
+    lasso = lib["all"][:5]
+    made = client.post("/v1/selections", json={"name": "lasso/one", "ids": lasso, "method": "lasso"})
+    assert made.status_code == 201 and made.json()["count"] == 5
+    assert [i["id"] for i in client.get("/v1/selections/lasso/one").json()["images"]] == lasso
+    names = {s["name"] for s in client.get("/v1/selections").json()["selections"]}
+    assert {"split/train", "split/test", "unusual-3", "lasso/one"} <= names
+    hits = client.post(
+        "/v1/search",
+        json={"parts": [{"image_id": lib["all"][40]}], "k": 50, "filters": {"selection": "lasso/one"}},
+    ).json()
+    assert {r["id"] for r in hits["results"]} == set(lasso)
+    assert client.delete("/v1/selections/lasso/one").status_code == 204
+    assert client.get("/v1/selections/lasso/one").json()["error"] == "selection_not_found"
+    assert client.post("/v1/selections", json={"name": "x", "ids": [10**9]}).status_code == 400

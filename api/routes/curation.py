@@ -1,0 +1,121 @@
+"""Curation routes: the curation commands, saved selections, uniqueness scores."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import select
+
+from pixseek.access.scopes import Scope
+from pixseek.api.auth import requires
+from pixseek.api.deps import SessionDep, SettingsDep
+from pixseek.api.schemas.curation import (
+    ClustersRequest,
+    CurationReport,
+    DensityRequest,
+    DiverseRequest,
+    ScorePage,
+    SelectionCreate,
+    SelectionDetail,
+    SelectionInfo,
+    SelectionList,
+    SplitsRequest,
+)
+from pixseek.core.errors import InvalidRequest
+from pixseek.index.catalog.images import SEARCHABLE, Image
+from pixseek.index.catalog.selections import delete_selection, save_selection
+from pixseek.search.curation import service
+from pixseek.search.curation.errors import SelectionNotFound
+
+router = APIRouter(tags=["curation"], dependencies=[requires(Scope.SEARCH)])
+WRITE = [requires(Scope.INGEST)]
+NameParam = Annotated[str, Path(max_length=200)]
+
+
+@router.post("/v1/curation/diverse", response_model=CurationReport, dependencies=WRITE)
+def diverse(body: DiverseRequest, settings: SettingsDep) -> dict[str, Any]:
+    """A diverse subset of `n` pictures (k-center greedy on CLS, copies counted once), with its
+    coverage and a random subset's."""
+    return service.diverse(settings, body.n, body.name)
+
+
+@router.post("/v1/curation/typical", response_model=CurationReport, dependencies=WRITE)
+def typical(body: DensityRequest, settings: SettingsDep) -> dict[str, Any]:
+    """The `n` most typical pictures; every image's uniqueness and typicality are stored."""
+    return service.density(settings, body.n, unusual=False, name=body.name, k=body.k)
+
+
+@router.post("/v1/curation/unusual", response_model=CurationReport, dependencies=WRITE)
+def unusual(body: DensityRequest, settings: SettingsDep) -> dict[str, Any]:
+    """The `n` most unusual pictures; every image's uniqueness and typicality are stored."""
+    return service.density(settings, body.n, unusual=True, name=body.name, k=body.k)
+
+
+@router.post("/v1/curation/clusters", response_model=CurationReport, dependencies=WRITE)
+def clusters(body: ClustersRequest, settings: SettingsDep) -> dict[str, Any]:
+    """`k` clusters, each a selection `<name>/<nn>-<label>` labelled from the tags."""
+    return service.clusters(settings, body.k, body.name, seed=body.seed)
+
+
+@router.post("/v1/curation/splits", response_model=CurationReport, dependencies=WRITE)
+def splits(body: SplitsRequest, settings: SettingsDep) -> dict[str, Any]:
+    """Splits by ratio that no duplicate or retake straddles; reports a random split's leaks."""
+    return service.splits(
+        settings,
+        body.ratios,
+        body.name,
+        seed=body.seed,
+        retake_cosine=body.retake_cosine,
+        split_names=body.names,
+    )
+
+
+@router.get("/v1/curation/scores", response_model=ScorePage)
+def scores(
+    session: SessionDep,
+    order: Literal["uniqueness", "typicality"] = "uniqueness",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Images by uniqueness or typicality, highest first (run typical or unusual first)."""
+    return service.scores(session, order, limit=limit, offset=offset)
+
+
+@router.get("/v1/selections", response_model=SelectionList)
+def list_selections(session: SessionDep) -> dict[str, Any]:
+    """Every saved selection: name, method, size, how it was made."""
+    return {"selections": service.list_selections(session)}
+
+
+@router.post("/v1/selections", response_model=SelectionInfo, status_code=201, dependencies=WRITE)
+def create_selection(body: SelectionCreate, session: SessionDep) -> dict[str, Any]:
+    """Save (or replace) a selection of given ids, e.g. a lasso on the map."""
+    ids = list(dict.fromkeys(body.ids))
+    known = set(
+        session.scalars(select(Image.id).where(Image.id.in_(ids), Image.status.in_(list(SEARCHABLE))))
+    )
+    if len(known) != len(ids):
+        raise InvalidRequest(f"{len(ids) - len(known)} of the ids are not searchable images")
+    service.check_name(body.name)
+    save_selection(session, body.name, body.method, body.params, ids)
+    session.flush()
+    return {k: v for k, v in service.get_selection(session, body.name, limit=1).items() if k != "images"}
+
+
+@router.get("/v1/selections/{name:path}", response_model=SelectionDetail)
+def get_selection(
+    name: NameParam,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+) -> dict[str, Any]:
+    """One selection and a page of its image ids, in the order the command chose them."""
+    return service.get_selection(session, name, offset=offset, limit=limit)
+
+
+@router.delete("/v1/selections/{name:path}", status_code=204, dependencies=WRITE)
+def remove_selection(name: NameParam, session: SessionDep) -> None:
+    """Delete a selection (its images stay)."""
+    if not delete_selection(session, name):
+        raise SelectionNotFound(f"no selection named {name!r}")

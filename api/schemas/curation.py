@@ -1,0 +1,94 @@
+"""Curation bodies: the commands' requests, their reports, selections and scores."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
+
+
+class DiverseRequest(BaseModel):
+    n: int = Field(ge=1, le=1_000_000, description="How many pictures to pick.")
+    name: str | None = Field(
+        default=None, max_length=160, pattern=NAME_PATTERN, description="Default diverse-N."
+    )
+
+
+class DensityRequest(BaseModel):
+    n: int = Field(ge=1, le=1_000_000)
+    name: str | None = Field(default=None, max_length=160, pattern=NAME_PATTERN)
+    k: int = Field(default=10, ge=1, le=100, description="Neighbours of the density estimate.")
+
+
+class ClustersRequest(BaseModel):
+    k: int = Field(ge=2, le=10_000)
+    name: str | None = Field(default=None, max_length=160, pattern=NAME_PATTERN)
+    seed: int = 0
+
+
+class SplitsRequest(BaseModel):
+    ratios: list[float] = Field(default=[0.8, 0.1, 0.1], min_length=1, max_length=10)
+    names: list[str] | None = Field(default=None, description="One per ratio; default train, val, test.")
+    name: str = Field(default="split", max_length=160, pattern=NAME_PATTERN)
+    seed: int = 0
+    retake_cosine: float | None = Field(
+        default=None, ge=-1.0, le=1.0, description="CLS cosine of retakes kept together (default 0.9)."
+    )
+
+
+class SelectionRef(BaseModel):
+    name: str
+    count: int
+    label: str | None = None
+
+
+class CurationReport(BaseModel):
+    """The selections written, and the command's figures (coverage, leaks, time...)."""
+
+    model_config = {"extra": "allow"}
+
+    selections: list[SelectionRef]
+
+
+class SelectionInfo(BaseModel):
+    name: str
+    method: str
+    count: int
+    params: dict[str, Any] = Field(description="how it was made: the command's arguments and figures")
+    created_at: str
+
+
+class SelectionImage(BaseModel):
+    id: int
+    score: float | None
+
+
+class SelectionDetail(SelectionInfo):
+    images: list[SelectionImage]
+
+
+class SelectionList(BaseModel):
+    selections: list[SelectionInfo]
+
+
+class SelectionCreate(BaseModel):
+    name: str = Field(max_length=160, pattern=NAME_PATTERN)
+    ids: list[int] = Field(min_length=1, max_length=1_000_000, description="Image ids, in order.")
+    method: Literal["lasso", "manual"] = "manual"
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="How it was made (e.g. the lasso polygon)."
+    )
+
+
+class ScoredImage(BaseModel):
+    id: int
+    uniqueness: float
+    typicality: float
+
+
+class ScorePage(BaseModel):
+    total: int
+    order: str
+    images: list[ScoredImage]
