@@ -37,7 +37,7 @@ NameParam = Annotated[str, Path(max_length=200)]
 def diverse(body: DiverseRequest, settings: SettingsDep) -> dict[str, Any]:
     """A diverse subset of `n` pictures (k-center greedy on CLS, copies counted once), with its
     coverage and a random subset's."""
-    return service.diverse(settings, body.n, body.name)
+    return service.diverse(settings, body.n, body.name, refine=body.refine)
 
 
 @router.post("/v1/curation/typical", response_model=CurationReport, dependencies=WRITE)

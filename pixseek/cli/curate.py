@@ -40,13 +40,20 @@ def curate_command() -> None:
 @curate_command.command("diverse")
 @click.argument("n", type=int)
 @click.option("--name", default=None, help="The selection's name (default diverse-N).")
+@click.option(
+    "--refine",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Steps moving each pick to the middle of the region it covers (0: pure k-center greedy).",
+)
 @json_option
 @handle_errors
-def diverse_command(n: int, name: str | None, as_json: bool) -> None:
+def diverse_command(n: int, name: str | None, refine: int, as_json: bool) -> None:
     """N pictures that cover the collection (k-center greedy on CLS; copies counted once)."""
     from pixseek.search.curation import service
 
-    result = service.diverse(_settings(), n, name)
+    result = service.diverse(_settings(), n, name, refine=refine)
     extra = f"coverage {result['coverage']:.4f} (random {result['random_coverage']:.4f}; lower covers better)"
     _report(result, as_json, extra)
 

@@ -41,6 +41,35 @@ def k_center(vectors: np.ndarray, n: int, block: int = 65_536) -> tuple[np.ndarr
     return np.asarray(chosen, dtype=np.int64), float(nearest.max())
 
 
+def refine_medoids(vectors: np.ndarray, chosen: np.ndarray, steps: int = 1) -> np.ndarray:
+    """Each chosen row replaced by the row nearest the mean of the rows it covers (its cell).
+
+    k-center greedy places its picks at the edges (it takes the farthest row each time), so
+    alone it covers the bulk of a collection no better than random picks (mean distance,
+    docs/benchmarks.md); one such step keeps one pick per region and moves it to the
+    region's middle. Returns the rows (the same count), in the order of their cells.
+    """
+    chosen = np.asarray(chosen, dtype=np.int64)
+    for _ in range(steps):
+        index = faiss.IndexFlatIP(vectors.shape[1])
+        index.add(np.ascontiguousarray(vectors[chosen], dtype=np.float32))
+        _, cell = index.search(np.ascontiguousarray(vectors, dtype=np.float32), 1)
+        cell = cell[:, 0]
+        means = np.zeros((len(chosen), vectors.shape[1]), dtype=np.float64)
+        np.add.at(means, cell, vectors)
+        sims = np.einsum("ij,ij->i", vectors, means[cell].astype(np.float32))
+        # The best row of each cell: sort by (cell, -similarity), take each cell's first.
+        order = np.lexsort((-sims, cell))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = cell[order][1:] != cell[order][:-1]
+        moved = chosen.copy()
+        moved[cell[order][first]] = order[first]  # a cell no row falls in keeps its pick
+        if np.array_equal(moved, chosen):
+            break
+        chosen = moved
+    return chosen
+
+
 def _dot(vectors: np.ndarray, v: np.ndarray, block: int) -> np.ndarray:
     out = np.empty(len(vectors), dtype=np.float32)
     for start in range(0, len(vectors), block):

@@ -67,24 +67,28 @@ def _spread(coll: Collection, per_rep: np.ndarray, reps: np.ndarray) -> np.ndarr
     return full[coll.rep]
 
 
-def diverse(settings: Settings, n: int, name: str | None = None) -> dict[str, Any]:
-    """A diverse subset of `n` pictures by k-center greedy on CLS (copies counted once)."""
-    if n < 1:
-        raise InvalidRequest("n must be at least 1")
+def diverse(settings: Settings, n: int, name: str | None = None, refine: int = 1) -> dict[str, Any]:
+    """A diverse subset of `n` pictures by k-center greedy on CLS (copies counted once), each
+    pick then moved to the middle of the region it covers (`refine` steps; 0: pure greedy)."""
+    if n < 1 or not 0 <= refine <= 20:
+        raise InvalidRequest("n must be at least 1 and refine between 0 and 20")
     name = check_name(name or f"diverse-{n}")
     started = time.perf_counter()
     coll = _collection(settings)
     reps = coll.reps
-    local, radius = algorithms.k_center(coll.vectors[reps], n)
-    chosen = reps[local]
+    pictures = coll.vectors[reps]
+    greedy, radius = algorithms.k_center(pictures, n)
+    chosen = reps[algorithms.refine_medoids(pictures, greedy, steps=refine)] if refine else reps[greedy]
     rng = np.random.default_rng(0)
     baseline = reps[rng.choice(len(reps), size=len(chosen), replace=False)]
     report = {
         "n": n,
+        "refine": refine,
         "images": len(coll),
         "pictures": len(reps),
-        "radius": round(radius, 6),
+        "greedy_radius": round(radius, 6),
         "coverage": round(algorithms.coverage(coll.vectors, chosen), 6),
+        "greedy_coverage": round(algorithms.coverage(coll.vectors, reps[greedy]), 6),
         "random_coverage": round(algorithms.coverage(coll.vectors, baseline), 6),
         "seconds": round(time.perf_counter() - started, 3),
     }
