@@ -14,6 +14,12 @@ class DiverseRequest(BaseModel):
     name: str | None = Field(
         default=None, max_length=160, pattern=NAME_PATTERN, description="Default diverse-N."
     )
+    refine: int = Field(
+        default=1,
+        ge=0,
+        le=20,
+        description="Steps moving each pick to the middle of its region (0: pure greedy).",
+    )
 
 
 class DensityRequest(BaseModel):
