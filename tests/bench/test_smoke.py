@@ -65,6 +65,7 @@ GROUPS: dict[str, dict[str, list[str]]] = {
         "bench.models": SMOKE,
         "bench.thumbnails.run": SMOKE,
         "bench.backup": SMOKE,
+        "bench.curate": SMOKE,
     },
 }
 SLOW_GROUPS = {"train", "serve"}
@@ -409,3 +410,11 @@ def test_thumbnails_smoke(smoke: Any) -> None:
     report = json.loads(out[: out.index("\nwritten to ")])
     assert report["images"] == 3
     assert report["thumbs_256_ms_per_image"] > 0 and report["ratio_256_768"] > 0
+
+
+@_group("bench.curate")
+def test_curate_smoke(smoke: Any) -> None:
+    out = smoke("bench.curate")["stdout"]
+    assert re.search(r"N=20: diverse [\d.]+, kcenter_greedy [\d.]+, random [\d.]+, kmeans_medoids", out), out
+    assert "leaked_planted_pairs 0, leaked_linked_pairs 0" in out
+    assert re.search(r"split +3,000 images", out), out
