@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 from sqlalchemy import select
 
 from pixseek.access.scopes import Scope
@@ -15,6 +17,8 @@ from pixseek.api.schemas.curation import (
     CurationReport,
     DensityRequest,
     DiverseRequest,
+    MapRequest,
+    MapSummary,
     ScorePage,
     SelectionCreate,
     SelectionDetail,
@@ -27,6 +31,7 @@ from pixseek.index.catalog.images import SEARCHABLE, Image
 from pixseek.index.catalog.selections import delete_selection, save_selection
 from pixseek.search.curation import service
 from pixseek.search.curation.errors import SelectionNotFound
+from pixseek.search.curation.map import build_map, current_map
 
 router = APIRouter(tags=["curation"], dependencies=[requires(Scope.SEARCH)])
 WRITE = [requires(Scope.INGEST)]
@@ -80,6 +85,21 @@ def scores(
 ) -> dict[str, Any]:
     """Images by uniqueness or typicality, highest first (run typical or unusual first)."""
     return service.scores(session, order, limit=limit, offset=offset)
+
+
+@router.post("/v1/curation/map", response_model=MapSummary, dependencies=WRITE)
+def compute_map(body: MapRequest, settings: SettingsDep) -> dict[str, Any]:
+    """Compute the map of the current index generation now (t-SNE takes minutes at 50k images:
+    run `pixseek curate map` for large collections) and cache it."""
+    return build_map(settings, body.method)
+
+
+@router.get("/v1/curation/map")
+def get_map(settings: SettingsDep) -> Response:
+    """The cached map: per image (same order in every list) its id, x and y in [0, 1], cluster,
+    duplicate group (-1: none) and top tag (an index into `tags`, -1: none); `stale` when the
+    index changed since. 404 `map_not_ready` before the first."""
+    return Response(json.dumps(current_map(settings), separators=(",", ":")), media_type="application/json")
 
 
 @router.get("/v1/selections", response_model=SelectionList)

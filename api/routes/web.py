@@ -138,6 +138,14 @@ def duplicates_page(request: Request) -> Response:
     return _render(request, "duplicates.html", principal, page="duplicates")
 
 
+@router.get("/map", response_class=HTMLResponse)
+def map_page(request: Request) -> Response:
+    principal = _page_principal(request)
+    if principal is None:
+        return _to_login(request)
+    return _render(request, "map.html", principal, page="map")
+
+
 @router.get("/ingest", response_class=HTMLResponse)
 def ingest_page(request: Request, settings: SettingsDep) -> Response:
     principal = _page_principal(request)

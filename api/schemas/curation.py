@@ -98,3 +98,16 @@ class ScorePage(BaseModel):
     total: int
     order: str
     images: list[ScoredImage]
+
+
+class MapRequest(BaseModel):
+    method: Literal["tsne", "pca"] | None = Field(
+        default=None, description="Default: t-SNE up to 50,000 images when openTSNE is installed, else PCA."
+    )
+
+
+class MapSummary(BaseModel):
+    generation: int
+    method: str
+    count: int
+    seconds: float

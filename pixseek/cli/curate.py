@@ -174,3 +174,26 @@ def selections_command(name: str | None, delete: bool, limit: int, as_json: bool
     for image in document["images"]:
         score = "" if image["score"] is None else f"  {image['score']:.4f}"
         click.echo(f"  [{image['id']}]{score}")
+
+
+@curate_command.command("map")
+@click.option(
+    "--method",
+    type=click.Choice(("tsne", "pca")),
+    default=None,
+    help="Layout (default: t-SNE up to 50,000 images when openTSNE is installed, else PCA).",
+)
+@json_option
+@handle_errors
+def map_command(method: str | None, as_json: bool) -> None:
+    """Compute the map of the collection the web UI shows (/map), for the current index generation."""
+    from pixseek.search.curation.map import build_map
+
+    result = build_map(_settings(), method)
+    if as_json:
+        emit(result)
+    else:
+        click.echo(
+            f"map of generation {result['generation']}: {result['count']} images by {result['method']} "
+            f"in {result['seconds']} s"
+        )

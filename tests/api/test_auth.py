@@ -62,6 +62,8 @@ SCOPES: dict[tuple[str, str], Scope] = {
     ("POST", "/v1/curation/clusters"): Scope.INGEST,
     ("POST", "/v1/curation/splits"): Scope.INGEST,
     ("GET", "/v1/curation/scores"): Scope.SEARCH,
+    ("POST", "/v1/curation/map"): Scope.INGEST,
+    ("GET", "/v1/curation/map"): Scope.SEARCH,
     ("GET", "/v1/selections"): Scope.SEARCH,
     ("POST", "/v1/selections"): Scope.INGEST,
     ("GET", "/v1/selections/{name:path}"): Scope.SEARCH,
