@@ -11,7 +11,7 @@ import warnings
 
 import faiss
 import numpy as np
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 _PCA_DIM = 64
@@ -55,9 +55,17 @@ def refine_medoids(vectors: np.ndarray, chosen: np.ndarray, steps: int = 1) -> n
         index.add(np.ascontiguousarray(vectors[chosen], dtype=np.float32))
         _, cell = index.search(np.ascontiguousarray(vectors, dtype=np.float32), 1)
         cell = cell[:, 0]
-        means = np.zeros((len(chosen), vectors.shape[1]), dtype=np.float64)
-        np.add.at(means, cell, vectors)
-        sims = np.einsum("ij,ij->i", vectors, means[cell].astype(np.float32))
+        # Each cell's summed vector as one sparse (cells x rows) product: no (rows x dim) temporary.
+        members = csr_matrix(
+            (np.ones(len(cell), dtype=np.float32), (cell, np.arange(len(cell)))),
+            shape=(len(chosen), len(cell)),
+        )
+        means = np.asarray(members @ vectors, dtype=np.float32)
+        sims = np.empty(len(vectors), dtype=np.float32)
+        step = max(1024, (1 << 24) // max(len(chosen), 1))  # rows x cells floats: <= 64 MB a block
+        for start in range(0, len(vectors), step):
+            block = vectors[start : start + step] @ means.T
+            sims[start : start + step] = block[np.arange(len(block)), cell[start : start + step]]
         # The best row of each cell: sort by (cell, -similarity), take each cell's first.
         order = np.lexsort((-sims, cell))
         first = np.ones(len(order), dtype=bool)
