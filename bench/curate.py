@@ -23,8 +23,13 @@ peak memory is its own): seconds and the peak resident memory above the loaded v
 one medoid step), density (10 neighbours), k-means (k=100, with the assignment of every
 image), split (retake kNN, components, assignment). SQL reads and writes are not included.
 
+Map layouts (`--map N`): PCA and PCA-50 then t-SNE (openTSNE) on N vectors with local
+structure (40 clusters, each a 4-dimensional Gaussian in its own subspace): seconds and the
+share of each image's 10 nearest neighbours (cosine) that are among its 10 nearest on the
+map, over 2,000 sampled images.
+
 `--smoke`: 1,500 vectors of 64 dimensions, N 20 and 50, scale 3,000 in
-this process: seconds.
+this process, a map of 60: seconds.
 """
 
 from __future__ import annotations
@@ -136,6 +141,38 @@ def quality(n: int, dim: int, sizes: list[int], exact_limit: int) -> dict[str, A
     return out
 
 
+def manifold_library(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """`n` vectors with neighbourhoods worth keeping: 40 clusters, each a 4-dimensional
+    Gaussian in its own random subspace plus a little isotropic noise."""
+    rng = np.random.default_rng(seed)
+    clusters = 40
+    label = rng.integers(0, clusters, n)
+    centres = _unit(rng.standard_normal((clusters, dim)))
+    bases = rng.standard_normal((clusters, 4, dim)).astype(np.float32) / np.sqrt(dim)
+    local = rng.standard_normal((n, 4)).astype(np.float32) * 1.5
+    noise = rng.standard_normal((n, dim)).astype(np.float32) * (0.05 / np.sqrt(dim))
+    return _unit(centres[label] + np.einsum("nk,nkd->nd", local, bases[label]) + noise)
+
+
+def map_layouts(sizes: list[int], dim: int) -> list[dict[str, Any]]:
+    """Time and neighbourhood preservation (10-NN kept on the map) of each layout."""
+    from pixseek.search.curation.projection import neighbourhood_kept, project
+
+    rows = []
+    for n in sizes:
+        vectors = manifold_library(n, dim)
+        for method in ("pca", "tsne"):
+            started = time.perf_counter()
+            xy = project(vectors, method)
+            seconds = time.perf_counter() - started
+            kept = neighbourhood_kept(vectors, xy, k=10, sample=2000)
+            rows.append(
+                {"images": n, "method": method, "seconds": round(seconds, 1), "kept_10nn": round(kept, 3)}
+            )
+            say(json.dumps(rows[-1]) + "\n")
+    return rows
+
+
 def run_job(path: Path, job: str, exact_limit: int) -> dict[str, Any]:
     """One job over the vectors in `path`, in this (fresh) process: seconds and extra peak memory."""
     vectors = np.load(path)
@@ -194,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--size", type=int, action="append", help="subset sizes N (default 100, 1000)")
     parser.add_argument("--scale", type=int, action="append", help="sizes of the scale runs (default 100000)")
+    parser.add_argument(
+        "--map", type=int, action="append", help="sizes of the map layout runs (default none)"
+    )
     parser.add_argument("--exact-limit", type=int, default=20_000)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--job", choices=JOBS, help=argparse.SUPPRESS)
@@ -205,9 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.smoke:
         args.n, args.dim, args.size, args.scale, args.exact_limit = 1500, 64, [20, 50], [3000], 1000
+        args.map = [60]
     report = {
         "quality": quality(args.n, args.dim, args.size or [100, 1000], args.exact_limit),
         "scale": scale(args.scale or [100_000], args.dim, args.exact_limit, in_process=args.smoke),
+        "map": map_layouts(args.map or [], args.dim),
     }
     with output_dir(args.smoke) as folder:
         write_json("curate.json", report, folder)
@@ -223,6 +265,11 @@ def _table(report: dict[str, Any]) -> str:
     for size, row in q["coverage"].items():
         lines.append(f"  N={size}: " + ", ".join(f"{k} {v}" for k, v in row.items()))
     lines.append("split 80/10/10: " + ", ".join(f"{k} {v}" for k, v in q["split"].items()))
+    for row in report["map"]:
+        lines.append(
+            f"  map {row['method']:4s} {row['images']:>9,d} images {row['seconds']:>8.1f} s"
+            f"  10-NN kept {row['kept_10nn']}"
+        )
     for row in report["scale"]:
         lines.append(
             f"  {row['job']:8s} {row['images']:>9,d} images {row['seconds']:>8.2f} s"

@@ -22,7 +22,7 @@ _SAMPLE = 100_000  # rows a PCA is trained on
 def pca(vectors: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
     """`vectors` projected on their `dim` principal axes (trained on at most 100k rows)."""
     n, width = vectors.shape
-    dim = min(dim, width)
+    dim = max(1, min(dim, width, n - 1))  # faiss's PCA gives at most as many axes as rows
     rng = np.random.default_rng(seed)
     sample = vectors if n <= _SAMPLE else vectors[np.sort(rng.choice(n, _SAMPLE, replace=False))]
     matrix = faiss.PCAMatrix(width, dim)
@@ -51,7 +51,8 @@ def project(
         from openTSNE import TSNE
 
         reduced = pca(vectors, 50, seed)
-        jobs = threads or max(1, min(8, os.cpu_count() or 1))
+        # One thread below 20k points: openTSNE's threads cost more than they save there.
+        jobs = threads or (1 if n < 20_000 else max(1, min(8, os.cpu_count() or 1)))
         embedding = TSNE(
             n_components=2,
             perplexity=min(30.0, (n - 1) / 3.0),

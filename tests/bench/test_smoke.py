@@ -418,3 +418,4 @@ def test_curate_smoke(smoke: Any) -> None:
     assert re.search(r"N=20: diverse [\d.]+, kcenter_greedy [\d.]+, random [\d.]+, kmeans_medoids", out), out
     assert "leaked_planted_pairs 0, leaked_linked_pairs 0" in out
     assert re.search(r"split +3,000 images", out), out
+    assert re.search(r"map tsne +60 images .* 10-NN kept [\d.]+", out), out
