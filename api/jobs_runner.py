@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from pixseek.core.broker import celery_for
 from pixseek.core.errors import BrokerUnavailable
@@ -15,6 +16,7 @@ from pixseek.ingest.planning import create_job
 from pixseek.ingest.run import run_ingest
 from pixseek.ingest.signatures import BACKFILL_TASK, backfill_signatures
 from pixseek.media.sources import open_source
+from pixseek.search.curation.jobs import create_curation_job, run_curation_job
 from pixseek.search.duplicates.jobs import DETECT_TASK, create_detection_job, run_detection_job
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,22 @@ class JobRunner:
         else:
             self._send_detection(job_id, full)
         return job_id
+
+    def submit_curation(self, command: str, params: dict[str, Any]) -> str:
+        """Start a curation command or the map on this process's job thread; returns the job id.
+
+        Also with a broker: the commands read only the catalog and write selections or the
+        map cache under this process's data dir (no Celery task runs them yet).
+        """
+        job_id = create_curation_job(self.settings, command, params)
+        self._pool.submit(self._run_curation, job_id)
+        return job_id
+
+    def _run_curation(self, job_id: str) -> None:
+        try:
+            run_curation_job(self.settings, job_id)
+        except Exception:
+            log.exception("curation.job_failed job=%s", job_id)
 
     def _send_detection(self, job_id: str, full: bool) -> None:
         # Any worker can read the buckets; the comparison goes to the index writer's queue,

@@ -7,13 +7,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
-from pixseek.api.deps import SessionDep, SettingsDep
+from pixseek.api.deps import RunnerDep, SessionDep, SettingsDep
 from pixseek.api.schemas.curation import (
     ClustersRequest,
+    CurationJobRequest,
     CurationReport,
     DensityRequest,
     DiverseRequest,
@@ -26,8 +28,10 @@ from pixseek.api.schemas.curation import (
     SelectionList,
     SplitsRequest,
 )
+from pixseek.api.schemas.jobs import JobInfo
 from pixseek.core.errors import InvalidRequest
 from pixseek.index.catalog.images import SEARCHABLE, Image
+from pixseek.index.catalog.jobs import job_progress
 from pixseek.index.catalog.selections import delete_selection, save_selection
 from pixseek.search.curation import service
 from pixseek.search.curation.errors import SelectionNotFound
@@ -74,6 +78,33 @@ def splits(body: SplitsRequest, settings: SettingsDep) -> dict[str, Any]:
         retake_cosine=body.retake_cosine,
         split_names=body.names,
     )
+
+
+REQUESTS: dict[str, type[BaseModel]] = {
+    "diverse": DiverseRequest,
+    "typical": DensityRequest,
+    "unusual": DensityRequest,
+    "clusters": ClustersRequest,
+    "splits": SplitsRequest,
+    "map": MapRequest,
+}
+# The service's argument names where a body's differ.
+RENAMED = {"splits": {"names": "split_names"}}
+
+
+@router.post("/v1/curation/jobs", response_model=JobInfo, status_code=202, dependencies=WRITE)
+def start_job(body: CurationJobRequest, session: SessionDep, runner: RunnerDep) -> JobInfo:
+    """Run a command (or compute the map) as a job: answers 202 at once; follow it with
+    `GET /v1/jobs/{job_id}` (`done` of `total`, `curation.step`, then `curation.report`) and
+    stop it with `POST /v1/jobs/{job_id}/cancel`."""
+    try:
+        checked = REQUESTS[body.command].model_validate(body.params)
+    except ValidationError as exc:
+        raise InvalidRequest(f"params of {body.command}: {exc.errors(include_url=False)}") from exc
+    renames = RENAMED.get(body.command, {})
+    params = {renames.get(k, k): v for k, v in checked.model_dump().items()}
+    job_id = runner.submit_curation(body.command, params)
+    return JobInfo(**job_progress(session, job_id).as_dict())
 
 
 @router.get("/v1/curation/scores", response_model=ScorePage)

@@ -111,3 +111,10 @@ class MapSummary(BaseModel):
     method: str
     count: int
     seconds: float
+
+
+class CurationJobRequest(BaseModel):
+    """One command as a job: `params` are its request body's fields (as the command's own route)."""
+
+    command: Literal["diverse", "typical", "unusual", "clusters", "splits", "map"]
+    params: dict[str, Any] = Field(default_factory=dict)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -37,7 +39,8 @@ class JobInfo(BaseModel):
     job_id: str
     kind: str = Field(
         description="ingest, enrich (what follows an ingest: whole-picture patches, thumbnails, "
-        "signatures), duplicates (a detection run) or ocr (text in images)"
+        "signatures), duplicates (a detection run), ocr (text in images) or curation (a curation "
+        "command or the map)"
     )
     bucket: str = Field(description="The ingested bucket; empty for detection and OCR, which span all")
     status: str = Field(description="queued, running, done, failed or cancelled")
@@ -53,6 +56,10 @@ class JobInfo(BaseModel):
     detection: DetectionInfo | None = Field(description="What a detection job found, once done")
     ocr: OcrInfo | None = Field(default=None, description="An OCR job's counts so far")
     enrich: EnrichInfo | None = Field(default=None, description="An enrich job's counts so far")
+    curation: dict[str, Any] | None = Field(
+        default=None,
+        description="A curation job's `command`, `params`, `step` and, once done, its `report`",
+    )
     created_at: str | None
     finished_at: str | None
 

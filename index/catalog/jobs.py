@@ -44,6 +44,7 @@ class JobKind(enum.StrEnum):
     OCR = "ocr"  # read the text of images that lack it (after an ingest, when OCR is on)
     ENRICH = "enrich"  # whole-picture patches, thumbnails, signatures (after an ingest)
     REINDEX = "reindex"  # embed the catalog with another model beside the served one, then switch
+    CURATION = "curation"  # a curation command or the map (search/curation/jobs.py)
 
 
 class Job(Base):
@@ -238,6 +239,8 @@ class JobProgress:
         for an enrich job, the images it enriched so far."""
         if self.kind == JobKind.ENRICH:
             return int((self.summary or {}).get("images", 0))
+        if self.kind == JobKind.CURATION:
+            return int((self.summary or {}).get("done", 0))
         # The job row is read before the counts, and on SQLite each SELECT may see a newer
         # commit: a plan committed in between shows pending rows of a job whose total is
         # still 0. Pending only shrinks once the total is set, so clamping at 0 is exact.
@@ -254,6 +257,13 @@ class JobProgress:
     def ocr(self) -> dict[str, Any] | None:
         """An OCR job's counts so far (images, with_text, words, unread); None for other kinds."""
         if self.kind != JobKind.OCR:
+            return None
+        return dict(self.summary or {})
+
+    @property
+    def curation(self) -> dict[str, Any] | None:
+        """A curation job's command, step and, once done, its report; None for other kinds."""
+        if self.kind != JobKind.CURATION:
             return None
         return dict(self.summary or {})
 
@@ -282,6 +292,7 @@ class JobProgress:
             "detection": self.detection,
             "ocr": self.ocr,
             "enrich": self.enrich,
+            "curation": self.curation,
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
         }

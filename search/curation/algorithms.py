@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 import faiss
 import numpy as np
@@ -17,8 +18,17 @@ from scipy.sparse.csgraph import connected_components
 _PCA_DIM = 64
 _NPROBE = 8
 
+# Called as tick(done, total, step) every few steps: progress, and the place a cancel stops a job.
+Tick = Callable[[int, int, str], None]
 
-def k_center(vectors: np.ndarray, n: int, block: int = 65_536) -> tuple[np.ndarray, float]:
+
+def quiet(done: int, total: int, step: str) -> None:
+    return None
+
+
+def k_center(
+    vectors: np.ndarray, n: int, block: int = 65_536, tick: Tick = quiet
+) -> tuple[np.ndarray, float]:
     """`n` rows chosen by farthest-point (k-center greedy) on cosine distance: the first is
     the row nearest the mean, each next one the row farthest from all chosen so far.
 
@@ -34,7 +44,9 @@ def k_center(vectors: np.ndarray, n: int, block: int = 65_536) -> tuple[np.ndarr
     first = int(np.argmax(_dot(vectors, mean, block)))
     chosen = [first]
     nearest = 1.0 - _dot(vectors, vectors[first], block)
-    for _ in range(1, n):
+    for i in range(1, n):
+        if i % 16 == 0:
+            tick(i, n, "k-center greedy")
         pick = int(np.argmax(nearest))
         chosen.append(pick)
         np.minimum(nearest, 1.0 - _dot(vectors, vectors[pick], block), out=nearest)
@@ -94,7 +106,13 @@ def coverage(vectors: np.ndarray, chosen: np.ndarray) -> float:
 
 
 def knn(
-    vectors: np.ndarray, k: int, *, exact_limit: int = 20_000, batch: int = 4_096, seed: int = 0
+    vectors: np.ndarray,
+    k: int,
+    *,
+    exact_limit: int = 20_000,
+    batch: int = 4_096,
+    seed: int = 0,
+    tick: Tick = quiet,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's `k` nearest other rows: (similarities (N, k), rows (N, k); -1 where fewer).
 
@@ -119,6 +137,7 @@ def knn(
     sims = np.full((n, k), np.nan, dtype=np.float32)
     rows = np.full((n, k), -1, dtype=np.int64)
     for start in range(0, n, batch):
+        tick(start, n, "nearest neighbours")
         stop = min(n, start + batch)
         queries = np.ascontiguousarray(vectors[start:stop], dtype=np.float32)
         _, labels = index.search(queries, want)

@@ -28,6 +28,7 @@ from pixseek.index.catalog.duplicates import DuplicateGroup, DuplicateMember, Gr
 from pixseek.index.catalog.tags import ImageTag
 from pixseek.index.vectors.store import IndexStore
 from pixseek.search.curation import algorithms, projection
+from pixseek.search.curation.algorithms import Tick
 from pixseek.search.curation.collection import load
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,9 @@ def _generation(settings: Settings) -> int:
     return IndexStore(settings.index_dir).current_generation() or 0
 
 
-def build_map(settings: Settings, method: str | None = None, tsne_max: int = TSNE_MAX) -> dict[str, Any]:
+def build_map(
+    settings: Settings, method: str | None = None, tsne_max: int = TSNE_MAX, progress: Tick | None = None
+) -> dict[str, Any]:
     """Compute the map of the current generation and cache it; a summary (method, count, seconds)."""
     if method is not None and method not in projection.METHODS:
         raise InvalidRequest(f"method must be one of {', '.join(projection.METHODS)}")
@@ -70,7 +73,10 @@ def build_map(settings: Settings, method: str | None = None, tsne_max: int = TSN
                 group[row] = int(group_id)
         tags, tag = _top_tags(session, coll.ids)
     chosen = method or ("tsne" if n <= tsne_max and projection.tsne_available() else "pca")
-    xy = projection.project(coll.vectors, chosen)
+    tick = progress or algorithms.quiet
+    tick(0, 100, f"layout ({chosen})")
+    xy = projection.project(coll.vectors, chosen, tick=tick)
+    tick(95, 100, "clusters")
     k = max(2, min(24, round(math.sqrt(n / 4))))
     _, cluster = (
         algorithms.kmeans(coll.vectors, min(k, n), seed=0) if n >= 2 else (None, np.zeros(n, np.int64))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 import faiss
 import numpy as np
@@ -30,6 +31,17 @@ def pca(vectors: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
     return np.asarray(matrix.apply(np.ascontiguousarray(vectors, dtype=np.float32)), dtype=np.float32)
 
 
+def _progress(tick: Callable[[int, int, str], None]) -> Callable[..., bool]:
+    seen = [0]
+
+    def callback(iteration: int, error: float, embedding: object) -> bool:
+        seen[0] += 25
+        tick(5 + min(90, seen[0] * 90 // 750), 100, "t-SNE")
+        return False  # never stop early: a cancel raises from `tick`
+
+    return callback
+
+
 def tsne_available() -> bool:
     try:
         import openTSNE  # noqa: F401
@@ -39,7 +51,11 @@ def tsne_available() -> bool:
 
 
 def project(
-    vectors: np.ndarray, method: str = "tsne", seed: int = 0, threads: int | None = None
+    vectors: np.ndarray,
+    method: str = "tsne",
+    seed: int = 0,
+    threads: int | None = None,
+    tick: Callable[[int, int, str], None] | None = None,
 ) -> np.ndarray:
     """(N, 2) float32 coordinates, scaled into [0, 1] on both axes (a square aspect kept)."""
     if method not in METHODS:
@@ -61,6 +77,9 @@ def project(
             n_jobs=jobs,
             random_state=seed,
             verbose=False,
+            # 250 early-exaggeration and 500 normal iterations: progress 5..95 of 100.
+            callbacks=None if tick is None else _progress(tick),
+            callbacks_every_iters=25,
         ).fit(reduced)
         xy = np.asarray(embedding, dtype=np.float32)
     else:

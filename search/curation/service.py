@@ -33,6 +33,7 @@ from pixseek.index.catalog.selections import (
 )
 from pixseek.index.catalog.tags import ImageTag
 from pixseek.search.curation import algorithms
+from pixseek.search.curation.algorithms import Tick
 from pixseek.search.curation.collection import Collection, load
 from pixseek.search.curation.errors import SelectionNotFound
 from pixseek.search.duplicates.candidates import cls_candidates
@@ -67,7 +68,9 @@ def _spread(coll: Collection, per_rep: np.ndarray, reps: np.ndarray) -> np.ndarr
     return full[coll.rep]
 
 
-def diverse(settings: Settings, n: int, name: str | None = None, refine: int = 1) -> dict[str, Any]:
+def diverse(
+    settings: Settings, n: int, name: str | None = None, refine: int = 1, progress: Tick | None = None
+) -> dict[str, Any]:
     """A diverse subset of `n` pictures by k-center greedy on CLS (copies counted once), each
     pick then moved to the middle of the region it covers (`refine` steps; 0: pure greedy)."""
     if n < 1 or not 0 <= refine <= 20:
@@ -77,7 +80,9 @@ def diverse(settings: Settings, n: int, name: str | None = None, refine: int = 1
     coll = _collection(settings)
     reps = coll.reps
     pictures = coll.vectors[reps]
-    greedy, radius = algorithms.k_center(pictures, n)
+    tick = progress or algorithms.quiet
+    greedy, radius = algorithms.k_center(pictures, n, tick=tick)
+    tick(n, n, "medoid step")
     chosen = reps[algorithms.refine_medoids(pictures, greedy, steps=refine)] if refine else reps[greedy]
     rng = np.random.default_rng(0)
     baseline = reps[rng.choice(len(reps), size=len(chosen), replace=False)]
@@ -99,7 +104,13 @@ def diverse(settings: Settings, n: int, name: str | None = None, refine: int = 1
 
 
 def density(
-    settings: Settings, n: int, *, unusual: bool, name: str | None = None, k: int = 10
+    settings: Settings,
+    n: int,
+    *,
+    unusual: bool,
+    name: str | None = None,
+    k: int = 10,
+    progress: Tick | None = None,
 ) -> dict[str, Any]:
     """Score every image (typicality and uniqueness, stored) and select the `n` most typical or unusual."""
     if n < 1 or not 1 <= k <= 100:
@@ -109,7 +120,9 @@ def density(
     started = time.perf_counter()
     coll = _collection(settings)
     reps = coll.reps
-    sims, _ = algorithms.knn(coll.vectors[reps], k, exact_limit=settings.duplicates.exact_limit)
+    tick = progress or algorithms.quiet
+    sims, _ = algorithms.knn(coll.vectors[reps], k, exact_limit=settings.duplicates.exact_limit, tick=tick)
+    tick(len(reps), len(reps), "saving")
     typical, unique = algorithms.density(sims)
     score = unique if unusual else typical
     top = np.argsort(-score, kind="stable")[:n]
@@ -151,7 +164,9 @@ def _labels(session: Session, ids: np.ndarray, clusters: np.ndarray, k: int) -> 
     return out
 
 
-def clusters(settings: Settings, k: int, name: str | None = None, seed: int = 0) -> dict[str, Any]:
+def clusters(
+    settings: Settings, k: int, name: str | None = None, seed: int = 0, progress: Tick | None = None
+) -> dict[str, Any]:
     """`k` clusters by spherical k-means over the pictures, each a selection `<name>/<nn>-<label>`."""
     if not 2 <= k <= 10_000:
         raise InvalidRequest("k must be between 2 and 10000")
@@ -159,7 +174,10 @@ def clusters(settings: Settings, k: int, name: str | None = None, seed: int = 0)
     started = time.perf_counter()
     coll = _collection(settings)
     reps = coll.reps
+    tick = progress or algorithms.quiet
+    tick(0, 2, "k-means")
     centroids, per_rep = algorithms.kmeans(coll.vectors[reps], k, seed=seed)
+    tick(1, 2, "labels")
     labels = _spread(coll, per_rep, reps)
     k = len(centroids)
     with session_scope(settings) as session:
@@ -195,6 +213,7 @@ def splits(
     seed: int = 0,
     retake_cosine: float | None = None,
     split_names: list[str] | None = None,
+    progress: Tick | None = None,
 ) -> dict[str, Any]:
     """Train/val/test (by `ratios`) where no duplicate group, pair or cluster of retakes straddles two splits.
 
@@ -211,7 +230,9 @@ def splits(
         check_name(f"{name}/{label}")
     threshold = settings.duplicates.similar_threshold if retake_cosine is None else retake_cosine
     started = time.perf_counter()
+    tick = progress or algorithms.quiet
     coll = _collection(settings)
+    tick(0, 3, "retakes")
     retakes, _ = cls_candidates(
         coll.vectors,
         k=settings.duplicates.knn,
@@ -220,6 +241,7 @@ def splits(
         batch=settings.duplicates.memory_mb * 16,
     )
     pairs = np.concatenate([coll.pairs, retakes]) if len(retakes) else coll.pairs
+    tick(1, 3, "units")
     units = algorithms.components(len(coll), pairs)
     split = algorithms.assign_splits(units, ratios, seed)
     random = algorithms.random_splits(len(coll), ratios, seed)

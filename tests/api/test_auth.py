@@ -63,6 +63,7 @@ SCOPES: dict[tuple[str, str], Scope] = {
     ("POST", "/v1/curation/splits"): Scope.INGEST,
     ("GET", "/v1/curation/scores"): Scope.SEARCH,
     ("POST", "/v1/curation/map"): Scope.INGEST,
+    ("POST", "/v1/curation/jobs"): Scope.INGEST,
     ("GET", "/v1/curation/map"): Scope.SEARCH,
     ("GET", "/v1/selections"): Scope.SEARCH,
     ("POST", "/v1/selections"): Scope.INGEST,

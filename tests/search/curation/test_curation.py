@@ -3,6 +3,7 @@ groups, retakes (near-identical vectors in no group) and one outlier."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,11 @@ from pixseek.core.errors import InvalidRequest
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.duplicates import DuplicateGroup, DuplicateMember
 from pixseek.index.catalog.images import Image
+from pixseek.index.catalog.jobs import cancel_job, get_job, job_progress
 from pixseek.index.catalog.selections import ImageScore
 from pixseek.index.catalog.tags import ImageTag
 from pixseek.search.curation import service
+from pixseek.search.curation.jobs import Cancelled, Progress, create_curation_job, run_curation_job
 from pixseek.search.filters import Filters, conditions
 from tests.support.synthetic_catalog import DIM, Spec, build, unit
 
@@ -178,3 +181,35 @@ def test_the_api_curates_saves_a_lasso_and_search_filters_on_it(
     assert client.delete("/v1/selections/lasso/one").status_code == 204
     assert client.get("/v1/selections/lasso/one").json()["error"] == "selection_not_found"
     assert client.post("/v1/selections", json={"name": "x", "ids": [10**9]}).status_code == 400
+    job = client.post("/v1/curation/jobs", json={"command": "map", "params": {"method": "pca"}})
+    assert job.status_code == 202 and job.json()["kind"] == "curation"
+    for _ in range(200):
+        followed = client.get(f"/v1/jobs/{job.json()['job_id']}").json()
+        if followed["status"] in ("done", "failed"):
+            break
+        time.sleep(0.05)
+    assert followed["status"] == "done" and followed["curation"]["report"]["method"] == "pca"
+    shown = client.get("/v1/curation/map").json()
+    assert len(shown["ids"]) == len(lib["all"]) and not shown["stale"] and shown["tags"] == ["beach", "photo"]
+    bad = client.post("/v1/curation/jobs", json={"command": "diverse", "params": {"n": 0}})
+    assert bad.status_code == 400
+
+
+def test_a_curation_job_reports_progress_and_a_cancel_stops_it(settings: Settings) -> None:
+    _library(settings)
+    job_id = create_curation_job(settings, "diverse", {"n": 40, "name": "as-a-job"})
+    run_curation_job(settings, job_id)
+    with session_scope(settings) as session:
+        done = job_progress(session, job_id).as_dict()
+    assert done["status"] == "done" and done["curation"]["report"]["selections"][0]["name"] == "as-a-job"
+    assert done["done"] == done["total"] > 0
+
+    stopped = create_curation_job(settings, "map", {"method": "pca"})
+    with session_scope(settings) as session:
+        get_job(session, stopped).status = "running"
+    with session_scope(settings) as session:
+        cancel_job(session, stopped)
+    with pytest.raises(Cancelled):  # the running command's next progress call stops it
+        Progress(settings, stopped)(1, 10, "layout")
+    run_curation_job(settings, stopped)  # not queued any more: nothing runs
+    assert not (settings.data_dir / "maps").exists()
