@@ -201,7 +201,9 @@ def run_job(path: Path, job: str, exact_limit: int) -> dict[str, Any]:
     }
 
 
-def scale(sizes: list[int], dim: int, exact_limit: int, in_process: bool = False) -> list[dict[str, Any]]:
+def scale(
+    sizes: list[int], dim: int, exact_limit: int, in_process: bool = False, jobs: tuple[str, ...] = JOBS
+) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="pixseek-bench-curate-") as tmp:
         for n in sizes:
@@ -213,7 +215,7 @@ def scale(sizes: list[int], dim: int, exact_limit: int, in_process: bool = False
                 data[start:stop] = _unit(rng.standard_normal((stop - start, dim), dtype=np.float32))
             data.flush()
             del data
-            for job in JOBS:
+            for job in jobs:
                 if in_process:  # a smoke run: no process start-ups (its memory figures mean nothing)
                     rows.append(run_job(path, job, exact_limit))
                     continue
@@ -235,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         "--map", type=int, action="append", help="sizes of the map layout runs (default none)"
     )
     parser.add_argument("--exact-limit", type=int, default=20_000)
+    parser.add_argument("--jobs", default=",".join(JOBS), help="scale jobs to run (comma-separated)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--job", choices=JOBS, help=argparse.SUPPRESS)
     parser.add_argument("--vectors", type=Path, help=argparse.SUPPRESS)
@@ -248,7 +251,13 @@ def main(argv: list[str] | None = None) -> int:
         args.map = [60]
     report = {
         "quality": quality(args.n, args.dim, args.size or [100, 1000], args.exact_limit),
-        "scale": scale(args.scale or [100_000], args.dim, args.exact_limit, in_process=args.smoke),
+        "scale": scale(
+            args.scale or [100_000],
+            args.dim,
+            args.exact_limit,
+            in_process=args.smoke,
+            jobs=tuple(j for j in args.jobs.split(",") if j in JOBS),
+        ),
         "map": map_layouts(args.map or [], args.dim),
     }
     with output_dir(args.smoke) as folder:
