@@ -23,7 +23,8 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 
 JOB_KEYS = {
     "job_id", "kind", "bucket", "status", "total", "done", "indexed", "unchanged", "deleted",
-    "failed", "skipped", "cancelled", "error", "detection", "ocr", "enrich", "curation", "created_at", "finished_at",
+    "failed", "skipped", "cancelled", "error", "detection", "ocr", "enrich", "curation", "created_at",
+    "finished_at",
 }  # fmt: skip
 
 

@@ -269,6 +269,51 @@
   if ($("compute")) $("compute").addEventListener("click", compute);
   window.addEventListener("resize", () => { if (data) { fit(); resetView(); } });
 
+  // -- curation commands as jobs, and the saved selections -----------------------------------
+  async function listSelections() {
+    try {
+      const { selections } = await (await api("/v1/selections")).json();
+      $("selections").replaceChildren(...selections.map((s) => el("li", {},
+        el("a", { href: `/?${new URLSearchParams({ selection: s.name })}` }, s.name),
+        ` — ${s.method}, ${s.count.toLocaleString()} images`)));
+    } catch (error) {
+      $("selections").replaceChildren(el("li", { text: `Could not list the selections: ${error.message}` }));
+    }
+  }
+
+  async function runCommand() {
+    const command = $("cmd").value;
+    const n = Math.max(1, Number($("cmd-n").value) || 1);
+    const params = command === "clusters" ? { k: Math.max(2, n) } : command === "splits" ? {} : { n };
+    $("cmd-run").disabled = true;
+    $("cmd-progress").hidden = false;
+    try {
+      let job = await (await api("/v1/curation/jobs", { json: { command, params } })).json();
+      while (!["done", "failed", "cancelled"].includes(job.status)) {
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        job = await (await api(`/v1/jobs/${job.job_id}`)).json();
+        $("cmd-progress").max = Math.max(job.total, 1);
+        $("cmd-progress").value = job.done;
+        $("cmd-status").textContent = `${job.status}: ${(job.curation && job.curation.step) || ""}`;
+      }
+      if (job.status !== "done") throw new Error(job.error || job.status);
+      const report = job.curation.report;
+      const leaks = "leaked_pairs" in report
+        ? `; ${report.leaked_pairs} linked pairs cross splits (a random split: ${report.random_split_leaked_pairs})` : "";
+      const cover = "coverage" in report ? `; coverage ${report.coverage} (random ${report.random_coverage})` : "";
+      $("cmd-status").textContent = `Saved ${report.selections.map((s) => s.name).join(", ")}${cover}${leaks}`;
+      listSelections();
+    } catch (error) {
+      $("cmd-status").textContent = `Not done: ${error.message}`;
+    } finally {
+      $("cmd-run").disabled = false;
+      $("cmd-progress").hidden = true;
+    }
+  }
+
+  if ($("cmd-run")) $("cmd-run").addEventListener("click", runCommand);
+  $("curate-panel").addEventListener("toggle", () => { if ($("curate-panel").open) listSelections(); });
+
   fit();
   load();
 })();

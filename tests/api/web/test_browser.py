@@ -240,6 +240,15 @@ def test_lasso_on_the_map_opens_the_region_as_a_result_page(page: Any, site: Sit
     assert page.input_value("#f-selection") == name
     shown = page.locator("#results li.card").count()
     assert shown == min(count, 48)
+    # A split without leaks from the map page's panel, run as a job, then listed.
+    page.goto("/map")
+    page.click("#curate-panel summary")
+    page.select_option("#cmd", "splits")
+    page.click("#cmd-run")
+    page.wait_for_selector("#cmd-status:has-text('linked pairs cross splits')")
+    assert "0 linked pairs cross splits" in page.inner_text("#cmd-status")
+    page.wait_for_selector("#selections a:has-text('split/train')")
+    screenshot(page, "map-selections")
 
 
 def test_start_an_ingest_and_see_progress_reach_done(page: Any, site: Site) -> None:
