@@ -1,5 +1,5 @@
 """The map of the collection: every searchable image as a point in 2D, with what colours it
-(cluster, duplicate group, top tag), computed as a job per index generation and cached.
+(cluster, duplicate group, top tag, bucket, year), computed as a job per index generation and cached.
 
 The cache is `<data_dir>/maps/map-<generation>.npz`, written to a temporary name then
 renamed; a map of another generation is stale and `current_map` says so (the web UI offers
@@ -25,6 +25,7 @@ from pixseek.core.db import in_chunks, session_scope
 from pixseek.core.errors import InvalidRequest, PixseekError
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.duplicates import DuplicateGroup, DuplicateMember, GroupStatus
+from pixseek.index.catalog.images import Image
 from pixseek.index.catalog.tags import ImageTag
 from pixseek.index.vectors.store import IndexStore
 from pixseek.search.curation import algorithms, projection
@@ -72,6 +73,7 @@ def build_map(
             if row < n and coll.ids[row] == image_id:
                 group[row] = int(group_id)
         tags, tag = _top_tags(session, coll.ids)
+        buckets, bucket, years, year = _bucket_and_year(session, coll.ids)
     chosen = method or ("tsne" if n <= tsne_max and projection.tsne_available() else "pca")
     tick = progress or algorithms.quiet
     tick(0, 100, f"layout ({chosen})")
@@ -85,7 +87,14 @@ def build_map(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"map-{generation:08d}.npz"
     partial = folder / f".map-{generation:08d}.{os.getpid()}.npz"
-    meta = {"generation": generation, "method": chosen, "count": n, "tags": tags}
+    meta = {
+        "generation": generation,
+        "method": chosen,
+        "count": n,
+        "tags": tags,
+        "buckets": buckets,
+        "years": years,
+    }
     np.savez(
         partial,
         ids=coll.ids,
@@ -93,6 +102,8 @@ def build_map(
         cluster=cluster.astype(np.int32),
         group=group,
         tag=tag,
+        bucket=bucket,
+        year=year,
         meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
     )
     os.replace(partial, path)
@@ -119,6 +130,24 @@ def _top_tags(session: Any, ids: np.ndarray) -> tuple[list[str], np.ndarray]:
     return names, out
 
 
+def _bucket_and_year(session: Any, ids: np.ndarray) -> tuple[list[str], np.ndarray, list[int], np.ndarray]:
+    """Each image's bucket and year (of capture, else of ingest) as indexes into sorted lists."""
+    rows: dict[int, tuple[str, int]] = {}
+    for part in in_chunks(ids.tolist()):
+        for image_id, bucket, captured, created in session.execute(
+            select(Image.id, Image.bucket, Image.captured_at, Image.created_at).where(Image.id.in_(part))
+        ):
+            when = captured or created
+            rows[int(image_id)] = (bucket, when.year if when is not None else -1)
+    buckets = sorted({b for b, _ in rows.values()})
+    years = sorted({y for _, y in rows.values() if y >= 0})
+    b_index = {b: i for i, b in enumerate(buckets)}
+    y_index = {y: i for i, y in enumerate(years)}
+    bucket = np.asarray([b_index[rows[i][0]] for i in ids.tolist()], dtype=np.int32)
+    year = np.asarray([y_index.get(rows[i][1], -1) for i in ids.tolist()], dtype=np.int32)
+    return buckets, bucket, years, year
+
+
 def current_map(settings: Settings) -> dict[str, Any]:
     """The cached map as the web UI draws it; `stale` when it was made for an older generation."""
     folder = _folder(settings)
@@ -137,4 +166,6 @@ def current_map(settings: Settings) -> dict[str, Any]:
             "cluster": data["cluster"].tolist(),
             "group": data["group"].tolist(),
             "tag": data["tag"].tolist(),
+            "bucket": data["bucket"].tolist() if "bucket" in data else [0] * len(xy),
+            "year": data["year"].tolist() if "year" in data else [-1] * len(xy),
         }

@@ -125,7 +125,8 @@
   function legend() {
     const by = $("colour").value;
     let items = [];
-    if (by === "tag") items = data.tags.slice(0, PALETTE.length).map((t, i) => [t, PALETTE[i % PALETTE.length]]);
+    const named = { tag: data.tags, bucket: data.buckets, year: data.years }[by];
+    if (named) items = named.slice(0, PALETTE.length).map((t, i) => [String(t), PALETTE[i % PALETTE.length]]);
     else if (by === "cluster") items = [...new Set(data.cluster)].sort((a, b) => a - b).slice(0, PALETTE.length)
       .map((c) => [`cluster ${c}`, PALETTE[c % PALETTE.length]]);
     else items = [["in a duplicate group (one colour each)", PALETTE[0]], ["no copies", FADED]];
@@ -144,6 +145,8 @@
         n: m.ids.length, ids: m.ids, x: Float32Array.from(m.x), y: Float32Array.from(m.y),
         cluster: Int32Array.from(m.cluster), group: Int32Array.from(m.group.map((g) => (g < 0 ? -1 : g % 2147483647))),
         tag: Int32Array.from(m.tag), tags: m.tags,
+        bucket: Int32Array.from(m.bucket), buckets: m.buckets,
+        year: Int32Array.from(m.year), years: m.years,
       };
       canvas.dataset.points = String(data.n);
       status(`${data.n.toLocaleString()} images, laid out by ${m.method === "tsne" ? "t-SNE" : "PCA"}` +

@@ -178,6 +178,10 @@ def _synthetic_map(n: int) -> str:
             "cluster": (blob % 12).tolist(),
             "group": np.where(rng.random(n) < 0.02, blob, -1).tolist(),
             "tag": (blob % 4 - 1).tolist(),
+            "buckets": ["/photos"],
+            "bucket": [0] * n,
+            "years": [2023, 2024],
+            "year": (blob % 2).tolist(),
         }
     )
 

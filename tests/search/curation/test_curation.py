@@ -191,6 +191,7 @@ def test_the_api_curates_saves_a_lasso_and_search_filters_on_it(
     assert followed["status"] == "done" and followed["curation"]["report"]["method"] == "pca"
     shown = client.get("/v1/curation/map").json()
     assert len(shown["ids"]) == len(lib["all"]) and not shown["stale"] and shown["tags"] == ["beach", "photo"]
+    assert shown["buckets"] == ["/bucket"] and set(shown["bucket"]) == {0} and len(shown["years"]) == 1
     bad = client.post("/v1/curation/jobs", json={"command": "diverse", "params": {"n": 0}})
     assert bad.status_code == 400
 
