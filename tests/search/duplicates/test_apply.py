@@ -24,9 +24,11 @@ from sqlalchemy import select, update
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings, get_settings
 from pixseek.index.catalog.duplicates import DuplicateGroup, DuplicateMember
-from pixseek.index.catalog.images import Image
+from pixseek.index.catalog.images import Image, ImageVector
 from pixseek.index.vectors.store import IndexStore, index_ids
+from pixseek.ingest.planning import create_job, plan_job
 from pixseek.media.sources import s3 as s3_source
+from pixseek.media.sources.local import LocalSource
 from pixseek.search.duplicates.apply import apply, list_runs, undo
 from pixseek.search.duplicates.export import export
 from tests.support.synthetic_catalog import Spec, build, random_vectors
@@ -281,3 +283,16 @@ def test_the_api_applies_lists_undoes_and_exports(
     assert client.post(f"/v1/duplicates/apply/{done['run']}/undo").json()["moved"] == 3
     assert _tree(root) == before
     assert client.post("/v1/duplicates/apply/nope/undo").json()["error"] == "run_not_found"
+
+
+def test_a_rescan_leaves_quarantined_images_quarantined_with_their_vectors(
+    settings: Settings, local_bucket: tuple[Path, dict[str, bytes]]
+) -> None:
+    root, data = local_bucket
+    ids = _catalog(settings, str(root), data)
+    apply(settings, dry_run=False)
+    source = LocalSource(root)
+    plan_job(settings, create_job(settings, source.bucket), source)  # the files are gone from the listing
+    assert _statuses(settings)["b.png"] == "quarantined"  # not "deleted": undo needs no re-embedding
+    with session_scope(settings) as session:
+        assert session.get(ImageVector, (ids["b.png"], f"{settings.model}/{settings.pretrained}")) is not None
