@@ -88,6 +88,20 @@ def quarantine_root(bucket: str, configured: str | None) -> str:
     return f"{bucket.rstrip('/')}/{HIDDEN_QUARANTINE}"
 
 
+def _check_quarantine(root: str, bucket: str) -> None:
+    """Refuse the bucket itself, and a folder inside it that ingest would list (not hidden)."""
+    root, bucket = root.rstrip("/"), bucket.rstrip("/")
+    if root == bucket:
+        raise InvalidRequest(f"the quarantine {root} is the bucket itself: choose another folder or prefix")
+    if root.startswith(bucket + "/"):
+        inside = root[len(bucket) + 1 :].split("/")
+        if not any(part.startswith(".") for part in inside):
+            raise InvalidRequest(
+                f"the quarantine {root} is inside the bucket {bucket}, where the next ingest would list "
+                f"its files again: use a hidden folder (.name) or a place outside the bucket"
+            )
+
+
 def plan(
     session: Session, settings: Settings, to: str | None = None
 ) -> tuple[list[Move], list[dict[str, Any]]]:
@@ -124,6 +138,7 @@ def plan(
             left.append({"image_id": image.id, "reason": "no digest recorded"})
             continue
         root = quarantine_root(image.bucket, configured)
+        _check_quarantine(root, image.bucket)
         if root.lower().startswith("s3://") != image.bucket.lower().startswith("s3://"):
             raise InvalidRequest(f"the quarantine {root} is not the same kind of store as {image.bucket}")
         where = f"{root}/{image.key}"

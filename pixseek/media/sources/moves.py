@@ -135,6 +135,8 @@ def move(src: Place, dst: Place, key: str, expected: Found) -> str:
     """
     if type(src) is not type(dst):
         raise InvalidRequest("a file moves between two folders or two S3 prefixes, not across")
+    if _same_place(src, dst, key):
+        raise MoveRefused(f"{src.target(key)} is its own quarantine: nothing to move")
     if isinstance(dst, LocalPlace):
         with contextlib.suppress(FileNotFoundError, KeyRefused):
             os.unlink(_part(dst.path(key)))  # a copy across filesystems cut short
@@ -157,6 +159,16 @@ def move(src: Place, dst: Place, key: str, expected: Found) -> str:
     _copy(src, dst, key, here)
     _remove(src, key)
     return "moved"
+
+
+def _same_place(src: Place, dst: Place, key: str) -> bool:
+    """Whether both names are one (a quarantine that is the bucket itself): then "the copy
+    is already there" would drop the only one."""
+    if isinstance(src, LocalPlace) and isinstance(dst, LocalPlace):
+        return os.path.realpath(src.path(key)) == os.path.realpath(dst.path(key))
+    if isinstance(src, S3Place) and isinstance(dst, S3Place):
+        return (src.name, src.object_key(key)) == (dst.name, dst.object_key(key))
+    return False
 
 
 def _copy(src: Place, dst: Place, key: str, found: Found) -> None:

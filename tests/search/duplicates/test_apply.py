@@ -22,6 +22,7 @@ from moto import mock_aws
 from sqlalchemy import select, update
 
 from pixseek.core.db import session_scope
+from pixseek.core.errors import InvalidRequest
 from pixseek.core.settings import Settings, get_settings
 from pixseek.index.catalog.duplicates import DuplicateGroup, DuplicateMember
 from pixseek.index.catalog.images import Image, ImageVector
@@ -296,3 +297,20 @@ def test_a_rescan_leaves_quarantined_images_quarantined_with_their_vectors(
     assert _statuses(settings)["b.png"] == "quarantined"  # not "deleted": undo needs no re-embedding
     with session_scope(settings) as session:
         assert session.get(ImageVector, (ids["b.png"], f"{settings.model}/{settings.pretrained}")) is not None
+
+
+def test_a_quarantine_that_is_the_bucket_itself_is_refused(
+    settings: Settings, local_bucket: tuple[Path, dict[str, bytes]]
+) -> None:
+    root, data = local_bucket
+    _catalog(settings, str(root), data)
+    before = _tree(root)
+    with pytest.raises(InvalidRequest):
+        apply(settings, dry_run=False, to=str(root))
+    with pytest.raises(InvalidRequest, match="inside the bucket"):
+        apply(settings, to=str(root / "quarantine"))
+    (root / ".loop").symlink_to(root)  # a quarantine that leads back into the bucket
+    report = apply(settings, dry_run=False, to=str(root / ".loop"))
+    assert report.moved == 0 and all("its own quarantine" in s["reason"] for s in report.skipped)
+    (root / ".loop").unlink()
+    assert _tree(root) == before
