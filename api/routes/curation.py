@@ -160,8 +160,13 @@ def get_selection(
     session: SessionDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
-) -> dict[str, Any]:
-    """One selection and a page of its image ids, in the order the command chose them."""
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    """One selection and a page of its image ids, in the order the command chose them;
+    `format=csv` writes all of it (position, image_id, bucket, key, score)."""
+    if format == "csv":
+        headers = {"Content-Disposition": 'attachment; filename="selection.csv"'}
+        return Response(service.export_selection(session, name), media_type="text/csv", headers=headers)
     return service.get_selection(session, name, offset=offset, limit=limit)
 
 

@@ -143,10 +143,13 @@ def split_command(
 @curate_command.command("selections")
 @click.argument("name", required=False)
 @click.option("--delete", is_flag=True, help="Delete the selection NAME.")
+@click.option(
+    "--csv", "as_csv", is_flag=True, help="Write NAME as CSV (position, image_id, bucket, key, score)."
+)
 @click.option("--limit", type=int, default=100, show_default=True)
 @json_option
 @handle_errors
-def selections_command(name: str | None, delete: bool, limit: int, as_json: bool) -> None:
+def selections_command(name: str | None, delete: bool, as_csv: bool, limit: int, as_json: bool) -> None:
     """List the saved selections, or show (or delete) one."""
     from pixseek.index.catalog.selections import delete_selection
     from pixseek.search.curation import service
@@ -160,6 +163,9 @@ def selections_command(name: str | None, delete: bool, limit: int, as_json: bool
                 emit({"selections": rows})
             for row in [] if as_json else rows:
                 click.echo(f"{row['name']}  {row['method']}  {row['count']} images")
+            return
+        if as_csv:
+            click.echo(service.export_selection(session, name), nl=False)
             return
         if delete:
             if not delete_selection(session, name):

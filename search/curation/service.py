@@ -311,6 +311,30 @@ def get_selection(session: Session, name: str, offset: int = 0, limit: int = 100
     return {**_describe(found), "images": [{"id": int(i), "score": s} for i, s in members]}
 
 
+def export_selection(session: Session, name: str) -> str:
+    """A selection as CSV: one row per image, in its order (position, id, bucket, key, score)."""
+    import csv
+    import io
+
+    from pixseek.index.catalog.images import Image
+
+    found = session.scalars(select(Selection).where(Selection.name == name)).first()
+    if found is None:
+        raise SelectionNotFound(f"no selection named {name!r}")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["position", "image_id", "bucket", "key", "score"])
+    rows = session.execute(
+        select(SelectionMember.position, Image.id, Image.bucket, Image.key, SelectionMember.score)
+        .join(Image, Image.id == SelectionMember.image_id)
+        .where(SelectionMember.selection_id == found.id)
+        .order_by(SelectionMember.position)
+    )
+    for position, image_id, bucket, key, score in rows:
+        writer.writerow([position, image_id, bucket, key, "" if score is None else f"{score:.6f}"])
+    return out.getvalue()
+
+
 def scores(session: Session, order: str = "uniqueness", limit: int = 100, offset: int = 0) -> dict[str, Any]:
     """Images by uniqueness or typicality, highest first (the last density job's scores)."""
     if order not in ("uniqueness", "typicality"):

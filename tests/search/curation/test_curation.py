@@ -171,6 +171,10 @@ def test_the_api_curates_saves_a_lasso_and_search_filters_on_it(
     made = client.post("/v1/selections", json={"name": "lasso/one", "ids": lasso, "method": "lasso"})
     assert made.status_code == 201 and made.json()["count"] == 5
     assert [i["id"] for i in client.get("/v1/selections/lasso/one").json()["images"]] == lasso
+    exported = client.get("/v1/selections/lasso/one", params={"format": "csv"}).text.splitlines()
+    assert exported[0] == "position,image_id,bucket,key,score" and exported[1].startswith(
+        f"0,{lasso[0]},/bucket,"
+    )
     names = {s["name"] for s in client.get("/v1/selections").json()["selections"]}
     assert {"split/train", "split/test", "unusual-3", "lasso/one"} <= names
     hits = client.post(
