@@ -28,6 +28,10 @@ structure (40 clusters, each a 4-dimensional Gaussian in its own subspace): seco
 share of each image's 10 nearest neighbours (cosine) that are among its 10 nearest on the
 map, over 2,000 sampled images.
 
+`--scenes`: end to end on pictures instead: the tiny scenes model's held-out library (another
+seed) with 40 retake pairs and 20 re-encoded copies, ingested and checked for duplicates
+through the product, then split and subset through the services (about a minute).
+
 `--smoke`: 1,500 vectors of 64 dimensions, N 20 and 50, scale 3,000 in
 this process, a map of 60: seconds.
 """
@@ -173,6 +177,96 @@ def map_layouts(sizes: list[int], dim: int) -> list[dict[str, Any]]:
     return rows
 
 
+def scenes(retakes: int = 40, copies: int = 20, seed: int = 4242) -> dict[str, Any]:
+    """End to end on pictures: the held-out scene library of the tiny scenes model (another
+    seed), `retakes` scenes each with a retake, `copies` re-encoded smaller copies, ingested
+    and checked for duplicates through the product, then split and subset by the services."""
+    from PIL import Image as PILImage
+
+    from pixseek.core.db import migrate, session_scope
+    from pixseek.core.settings import Settings
+    from pixseek.demo.library import build_library
+    from pixseek.index.catalog.images import Image
+    from pixseek.ingest.run import run_ingest
+    from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
+    from pixseek.search.curation import service
+    from pixseek.search.curation.collection import load
+    from pixseek.search.duplicates.service import DuplicateService
+
+    with tempfile.TemporaryDirectory(prefix="pixseek-bench-curate-scenes-") as tmp:
+        root = Path(tmp)
+        library = build_library(root / "library", seed=seed, retakes=retakes)
+        originals = (library.single + library.pairs)[:copies]
+        (root / "library" / "copies").mkdir()
+        for scene in originals:
+            folder = "single" if scene in library.single else "pairs"
+            with PILImage.open(library.folder(folder) / scene.key) as picture:
+                small = picture.convert("RGB").resize((128, 128))
+                small.save(root / "library" / "copies" / f"copy-{Path(scene.key).stem}.jpg", quality=85)
+        settings = Settings(
+            data_dir=root / "data",
+            database_url=None,
+            broker_url=None,
+            model=SCENES_MODEL,
+            pretrained=str(SCENES_WEIGHTS),
+            device="cpu",
+            precision="fp32",
+            runtime="torch",
+        )  # type: ignore[call-arg]
+        migrate(settings)
+        for folder in ("single", "pairs", "retakes", "copies"):
+            run_ingest(settings, str(root / "library" / folder))
+        with session_scope(settings) as session:
+            DuplicateService(settings).detect(session, full=True)
+        with session_scope(settings) as session:
+            ids = {(Path(b).name, k): i for i, b, k in session.execute(select_keys(Image))}
+            coll = load(session, settings)
+        planted = [(ids[("retakes", a.key)], ids[("retakes", b.key)]) for a, b in library.retakes] + [
+            (
+                ids[("single" if s in library.single else "pairs", s.key)],
+                ids[("copies", f"copy-{Path(s.key).stem}.jpg")],
+            )
+            for s in originals
+        ]
+        split = service.splits(settings, [0.8, 0.1, 0.1], "bench")
+        with session_scope(settings) as session:
+            part = {
+                image["id"]: name
+                for name in ("train", "val", "test")
+                for image in service.get_selection(session, f"bench/{name}", limit=100_000)["images"]
+            }
+        rows = {int(i): r for r, i in enumerate(coll.ids.tolist())}
+        pairs = np.asarray([(rows[a], rows[b]) for a, b in planted], dtype=np.int64)
+        random = algorithms.random_splits(len(coll), [0.8, 0.1, 0.1], seed=0)
+        diverse = service.diverse(settings, 20, "bench-diverse")
+        reps = coll.reps
+        centroids, _ = algorithms.kmeans(coll.vectors[reps], 20, seed=0)
+        index = faiss.IndexFlatIP(coll.vectors.shape[1])
+        index.add(coll.vectors[reps])
+        _, nearest = index.search(centroids, 1)
+        return {
+            "images": len(coll),
+            "pictures": len(reps),
+            "planted_pairs": len(planted),
+            "leaked_planted_pairs": sum(part[a] != part[b] for a, b in planted),
+            "random_split_leaked_planted_pairs": algorithms.leaks(pairs, random),
+            "split_linked_pairs": split["linked_pairs"],
+            "split_leaked_pairs": split["leaked_pairs"],
+            "split_random_leaked_pairs": split["random_split_leaked_pairs"],
+            "diverse20_coverage": diverse["coverage"],
+            "random20_coverage": diverse["random_coverage"],
+            "kmeans20_medoids_coverage": round(
+                algorithms.coverage(coll.vectors, reps[np.unique(nearest[:, 0])]), 4
+            ),
+        }
+
+
+def select_keys(image: Any) -> Any:
+    from sqlalchemy import select
+
+    return select(image.id, image.bucket, image.key)
+
+
 def run_job(path: Path, job: str, exact_limit: int) -> dict[str, Any]:
     """One job over the vectors in `path`, in this (fresh) process: seconds and extra peak memory."""
     vectors = np.load(path)
@@ -239,12 +333,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exact-limit", type=int, default=20_000)
     parser.add_argument("--jobs", default=",".join(JOBS), help="scale jobs to run (comma-separated)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--scenes", action="store_true", help="only the end-to-end run on the scene library")
     parser.add_argument("--job", choices=JOBS, help=argparse.SUPPRESS)
     parser.add_argument("--vectors", type=Path, help=argparse.SUPPRESS)
     add_smoke_flag(parser)
     args = parser.parse_args(argv)
     if args.job:
         print(json.dumps(run_job(args.vectors, args.job, args.exact_limit)))  # noqa: T201
+        return 0
+    if args.scenes:
+        say(json.dumps(scenes(), indent=1) + "\n")
         return 0
     if args.smoke:
         args.n, args.dim, args.size, args.scale, args.exact_limit = 1500, 64, [20, 50], [3000], 1000
