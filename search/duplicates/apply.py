@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from pixseek.core.db import session_scope, utcnow
+from pixseek.core.db import in_chunks, session_scope, utcnow
 from pixseek.core.errors import InvalidRequest, PixseekError
 from pixseek.core.locks import file_lock
 from pixseek.core.settings import Settings
@@ -255,12 +255,13 @@ def _mark(settings: Settings, ids: list[int], status: str, error: str | None) ->
     if not ids:
         return
     with session_scope(settings) as session:
-        session.execute(
-            update(Image)
-            .where(Image.id.in_(ids))
-            .values(status=status, error=error, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+        for part in in_chunks(ids):
+            session.execute(
+                update(Image)
+                .where(Image.id.in_(list(part)))
+                .values(status=status, error=error, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
 
 
 def _places(settings: Settings, m: Move, cache: dict[str, Place]) -> tuple[Place, Place]:
