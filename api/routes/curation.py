@@ -29,6 +29,7 @@ from pixseek.api.schemas.curation import (
     SplitsRequest,
 )
 from pixseek.api.schemas.jobs import JobInfo
+from pixseek.core.db import in_chunks
 from pixseek.core.errors import InvalidRequest
 from pixseek.index.catalog.images import SEARCHABLE, Image
 from pixseek.index.catalog.jobs import job_progress
@@ -143,9 +144,13 @@ def list_selections(session: SessionDep) -> dict[str, Any]:
 def create_selection(body: SelectionCreate, session: SessionDep) -> dict[str, Any]:
     """Save (or replace) a selection of given ids, e.g. a lasso on the map."""
     ids = list(dict.fromkeys(body.ids))
-    known = set(
-        session.scalars(select(Image.id).where(Image.id.in_(ids), Image.status.in_(list(SEARCHABLE))))
-    )
+    known: set[int] = set()
+    for part in in_chunks(ids):  # a lasso may hold 100k ids: more than one IN list takes
+        known.update(
+            session.scalars(
+                select(Image.id).where(Image.id.in_(list(part)), Image.status.in_(list(SEARCHABLE)))
+            )
+        )
     if len(known) != len(ids):
         raise InvalidRequest(f"{len(ids) - len(known)} of the ids are not searchable images")
     service.check_name(body.name)
