@@ -17,10 +17,12 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from moto import mock_aws
 from sqlalchemy import select, update
 
+from pixseek.cli import main
 from pixseek.core.db import session_scope
 from pixseek.core.errors import InvalidRequest
 from pixseek.core.settings import Settings, get_settings
@@ -118,6 +120,9 @@ def test_apply_is_a_dry_run_then_moves_and_undo_restores_the_folder(
     before = _tree(root)
     dry = apply(settings)
     assert dry.dry_run and dry.planned == 3 and _tree(root) == before and not list_runs(settings)
+    listed = CliRunner().invoke(main, ["duplicates", "apply"])
+    assert listed.exit_code == 0 and "dry run: 3 file(s) would move" in listed.output, listed.output
+    assert f"{root}/.pixseek-quarantine/sub/c.png" in listed.output and _tree(root) == before
 
     report = apply(settings, dry_run=False)
     assert report.moved == 3 and not report.skipped
@@ -139,7 +144,10 @@ def test_apply_is_a_dry_run_then_moves_and_undo_restores_the_folder(
     assert b["decision"] == "resolved" and b["action"] == "remove" and b["present"] == "False"
     assert len(rows) == 6 and len(document["groups"]) == 2
 
+    exported = CliRunner().invoke(main, ["duplicates", "export", "--format", "json", "--status", "resolved"])
+    assert exported.exit_code == 0 and len(json.loads(exported.output)["groups"]) == 2
     assert report.run is not None
+    assert report.run in CliRunner().invoke(main, ["duplicates", "undo"]).output  # lists the runs
     back = undo(settings, report.run)
     assert back.moved == 3 and not back.skipped
     assert _tree(root) == before  # byte-identical, no quarantine folder left behind
