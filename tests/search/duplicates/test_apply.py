@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from moto import mock_aws
+from moto.server import ThreadedMotoServer
 from sqlalchemy import select, update
 
 from pixseek.cli import main
@@ -209,20 +209,25 @@ def test_a_run_killed_halfway_resumes_without_losing_or_doubling_a_file(
 
 @pytest.fixture
 def s3_bucket(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A bucket on moto's S3 server (a real endpoint, so a child process can use it too)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
     for name, value in (
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("PIXSEEK_S3_ENDPOINT_URL", endpoint),
     ):
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("PIXSEEK_S3_ENDPOINT_URL", raising=False)
     get_settings.cache_clear()
     s3_source._client.cache_clear()
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="photos")
-        yield client
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket="photos")
+    yield client
     s3_source._client.cache_clear()
+    server.stop()
 
 
 def _objects(client: Any) -> dict[str, bytes]:
@@ -233,7 +238,7 @@ def _objects(client: Any) -> dict[str, bytes]:
     return out
 
 
-def test_s3_apply_resumes_a_cut_short_move_and_undo_restores_the_bucket(s3_bucket: Any) -> None:
+def test_s3_apply_killed_halfway_resumes_and_undo_restores_the_bucket(s3_bucket: Any) -> None:
     settings = get_settings()
     rng = np.random.default_rng(1)
     data = {key: rng.bytes(900 + 11 * i) for i, key in enumerate(FILES)}
@@ -242,16 +247,19 @@ def test_s3_apply_resumes_a_cut_short_move_and_undo_restores_the_bucket(s3_bucke
     s3_bucket.put_object(Bucket="photos", Key="elsewhere.txt", Body=b"not ours")
     _catalog(settings, "s3://photos/2024", data)
     before = _objects(s3_bucket)
-    # A move cut short after S3's copy, before the delete: the next run finishes it.
-    s3_bucket.copy_object(
-        Bucket="photos",
-        Key="2024/.pixseek-quarantine/b.png",
-        CopySource={"Bucket": "photos", "Key": "2024/b.png"},
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    killed = subprocess.run(
+        [sys.executable, "-c", CRASH], cwd=REPO, env=env, capture_output=True, timeout=120
     )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    # Killed after S3 copied the second object, before its delete: it is at both places.
+    cut = _objects(s3_bucket)
+    assert "2024/b.png" not in cut and "2024/.pixseek-quarantine/b.png" in cut
+    assert "2024/sub/c.png" in cut and "2024/.pixseek-quarantine/sub/c.png" in cut
     report = apply(settings, dry_run=False)
-    assert report.moved == 3 and not report.skipped
+    assert report.resumed and report.moved == 3 and not report.skipped
     after = _objects(s3_bucket)
-    assert "2024/b.png" not in after and after["2024/.pixseek-quarantine/b.png"] == data["b.png"]
+    assert "2024/sub/c.png" not in after and after["2024/.pixseek-quarantine/sub/c.png"] == data["sub/c.png"]
     assert after["2024/.pixseek-quarantine/sub/deep/d.png"] == data["sub/deep/d.png"]
     assert report.run is not None
     undo(settings, report.run)
