@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-KindParam = Literal["exact", "near", "similar"]
+KindParam = Literal["exact", "near", "contained", "similar"]
 StatusParam = Literal["open", "resolved", "dismissed"]
 
 
@@ -16,7 +16,7 @@ class GroupImage(BaseModel):
     key: str | None
     score: float
     tier: str | None = Field(
-        description="exact, near or similar: the member's tier relative to the keeper; null for the keeper"
+        description="exact, near, contained or similar: the member's tier relative to the keeper; null for the keeper"
     )
     reason: str
     role: str = Field(description="keep, member (open group) or duplicate (marked by a resolution)")
@@ -25,7 +25,7 @@ class GroupImage(BaseModel):
 
 class Group(BaseModel):
     id: int
-    kind: str = Field(description="the group's strongest link: exact, near or similar")
+    kind: str = Field(description="the group's strongest link: exact, near, contained or similar")
     status: str
     keep: int
     action: str | None

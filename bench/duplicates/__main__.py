@@ -44,6 +44,7 @@ import numpy as np
 from PIL import Image
 
 from bench.common import TINY_MODEL, add_smoke_flag, cpu_info, synthetic_photos
+from bench.duplicates.contained import PLACEMENTS, make_contained
 from bench.duplicates.variants import TRANSFORMS, make_variant
 
 log = logging.getLogger("bench.duplicates")
@@ -53,6 +54,8 @@ TARGET_PRECISION = 0.995
 RECALL_SLACK = 0.01  # recall given up on the tuning half for a smaller radius and a stricter agreement
 Pair = tuple[str, str]
 Truth = dict[str, tuple[str, str]]  # key -> (source photo, edit name or "original")
+# Every copy each photo gets: the edits, then the contained copies (the photo inside a larger picture).
+EDITS = [*TRANSFORMS, *PLACEMENTS]
 
 
 def find_photos(root: Path) -> list[Path]:
@@ -68,9 +71,10 @@ def build(photos: list[Path], folder: Path) -> Truth:
         stem = f"{path.parent.name}-{path.stem}"
         (folder / f"{stem}.jpg").write_bytes(data)
         truth[f"{stem}.jpg"] = (stem, "original")
-        for name in TRANSFORMS:
+        for name in EDITS:
             key = f"{stem}__{name}.jpg"
-            (folder / key).write_bytes(make_variant(data, name, stem))
+            made = make_variant(data, name, stem) if name in TRANSFORMS else make_contained(data, name, stem)
+            (folder / key).write_bytes(made)
             truth[key] = (stem, name)
     return truth
 
@@ -215,7 +219,7 @@ def pairs_in(groups: list[list[str]]) -> set[Pair]:
 def score(pairs: set[Pair], truth: Truth) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     originals = {src: key for key, (src, edit) in truth.items() if edit == "original"}
-    for edit in TRANSFORMS:
+    for edit in EDITS:
         wanted = {_pair(originals[src], key) for key, (src, e) in truth.items() if e == edit}
         touching = [p for p in pairs if edit in (truth[p[0]][1], truth[p[1]][1])]
         correct = sum(_same(truth, a, b) for a, b in touching)
@@ -305,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| edit | pixseek precision | pixseek recall | pHash<={p_t} precision | pHash recall |",
         "|---|---|---|---|---|",
     ]
-    for edit in [*TRANSFORMS, "all edits"]:
+    for edit in [*EDITS, "all edits"]:
         p, b = result["pixseek"][edit], result["phash"][edit]
         cells = f"{p['precision']:.3f} | {p['recall']:.3f}"
         lines.append(f"| {edit} | {cells} | {b['precision']:.3f} | {b['recall']:.3f} |")

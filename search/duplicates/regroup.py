@@ -1,7 +1,8 @@
 """Open groups rebuilt from the stored pairs and the catalog's sha256 classes.
 
-One group per picture: its byte-identical copies, its near copies and (with pretrained
-weights) other photos of the same scene, each member labelled with its tier relative to
+One group per picture: its byte-identical copies, its near copies, the larger pictures
+that hold the whole of it (contained: screenshots, collages, padded copies) and (with
+pretrained weights) other photos of the same scene, each member labelled with its tier relative to
 the keeper; the group's kind is its strongest link.
 
 Every run replaces all open groups (their ids change); decided groups stay as they are,
@@ -45,7 +46,7 @@ class _Catalog:
     facts: dict[int, ImageFacts]
     sha: dict[int, str]
     exact: list[tuple[int, str]]  # (image id, sha256) of searchable images sharing their bytes
-    pairs: list[tuple[int, int, str, float, str]]  # (a, b, kind, score, reason)
+    pairs: list[tuple[int, int, str, float, str, int | None]]  # (a, b, kind, score, reason, container)
     decided: set[tuple[str, str]]
 
 
@@ -62,14 +63,15 @@ def _read(session: Session) -> _Catalog:
         )
     ]
     pairs = [
-        (int(a), int(b), str(kind), float(score), str(reason))
-        for a, b, kind, score, reason in session.execute(
+        (int(a), int(b), str(kind), float(score), str(reason), None if holder is None else int(holder))
+        for a, b, kind, score, reason, holder in session.execute(
             select(
                 DuplicatePair.image_a,
                 DuplicatePair.image_b,
                 DuplicatePair.kind,
                 DuplicatePair.score,
                 DuplicatePair.reason,
+                DuplicatePair.container,
             )
         )
     ]
@@ -84,7 +86,7 @@ def _read(session: Session) -> _Catalog:
     )
 
 
-TIER_ORDER = (Kind.EXACT, Kind.NEAR, Kind.SIMILAR)  # strongest first
+TIER_ORDER = (Kind.EXACT, Kind.NEAR, Kind.CONTAINED, Kind.SIMILAR)  # strongest first
 
 
 @dataclass
@@ -112,16 +114,21 @@ def _exact_classes(catalog: _Catalog, rank: Callable[[int], tuple[float, ...]]) 
     return out
 
 
+def _undecided(catalog: _Catalog, a: int, b: int) -> bool:
+    """Both images searchable, different bytes, and no decision of the user on the pair."""
+    facts, sha = catalog.facts, catalog.sha
+    if a not in facts or b not in facts:
+        return False
+    return sha[a] != sha[b] and sha_pair(sha[a], sha[b]) not in catalog.decided
+
+
 def _edges(
     catalog: _Catalog, kind: Kind, mapping: dict[int, int]
 ) -> dict[tuple[int, int], tuple[float, str]]:
     """Stored pairs of one tier between representatives: the best score per pair, decided ones left out."""
     best: dict[tuple[int, int], tuple[float, str]] = {}
-    facts, sha = catalog.facts, catalog.sha
-    for a, b, k, score, reason in catalog.pairs:
-        if k != kind or a not in facts or b not in facts:
-            continue
-        if sha[a] == sha[b] or sha_pair(sha[a], sha[b]) in catalog.decided:
+    for a, b, k, score, reason, _ in catalog.pairs:
+        if k != kind or not _undecided(catalog, a, b):
             continue
         ra, rb = mapping.get(a, a), mapping.get(b, b)
         if ra == rb:
@@ -179,7 +186,47 @@ def _pictures(
                 _, score, reason = group.members[rep]
                 group.members[copy] = (Kind.NEAR, score, f"{reason} (same bytes as #{rep})")
             centre[copy] = keeper
+    _containers(catalog, groups, centre)
     return list(groups.values()), centre
+
+
+def _containers(catalog: _Catalog, groups: dict[int, _Group], centre: dict[int, int]) -> None:
+    """Each picture that holds the whole of another joins that picture's group, as `contained`.
+
+    The held picture is the original (a screenshot, a collage or a padded copy is made
+    from it), so its keeper stays the group's keeper however large the container is. A
+    container holding several pictures (a collage) joins the one it matched best; a
+    container held in turn by a larger one brings it along.
+    """
+    target: dict[int, tuple[float, int, str]] = {}  # container picture -> (score, held picture, reason)
+    for a, b, kind, score, reason, holder in catalog.pairs:
+        if kind != Kind.CONTAINED or holder not in (a, b) or not _undecided(catalog, a, b):
+            continue
+        held = b if holder == a else a
+        outer, inner = centre.get(holder, holder), centre.get(held, held)
+        if outer != inner and (outer not in target or score > target[outer][0]):
+            target[outer] = (score, inner, reason)
+
+    def final(picture: int) -> int:
+        seen = {picture}
+        while picture in target and target[picture][1] not in seen:
+            picture = target[picture][1]
+            seen.add(picture)
+        return picture
+
+    for outer in sorted(target):
+        score, inner, reason = target[outer]
+        keeper = final(inner)
+        if keeper == outer:
+            continue
+        group = groups.setdefault(keeper, _Group(keeper=keeper))
+        moved = groups.pop(outer, _Group(keeper=outer))
+        group.members[outer] = (Kind.CONTAINED, score, reason)
+        centre[outer] = keeper
+        for member, (tier, _, _) in moved.members.items():
+            group.members[member] = (Kind.CONTAINED, score, f"{reason} (a {tier.value} copy of #{outer})")
+            centre[member] = keeper
+        centre.setdefault(keeper, keeper)
 
 
 def _scenes(
