@@ -16,7 +16,8 @@ class GroupImage(BaseModel):
     key: str | None
     score: float
     tier: str | None = Field(
-        description="exact, near, contained or similar: the member's tier relative to the keeper; null for the keeper"
+        description="exact, near, contained or similar: the member's tier relative to the keeper; "
+        "null for the keeper"
     )
     reason: str
     role: str = Field(description="keep, member (open group) or duplicate (marked by a resolution)")

@@ -116,8 +116,13 @@ def _choose(scores: list[tuple[tuple[Any, ...], int, int, int]]) -> tuple[Any, .
 
 
 def tune_pixseek(folder: Path, truth: Truth) -> dict[str, float]:
-    """near_hash_distance and near_patch_agreement tuned on every pair of the given images."""
+    """near_hash_distance, near_patch_agreement and contained_patch_agreement tuned on every pair.
+
+    A pair whose best fit is an inset of the larger picture is judged by the contained
+    agreement, any other by the near one (as `matching.classify` does).
+    """
     from pixseek.media.perceptual_hash import best_alignment, compare_many
+    from pixseek.search.duplicates.matching import inset_alignments
 
     keys = sorted(truth)
     codes, thumbs = _signatures(folder, keys)
@@ -126,20 +131,38 @@ def tune_pixseek(folder: Path, truth: Truth) -> dict[str, float]:
     close = distance <= 16  # farther pairs cannot pass any setting tried
     i, j = i[close], j[close]
     scores = compare_many(codes[i], thumbs[i], codes[j], thumbs[j])
+    inset, _ = inset_alignments(scores, codes[i], codes[j])
     same = np.array([_same(truth, keys[a], keys[b]) for a, b in zip(i, j, strict=True)], dtype=bool)
     wanted = sum(1 for a, b in combinations(keys, 2) if _same(truth, a, b))
     grid = []
+    levels = [round(float(x), 2) for x in np.arange(0.40, 0.96, 0.05)]
     for bits in range(6, 17):
-        for agreement in np.arange(0.40, 0.96, 0.05):
-            hit = (scores.distance <= bits) & (scores.agreement >= agreement - 1e-9)
-            grid.append(((bits, round(float(agreement), 2)), int((hit & same).sum()), int(hit.sum()), wanted))
-    bits, agreement = _choose(grid)
-    for (b_, a_), tp, pred, want in grid:
-        if a_ == agreement or b_ == bits:
+        close = scores.distance <= bits
+        for near in levels:
+            near_hit = close & ~inset & (scores.agreement >= near - 1e-9)
+            for contained in levels:
+                hit = near_hit | (close & inset & (scores.agreement >= contained - 1e-9))
+                grid.append(((bits, near, contained), int((hit & same).sum()), int(hit.sum()), wanted))
+    bits, agreement, contained = _choose(grid)
+    for (b_, a_, c_), tp, pred, want in grid:
+        if (
+            (a_, c_) == (agreement, contained)
+            or (b_, c_) == (bits, contained)
+            or (b_, a_) == (bits, agreement)
+        ):
             log.info(
-                "tune bits=%d agreement=%.2f precision=%.4f recall=%.4f", b_, a_, tp / max(pred, 1), tp / want
+                "tune bits=%d near=%.2f contained=%.2f precision=%.4f recall=%.4f",
+                b_,
+                a_,
+                c_,
+                tp / max(pred, 1),
+                tp / want,
             )
-    return {"near_hash_distance": int(bits), "near_patch_agreement": float(agreement)}
+    return {
+        "near_hash_distance": int(bits),
+        "near_patch_agreement": float(agreement),
+        "contained_patch_agreement": float(contained),
+    }
 
 
 def _phash_bits(folder: Path, keys: list[str]) -> np.ndarray:
@@ -247,10 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="use only the first N photos")
     parser.add_argument(
         "--near",
-        nargs=2,
+        nargs=3,
         type=float,
-        metavar=("BITS", "AGREEMENT"),
-        help="score pixseek with these near thresholds instead of tuning them (pHash is still tuned)",
+        metavar=("BITS", "AGREEMENT", "CONTAINED"),
+        help="score pixseek with these thresholds (near bits and agreement, contained agreement) instead of "
+        "tuning them (pHash is still tuned)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     add_smoke_flag(parser)
@@ -272,7 +296,11 @@ def main(argv: list[str] | None = None) -> int:
         tune_truth = build(tune_photos, Path(tmp) / "tune")
         started = time.perf_counter()
         if args.near:
-            tuned = {"near_hash_distance": int(args.near[0]), "near_patch_agreement": args.near[1]}
+            tuned = {
+                "near_hash_distance": int(args.near[0]),
+                "near_patch_agreement": args.near[1],
+                "contained_patch_agreement": args.near[2],
+            }
         else:
             tuned = tune_pixseek(Path(tmp) / "tune", tune_truth)
         phash_threshold = tune_phash(Path(tmp) / "tune", tune_truth)

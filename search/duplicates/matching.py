@@ -25,7 +25,15 @@ import numpy as np
 
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.duplicates import Kind
-from pixseek.media.perceptual_hash import GRID, HASH_BYTES, compare_many, describe, is_inset, window_boxes
+from pixseek.media.perceptual_hash import (
+    GRID,
+    HASH_BYTES,
+    PairScores,
+    compare_many,
+    describe,
+    is_inset,
+    window_boxes,
+)
 
 # Exact copies are found from the catalog's sha256 column, not by these rules; their reason.
 EXACT_REASON = "exact: same bytes (sha256)"
@@ -125,6 +133,20 @@ def where(box: np.ndarray, size: tuple[int, int] | None) -> str:
     return f"x,y,w,h {left},{top},{round(x1 * w) - left},{round(y1 * h) - top}"
 
 
+def inset_alignments(
+    scores: PairScores, codes_a: np.ndarray, codes_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(P,) whether each pair's best fit is a true inset (not the whole picture), and (P, 4) its box.
+
+    `scores` compares codes_a[i] with codes_b[i]; the box is where the smaller picture sits
+    in the larger (a grid window's, or an inset's).
+    """
+    larger = np.where(scores.big.astype(bool)[:, None, None], codes_b, codes_a)
+    box = window_boxes(larger, scores.window)
+    smaller_side = np.minimum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
+    return is_inset(scores.window) & (smaller_side < _WHOLE_SIDE), box
+
+
 def merge_candidates(
     hash_pairs: np.ndarray, cls_pairs: np.ndarray, cls_scores: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -164,10 +186,7 @@ def classify(
         a, b = part[:, 0], part[:, 1]
         codes_a, codes_b = codes[a], codes[b]
         s = compare_many(codes_a, thumbs[a], codes_b, thumbs[b])
-        box = window_boxes(np.where(s.big.astype(bool)[:, None, None], codes_b, codes_a), s.window)
-        inset = is_inset(s.window) & (
-            (box[:, 2] - box[:, 0] < _WHOLE_SIDE) | (box[:, 3] - box[:, 1] < _WHOLE_SIDE)
-        )
+        inset, box = inset_alignments(s, codes_a, codes_b)
         close = s.distance <= rules.near_hash_distance
         contained = close & inset & (s.agreement >= rules.contained_patch_agreement)
         near = close & ~inset & (s.agreement >= rules.near_patch_agreement)
