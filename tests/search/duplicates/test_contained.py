@@ -1,0 +1,68 @@
+"""A photo inside a larger picture (a screenshot, a padded copy) is grouped with it as `contained`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pixseek.core.db import session_scope
+from pixseek.core.settings import Settings
+from pixseek.ingest.run import run_ingest
+from pixseek.media.insets import INSETS, find_insets
+from pixseek.media.perceptual_hash import inset_boxes, signature
+from pixseek.search.duplicates.service import DuplicateService
+from tests.support.photos import inside, photo, write
+
+
+def test_a_screenshot_and_a_padded_copy_join_the_photo_and_alike_chrome_does_not(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "phone"
+    original = photo(3, (240, 180))
+    write(folder / "photo.jpg", original)
+    shown = original.resize((180, 135), Image.Resampling.LANCZOS)
+    # The photo in an app, bars around it; another photo in the very same app screen.
+    write(folder / "screenshot.jpg", inside(shown, (240, 200), (30, 36), chrome=True))
+    write(folder / "other-screenshot.jpg", inside(photo(8, (180, 135)), (240, 200), (30, 36), chrome=True))
+    # Off-centre on a plain margin (a padded copy).
+    write(folder / "padded.jpg", inside(shown, (260, 190), (70, 10), (235, 235, 235)))
+    for seed in (11, 12):
+        write(folder / f"unrelated-{seed}.jpg", photo(seed, (240, 180)))
+    run_ingest(settings, str(folder))
+    service = DuplicateService(settings)
+    with session_scope(settings) as session:
+        summary = service.detect(session)
+    with session_scope(settings) as session:
+        _, groups = service.list_groups(session)
+    assert summary.groups["contained"] == 1
+    (group,) = groups  # the unrelated screenshot joins nothing, nor does anything else
+    keeper, *members = group.images
+    assert keeper.key == "photo.jpg"  # the original, though both containers are larger
+    assert group.kind == "contained"
+    assert {m.key: m.tier for m in members} == {"screenshot.jpg": "contained", "padded.jpg": "contained"}
+    reason = next(m.reason for m in members if m.key == "screenshot.jpg")
+    found = re.match(
+        r"contained: the whole of #(\d+) appears inside #(\d+) at x,y,w,h (\d+),(\d+),(\d+),(\d+);", reason
+    )
+    assert found, reason
+    assert int(found[1]) == keeper.id
+    x, y, w, h = (int(v) for v in found.groups()[2:])
+    assert abs(x - 30) <= 3 and abs(y - 36) <= 3 and abs(w - 180) <= 5 and abs(h - 135) <= 5
+
+
+def test_insets_of_flat_tiny_and_odd_pictures_are_the_whole_picture_or_inside_it() -> None:
+    for img in (
+        Image.new("RGB", (1, 1)),
+        Image.new("L", (300, 7), 128),
+        Image.new("RGBA", (64, 64), (10, 200, 30, 0)),
+    ):
+        boxes = find_insets(img)
+        assert boxes.shape == (INSETS, 4)
+        assert np.all(boxes == [0.0, 0.0, 1.0, 1.0])
+        assert np.array_equal(inset_boxes(signature(img).codes), boxes)
+    framed = inside(photo(4, (120, 90)), (200, 150), (50, 40), (255, 255, 255))
+    best = find_insets(framed)[0]
+    assert np.allclose(best, [50 / 200, 40 / 150, 170 / 200, 130 / 150], atol=0.01)
