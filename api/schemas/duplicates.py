@@ -60,5 +60,5 @@ class CheckMatch(BaseModel):
 
 class CheckResponse(BaseModel):
     sha256: str
-    verdict: str = Field(description="exact, near, similar or none: the closest tier found")
+    verdict: str = Field(description="exact, near, contained, similar or none: the closest tier found")
     matches: list[CheckMatch]
