@@ -3,7 +3,9 @@
 Each copy puts the whole photo, resized, into a larger canvas so that it covers 60-90% of
 each of the canvas's sides (drawn independently), at a position drawn anywhere:
 
-- `in_margin`: on a plain margin of one colour (a letterboxed or padded copy, off-centre);
+- `in_margin`: on a plain margin of one colour (a padded copy, off-centre);
+- `letterboxed`: the whole width (or height) of a taller (or wider) canvas, bars of one
+  colour above and below (or on both sides), off-centre: a video frame, a phone's viewer;
 - `in_screenshot`: a phone screenshot: the app's dark or light background, a status bar
   with the time and icons, a title bar, a navigation bar with its buttons, drawn around
   the photo (`chrome`);
@@ -80,6 +82,21 @@ def _in_margin(photo: Image.Image, rng: np.random.Generator) -> tuple[Image.Imag
     canvas = Image.new("RGB", size, colour)
     canvas.paste(photo, box[:2])
     return canvas, box
+
+
+def _letterboxed(photo: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, Box]:
+    photo = _fitted(photo, rng)
+    share = rng.uniform(0.6, 0.9)
+    colour = (0, 0, 0) if rng.random() < 0.6 else (255, 255, 255)
+    if rng.random() < 0.5:  # bars above and below
+        size = (photo.width, round(photo.height / share))
+        at = (0, int(rng.integers(0, size[1] - photo.height + 1)))
+    else:  # bars on both sides
+        size = (round(photo.width / share), photo.height)
+        at = (int(rng.integers(0, size[0] - photo.width + 1)), 0)
+    canvas = Image.new("RGB", size, colour)
+    canvas.paste(photo, at)
+    return canvas, (at[0], at[1], at[0] + photo.width, at[1] + photo.height)
 
 
 def chrome(canvas: Image.Image, box: tuple[int, int, int, int], rng: np.random.Generator, dark: bool) -> None:
@@ -191,6 +208,7 @@ def _in_collage(photo: Image.Image, rng: np.random.Generator) -> tuple[Image.Ima
 # name -> how the photo is placed; all are saved as JPEG at a quality drawn per copy.
 PLACEMENTS: dict[str, Place] = {
     "in_margin": _in_margin,
+    "letterboxed": _letterboxed,
     "in_screenshot": _in_screenshot,
     "on_background": _on_background,
     "in_collage": _in_collage,

@@ -14,8 +14,9 @@ squashed, as the hashes squash it), in colour:
    touches two).
 3. Every rectangle of candidate sides keeping at least `_MIN_SIDE` of each side (never the
    whole picture) is scored by the share of edge pixels along each of its four sides, on
-   its own span only (a side on the picture's border counts `_BORDER_SUPPORT`): the
-   weakest side plus the mean of the four.
+   its own span only (a side on the picture's border counts `_BORDER_SUPPORT`, so that a
+   letterboxed photo, two sides on the border, still ranks): the weakest side plus the
+   mean of the four.
 4. The best `INSETS` rectangles, each at least `_APART` of a side from the ones kept, are
    returned; missing ones are the whole picture (which matches as the whole-picture hash).
 
@@ -37,7 +38,7 @@ _REACH = 2
 _LINES = 10
 _LINE_MIN = 0.15  # a candidate line has edge pixels along at least this share of the picture
 _MIN_SIDE = 0.4
-_BORDER_SUPPORT = 0.5
+_BORDER_SUPPORT = 0.7
 _APART = 0.02
 
 
