@@ -1,13 +1,17 @@
 """Precision and recall of duplicate groups per edit, on photos held out from tuning, next to pHash.
 
     python -m bench.duplicates [--datasets DIR] [--model pixseek-tiny] [--limit N] [--json]
+                               [--near BITS AGREEMENT CONTAINED]
 
 Every photo under the datasets folder (default <repo>/../shared/datasets, each subfolder's
 `*.jpg`/`*.png`) gets the copies of `bench/duplicates/variants.py`: a byte-identical copy,
 resizing, JPEG quality 25, brightness, grayscale, a caption, a centre crop, crops from a
 corner and from a side (60-95% kept, resized, recompressed), a mirror, a flip, rotations
-by 90/180/270 degrees, a rotated corner crop. The photos are split in two halves by name
-(alternately): thresholds are **tuned on one half** and **scored on the other**.
+by 90/180/270 degrees, a rotated corner crop; and five **contained** copies
+(`bench/duplicates/contained.py`): the whole photo inside a larger picture, 60-90% of its
+sides, anywhere (on a plain margin, letterboxed, in a phone screenshot with its bars, on a
+backdrop, in a collage). The photos are split in two halves by name (alternately):
+thresholds are **tuned on one half** and **scored on the other**.
 
 Tuning (on signatures alone, no model): every pair of the tuning half is compared the
 way detection compares them; among the thresholds with a precision of at least 0.995 over
