@@ -14,7 +14,7 @@ from pixseek.ingest.run import run_ingest
 from pixseek.media.insets import INSETS, find_insets
 from pixseek.media.perceptual_hash import inset_boxes, signature
 from pixseek.search.duplicates.service import DuplicateService
-from tests.support.photos import inside, photo, write
+from tests.support.photos import inside, jpeg, photo, write
 
 
 def test_a_screenshot_and_a_padded_copy_join_the_photo_and_alike_chrome_does_not(
@@ -51,6 +51,15 @@ def test_a_screenshot_and_a_padded_copy_join_the_photo_and_alike_chrome_does_not
     assert int(found[1]) == keeper.id
     x, y, w, h = (int(v) for v in found.groups()[2:])
     assert abs(x - 30) <= 3 and abs(y - 36) <= 3 and abs(w - 180) <= 5 and abs(h - 135) <= 5
+    # Checking a new screenshot of the photo before ingest says the same.
+    upload = jpeg(inside(shown, (250, 220), (50, 60), (255, 255, 255), chrome=True))
+    with session_scope(settings) as session:
+        checked = service.check(session, upload)
+    assert checked.verdict == "contained"
+    assert checked.matches[0].key == "photo.jpg"
+    assert checked.matches[0].reason.startswith(
+        f"contained: the whole of #{keeper.id} appears inside this image"
+    )
 
 
 def test_insets_of_flat_tiny_and_odd_pictures_are_the_whole_picture_or_inside_it() -> None:
