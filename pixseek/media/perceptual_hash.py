@@ -429,9 +429,12 @@ def patch_agreement(thumbs_a: np.ndarray, thumbs_b: np.ndarray) -> np.ndarray:
     return np.where(some >= _MIN_DETAIL, textured, flat_picture).astype(np.float32)
 
 
-def describe(window: int, k: int) -> str:
-    """How the smaller picture sits in the larger: "crop 60% x 80% from the top left, rotated 90°"."""
-    x0, y0, x1, y1 = WINDOWS[window]
+def describe(box: np.ndarray, k: int) -> str:
+    """How the smaller picture sits in the larger: "crop 60% x 80% from the top left, rotated 90°".
+
+    `box`: (x0, y0, x1, y1) shares of the larger picture (a row of WINDOWS, or an inset).
+    """
+    x0, y0, x1, y1 = (float(v) for v in box)
     parts = []
     if (x1 - x0, y1 - y0) != (1.0, 1.0):
         horizontal = "left" if x0 == 0.0 and x1 < 1.0 else "right" if x1 == 1.0 and x0 > 0.0 else ""

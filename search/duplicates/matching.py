@@ -116,7 +116,7 @@ class Matches:
                 f"{hashes}; {agree}/{GRID * GRID} patches agree"
             )
         parts = [hashes]
-        how = describe(int(self.window[i]), int(self.turn[i]))
+        how = describe(self.box[i], int(self.turn[i]))
         if how:
             large, small = (names[1], names[0]) if self.big[i] else names
             parts.append(f"{small} is {large} {how}")

@@ -13,6 +13,7 @@ from pixseek.core.settings import Settings
 from pixseek.ingest.run import run_ingest
 from pixseek.media.insets import INSETS, find_insets
 from pixseek.media.perceptual_hash import inset_boxes, signature
+from pixseek.search.duplicates.matching import Matches
 from pixseek.search.duplicates.service import DuplicateService
 from tests.support.photos import inside, jpeg, photo, write
 
@@ -75,3 +76,23 @@ def test_insets_of_flat_tiny_and_odd_pictures_are_the_whole_picture_or_inside_it
     framed = inside(photo(4, (120, 90)), (200, 150), (50, 40), (255, 255, 255))
     best = find_insets(framed)[0]
     assert np.allclose(best, [50 / 200, 40 / 150, 170 / 200, 130 / 150], atol=0.01)
+
+
+def test_a_near_pair_aligned_on_a_nearly_whole_inset_says_where() -> None:
+    # An inset keeping 95% or more of both sides is the whole picture give or take a frame.
+    matches = Matches(
+        pairs=np.array([[0, 1]]),
+        kinds=np.array(["near"]),
+        scores=np.array([0.9], dtype=np.float32),
+        distance=np.array([6], dtype=np.int32),
+        agreement=np.array([0.9], dtype=np.float32),
+        cls=np.array([np.nan], dtype=np.float32),
+        big=np.array([1]),
+        window=np.array([174]),
+        turn=np.array([1]),
+        box=np.array([[0.0, 0.02, 1.0, 0.98]]),
+    )
+    assert matches.reason(0, ("#1", "#2")) == (
+        "near: pHash distance 6/64, #1 is #2 crop 100% x 96% from the centre, mirrored; 58/64 patches agree"
+    )
+    assert matches.container(0) is None
