@@ -11,6 +11,7 @@ and every pair a user decided on is left out, so it is never grouped again.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -186,11 +187,16 @@ def _pictures(
                 _, score, reason = group.members[rep]
                 group.members[copy] = (Kind.NEAR, score, f"{reason} (same bytes as #{rep})")
             centre[copy] = keeper
-    _containers(catalog, groups, centre)
+    _containers(catalog, groups, centre, rank)
     return list(groups.values()), centre
 
 
-def _containers(catalog: _Catalog, groups: dict[int, _Group], centre: dict[int, int]) -> None:
+def _containers(
+    catalog: _Catalog,
+    groups: dict[int, _Group],
+    centre: dict[int, int],
+    rank: Callable[[int], tuple[float, ...]],
+) -> None:
     """Each picture that holds the whole of another joins that picture's group, as `contained`.
 
     The held picture is the original (a screenshot, a collage or a padded copy is made
@@ -207,16 +213,23 @@ def _containers(catalog: _Catalog, groups: dict[int, _Group], centre: dict[int, 
         if outer != inner and (outer not in target or score > target[outer][0]):
             target[outer] = (score, inner, reason)
 
+    # Two pictures may each hold the other (a letterboxed copy near the photo and near a
+    # larger container): along a cycle, the picture held by the most containers is the root.
+    held_by = Counter(inner for _, inner, _ in target.values())
+
     def final(picture: int) -> int:
-        seen = {picture}
-        while picture in target and target[picture][1] not in seen:
+        path = [picture]
+        while picture in target:
             picture = target[picture][1]
-            seen.add(picture)
+            if picture in path:
+                cycle = path[path.index(picture) :]
+                return min(cycle, key=lambda p: (-held_by[p], rank(p)))
+            path.append(picture)
         return picture
 
     for outer in sorted(target):
-        score, inner, reason = target[outer]
-        keeper = final(inner)
+        score, _, reason = target[outer]
+        keeper = final(outer)
         if keeper == outer:
             continue
         group = groups.setdefault(keeper, _Group(keeper=keeper))
