@@ -237,7 +237,7 @@ def _containers(
         group.members[outer] = (Kind.CONTAINED, score, reason)
         centre[outer] = keeper
         for member, (tier, _, _) in moved.members.items():
-            group.members[member] = (Kind.CONTAINED, score, f"{reason} (a {tier.value} copy of #{outer})")
+            group.members[member] = (Kind.CONTAINED, score, f"{reason} (a copy of #{outer}: {tier.value})")
             centre[member] = keeper
         centre.setdefault(keeper, keeper)
 
