@@ -28,6 +28,7 @@ from pixseek.index.catalog.duplicates import Kind
 from pixseek.media.perceptual_hash import (
     GRID,
     HASH_BYTES,
+    TURNS,
     PairScores,
     compare_many,
     describe,
@@ -111,8 +112,10 @@ class Matches:
         hashes = f"pHash distance {int(self.distance[i])}/{8 * HASH_BYTES}"
         if self.kinds[i] == Kind.CONTAINED:
             large, small = (names[1], names[0]) if self.big[i] else names
+            turned = f" ({TURNS[int(self.turn[i])]})" if TURNS[int(self.turn[i])] else ""
+            at = where(self.box[i], size)
             return (
-                f"contained: the whole of {small} appears inside {large} at {where(self.box[i], size)}; "
+                f"contained: the whole of {small}{turned} appears inside {large} at {at}; "
                 f"{hashes}; {agree}/{GRID * GRID} patches agree"
             )
         parts = [hashes]
