@@ -153,7 +153,14 @@ def _pictures(
     twins = _exact_classes(catalog, rank)
     representative = {copy: rep for rep, copies in twins.items() for copy in copies}
     near = _edges(catalog, Kind.NEAR, representative)
-    stars = star_groups(((a, b, p) for (a, b), p in near.items()), rank)
+    # A picture that holds another whole (a screenshot, a collage) is made from it: never a
+    # keeper before the pictures it holds, however large (its near copies would follow it).
+    holders = {holder for *_, kind, _, _, holder in catalog.pairs if kind == Kind.CONTAINED}
+
+    def near_rank(image_id: int) -> tuple[float, ...]:
+        return (float(image_id in holders), *rank(image_id))
+
+    stars = star_groups(((a, b, p) for (a, b), p in near.items()), near_rank)
     centre: dict[int, int] = {}
     groups: dict[int, _Group] = {}
     for star in stars:
@@ -268,15 +275,24 @@ def _scenes(
     return out
 
 
+def _keeper_reason(made: _Group, catalog: _Catalog, order: list[KeeperRule]) -> str:
+    """Why the keeper: the rules among its own copies; the pictures that hold it come after it."""
+    own = [catalog.facts[m] for m, (tier, _, _) in made.members.items() if tier != Kind.CONTAINED]
+    reason = keeper_reason(catalog.facts[made.keeper], own, order)
+    held = len(made.members) - len(own)
+    if not held:
+        return reason
+    rest = "" if not own else f"; {reason.removeprefix('keeper: ')}"
+    return f"keeper: held whole by {held} larger picture{'s' if held > 1 else ''}{rest}"
+
+
 def _write(session: Session, groups: list[_Group], catalog: _Catalog, order: list[KeeperRule]) -> None:
     for made in groups:
         group = DuplicateGroup(
             kind=made.kind.value,
             status=GroupStatus.OPEN,
             keeper_id=made.keeper,
-            keeper_reason=keeper_reason(
-                catalog.facts[made.keeper], [catalog.facts[m] for m in made.members], order
-            ),
+            keeper_reason=_keeper_reason(made, catalog, order),
         )
         session.add(group)
         session.flush()

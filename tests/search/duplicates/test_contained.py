@@ -42,6 +42,7 @@ def test_a_screenshot_and_a_padded_copy_join_the_photo_and_alike_chrome_does_not
     (group,) = groups  # the unrelated screenshot joins nothing, nor does anything else
     keeper, *members = group.images
     assert keeper.key == "photo.jpg"  # the original, though both containers are larger
+    assert keeper.reason == "keeper: held whole by 2 larger pictures"
     assert group.kind == "contained"
     assert {m.key: m.tier for m in members} == {"screenshot.jpg": "contained", "padded.jpg": "contained"}
     reason = next(m.reason for m in members if m.key == "screenshot.jpg")
