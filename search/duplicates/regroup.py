@@ -155,7 +155,14 @@ def _pictures(
     near = _edges(catalog, Kind.NEAR, representative)
     # A picture that holds another whole (a screenshot, a collage) is made from it: never a
     # keeper before the pictures it holds, however large (its near copies would follow it).
-    holders = {holder for *_, kind, _, _, holder in catalog.pairs if kind == Kind.CONTAINED}
+    # A picture held by another is an original, whatever it holds itself (a crop that fits
+    # one of its insets).
+    holders, held = set(), set()
+    for a, b, kind, _, _, holder in catalog.pairs:
+        if kind == Kind.CONTAINED and holder in (a, b):
+            holders.add(holder)
+            held.add(b if holder == a else a)
+    holders -= held
 
     def near_rank(image_id: int) -> tuple[float, ...]:
         return (float(image_id in holders), *rank(image_id))
