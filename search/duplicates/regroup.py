@@ -177,6 +177,7 @@ def _pictures(
             centre[member] = star.keeper
         centre[star.keeper] = star.keeper
         groups[star.keeper] = group
+    _absorb_stars(near, groups, centre)
     # One hop: a copy left out of every star, linked by a near pair to a star's member.
     hops: dict[int, tuple[float, int, str]] = {}
     for (a, b), (score, reason) in near.items():
@@ -203,6 +204,47 @@ def _pictures(
             centre[copy] = keeper
     _containers(catalog, groups, centre, rank)
     return list(groups.values()), centre
+
+
+def _absorb_stars(
+    near: dict[tuple[int, int], tuple[float, str]], groups: dict[int, _Group], centre: dict[int, int]
+) -> None:
+    """A later star whose keeper and members all matched one member M of an earlier star joins it.
+
+    Each of them is one hop from that star's keeper through M, as the one-hop rule allows
+    for a copy left out of every star. It happens when the earlier keeper is a larger
+    picture that holds the photo but matched only some of its copies (a collage matched
+    through a crop window): the copies not near it made a star of their own.
+    """
+
+    neighbours: dict[int, set[int]] = {}
+    for a, b in near:
+        neighbours.setdefault(a, set()).add(b)
+        neighbours.setdefault(b, set()).add(a)
+    for keeper in list(groups):  # stars in the order they were made, best keeper first
+        group = groups[keeper]
+        best: tuple[float, int] | None = None
+        for via in neighbours.get(keeper, ()):
+            home = centre.get(via)
+            if home is None or home in (via, keeper) or home not in groups:
+                continue
+            score = near[(min(via, keeper), max(via, keeper))][0]
+            fits = all(n in neighbours[via] for n in group.members)
+            if fits and (best is None or score > best[0]):
+                best = (score, via)
+        if best is None:
+            continue
+        via = best[1]
+        home = centre[via]
+        for node in [keeper, *group.members]:
+            score, reason = near[(min(via, node), max(via, node))]
+            groups[home].members[node] = (
+                Kind.NEAR,
+                score,
+                f"{reason} (a copy of #{via}, itself near the keeper)",
+            )
+            centre[node] = home
+        del groups[keeper]
 
 
 def _containers(
