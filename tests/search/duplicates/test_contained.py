@@ -9,11 +9,13 @@ import numpy as np
 from PIL import Image
 
 from pixseek.core.db import session_scope
-from pixseek.core.settings import Settings
+from pixseek.core.settings import DuplicateSettings, Settings
 from pixseek.ingest.run import run_ingest
 from pixseek.media.insets import INSETS, find_insets
 from pixseek.media.perceptual_hash import inset_boxes, signature
+from pixseek.search.duplicates.keeper import ImageFacts, rank_key
 from pixseek.search.duplicates.matching import Matches
+from pixseek.search.duplicates.regroup import _Catalog, _pictures
 from pixseek.search.duplicates.service import DuplicateService
 from tests.support.photos import inside, jpeg, photo, write
 
@@ -97,3 +99,40 @@ def test_a_near_pair_aligned_on_a_nearly_whole_inset_says_where() -> None:
         "near: pHash distance 6/64, #1 is #2 crop 100% x 96% from the centre, mirrored; 58/64 patches agree"
     )
     assert matches.container(0) is None
+
+
+def _facts(image_id: int, width: int, height: int, size: int) -> ImageFacts:
+    return ImageFacts(id=image_id, width=width, height=height, size=size, captured_at=None)
+
+
+def test_copies_not_near_a_larger_holder_of_the_photo_stay_in_its_group() -> None:
+    # C, a collage larger than the photo O, matched O through a crop window; O's turned
+    # copies R1 and R2 match O and each other, not C. S is a screenshot holding O.
+    c, o, r1, r2, s = 1, 2, 3, 4, 5
+    sizes = {
+        c: (1000, 800, 900),
+        o: (640, 480, 500),
+        r1: (640, 480, 400),
+        r2: (640, 480, 300),
+        s: (1080, 1920, 99),
+    }
+    near = [(c, o), (o, r1), (o, r2), (r1, r2)]
+    catalog = _Catalog(
+        facts={i: _facts(i, *v) for i, v in sizes.items()},
+        sha={i: f"sha{i}" for i in sizes},
+        exact=[],
+        pairs=[(a, b, "near", 0.9, f"near {a}-{b}", None) for a, b in near]
+        + [(o, s, "contained", 0.95, "contained: O in S", s)],
+        decided=set(),
+    )
+    order = list(DuplicateSettings().keeper_order)
+    groups, centre = _pictures(catalog, lambda i: rank_key(catalog.facts[i], order))
+    (group,) = groups
+    assert group.keeper == c  # the largest near copy: the keeper rules pick it
+    assert {m: t.value for m, (t, _, _) in group.members.items()} == {
+        o: "near",
+        r1: "near",
+        r2: "near",
+        s: "contained",
+    }
+    assert set(centre.values()) == {c}
