@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-KindParam = Literal["exact", "near", "similar"]
+KindParam = Literal["exact", "near", "contained", "similar"]
 StatusParam = Literal["open", "resolved", "dismissed"]
 
 
@@ -16,7 +16,8 @@ class GroupImage(BaseModel):
     key: str | None
     score: float
     tier: str | None = Field(
-        description="exact, near or similar: the member's tier relative to the keeper; null for the keeper"
+        description="exact, near, contained or similar: the member's tier relative to the keeper; "
+        "null for the keeper"
     )
     reason: str
     role: str = Field(description="keep, member (open group) or duplicate (marked by a resolution)")
@@ -25,7 +26,7 @@ class GroupImage(BaseModel):
 
 class Group(BaseModel):
     id: int
-    kind: str = Field(description="the group's strongest link: exact, near or similar")
+    kind: str = Field(description="the group's strongest link: exact, near, contained or similar")
     status: str
     keep: int
     action: str | None
@@ -59,7 +60,7 @@ class CheckMatch(BaseModel):
 
 class CheckResponse(BaseModel):
     sha256: str
-    verdict: str = Field(description="exact, near, similar or none: the closest tier found")
+    verdict: str = Field(description="exact, near, contained, similar or none: the closest tier found")
     matches: list[CheckMatch]
 
 

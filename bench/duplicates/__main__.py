@@ -1,13 +1,17 @@
 """Precision and recall of duplicate groups per edit, on photos held out from tuning, next to pHash.
 
     python -m bench.duplicates [--datasets DIR] [--model pixseek-tiny] [--limit N] [--json]
+                               [--near BITS AGREEMENT CONTAINED]
 
 Every photo under the datasets folder (default <repo>/../shared/datasets, each subfolder's
 `*.jpg`/`*.png`) gets the copies of `bench/duplicates/variants.py`: a byte-identical copy,
 resizing, JPEG quality 25, brightness, grayscale, a caption, a centre crop, crops from a
 corner and from a side (60-95% kept, resized, recompressed), a mirror, a flip, rotations
-by 90/180/270 degrees, a rotated corner crop. The photos are split in two halves by name
-(alternately): thresholds are **tuned on one half** and **scored on the other**.
+by 90/180/270 degrees, a rotated corner crop; and five **contained** copies
+(`bench/duplicates/contained.py`): the whole photo inside a larger picture, 60-90% of its
+sides, anywhere (on a plain margin, letterboxed, in a phone screenshot with its bars, on a
+backdrop, in a collage). The photos are split in two halves by name (alternately):
+thresholds are **tuned on one half** and **scored on the other**.
 
 Tuning (on signatures alone, no model): every pair of the tuning half is compared the
 way detection compares them; among the thresholds with a precision of at least 0.995 over
@@ -44,6 +48,7 @@ import numpy as np
 from PIL import Image
 
 from bench.common import TINY_MODEL, add_smoke_flag, cpu_info, synthetic_photos
+from bench.duplicates.contained import PLACEMENTS, make_contained
 from bench.duplicates.variants import TRANSFORMS, make_variant
 
 log = logging.getLogger("bench.duplicates")
@@ -53,6 +58,8 @@ TARGET_PRECISION = 0.995
 RECALL_SLACK = 0.01  # recall given up on the tuning half for a smaller radius and a stricter agreement
 Pair = tuple[str, str]
 Truth = dict[str, tuple[str, str]]  # key -> (source photo, edit name or "original")
+# Every copy each photo gets: the edits, then the contained copies (the photo inside a larger picture).
+EDITS = [*TRANSFORMS, *PLACEMENTS]
 
 
 def find_photos(root: Path) -> list[Path]:
@@ -68,9 +75,10 @@ def build(photos: list[Path], folder: Path) -> Truth:
         stem = f"{path.parent.name}-{path.stem}"
         (folder / f"{stem}.jpg").write_bytes(data)
         truth[f"{stem}.jpg"] = (stem, "original")
-        for name in TRANSFORMS:
+        for name in EDITS:
             key = f"{stem}__{name}.jpg"
-            (folder / key).write_bytes(make_variant(data, name, stem))
+            made = make_variant(data, name, stem) if name in TRANSFORMS else make_contained(data, name, stem)
+            (folder / key).write_bytes(made)
             truth[key] = (stem, name)
     return truth
 
@@ -112,8 +120,13 @@ def _choose(scores: list[tuple[tuple[Any, ...], int, int, int]]) -> tuple[Any, .
 
 
 def tune_pixseek(folder: Path, truth: Truth) -> dict[str, float]:
-    """near_hash_distance and near_patch_agreement tuned on every pair of the given images."""
+    """near_hash_distance, near_patch_agreement and contained_patch_agreement tuned on every pair.
+
+    A pair whose best fit is an inset of the larger picture is judged by the contained
+    agreement, any other by the near one (as `matching.classify` does).
+    """
     from pixseek.media.perceptual_hash import best_alignment, compare_many
+    from pixseek.search.duplicates.matching import inset_alignments
 
     keys = sorted(truth)
     codes, thumbs = _signatures(folder, keys)
@@ -122,20 +135,38 @@ def tune_pixseek(folder: Path, truth: Truth) -> dict[str, float]:
     close = distance <= 16  # farther pairs cannot pass any setting tried
     i, j = i[close], j[close]
     scores = compare_many(codes[i], thumbs[i], codes[j], thumbs[j])
+    inset, _ = inset_alignments(scores, codes[i], codes[j])
     same = np.array([_same(truth, keys[a], keys[b]) for a, b in zip(i, j, strict=True)], dtype=bool)
     wanted = sum(1 for a, b in combinations(keys, 2) if _same(truth, a, b))
     grid = []
+    levels = [round(float(x), 2) for x in np.arange(0.40, 0.96, 0.05)]
     for bits in range(6, 17):
-        for agreement in np.arange(0.40, 0.96, 0.05):
-            hit = (scores.distance <= bits) & (scores.agreement >= agreement - 1e-9)
-            grid.append(((bits, round(float(agreement), 2)), int((hit & same).sum()), int(hit.sum()), wanted))
-    bits, agreement = _choose(grid)
-    for (b_, a_), tp, pred, want in grid:
-        if a_ == agreement or b_ == bits:
+        close = scores.distance <= bits
+        for near in levels:
+            near_hit = close & ~inset & (scores.agreement >= near - 1e-9)
+            for contained in levels:
+                hit = near_hit | (close & inset & (scores.agreement >= contained - 1e-9))
+                grid.append(((bits, near, contained), int((hit & same).sum()), int(hit.sum()), wanted))
+    bits, agreement, contained = _choose(grid)
+    for (b_, a_, c_), tp, pred, want in grid:
+        if (
+            (a_, c_) == (agreement, contained)
+            or (b_, c_) == (bits, contained)
+            or (b_, a_) == (bits, agreement)
+        ):
             log.info(
-                "tune bits=%d agreement=%.2f precision=%.4f recall=%.4f", b_, a_, tp / max(pred, 1), tp / want
+                "tune bits=%d near=%.2f contained=%.2f precision=%.4f recall=%.4f",
+                b_,
+                a_,
+                c_,
+                tp / max(pred, 1),
+                tp / want,
             )
-    return {"near_hash_distance": int(bits), "near_patch_agreement": float(agreement)}
+    return {
+        "near_hash_distance": int(bits),
+        "near_patch_agreement": float(agreement),
+        "contained_patch_agreement": float(contained),
+    }
 
 
 def _phash_bits(folder: Path, keys: list[str]) -> np.ndarray:
@@ -215,7 +246,7 @@ def pairs_in(groups: list[list[str]]) -> set[Pair]:
 def score(pairs: set[Pair], truth: Truth) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     originals = {src: key for key, (src, edit) in truth.items() if edit == "original"}
-    for edit in TRANSFORMS:
+    for edit in EDITS:
         wanted = {_pair(originals[src], key) for key, (src, e) in truth.items() if e == edit}
         touching = [p for p in pairs if edit in (truth[p[0]][1], truth[p[1]][1])]
         correct = sum(_same(truth, a, b) for a, b in touching)
@@ -243,10 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="use only the first N photos")
     parser.add_argument(
         "--near",
-        nargs=2,
+        nargs=3,
         type=float,
-        metavar=("BITS", "AGREEMENT"),
-        help="score pixseek with these near thresholds instead of tuning them (pHash is still tuned)",
+        metavar=("BITS", "AGREEMENT", "CONTAINED"),
+        help="score pixseek with these thresholds (near bits and agreement, contained agreement) instead of "
+        "tuning them (pHash is still tuned)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     add_smoke_flag(parser)
@@ -268,7 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         tune_truth = build(tune_photos, Path(tmp) / "tune")
         started = time.perf_counter()
         if args.near:
-            tuned = {"near_hash_distance": int(args.near[0]), "near_patch_agreement": args.near[1]}
+            tuned = {
+                "near_hash_distance": int(args.near[0]),
+                "near_patch_agreement": args.near[1],
+                "contained_patch_agreement": args.near[2],
+            }
         else:
             tuned = tune_pixseek(Path(tmp) / "tune", tune_truth)
         phash_threshold = tune_phash(Path(tmp) / "tune", tune_truth)
@@ -305,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| edit | pixseek precision | pixseek recall | pHash<={p_t} precision | pHash recall |",
         "|---|---|---|---|---|",
     ]
-    for edit in [*TRANSFORMS, "all edits"]:
+    for edit in [*EDITS, "all edits"]:
         p, b = result["pixseek"][edit], result["phash"][edit]
         cells = f"{p['precision']:.3f} | {p['recall']:.3f}"
         lines.append(f"| {edit} | {cells} | {b['precision']:.3f} | {b['recall']:.3f} |")

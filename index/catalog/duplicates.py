@@ -16,6 +16,7 @@ from pixseek.media.perceptual_hash import VERSION, Signature
 class Kind(enum.StrEnum):
     EXACT = "exact"  # the same bytes
     NEAR = "near"  # the same picture after edits (resize, recompression, crop, mirror, ...)
+    CONTAINED = "contained"  # the whole of one picture inside a larger one (screenshot, collage, margin)
     SIMILAR = "similar"  # another photo of the same scene (pretrained weights only)
 
 
@@ -81,6 +82,8 @@ class DuplicatePair(Base):
     patch_agreement: Mapped[float | None] = mapped_column(Float)
     cls_score: Mapped[float | None] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(Text)
+    # For a `contained` pair: the image that holds the whole of the other; NULL otherwise.
+    container: Mapped[int | None] = mapped_column(IdType)
     found_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 # Detection and the duplicate service are imported by the commands that run them: they load
 # faiss, which `pixseek duplicates --help` does not need.
 
-KINDS = ("exact", "near", "similar")
+KINDS = ("exact", "near", "contained", "similar")
 
 
 def _print_group(group: GroupView) -> None:

@@ -51,6 +51,15 @@ class DuplicateSettings(BaseModel):
         description="`near` tier: the smallest share (0-1) of thumbnail patches with detail that must agree "
         "between the two images. Lower it to accept heavier local edits (text, stickers).",
     )
+    contained_patch_agreement: float = Field(
+        default=0.7,
+        ge=0.0,
+        le=1.0,
+        description="`contained` tier (the whole of one picture inside a larger one: a screenshot, a "
+        "collage, a padded copy): the smallest share (0-1) of thumbnail patches with detail that must "
+        "agree between the smaller picture and the rectangle of the larger one it matched (its hash "
+        "within `near_hash_distance`). Raise it if unrelated pictures in alike frames are grouped.",
+    )
     similar_threshold: float = Field(
         default=0.9,
         ge=-1.0,

@@ -9,13 +9,18 @@ A signature holds:
     a mirror flips the sign of the odd horizontal frequencies, a flip of the odd vertical
     ones, a transpose transposes the block;
   - `WINDOWS` rows: windows of the picture anchored at every side, corner and the centre,
-    keeping 100%, 90%, 80%, 70% or 60% of each side independently (13 x 13 = 169).
+    keeping 100%, 90%, 80%, 70% or 60% of each side independently (13 x 13 = 169);
+  - `INSETS` rows: the rectangles framed by straight edges where another picture may sit
+    inside this one (`pixseek.media.insets`: a photo in a screenshot, a collage, on a
+    margin or a backdrop), then `INSETS` rows that are not hashes but those rectangles
+    themselves (4 uint16 shares of the sides each, `inset_boxes`).
 - `thumb`, a 32x32 grey thumbnail of the whole picture (aspect squashed like the hashes).
 
 A copy B of a picture A, cropped from any side or corner to 60-100% of either side,
 turned or mirrored, resized and recompressed, has a whole-picture hash close to one of
-A's window hashes under one symmetry. Comparing two signatures finds the best of the
-2 x 169 x 8 (window, symmetry) alignments, both ways round (its Hamming distance is the
+A's window hashes under one symmetry; a picture B holding the whole of A somewhere inside
+it has an inset hash close to A's whole-picture hash. Comparing two signatures finds the best of the
+2 x (169 + 8) x 8 (window or inset, symmetry) alignments, both ways round (its Hamming distance is the
 pair's `distance`); the three best are tried on the thumbnails, each window refined (its
 edges moved by up to 2.5% of the side) and the best fit kept. There the two 32x32
 thumbnails are cut into 4x4-pixel patches, each pair tested with a normalised
@@ -30,7 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-VERSION = 2
+from pixseek.media.insets import INSETS, WHOLE, find_insets
+
+VERSION = 3
 HASH_BYTES = 8
 SIDES = (1.0, 0.9, 0.8, 0.7, 0.6)  # kept share of a side, per window axis
 THUMB = 64  # side of the stored thumbnail
@@ -63,7 +70,10 @@ INTERVALS = _axis_intervals()
 # (x0, y0, x1, y1) shares of the picture; row 0 is the whole picture.
 WINDOWS = np.array([(x[0], y[0], x[1], y[1]) for y, x in itertools.product(INTERVALS, INTERVALS)])
 DIHEDRAL = 8
-CODE_ROWS = DIHEDRAL + len(WINDOWS)
+# Rows of a signature's codes: DIHEDRAL turned hashes, then the hashes a copy's whole
+# picture may match (windows, then insets: `HASH_ROWS` in all), then the insets' boxes.
+HASH_ROWS = DIHEDRAL + len(WINDOWS) + INSETS
+CODE_ROWS = HASH_ROWS + INSETS
 CODES_BYTES = CODE_ROWS * HASH_BYTES
 THUMB_BYTES = THUMB * THUMB
 # What each symmetry k does to a picture (see `turn`), for reasons shown to people.
@@ -137,7 +147,9 @@ def _turn_low(low: np.ndarray, k: int) -> np.ndarray:
 class Signature:
     """The perceptual signature of one picture (see the module docstring)."""
 
-    codes: np.ndarray  # (CODE_ROWS, 8) uint8: the DIHEDRAL whole-picture hashes, then the windows'
+    # (CODE_ROWS, 8) uint8: the DIHEDRAL whole-picture hashes, the windows', the insets',
+    # then the insets' boxes
+    codes: np.ndarray
     thumb: np.ndarray  # (THUMB, THUMB) uint8
 
     def codes_blob(self) -> bytes:
@@ -150,6 +162,38 @@ class Signature:
 def unpack_codes(blobs: np.ndarray) -> np.ndarray:
     """(N, CODES_BYTES) uint8 rows to (N, CODE_ROWS, 8)."""
     return blobs.reshape(-1, CODE_ROWS, HASH_BYTES)
+
+
+def _box_rows(boxes: np.ndarray) -> np.ndarray:
+    """(K, 4) shares to (K, 8) uint8 code rows: 4 little-endian uint16 each."""
+    quantised = np.rint(np.clip(boxes, 0.0, 1.0) * 65535).astype("<u2")
+    return quantised.view(np.uint8).reshape(len(boxes), HASH_BYTES)
+
+
+def inset_boxes(codes: np.ndarray) -> np.ndarray:
+    """(..., INSETS, 4) float64 boxes (x0, y0, x1, y1) stored in codes (..., CODE_ROWS, 8).
+
+    Rows that are no box (x1 <= x0 or y1 <= y0, as random codes in tests may be) read as
+    the whole picture.
+    """
+    rows = np.ascontiguousarray(codes[..., HASH_ROWS:, :])
+    boxes = rows.view("<u2").astype(np.float64) / 65535
+    bad = (boxes[..., 2] <= boxes[..., 0]) | (boxes[..., 3] <= boxes[..., 1])
+    return np.where(bad[..., None], WHOLE, boxes)
+
+
+def window_boxes(codes: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """(P, 4) boxes of P alignments: row `window[i]` of WINDOWS, or an inset of `codes[i]`."""
+    window = np.asarray(window)
+    grid = WINDOWS[np.minimum(window, len(WINDOWS) - 1)]
+    inset = np.clip(window - len(WINDOWS), 0, INSETS - 1)
+    own = inset_boxes(codes)[np.arange(len(window)), inset]
+    return np.where((window >= len(WINDOWS))[:, None], own, grid)
+
+
+def is_inset(window: np.ndarray | int) -> np.ndarray:
+    """Whether alignment rows (of WINDOWS, then the insets) are insets."""
+    return np.asarray(window) >= len(WINDOWS)
 
 
 def _bits(blocks: np.ndarray) -> np.ndarray:
@@ -166,7 +210,12 @@ def signature(img: Image.Image) -> Signature:
     rows = np.einsum("yfp,pq->yfq", _PROJECT, base)  # (13, 8, 128): each y interval, its DCT rows
     low = np.einsum("yfq,xgq->yxfg", rows, _PROJECT).reshape(len(WINDOWS), _LOW, _LOW)
     turned = np.stack([_turn_low(low[0], k) for k in range(DIHEDRAL)])
-    codes = np.concatenate([_bits(turned), _bits(low)])
+    boxes = find_insets(img)
+    project_x = np.einsum("fc,icp->ifp", _DCT_LOW, box_matrix(boxes[:, 0], boxes[:, 2], _DCT_SIZE, _BASE))
+    project_y = np.einsum("fc,icp->ifp", _DCT_LOW, box_matrix(boxes[:, 1], boxes[:, 3], _DCT_SIZE, _BASE))
+    # Two two-operand steps: a three-operand einsum loops over all five indices at once (20 ms).
+    insets = np.einsum("ifq,igq->ifg", np.einsum("ifp,pq->ifq", project_y, base), project_x)
+    codes = np.concatenate([_bits(turned), _bits(low), _bits(insets), _box_rows(boxes)])
     # The base is twice the thumbnail's side: 2x2 means are its BOX resampling, done without a
     # matrix product (BLAS threads in a decode thread contend with the model's, measured 6x slower).
     thumb = base.reshape(THUMB, _BASE // THUMB, THUMB, _BASE // THUMB).mean(axis=(1, 3))
@@ -191,7 +240,7 @@ def best_alignment(codes_a: np.ndarray, codes_b: np.ndarray, top: int = 1) -> tu
     window of b matches a; the window's row in `WINDOWS`; k.
     """
     n = len(codes_a)
-    windows_a, windows_b = codes_a[:, DIHEDRAL:, None, :], codes_b[:, DIHEDRAL:, None, :]
+    windows_a, windows_b = codes_a[:, DIHEDRAL:HASH_ROWS, None, :], codes_b[:, DIHEDRAL:HASH_ROWS, None, :]
     turned_a, turned_b = codes_a[:, None, :DIHEDRAL, :], codes_b[:, None, :DIHEDRAL, :]
     dist = np.stack([hamming(windows_a, turned_b), hamming(windows_b, turned_a)], axis=1)
     flat = dist.reshape(n, -1)
@@ -200,7 +249,7 @@ def best_alignment(codes_a: np.ndarray, codes_b: np.ndarray, top: int = 1) -> tu
     else:
         best = np.argpartition(flat, top - 1, axis=1)[:, :top]
         best = np.take_along_axis(best, np.argsort(np.take_along_axis(flat, best, 1), axis=1), 1)
-    big, rest = np.divmod(best, len(WINDOWS) * DIHEDRAL)
+    big, rest = np.divmod(best, (HASH_ROWS - DIHEDRAL) * DIHEDRAL)
     window, k = np.divmod(rest, DIHEDRAL)
     return np.take_along_axis(flat, best.reshape(n, -1), 1).reshape(best.shape), big, window, k
 
@@ -243,7 +292,8 @@ def _compare(
     pictures = (np.asarray(thumbs_a, dtype=np.float64), np.asarray(thumbs_b, dtype=np.float64))
     # Each picture halved to the compared size once, for whichever alignment makes it the smaller.
     halves = tuple(p.reshape(-1, COMPARED, 2, COMPARED, 2).mean(axis=(2, 4)) for p in pictures)
-    tried = [_aligned(pictures, halves, bigs[:, t], windows[:, t], turns[:, t]) for t in range(_TRIED)]
+    codes = (codes_a, codes_b)
+    tried = [_aligned(pictures, halves, codes, bigs[:, t], windows[:, t], turns[:, t]) for t in range(_TRIED)]
     pick = np.stack([ncc for _, _, ncc in tried], axis=1).argmax(axis=1)
     rows = np.arange(len(codes_a))
     window_thumbs = np.stack([w for w, _, _ in tried], axis=1)[rows, pick]
@@ -269,21 +319,30 @@ def _turn_each(blocks: np.ndarray, k: np.ndarray) -> np.ndarray:
 def _aligned(
     pictures: tuple[np.ndarray, np.ndarray],
     halves: tuple[np.ndarray, np.ndarray],
+    codes: tuple[np.ndarray, np.ndarray],
     big: np.ndarray,
     window: np.ndarray,
     k: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(window thumbnails of the larger, the smaller turned by k, their correlation) at one alignment.
 
-    `pictures`: both sides' (P, 64, 64) thumbnails as float64; `halves`: the same halved to 32x32.
+    `pictures`: both sides' (P, 64, 64) thumbnails as float64; `halves`: the same halved to
+    32x32; `codes`: both sides' codes (an inset's box is stored in its picture's codes).
     """
     swap = big.astype(bool)[:, None, None]
     large = np.where(swap, pictures[1], pictures[0])
     # The smaller picture, halved to the compared size and turned the way its hash matched.
     target = _turn_each(np.where(swap, halves[0], halves[1]), k)
-    boxes = WINDOWS[window]
+    grid = np.minimum(window, len(WINDOWS) - 1)
     n_intervals = len(INTERVALS)
-    ax, ay = _SPANS[window % n_intervals], _SPANS[window // n_intervals]
+    ax, ay = _SPANS[grid % n_intervals], _SPANS[grid // n_intervals]
+    inset = is_inset(window)
+    if inset.any():
+        large_codes = np.where(swap[inset], codes[1][inset], codes[0][inset])
+        own = window_boxes(large_codes, window[inset])
+        ax[inset] = box_matrix(own[:, 0], own[:, 2], COMPARED, THUMB)
+        ay[inset] = box_matrix(own[:, 1], own[:, 3], COMPARED, THUMB)
+    boxes = window_boxes(np.where(swap, codes[1], codes[0]), window) if inset.any() else WINDOWS[window]
     window_thumbs = np.matmul(np.matmul(ay, large), np.swapaxes(ax, -1, -2))
     # Refining costs 18 resamplings: only pairs that already look alike at the grid window
     # (most candidates of a large collection do not) are refined.
@@ -370,9 +429,12 @@ def patch_agreement(thumbs_a: np.ndarray, thumbs_b: np.ndarray) -> np.ndarray:
     return np.where(some >= _MIN_DETAIL, textured, flat_picture).astype(np.float32)
 
 
-def describe(window: int, k: int) -> str:
-    """How the smaller picture sits in the larger: "crop 60% x 80% from the top left, rotated 90°"."""
-    x0, y0, x1, y1 = WINDOWS[window]
+def describe(box: np.ndarray, k: int) -> str:
+    """How the smaller picture sits in the larger: "crop 60% x 80% from the top left, rotated 90°".
+
+    `box`: (x0, y0, x1, y1) shares of the larger picture (a row of WINDOWS, or an inset).
+    """
+    x0, y0, x1, y1 = (float(v) for v in box)
     parts = []
     if (x1 - x0, y1 - y0) != (1.0, 1.0):
         horizontal = "left" if x0 == 0.0 and x1 < 1.0 else "right" if x1 == 1.0 and x0 > 0.0 else ""

@@ -14,7 +14,7 @@ import math
 import faiss
 import numpy as np
 
-from pixseek.media.perceptual_hash import DIHEDRAL, HASH_BYTES, WINDOWS
+from pixseek.media.perceptual_hash import DIHEDRAL, HASH_BYTES, HASH_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +113,18 @@ def hash_candidates(
     return pairs
 
 
+_QUERIES = HASH_ROWS - DIHEDRAL  # window and inset hashes per image
+
+
 def _window_queries(codes: np.ndarray, part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the window hashes of rows `part`, (W,) the row each belongs to)."""
+    """(the window and inset hashes of rows `part`, (W,) the row each belongs to)."""
     if len(part) and part[-1] - part[0] + 1 == len(part) and np.all(np.diff(part) == 1):
-        block = codes[int(part[0]) : int(part[-1]) + 1, DIHEDRAL:]  # a slice reads a memmap in order
+        # A slice reads a memmap in order.
+        block = codes[int(part[0]) : int(part[-1]) + 1, DIHEDRAL:HASH_ROWS]
     else:
-        block = codes[part, DIHEDRAL:]
-    windows = np.ascontiguousarray(block).reshape(len(part) * len(WINDOWS), HASH_BYTES)
-    return windows, np.repeat(part, len(WINDOWS))
+        block = codes[part, DIHEDRAL:HASH_ROWS]
+    windows = np.ascontiguousarray(block).reshape(len(part) * _QUERIES, HASH_BYTES)
+    return windows, np.repeat(part, _QUERIES)
 
 
 def _rotated_words(codes: np.ndarray, t: int) -> np.ndarray:
@@ -183,11 +187,11 @@ def flat_hash_limit(exact_limit: int) -> int:
     """Images up to which the hash search is brute force.
 
     Each image asks with its WINDOWS codes against every image's DIHEDRAL codes: a brute force
-    over n images costs 1,352 n^2 Hamming comparisons. It runs while that is at most
-    `_FLAT_BUDGET` x exact_limit^2: 3,845 images at the default 20,000 (2 x 10^10
+    over n images costs 1,416 n^2 Hamming comparisons. It runs while that is at most
+    `_FLAT_BUDGET` x exact_limit^2: 3,758 images at the default 20,000 (2 x 10^10
     comparisons, about 20 s on one core).
     """
-    return int(exact_limit * math.sqrt(_FLAT_BUDGET / (len(WINDOWS) * DIHEDRAL)))
+    return int(exact_limit * math.sqrt(_FLAT_BUDGET / (_QUERIES * DIHEDRAL)))
 
 
 def cls_candidates(

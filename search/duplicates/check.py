@@ -22,7 +22,7 @@ from pixseek.index.catalog.duplicates import Kind
 from pixseek.index.catalog.images import SEARCHABLE, Image
 from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.media.decode import decode_image
-from pixseek.media.perceptual_hash import DIHEDRAL, Signature, hamming, signature
+from pixseek.media.perceptual_hash import DIHEDRAL, HASH_ROWS, Signature, hamming, signature
 from pixseek.search.duplicates.layout import LayoutRule, layout_agreement
 from pixseek.search.duplicates.matching import EXACT_REASON, Rules, classify, similar_reason
 from pixseek.search.duplicates.store import CHUNK, Collection, load_collection
@@ -31,7 +31,7 @@ from pixseek.search.duplicates.upload import UploadEmbedding
 if TYPE_CHECKING:
     from pixseek.search.service import SearchService
 
-TIER = {Kind.EXACT.value: 0, Kind.NEAR.value: 1, Kind.SIMILAR.value: 2}
+TIER = {Kind.EXACT.value: 0, Kind.NEAR.value: 1, Kind.CONTAINED.value: 2, Kind.SIMILAR.value: 3}
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class CheckMatch:
 @dataclass(frozen=True)
 class CheckResult:
     sha256: str
-    verdict: str  # exact, near, similar or none: the closest tier found
+    verdict: str  # exact, near, contained, similar or none: the closest tier found
     matches: list[CheckMatch]  # best tier first, then best score
 
     def as_dict(self) -> dict[str, Any]:
@@ -115,14 +115,14 @@ class DuplicateCheck:
         collection = load_collection(session)
         if not len(collection.ids):
             return []
-        turned, windows = sig.codes[:DIHEDRAL], sig.codes[DIHEDRAL:]
+        turned, windows = sig.codes[:DIHEDRAL], sig.codes[DIHEDRAL:HASH_ROWS]
         # Brute force over the collection's codes, both ways round: its windows against this
         # image's turned hashes, this image's windows against its turned hashes.
         out: list[Found] = []
         radius = self.rules.near_hash_distance
         for start in range(0, len(collection.ids), CHUNK // 16):
             part = collection.codes[start : start + CHUNK // 16]  # (n, CODE_ROWS, 8)
-            theirs = hamming(part[:, DIHEDRAL:, None, :], turned[None, None]).min(axis=(1, 2))
+            theirs = hamming(part[:, DIHEDRAL:HASH_ROWS, None, :], turned[None, None]).min(axis=(1, 2))
             ours = hamming(windows[None, :, None, :], part[:, None, :DIHEDRAL]).min(axis=(1, 2))
             rows = start + np.flatnonzero(np.minimum(theirs, ours) <= radius)
             if len(rows):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from pixseek.core.db import IN_LIST_MAX, in_chunks, utcnow
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.duplicates import DuplicatePair, ImageHash
+from pixseek.index.catalog.images import Image
 from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.model.identity import ModelId
 from pixseek.search.duplicates.layout import LayoutRule, StoredPatches, check_layout
@@ -124,6 +125,10 @@ def _store_pairs(session: Session, collection: Collection, matches: Matches) -> 
         if stale:
             session.execute(delete(DuplicatePair).where(DuplicatePair.id.in_(stale)))
     now = utcnow()
+    holders = [matches.container(i) for i in range(len(matches))]
+    container = [None if h is None else int(matches.pairs[i, h]) for i, h in enumerate(holders)]
+    container_ids = [None if c is None else int(ids[c]) for c in container]
+    sizes = _sizes(session, sorted({c for c in container_ids if c is not None}))
     rows = [
         {
             "image_a": int(a_ids[i]),
@@ -133,7 +138,8 @@ def _store_pairs(session: Session, collection: Collection, matches: Matches) -> 
             "hash_distance": int(matches.distance[i]),
             "patch_agreement": float(matches.agreement[i]),
             "cls_score": None if np.isnan(matches.cls[i]) else float(matches.cls[i]),
-            "reason": matches.reason(i, (f"#{a_ids[i]}", f"#{b_ids[i]}")),
+            "reason": matches.reason(i, (f"#{a_ids[i]}", f"#{b_ids[i]}"), sizes.get(container_ids[i] or -1)),
+            "container": container_ids[i],
             "found_at": now,
         }
         for i in range(len(matches))
@@ -141,6 +147,18 @@ def _store_pairs(session: Session, collection: Collection, matches: Matches) -> 
     for start in range(0, len(rows), CHUNK):
         session.execute(insert(DuplicatePair), rows[start : start + CHUNK])
     return len(rows)
+
+
+def _sizes(session: Session, image_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(width, height) of the given images, where the catalog knows them."""
+    out: dict[int, tuple[int, int]] = {}
+    for part in in_chunks(image_ids):
+        for image_id, width, height in session.execute(
+            select(Image.id, Image.width, Image.height).where(Image.id.in_(part))
+        ):
+            if width and height:
+                out[int(image_id)] = (int(width), int(height))
+    return out
 
 
 def _mark_checked(session: Session, collection: Collection, query_rows: np.ndarray | None) -> None:

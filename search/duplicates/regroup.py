@@ -1,7 +1,8 @@
 """Open groups rebuilt from the stored pairs and the catalog's sha256 classes.
 
-One group per picture: its byte-identical copies, its near copies and (with pretrained
-weights) other photos of the same scene, each member labelled with its tier relative to
+One group per picture: its byte-identical copies, its near copies, the larger pictures
+that hold the whole of it (contained: screenshots, collages, padded copies) and (with
+pretrained weights) other photos of the same scene, each member labelled with its tier relative to
 the keeper; the group's kind is its strongest link.
 
 Every run replaces all open groups (their ids change); decided groups stay as they are,
@@ -10,6 +11,7 @@ and every pair a user decided on is left out, so it is never grouped again.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -45,7 +47,7 @@ class _Catalog:
     facts: dict[int, ImageFacts]
     sha: dict[int, str]
     exact: list[tuple[int, str]]  # (image id, sha256) of searchable images sharing their bytes
-    pairs: list[tuple[int, int, str, float, str]]  # (a, b, kind, score, reason)
+    pairs: list[tuple[int, int, str, float, str, int | None]]  # (a, b, kind, score, reason, container)
     decided: set[tuple[str, str]]
 
 
@@ -62,14 +64,15 @@ def _read(session: Session) -> _Catalog:
         )
     ]
     pairs = [
-        (int(a), int(b), str(kind), float(score), str(reason))
-        for a, b, kind, score, reason in session.execute(
+        (int(a), int(b), str(kind), float(score), str(reason), None if holder is None else int(holder))
+        for a, b, kind, score, reason, holder in session.execute(
             select(
                 DuplicatePair.image_a,
                 DuplicatePair.image_b,
                 DuplicatePair.kind,
                 DuplicatePair.score,
                 DuplicatePair.reason,
+                DuplicatePair.container,
             )
         )
     ]
@@ -84,7 +87,7 @@ def _read(session: Session) -> _Catalog:
     )
 
 
-TIER_ORDER = (Kind.EXACT, Kind.NEAR, Kind.SIMILAR)  # strongest first
+TIER_ORDER = (Kind.EXACT, Kind.NEAR, Kind.CONTAINED, Kind.SIMILAR)  # strongest first
 
 
 @dataclass
@@ -112,16 +115,21 @@ def _exact_classes(catalog: _Catalog, rank: Callable[[int], tuple[float, ...]]) 
     return out
 
 
+def _undecided(catalog: _Catalog, a: int, b: int) -> bool:
+    """Both images searchable, different bytes, and no decision of the user on the pair."""
+    facts, sha = catalog.facts, catalog.sha
+    if a not in facts or b not in facts:
+        return False
+    return sha[a] != sha[b] and sha_pair(sha[a], sha[b]) not in catalog.decided
+
+
 def _edges(
     catalog: _Catalog, kind: Kind, mapping: dict[int, int]
 ) -> dict[tuple[int, int], tuple[float, str]]:
     """Stored pairs of one tier between representatives: the best score per pair, decided ones left out."""
     best: dict[tuple[int, int], tuple[float, str]] = {}
-    facts, sha = catalog.facts, catalog.sha
-    for a, b, k, score, reason in catalog.pairs:
-        if k != kind or a not in facts or b not in facts:
-            continue
-        if sha[a] == sha[b] or sha_pair(sha[a], sha[b]) in catalog.decided:
+    for a, b, k, score, reason, _ in catalog.pairs:
+        if k != kind or not _undecided(catalog, a, b):
             continue
         ra, rb = mapping.get(a, a), mapping.get(b, b)
         if ra == rb:
@@ -145,7 +153,21 @@ def _pictures(
     twins = _exact_classes(catalog, rank)
     representative = {copy: rep for rep, copies in twins.items() for copy in copies}
     near = _edges(catalog, Kind.NEAR, representative)
-    stars = star_groups(((a, b, p) for (a, b), p in near.items()), rank)
+    # A picture that holds another whole (a screenshot, a collage) is made from it: never a
+    # keeper before the pictures it holds, however large (its near copies would follow it).
+    # A picture held by another is an original, whatever it holds itself (a crop that fits
+    # one of its insets).
+    holders, held = set(), set()
+    for a, b, kind, _, _, holder in catalog.pairs:
+        if kind == Kind.CONTAINED and holder in (a, b):
+            holders.add(holder)
+            held.add(b if holder == a else a)
+    holders -= held
+
+    def near_rank(image_id: int) -> tuple[float, ...]:
+        return (float(image_id in holders), *rank(image_id))
+
+    stars = star_groups(((a, b, p) for (a, b), p in near.items()), near_rank)
     centre: dict[int, int] = {}
     groups: dict[int, _Group] = {}
     for star in stars:
@@ -155,6 +177,7 @@ def _pictures(
             centre[member] = star.keeper
         centre[star.keeper] = star.keeper
         groups[star.keeper] = group
+    _absorb_stars(near, groups, centre)
     # One hop: a copy left out of every star, linked by a near pair to a star's member.
     hops: dict[int, tuple[float, int, str]] = {}
     for (a, b), (score, reason) in near.items():
@@ -179,7 +202,100 @@ def _pictures(
                 _, score, reason = group.members[rep]
                 group.members[copy] = (Kind.NEAR, score, f"{reason} (same bytes as #{rep})")
             centre[copy] = keeper
+    _containers(catalog, groups, centre, rank)
     return list(groups.values()), centre
+
+
+def _absorb_stars(
+    near: dict[tuple[int, int], tuple[float, str]], groups: dict[int, _Group], centre: dict[int, int]
+) -> None:
+    """A later star whose keeper and members all matched one member M of an earlier star joins it.
+
+    Each of them is one hop from that star's keeper through M, as the one-hop rule allows
+    for a copy left out of every star. It happens when the earlier keeper is a larger
+    picture that holds the photo but matched only some of its copies (a collage matched
+    through a crop window): the copies not near it made a star of their own.
+    """
+
+    neighbours: dict[int, set[int]] = {}
+    for a, b in near:
+        neighbours.setdefault(a, set()).add(b)
+        neighbours.setdefault(b, set()).add(a)
+    for keeper in list(groups):  # stars in the order they were made, best keeper first
+        group = groups[keeper]
+        best: tuple[float, int] | None = None
+        for via in neighbours.get(keeper, ()):
+            home = centre.get(via)
+            if home is None or home in (via, keeper) or home not in groups:
+                continue
+            score = near[(min(via, keeper), max(via, keeper))][0]
+            fits = all(n in neighbours[via] for n in group.members)
+            if fits and (best is None or score > best[0]):
+                best = (score, via)
+        if best is None:
+            continue
+        via = best[1]
+        home = centre[via]
+        for node in [keeper, *group.members]:
+            score, reason = near[(min(via, node), max(via, node))]
+            groups[home].members[node] = (
+                Kind.NEAR,
+                score,
+                f"{reason} (a copy of #{via}, itself near the keeper)",
+            )
+            centre[node] = home
+        del groups[keeper]
+
+
+def _containers(
+    catalog: _Catalog,
+    groups: dict[int, _Group],
+    centre: dict[int, int],
+    rank: Callable[[int], tuple[float, ...]],
+) -> None:
+    """Each picture that holds the whole of another joins that picture's group, as `contained`.
+
+    The held picture is the original (a screenshot, a collage or a padded copy is made
+    from it), so its keeper stays the group's keeper however large the container is. A
+    container holding several pictures (a collage) joins the one it matched best; a
+    container held in turn by a larger one brings it along.
+    """
+    target: dict[int, tuple[float, int, str]] = {}  # container picture -> (score, held picture, reason)
+    for a, b, kind, score, reason, holder in catalog.pairs:
+        if kind != Kind.CONTAINED or holder not in (a, b) or not _undecided(catalog, a, b):
+            continue
+        held = b if holder == a else a
+        outer, inner = centre.get(holder, holder), centre.get(held, held)
+        if outer != inner and (outer not in target or score > target[outer][0]):
+            target[outer] = (score, inner, reason)
+
+    # Two pictures may each hold the other (a letterboxed copy near the photo and near a
+    # larger container): along a cycle, the picture held by the most containers is the root.
+    held_by = Counter(inner for _, inner, _ in target.values())
+
+    def final(picture: int) -> int:
+        path = [picture]
+        while picture in target:
+            picture = target[picture][1]
+            if picture in path:
+                cycle = path[path.index(picture) :]
+                return min(cycle, key=lambda p: (-held_by[p], rank(p)))
+            path.append(picture)
+        return picture
+
+    for outer in sorted(target):
+        score, _, reason = target[outer]
+        keeper = final(outer)
+        if keeper == outer:
+            continue
+        group = groups.setdefault(keeper, _Group(keeper=keeper))
+        moved = groups.pop(outer, _Group(keeper=outer))
+        group.members[outer] = (Kind.CONTAINED, score, reason)
+        centre[outer] = keeper
+        for member, (tier, _, _) in moved.members.items():
+            group.members[member] = (Kind.CONTAINED, score, f"{reason} (a copy of #{outer}: {tier.value})")
+            centre[member] = keeper
+        centre.setdefault(keeper, keeper)
 
 
 def _scenes(
@@ -208,15 +324,24 @@ def _scenes(
     return out
 
 
+def _keeper_reason(made: _Group, catalog: _Catalog, order: list[KeeperRule]) -> str:
+    """Why the keeper: the rules among its own copies; the pictures that hold it come after it."""
+    own = [catalog.facts[m] for m, (tier, _, _) in made.members.items() if tier != Kind.CONTAINED]
+    reason = keeper_reason(catalog.facts[made.keeper], own, order)
+    held = len(made.members) - len(own)
+    if not held:
+        return reason
+    rest = "" if not own else f"; {reason.removeprefix('keeper: ')}"
+    return f"keeper: held whole by {held} larger picture{'s' if held > 1 else ''}{rest}"
+
+
 def _write(session: Session, groups: list[_Group], catalog: _Catalog, order: list[KeeperRule]) -> None:
     for made in groups:
         group = DuplicateGroup(
             kind=made.kind.value,
             status=GroupStatus.OPEN,
             keeper_id=made.keeper,
-            keeper_reason=keeper_reason(
-                catalog.facts[made.keeper], [catalog.facts[m] for m in made.members], order
-            ),
+            keeper_reason=_keeper_reason(made, catalog, order),
         )
         session.add(group)
         session.flush()

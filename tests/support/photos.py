@@ -91,3 +91,30 @@ def write(path: Path, img: Image.Image, quality: int = 92) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(jpeg(img, quality))
     return path
+
+
+def inside(
+    img: Image.Image,
+    canvas: tuple[int, int],
+    at: tuple[int, int],
+    background: tuple[int, int, int] = (0, 0, 0),
+    *,
+    chrome: bool = False,
+) -> Image.Image:
+    """`img` pasted whole at `at` on a plain canvas; with `chrome`, a phone app's status bar
+    (a clock and icons), title and navigation bars drawn around it, as in a screenshot."""
+    out = Image.new("RGB", canvas, background)
+    out.paste(img, at)
+    if chrome:
+        w, h = canvas
+        draw = ImageDraw.Draw(out)
+        draw.rectangle((0, 0, w, 10), fill=(20, 20, 20))
+        draw.text((4, 0), "09:41", fill=(240, 240, 240))
+        for k in range(3):
+            draw.rectangle((w - 12 * (k + 1), 2, w - 12 * k - 4, 8), outline=(240, 240, 240))
+        draw.text((4, 12), "< Photos   IMG_2041", fill=(240, 240, 240))
+        draw.rectangle((0, h - 16, w, h), fill=(20, 20, 20))
+        for k in range(3):
+            cx = (k + 1) * w // 4
+            draw.ellipse((cx - 5, h - 13, cx + 5, h - 3), outline=(240, 240, 240))
+    return out

@@ -52,7 +52,7 @@ def test_detect_returns_202_and_the_job_reaches_done_with_its_summary(ingested: 
         "compared": 11,
         "pairs_found": detection["pairs_found"],
         "backfilled": 0,
-        "groups": {"exact": 1, "near": 1, "similar": 0},
+        "groups": {"exact": 1, "near": 1, "contained": 0, "similar": 0},
     }
     assert detection["pairs_found"] > 0
     listed = ingested.get("/v1/jobs").json()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pixseek.media.perceptual_hash import CODE_ROWS, DIHEDRAL, hamming
+from pixseek.media.perceptual_hash import CODE_ROWS, DIHEDRAL, HASH_ROWS, hamming
 from pixseek.search.duplicates.candidates import cls_candidates, hash_candidates
 
 
@@ -14,14 +14,14 @@ def _codes(n: int, seed: int, planted: list[tuple[int, int, int]]) -> np.ndarray
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 256, size=(n, CODE_ROWS, 8), dtype=np.uint8)
     for src, dst, bits in planted:
-        flat = np.unpackbits(codes[src, DIHEDRAL + int(rng.integers(0, CODE_ROWS - DIHEDRAL))])
+        flat = np.unpackbits(codes[src, DIHEDRAL + int(rng.integers(0, HASH_ROWS - DIHEDRAL))])
         flat[rng.choice(64, size=bits, replace=False)] ^= 1
         codes[dst, int(rng.integers(0, DIHEDRAL))] = np.packbits(flat)
     return codes
 
 
 def _brute(codes: np.ndarray, radius: int) -> set[tuple[int, int]]:
-    windows, turned = codes[:, DIHEDRAL:], codes[:, :DIHEDRAL]
+    windows, turned = codes[:, DIHEDRAL:HASH_ROWS], codes[:, :DIHEDRAL]
     d = np.stack(
         [
             hamming(windows[i][:, None, None, :], turned[None, :, :, :]).min(axis=(0, 2))

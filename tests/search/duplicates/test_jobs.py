@@ -55,7 +55,7 @@ def test_detection_job_is_done_with_its_summary(settings: Settings, dup_bucket: 
         "compared": 11,
         "pairs_found": job.detection["pairs_found"],
         "backfilled": 0,
-        "groups": {"exact": 1, "near": 1, "similar": 0},
+        "groups": {"exact": 1, "near": 1, "contained": 0, "similar": 0},
     }
     assert job.detection["pairs_found"] > 0
 
@@ -101,7 +101,7 @@ def test_images_without_a_signature_get_one_before_detection(settings: Settings,
     job = _job(settings, _detect_job(settings))
     assert job.detection is not None
     assert (job.detection["backfilled"], job.detection["compared"]) == (11, 11)
-    assert job.detection["groups"] == {"exact": 1, "near": 1, "similar": 0}
+    assert job.detection["groups"] == {"exact": 1, "near": 1, "contained": 0, "similar": 0}
     assert sorted(g.kind for g in _groups(settings)) == ["exact", "near"]
 
 

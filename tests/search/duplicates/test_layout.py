@@ -39,6 +39,7 @@ def _matches(pairs: list[tuple[int, int]], kinds: list[str], cls: list[float]) -
         big=np.zeros(m, dtype=np.int64),
         window=np.zeros(m, dtype=np.int64),
         turn=np.zeros(m, dtype=np.int64),
+        box=np.tile([0.0, 0.0, 1.0, 1.0], (m, 1)),
     )
 
 

@@ -40,7 +40,7 @@ def test_one_group_per_picture_with_each_member_s_tier(settings: Settings, dup_b
     run_ingest(settings, str(dup_bucket))
     summary, groups = _detect(settings)
     assert summary.images == 11 and summary.compared == 11
-    assert summary.groups == {"exact": 1, "near": 1, "similar": 0}
+    assert summary.groups == {"exact": 1, "near": 1, "contained": 0, "similar": 0}
     beach = next(g for g in groups if "beach.jpg" in _keys(g))
     # The original, its byte-identical twin and every edited copy: one group, one keeper.
     assert _keys(beach) == {

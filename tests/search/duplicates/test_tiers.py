@@ -48,7 +48,12 @@ def test_a_retake_joins_the_picture_s_group_as_similar(settings: Settings) -> No
         session.flush()
         counts = service.regroup(session)
         _, groups = service.list_groups(session)
-    assert counts == {"exact": 0, "near": 1, "similar": 0}  # one group, its strongest link near
+    assert counts == {
+        "exact": 0,
+        "near": 1,
+        "contained": 0,
+        "similar": 0,
+    }  # one group, its strongest link near
     (group,) = groups
     assert group.keep == ids["a"]
     tiers = {image.id: image.tier for image in group.images}
@@ -62,7 +67,12 @@ def test_retakes_alone_form_a_similar_group(settings: Settings) -> None:
     with session_scope(settings) as session:
         _pair(session, ids["a"], ids["b"], "similar", 0.93)
         session.flush()
-        assert DuplicateService(pretrained).regroup(session) == {"exact": 0, "near": 0, "similar": 1}
+        assert DuplicateService(pretrained).regroup(session) == {
+            "exact": 0,
+            "near": 0,
+            "contained": 0,
+            "similar": 1,
+        }
 
 
 def test_random_weights_report_no_similar_groups(settings: Settings) -> None:
@@ -70,7 +80,12 @@ def test_random_weights_report_no_similar_groups(settings: Settings) -> None:
     with session_scope(settings) as session:
         _pair(session, ids["a"], ids["b"], "similar", 0.99)
         session.flush()
-        assert DuplicateService(settings).regroup(session) == {"exact": 0, "near": 0, "similar": 0}
+        assert DuplicateService(settings).regroup(session) == {
+            "exact": 0,
+            "near": 0,
+            "contained": 0,
+            "similar": 0,
+        }
 
 
 def test_near_chain_reaches_one_hop_past_the_keeper_s_copies(settings: Settings) -> None:
