@@ -20,8 +20,10 @@ from typing import Any, TypeVar
 import numpy as np
 
 from pixseek.ingest.extractors import Extractor, decode_min_side
-from pixseek.media.decode import DecodeError, decode_image, looks_like_image_name
+from pixseek.ingest.video import PreparedVideo, prepare_video
+from pixseek.media.decode import SNIFF_BYTES, DecodeError, decode_image, looks_like_image_name, sniff
 from pixseek.media.sources.base import BucketSource, SourceError
+from pixseek.media.video import VideoLimits, animated_frames, looks_like_video_name, sample_video, sniff_video
 from pixseek.model.preprocess import Preprocessor, centre_draft_side
 from pixseek.model.tiling import Coverage, WholeLayout
 
@@ -69,12 +71,62 @@ def prepare_file(
     extractors: Sequence[Extractor] = (),
     coverage: Coverage | None = None,
 ) -> Prepared | Rejected:
-    """Everything between the bucket and the model for one file; never raises for bad input."""
+    """Everything between the bucket and the model for one picture; never raises for bad input."""
     try:
         data = source.read(key, max_bytes)
     except SourceError as exc:
         return Rejected(image_id, "failed", exc.detail)
     digest = hashlib.sha256(data).hexdigest()
+    return _prepare_image(source, image_id, key, data, digest, preprocessor, max_pixels, extractors, coverage)
+
+
+def prepare_media(
+    source: BucketSource,
+    image_id: int,
+    key: str,
+    preprocessor: Preprocessor,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    extractors: Sequence[Extractor] = (),
+    coverage: Coverage | None = None,
+    video: VideoOptions | None = None,
+) -> Prepared | PreparedVideo | Rejected:
+    """`prepare_file`, and with `video` also videos and animated pictures (recognised by
+    content), sampled into pieces (`ingest/video.py`); never raises for bad input."""
+    if video is None:
+        return prepare_file(
+            source, image_id, key, preprocessor, max_bytes=max_bytes, max_pixels=max_pixels,
+            extractors=extractors, coverage=coverage,
+        )  # fmt: skip
+    limit = max(max_bytes, video.max_bytes) if looks_like_video_name(key) else max_bytes
+    try:
+        data = source.read(key, limit)
+    except SourceError as exc:
+        return Rejected(image_id, "failed", exc.detail)
+    digest = hashlib.sha256(data).hexdigest()
+    head = data[:SNIFF_BYTES]
+    moving = sniff_video(head)
+    if moving is None and sniff(head) in ("GIF", "WEBP") and animated_frames(data) > 1:
+        moving = sniff(head)
+    if moving is not None:
+        return _prepare_video(source, image_id, key, data, digest, moving, preprocessor, video)
+    if len(data) > max_bytes:
+        return Rejected(image_id, "failed", f"file of {len(data)} bytes exceeds the limit of {max_bytes}")
+    return _prepare_image(source, image_id, key, data, digest, preprocessor, max_pixels, extractors, coverage)
+
+
+def _prepare_image(
+    source: BucketSource,
+    image_id: int,
+    key: str,
+    data: bytes,
+    digest: str,
+    preprocessor: Preprocessor,
+    max_pixels: int,
+    extractors: Sequence[Extractor],
+    coverage: Coverage | None,
+) -> Prepared | Rejected:
     try:
         # Draft decoding keeps enough pixels for resizing to stay sharp: centre_draft_side for
         # the centre crop alone, twice the tiles' span for patches over the whole picture, and
@@ -109,6 +161,42 @@ def prepare_file(
         whole=whole,
         layout=layout,
     )
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """How `prepare_file` treats videos: limits, the larger read size, and the video row's extractors."""
+
+    limits: VideoLimits
+    max_bytes: int
+    thumbnail_sizes: tuple[int, ...]
+    extractors: Sequence[Extractor] = ()
+
+
+def _prepare_video(
+    source: BucketSource,
+    image_id: int,
+    key: str,
+    data: bytes,
+    digest: str,
+    fmt: str,
+    preprocessor: Preprocessor,
+    video: VideoOptions,
+) -> PreparedVideo | Rejected:
+    try:
+        sample = sample_video(data, fmt, video.limits)
+        prepared, decoded = prepare_video(
+            image_id, digest, len(data), sample, preprocessor, video.thumbnail_sizes
+        )
+        extras = {ex.name: ex.extract(source, key, data, decoded) for ex in video.extractors}
+    except DecodeError as exc:
+        return Rejected(image_id, "failed", exc.detail, digest, len(data))
+    except Exception as exc:  # a decoder bug on hostile input must not stop the run
+        return Rejected(
+            image_id, "failed", f"cannot decode video: {type(exc).__name__}: {exc}", digest, len(data)
+        )
+    prepared.extras = extras
+    return prepared
 
 
 def lower_thread_priority(niceness: int = 10) -> None:

@@ -55,6 +55,7 @@ class Image(Base):
         Index("ix_images_captured_at", "captured_at"),
         Index("ix_images_status_model", "status", "model"),  # counts of searchable images
         Index("ix_images_unenriched", "enriched_at", "id"),  # what an enrich job has left
+        Index("ix_images_parent_id", "parent_id"),  # a video's segments
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
@@ -83,6 +84,26 @@ class Image(Base):
     # When its enrichment (whole-picture patches, thumbnails, signature) was done and published;
     # NULL while the image waits for an enrich job (ingest/enrich.py).
     enriched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Videos (issue 27): a video file's row has media "video" and no vector of its own; each
+    # of its segments is a row of its own (media "video", parent_id the file's row, key
+    # `<file key>#segment=<n>`) holding the vector, patches and thumbnail of its representative
+    # frame, with its time range. `duration_s` is the video's, on the file and its segments.
+    media: Mapped[str | None] = mapped_column(String(8))
+    parent_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("images.id", ondelete="CASCADE", name="fk_images_parent_id_images")
+    )
+    start_s: Mapped[float | None] = mapped_column(Float)
+    end_s: Mapped[float | None] = mapped_column(Float)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+
+
+VIDEO = "video"
+SEGMENT_MARK = "#segment="
+
+
+def segment_key(video_key: str, n: int) -> str:
+    """The catalog key of a video's `n`th segment (never listed by a bucket: planning skips it)."""
+    return f"{video_key}{SEGMENT_MARK}{n}"
 
 
 class ImageVector(Base):
