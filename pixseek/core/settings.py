@@ -798,7 +798,8 @@ class Settings(BaseSettings):
     )
     video: VideoSettings = Field(
         default_factory=VideoSettings,
-        description="Videos: sampled into pieces, embedded once per piece, searched as moments (docs/video.md).",
+        description="Videos: sampled into pieces, embedded once per piece, searched as moments "
+        "(docs/video.md).",
     )
     ocr: OcrSettings = Field(
         default_factory=OcrSettings,
