@@ -12,7 +12,7 @@ from sqlalchemy import select
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
 from pixseek.demo.scenes import random_layout, render
-from pixseek.evaluation.videos import slideshow_frames, write_video
+from pixseek.demo.videos import slideshow_frames, write_video
 from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
 from pixseek.index.catalog.jobs import job_summary
 from pixseek.index.catalog.thumbnails import Thumbnail
