@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pixseek.demo.scenes import Layout, caption, jitter, random_layout, render
+from pixseek.demo.scenes import COLOURS, SHAPES, Layout, caption, jitter, random_layout, render
 
 
 @dataclass(frozen=True)
@@ -97,21 +97,27 @@ def write_scene_clips(
     hold: float = 2.0,
     fps: int = 8,
     size: int = 160,
+    distinct: bool = True,
 ) -> list[Clip]:
     """`count` clips of `shots` generated scenes each (one thing per scene, moving a little),
-    `hold` seconds a scene, cut from one to the next; their truth."""
+    `hold` seconds a scene, cut from one to the next; their truth. With `distinct`, no two
+    scenes show the same (colour, shape), so each caption names one moment."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    kinds = [(c, s) for c in COLOURS for s in SHAPES]
+    rng.shuffle(kinds)  # type: ignore[arg-type]
+    if distinct and count * shots > len(kinds):
+        raise ValueError(f"at most {len(kinds)} distinct scenes")
     clips = []
     for c in range(count):
         frames: list[Image.Image] = []
         truth = []
         for s in range(shots):
-            layout = random_layout(rng, things=1)
+            kind = [kinds[c * shots + s]] if distinct else None
+            layout = random_layout(rng, things=1, kinds=kind)
             n = round(hold * fps)
             truth.append(Shot(len(frames) / fps, (len(frames) + n) / fps, caption(layout)))
             frames.extend(_moving(layout, rng, n, size))
-            del s
         key = f"clip{c:03d}.mp4"
         write_video(folder / key, frames, fps)
         clips.append(Clip(key, tuple(truth), len(frames) / fps))
