@@ -166,6 +166,17 @@ def get_searchable_image(session: Session, image_id: int) -> Image:
     return image
 
 
+def video_segments(session: Session, video_id: int) -> list[Image]:
+    """The searchable segments of a video, in time order."""
+    return list(
+        session.scalars(
+            select(Image)
+            .where(Image.parent_id == video_id, Image.status.in_(list(SEARCHABLE)))
+            .order_by(Image.start_s, Image.id)
+        )
+    )
+
+
 def images_by_ids(session: Session, ids: list[int]) -> dict[int, Image]:
     if not ids:
         return {}

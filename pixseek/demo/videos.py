@@ -105,7 +105,7 @@ def write_scene_clips(
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     kinds = [(c, s) for c in COLOURS for s in SHAPES]
-    rng.shuffle(kinds)  # type: ignore[arg-type]
+    rng.shuffle(kinds)
     if distinct and count * shots > len(kinds):
         raise ValueError(f"at most {len(kinds)} distinct scenes")
     clips = []

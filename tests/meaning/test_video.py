@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from pixseek.core.db import dispose_engines, session_scope
-from pixseek.core.settings import Settings, get_settings
+from pixseek.core.settings import get_settings
 from pixseek.demo.scenes import random_layout, render
 from pixseek.demo.videos import Clip, boundary_scores, slideshow_frames, write_scene_clips, write_video
 from pixseek.index.catalog.images import Image, ImageStatus
@@ -81,7 +81,9 @@ def test_slideshow_cuts_and_fades_are_found(videos: tuple[Path, list[Clip], list
             starts = sorted(
                 s
                 for s in session.scalars(
-                    select(Image.start_s).where(Image.parent_id == video.id, Image.status == ImageStatus.INDEXED)
+                    select(Image.start_s).where(
+                        Image.parent_id == video.id, Image.status == ImageStatus.INDEXED
+                    )
                 )
                 if s
             )
