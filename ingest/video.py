@@ -27,7 +27,9 @@ from pixseek.core.settings import Settings
 from pixseek.index.catalog.images import VIDEO, Image, ImageStatus, ImageVector, segment_key
 from pixseek.index.catalog.thumbnails import ThumbnailStore, forget_thumbnails, record_thumbnails
 from pixseek.index.vectors.patch_store import PatchStore
+from pixseek.ingest.hashes import SignatureExtractor
 from pixseek.media.decode import Decoded
+from pixseek.media.perceptual_hash import Signature, signature
 from pixseek.media.thumbnailer import Thumb, make_thumbnails
 from pixseek.media.video import Piece, VideoLimits, VideoSample
 from pixseek.model.encoder import Encoder
@@ -62,6 +64,7 @@ class PreparedVideo:
     sample: VideoSample
     pixels: np.ndarray  # (pieces, 3, S, S): each piece's representative frame, centre crop
     thumbs: list[list[Thumb]]  # per piece
+    signatures: list[Signature | None]  # per piece: duplicates across media (a photo that is a frame)
     extras: dict[str, Any] = field(default_factory=dict)  # the video row's, from its middle frame
 
     @property
@@ -76,6 +79,7 @@ def prepare_video(
     sample: VideoSample,
     preprocessor: Preprocessor,
     thumbnail_sizes: Sequence[int],
+    signatures: bool = True,
 ) -> tuple[PreparedVideo, Decoded]:
     """Model inputs and thumbnails of each piece (on a decode thread), and the middle frame as
     a `Decoded` for the video row's extractors."""
@@ -83,11 +87,12 @@ def prepare_video(
         [preprocessor(piece.image, (sample.width, sample.height))[0] for piece in sample.pieces]
     )
     thumbs = [make_thumbnails(piece.image, thumbnail_sizes) for piece in sample.pieces]
+    signed = [signature(piece.image) if signatures else None for piece in sample.pieces]
     middle = sample.pieces[len(sample.pieces) // 2]
     decoded = Decoded(
         image=middle.image, format=sample.format, width=sample.width, height=sample.height, captured_at=None
     )
-    return PreparedVideo(image_id, sha256, size, sample, pixels, thumbs), decoded
+    return PreparedVideo(image_id, sha256, size, sample, pixels, thumbs, signed), decoded
 
 
 @dataclass
@@ -98,6 +103,7 @@ class Segment:
     cls: np.ndarray  # float32, unit
     patches: np.ndarray  # the representative frame's centre patch grid
     thumbs: list[Thumb]
+    signature: Signature | None = None
 
 
 def merge_pieces(pieces: Sequence[Piece], cls: np.ndarray, similarity: float) -> list[list[int]]:
@@ -137,6 +143,7 @@ def embed_video(
                 cls=cls[best],
                 patches=patches[best],
                 thumbs=video.thumbs[best],
+                signature=video.signatures[best],
             )
         )
     return segments
@@ -201,6 +208,8 @@ def store_video(
         patch_store.put(child.id, segment.patches)
         if segment.thumbs:
             record_thumbnails(session, thumbs, child.id, sha, segment.thumbs)
+        if segment.signature is not None:
+            SignatureExtractor().store(session, child.id, segment.signature)
     stale = [child.id for child in existing.values() if child.status != ImageStatus.DELETED]
     _drop(session, settings, stale, job_id)
     log.info(
@@ -225,6 +234,7 @@ def _drop(session: Session, settings: Settings, ids: list[int], job_id: str | No
             if job_id is not None:
                 child.job_id = job_id
     forget_thumbnails(session, ThumbnailStore(settings.thumbnail_dir), ids)
+    SignatureExtractor().forget(session, ids)
 
 
 def forget_segments(
