@@ -5,39 +5,18 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
-from PIL import Image as PILImage
 from sqlalchemy import select
 
 from pixseek.core.db import session_scope
 from pixseek.core.settings import Settings
-from pixseek.demo.scenes import random_layout, render
-from pixseek.demo.videos import slideshow_frames, write_video
-from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
+from pixseek.index.catalog.images import ImageStatus, ImageVector
 from pixseek.index.catalog.jobs import job_summary
 from pixseek.index.catalog.thumbnails import Thumbnail
 from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.index.vectors.store import IndexStore, index_ids
 from pixseek.ingest.run import run_ingest
 from tests.support.images import write_images
-
-
-def _pictures(seed: int, n: int) -> list[PILImage.Image]:
-    rng = np.random.default_rng(seed)
-    return [render(random_layout(rng, things=1), 96) for _ in range(n)]
-
-
-def _slideshow(path: Path, seed: int, n: int = 3, hold: float = 1.5) -> list[float]:
-    frames, boundaries = slideshow_frames(_pictures(seed, n), hold, 0.0, 8)
-    write_video(path, frames, 8)
-    return boundaries
-
-
-def _rows(settings: Settings) -> dict[str, Image]:
-    with session_scope(settings) as session:
-        rows = session.scalars(select(Image)).all()
-        session.expunge_all()
-    return {row.key: row for row in rows}
+from tests.support.videos import catalog_rows, pictures, searchable_segments, slideshow
 
 
 def _indexed(settings: Settings) -> set[int]:
@@ -46,20 +25,11 @@ def _indexed(settings: Settings) -> set[int]:
     return {int(i) for i in index_ids(loaded.index)}
 
 
-def _searchable_segments(settings: Settings, key: str) -> list[Image]:
-    rows = _rows(settings)
-    video = rows[key]
-    return sorted(
-        (r for r in rows.values() if r.parent_id == video.id and r.status == ImageStatus.INDEXED),
-        key=lambda r: r.start_s or 0.0,
-    )
-
-
 def test_a_mixed_bucket_ingests_videos_as_segments_incrementally(settings: Settings, tmp_path: Path) -> None:
     bucket = tmp_path / "mixed"
     write_images(bucket, 2)
-    truth = _slideshow(bucket / "show.mp4", seed=1)
-    _slideshow(bucket / "other.mp4", seed=2, n=2)
+    truth = slideshow(bucket / "show.mp4", seed=1)
+    slideshow(bucket / "other.mp4", seed=2, n=2)
     (bucket / "broken.mp4").write_bytes((bucket / "show.mp4").read_bytes()[:600])  # truncated
     (bucket / "empty.mov").write_bytes(b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  ")  # no stream
 
@@ -70,11 +40,11 @@ def test_a_mixed_bucket_ingests_videos_as_segments_incrementally(settings: Setti
     assert sorted(f["key"] for f in summary["failed"]) == ["broken.mp4", "empty.mov"]
     assert all(f["error"] for f in summary["failed"])
 
-    segments = _searchable_segments(settings, "show.mp4")
+    segments = searchable_segments(settings, "show.mp4")
     starts = [s.start_s for s in segments]
     assert len(segments) == 3, [(s.start_s, s.end_s) for s in segments]
     assert all(abs(a - b) <= 0.5 for a, b in zip(starts[1:], truth, strict=True))
-    rows = _rows(settings)
+    rows = catalog_rows(settings)
     video = rows["show.mp4"]
     assert video.media == "video" and video.format == "MP4" and abs((video.duration_s or 0) - 4.5) < 0.3
     with session_scope(settings) as session:
@@ -89,16 +59,16 @@ def test_a_mixed_bucket_ingests_videos_as_segments_incrementally(settings: Setti
 
     # Incremental: unchanged files are left alone; a changed video keeps its row and is cut
     # again; a deleted one takes its segments out of the index.
-    _slideshow(bucket / "show.mp4", seed=3, n=2, hold=2.0)
+    slideshow(bucket / "show.mp4", seed=3, n=2, hold=2.0)
     (bucket / "other.mp4").unlink()
-    old_other = [s.id for s in _searchable_segments(settings, "other.mp4")]
+    old_other = [s.id for s in searchable_segments(settings, "other.mp4")]
     job = run_ingest(settings, str(bucket))
     with session_scope(settings) as session:
         summary = job_summary(session, job)
     assert summary["unchanged"] == 2 and summary["deleted"] == 1  # the pictures; failed files are tried again
-    rows = _rows(settings)
+    rows = catalog_rows(settings)
     assert rows["show.mp4"].id == video.id
-    assert len(_searchable_segments(settings, "show.mp4")) == 2
+    assert len(searchable_segments(settings, "show.mp4")) == 2
     assert all(rows[k].status == ImageStatus.DELETED for k in rows if k.startswith("other.mp4"))
     indexed = _indexed(settings)
     assert not indexed & set(old_other)
@@ -108,14 +78,14 @@ def test_a_mixed_bucket_ingests_videos_as_segments_incrementally(settings: Setti
 def test_animated_gifs_are_videos_and_stills_stay_pictures(settings: Settings, tmp_path: Path) -> None:
     bucket = tmp_path / "gifs"
     bucket.mkdir()
-    pictures = _pictures(4, 2)
-    frames = [pictures[0]] * 6 + [pictures[1]] * 6
+    drawn = pictures(4, 2)
+    frames = [drawn[0]] * 6 + [drawn[1]] * 6
     frames[0].save(bucket / "anim.gif", save_all=True, append_images=frames[1:], duration=250, loop=0)
-    pictures[0].save(bucket / "still.gif")
+    drawn[0].save(bucket / "still.gif")
     shutil.copy(bucket / "still.gif", bucket / "copy.gif")
     run_ingest(settings, str(bucket))
-    rows = _rows(settings)
+    rows = catalog_rows(settings)
     assert rows["still.gif"].media is None and rows["still.gif"].status == ImageStatus.INDEXED
-    segments = _searchable_segments(settings, "anim.gif")
+    segments = searchable_segments(settings, "anim.gif")
     assert rows["anim.gif"].media == "video" and len(segments) == 2
     assert abs((segments[1].start_s or 0) - 1.5) <= 0.3
