@@ -192,7 +192,7 @@ def store_video(
         child.sha256, child.size, child.format = sha, None, sample.format
         child.width, child.height, child.captured_at = sample.width, sample.height, None
         child.model, child.media, child.duration_s = model, VIDEO, sample.duration
-        child.start_s, child.end_s = segment.start, segment.end
+        child.start_s, child.end_s, child.frame_s = segment.start, segment.end, segment.time
         child.grid_h, child.grid_w = int(segment.patches.shape[0]), int(segment.patches.shape[1])
         child.patch_layout = "centre"
         child.embedded_at = child.enriched_at = now

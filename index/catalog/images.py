@@ -94,6 +94,7 @@ class Image(Base):
     )
     start_s: Mapped[float | None] = mapped_column(Float)
     end_s: Mapped[float | None] = mapped_column(Float)
+    frame_s: Mapped[float | None] = mapped_column(Float)  # a segment's representative frame
     duration_s: Mapped[float | None] = mapped_column(Float)
 
 

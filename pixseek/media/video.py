@@ -252,6 +252,45 @@ def _step(limits: VideoLimits, claimed: float | None) -> float:
     return step
 
 
+def frame_at(data: bytes, fmt: str, seconds: float, limits: VideoLimits) -> Image.Image:
+    """The frame a video shows at `seconds` (the first at or after it), full size, RGB: a
+    segment's representative frame, for heatmaps drawn over it.
+
+    Raises:
+        VideoError: no frame could be decoded there.
+    """
+    try:
+        if fmt in ANIMATED_FORMATS:
+            with Image.open(io.BytesIO(data), formats=(fmt,)) as img:
+                t = 0.0
+                for frame in ImageSequence.Iterator(img):
+                    frame.load()
+                    t += max(float(frame.info.get("duration", 100) or 100), 20.0) / 1000.0
+                    if t > seconds + 1e-6:
+                        return frame.convert("RGB")
+            raise VideoError(f"no frame at {seconds:.2f} s")
+        container, stream = _open(data, fmt, limits)
+        try:
+            base = stream.time_base or Fraction(1, 90_000)
+            start = stream.start_time or 0
+            container.seek(int(seconds / base) + start, stream=stream, backward=True)
+            last = None
+            for n, frame in enumerate(container.decode(stream)):
+                t = float((frame.pts - start) * base) if frame.pts is not None else 0.0
+                last = frame
+                if t >= seconds - 1e-3 or n > 100_000:
+                    break
+            if last is None:
+                raise VideoError(f"no frame at {seconds:.2f} s")
+            return last.to_image()
+        finally:
+            container.close()
+    except VideoError:
+        raise
+    except Exception as exc:
+        raise VideoError(f"cannot decode the frame at {seconds:.2f} s: {_short(exc)}") from exc
+
+
 def _pil_size(data: bytes, fmt: str) -> tuple[int, int]:
     with Image.open(io.BytesIO(data), formats=(fmt,)) as img:
         return img.size
@@ -267,6 +306,7 @@ def _pil_frames(data: bytes, fmt: str, limits: VideoLimits) -> Iterator[tuple[fl
     began = time.monotonic()
     try:
         for frame in ImageSequence.Iterator(img):
+            frame.load()  # WebP tells a frame's duration once it is loaded
             duration = max(float(frame.info.get("duration", 100) or 100), 20.0) / 1000.0
             preview = None
             # A frame shown for long (GIF writers merge repeated frames) is sampled as often as it shows.

@@ -15,6 +15,7 @@ from pixseek.index.catalog.thumbnails import Thumbnail
 from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.index.vectors.store import IndexStore, index_ids
 from pixseek.ingest.run import run_ingest
+from pixseek.search.heatmap import displayed_image
 from tests.support.images import write_images
 from tests.support.videos import catalog_rows, pictures, searchable_segments, slideshow
 
@@ -56,6 +57,8 @@ def test_a_mixed_bucket_ingests_videos_as_segments_incrementally(settings: Setti
     assert all(patches.get(s.id) is not None for s in segments)
     indexed = _indexed(settings)
     assert {s.id for s in segments} <= indexed and video.id not in indexed
+    # Region features draw over a segment's frame, decoded again from the video.
+    assert displayed_image(settings, segments[1]).size == (video.width, video.height)
 
     # Incremental: unchanged files are left alone; a changed video keeps its row and is cut
     # again; a deleted one takes its segments out of the index.

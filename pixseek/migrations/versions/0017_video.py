@@ -25,6 +25,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('parent_id', IdType, nullable=True))
         batch.add_column(sa.Column('start_s', sa.Float(), nullable=True))
         batch.add_column(sa.Column('end_s', sa.Float(), nullable=True))
+        batch.add_column(sa.Column('frame_s', sa.Float(), nullable=True))
         batch.add_column(sa.Column('duration_s', sa.Float(), nullable=True))
         batch.create_foreign_key(
             'fk_images_parent_id_images', 'images', ['parent_id'], ['id'], ondelete='CASCADE'
@@ -37,6 +38,7 @@ def downgrade() -> None:
         batch.drop_index('ix_images_parent_id')
         batch.drop_constraint('fk_images_parent_id_images', type_='foreignkey')
         batch.drop_column('duration_s')
+        batch.drop_column('frame_s')
         batch.drop_column('end_s')
         batch.drop_column('start_s')
         batch.drop_column('parent_id')
