@@ -106,12 +106,19 @@ class Segment:
     signature: Signature | None = None
 
 
+# A drift (the picture changed gradually) is merged back only when the embeddings barely
+# moved: a weak model sees many photos as alike, and a cross-fade must stay a boundary.
+DRIFT_SIMILARITY = 0.99
+
+
 def merge_pieces(pieces: Sequence[Piece], cls: np.ndarray, similarity: float) -> list[list[int]]:
-    """Runs of consecutive piece indexes to merge: a piece joins the run before it unless a cut
-    begins it or its embedding is less than `similarity` (cosine) to the run's first piece."""
+    """Runs of consecutive piece indexes to merge: a piece begun by the length limit joins the
+    run before it when its embedding is at least `similarity` (cosine) to the run's first
+    piece; one begun by a drift, at `max(similarity, DRIFT_SIMILARITY)`; one begun by a cut never."""
     runs: list[list[int]] = []
     for i, piece in enumerate(pieces):
-        if runs and not piece.cut_before and float(cls[i] @ cls[runs[-1][0]]) >= similarity:
+        needed = {"length": similarity, "drift": max(similarity, DRIFT_SIMILARITY)}.get(piece.begins)
+        if runs and needed is not None and float(cls[i] @ cls[runs[-1][0]]) >= needed:
             runs[-1].append(i)
         else:
             runs.append([i])

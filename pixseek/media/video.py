@@ -85,7 +85,7 @@ class Piece:
     end: float
     time: float  # of the representative frame
     image: Image.Image  # RGB, shortest side about `preview_side`
-    cut_before: bool  # the piece begins at a cut (False: a drift, a length limit, the start)
+    begins: str  # what began it: "start", "cut", "drift" or "length" (the length limit)
 
 
 @dataclass
@@ -354,12 +354,12 @@ def _cut(frames: Iterator[tuple[float, Image.Image]], sample: VideoSample, limit
     """
     current: list[tuple[float, Image.Image, np.ndarray]] = []  # this piece's (seconds, preview, signature)
     first_sig = last_sig = np.zeros(0, dtype=np.float32)
-    cut_before = False
+    begins = "start"
     last_t, gap = 0.0, 1.0 / limits.sample_fps
 
     def close(frames: list[tuple[float, Image.Image, np.ndarray]], end: float) -> None:
         t, image, _ = frames[len(frames) // 2]
-        sample.pieces.append(Piece(frames[0][0], end, t, image, cut_before))
+        sample.pieces.append(Piece(frames[0][0], end, t, image, begins))
 
     try:
         for t, image in frames:
@@ -386,7 +386,8 @@ def _cut(frames: Iterator[tuple[float, Image.Image]], sample: VideoSample, limit
                         )
                     # A cut lies between the two samples; a drift at the frame found above.
                     close(current[:k], (last_t + t) / 2 if cut else current[k][0] if k < len(current) else t)
-                    current, cut_before, first_sig = current[k:], cut, sig
+                    current, first_sig = current[k:], sig
+                    begins = "cut" if cut else "drift" if drift else "length"
                 gap = t - last_t
             current.append((t, image, sig))
             sample.frames_sampled += 1
@@ -395,17 +396,37 @@ def _cut(frames: Iterator[tuple[float, Image.Image]], sample: VideoSample, limit
         sample.note = str(stop)
     if current:
         close(current, last_t + max(gap, 1e-3))
-    # A sliver left between two drifts belongs to the piece before it.
-    kept: list[Piece] = []
-    for piece in sample.pieces:
-        if kept and not piece.cut_before and piece.end - piece.start < limits.min_drift_seconds / 2:
-            kept[-1].end = piece.end
-        else:
-            kept.append(piece)
-    sample.pieces = kept
+    sample.pieces = _without_slivers(sample.pieces, limits.min_drift_seconds / 2)
     # Pieces are contiguous: each starts where the one before ended.
     for before, after in zip(sample.pieces, sample.pieces[1:], strict=False):
         after.start = before.end
     if sample.pieces:
         sample.pieces[0].start = 0.0
     sample.duration = sample.pieces[-1].end if sample.pieces else 0.0
+
+
+def _without_slivers(pieces: list[Piece], shortest: float) -> list[Piece]:
+    """Pieces with each run of slivers (pieces shorter than `shortest`: the frames of one
+    transition, seen as several cuts or drifts) folded into one boundary at the run's middle."""
+    kept: list[Piece] = []
+    i = 0
+    while i < len(pieces):
+        piece = pieces[i]
+        if not kept or piece.end - piece.start >= shortest:
+            kept.append(piece)
+            i += 1
+            continue
+        j = i
+        while j < len(pieces) and pieces[j].end - pieces[j].start < shortest:
+            j += 1
+        run = pieces[i:j]
+        if j == len(pieces):
+            kept[-1].end = run[-1].end  # the video ends in a transition: the last piece takes it
+            break
+        middle = (run[0].start + run[-1].end) / 2
+        kept[-1].end = pieces[j].start = middle
+        if any(p.begins == "cut" for p in [*run, pieces[j]]):
+            pieces[j].begins = "cut"
+        kept.append(pieces[j])
+        i = j + 1
+    return kept
