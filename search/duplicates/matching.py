@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -78,6 +79,13 @@ class Matches:
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    def subset(self, keep: np.ndarray) -> Matches:
+        """The pairs where `keep` (a boolean mask) is True."""
+        kept: dict[str, np.ndarray] = {
+            f.name: getattr(self, f.name)[keep] for f in dataclasses.fields(self) if f.name != "layout"
+        }
+        return Matches(**kept, layout=None if self.layout is None else self.layout[keep])
 
     def reason(self, i: int, names: tuple[str, str] = ("a", "b")) -> str:
         """Why pair `i` matched; `names` label its two images in the crop note."""
