@@ -19,11 +19,19 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from pixseek.core.settings import Settings
 from pixseek.ingest.extractors import Extractor, decode_min_side
-from pixseek.ingest.video import PreparedVideo, prepare_video
+from pixseek.ingest.video import PreparedVideo, prepare_video, video_limits
 from pixseek.media.decode import SNIFF_BYTES, DecodeError, decode_image, looks_like_image_name, sniff
 from pixseek.media.sources.base import BucketSource, SourceError
-from pixseek.media.video import VideoLimits, animated_frames, looks_like_video_name, sample_video, sniff_video
+from pixseek.media.video import (
+    VideoLimits,
+    animated_frames,
+    frame_at,
+    looks_like_video_name,
+    sample_video,
+    sniff_video,
+)
 from pixseek.model.preprocess import Preprocessor, centre_draft_side
 from pixseek.model.tiling import Coverage, WholeLayout
 
@@ -197,6 +205,52 @@ def _prepare_video(
         )
     prepared.extras = extras
     return prepared
+
+
+@dataclass(frozen=True)
+class SegmentFrame:
+    """A segment whose representative frame is decoded again (`pixseek reindex`)."""
+
+    image_id: int
+    time: float
+    format: str
+    sha256: str
+
+
+def segment_frames(
+    source: BucketSource,
+    video_key: str,
+    frames: Sequence[SegmentFrame],
+    preprocessor: Preprocessor,
+    settings: Settings,
+) -> list[Prepared | Rejected]:
+    """The model inputs of these segments' frames, decoded again from their video (read once)."""
+    try:
+        data = source.read(video_key, max(settings.max_file_bytes, settings.video.max_bytes))
+    except SourceError as exc:
+        return [Rejected(f.image_id, "failed", exc.detail) for f in frames]
+    limits = video_limits(settings, preprocessor.image_size)
+    out: list[Prepared | Rejected] = []
+    for f in frames:
+        try:
+            image = frame_at(data, f.format, f.time, limits)
+        except DecodeError as exc:
+            out.append(Rejected(f.image_id, "failed", exc.detail))
+            continue
+        pixels, _ = preprocessor(image, image.size)
+        out.append(
+            Prepared(
+                image_id=f.image_id,
+                sha256=f.sha256,
+                size=len(data),
+                format=f.format,
+                width=image.width,
+                height=image.height,
+                captured_at=None,
+                pixels=pixels,
+            )
+        )
+    return out
 
 
 def lower_thread_priority(niceness: int = 10) -> None:

@@ -92,3 +92,26 @@ def test_animated_gifs_are_videos_and_stills_stay_pictures(settings: Settings, t
     segments = searchable_segments(settings, "anim.gif")
     assert rows["anim.gif"].media == "video" and len(segments) == 2
     assert abs((segments[1].start_s or 0) - 1.5) <= 0.3
+
+
+def test_a_model_switch_embeds_segments_again_from_their_frames(settings: Settings, tmp_path: Path) -> None:
+    from pixseek.ingest.reindex import run_reindex
+    from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
+    from pixseek.model.identity import ModelId
+
+    bucket = tmp_path / "bucket"
+    write_images(bucket, 1)
+    slideshow(bucket / "show.mp4", seed=1)
+    run_ingest(settings, str(bucket))
+    before = [s.id for s in searchable_segments(settings, "show.mp4")]
+    new = ModelId(SCENES_MODEL, str(SCENES_WEIGHTS))
+    result = run_reindex(settings, new.name, new.pretrained)
+    assert result.switched and result.embedded == 1 + len(before)  # the picture and each segment
+    rows = catalog_rows(settings)
+    assert rows["show.mp4"].model == new.key and rows["show.mp4"].status == ImageStatus.INDEXED
+    after = searchable_segments(settings, "show.mp4")
+    assert [s.id for s in after] == before and all(s.model == new.key for s in after)
+    # Unchanged for the next ingest: nothing is embedded again.
+    job = run_ingest(settings, str(bucket))
+    with session_scope(settings) as session:
+        assert job_summary(session, job)["unchanged"] == 2
