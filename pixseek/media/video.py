@@ -22,9 +22,11 @@ import io
 import logging
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageSequence
@@ -55,6 +57,10 @@ _MP4_BRANDS = frozenset(
 )
 SIGNATURE_SIDE = 32
 _MAX_FRAME_RATE = 1000.0  # frames per second no camera records: a broken or hostile header
+
+
+# A sampled frame: its time (seconds), its 32x32 signature, and how to get its preview.
+Sampled = tuple[float, np.ndarray, Callable[[], Image.Image]]
 
 
 class VideoError(DecodeError):
@@ -150,7 +156,7 @@ def sample_video(data: bytes, fmt: str, limits: VideoLimits) -> VideoSample:
         VideoError: no frame could be decoded, with the reason.
     """
     if fmt in ANIMATED_FORMATS:
-        frames: Iterator[tuple[float, Image.Image]] = _pil_frames(data, fmt, limits)
+        frames: Iterator[Sampled] = _pil_frames(data, fmt, limits)
         width, height = _pil_size(data, fmt)
     else:
         container, stream = _open(data, fmt, limits)
@@ -202,8 +208,9 @@ def _short(exc: BaseException) -> str:
     return (str(exc).strip() or type(exc).__name__)[:200]
 
 
-def _av_frames(container, stream, limits: VideoLimits) -> Iterator[tuple[float, Image.Image]]:  # type: ignore[no-untyped-def]
-    """(seconds, preview) of frames at `sample_fps`, decoded in order; closes the container."""
+def _av_frames(container, stream, limits: VideoLimits) -> Iterator[Sampled]:  # type: ignore[no-untyped-def]
+    """Frames at `sample_fps`, decoded in order; closes the container. The signature is made by
+    FFmpeg's scaler (box filter) and the RGB preview only for the frames that become a piece's."""
     base = stream.time_base or Fraction(1, 90_000)
     start = stream.start_time or 0
     step = _step(limits, _claimed_seconds(container, stream))
@@ -221,7 +228,10 @@ def _av_frames(container, stream, limits: VideoLimits) -> Iterator[tuple[float, 
             if time.monotonic() - began > limits.max_decode_seconds:
                 raise _Stop(f"stopped after {limits.max_decode_seconds:.0f} s of decoding, at {t:.1f} s")
             next_at = t + step
-            yield t, _preview(frame.to_image(), limits.preview_side)
+            small = frame.reformat(
+                width=SIGNATURE_SIDE, height=SIGNATURE_SIDE, format="rgb24", interpolation="AREA"
+            ).to_ndarray()
+            yield t, small.astype(np.float32) / 255.0, partial(_frame_preview, frame, limits.preview_side)
     except _Stop:
         raise
     except Exception as exc:  # a truncated or corrupt stream: keep what was decoded
@@ -296,7 +306,15 @@ def _pil_size(data: bytes, fmt: str) -> tuple[int, int]:
         return img.size
 
 
-def _pil_frames(data: bytes, fmt: str, limits: VideoLimits) -> Iterator[tuple[float, Image.Image]]:
+def _same(image: Image.Image) -> Image.Image:
+    return image
+
+
+def _frame_preview(frame: Any, side: int) -> Image.Image:
+    return _preview(frame.to_image(), side)
+
+
+def _pil_frames(data: bytes, fmt: str, limits: VideoLimits) -> Iterator[Sampled]:
     """(seconds, preview) of an animated picture's frames at `sample_fps` (GIF and WebP durations)."""
     img = Image.open(io.BytesIO(data), formats=(fmt,))
     width, height = img.size
@@ -314,7 +332,7 @@ def _pil_frames(data: bytes, fmt: str, limits: VideoLimits) -> Iterator[tuple[fl
                 if next_at > limits.max_seconds or time.monotonic() - began > limits.max_decode_seconds:
                     raise _Stop(f"stopped at {next_at:.1f} s (limit)")
                 preview = preview or _preview(frame.convert("RGB"), limits.preview_side)
-                yield next_at, preview
+                yield next_at, signature(preview), partial(_same, preview)
                 next_at += 1.0 / limits.sample_fps
             t += duration
     except _Stop:
@@ -343,7 +361,7 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).mean())
 
 
-def _cut(frames: Iterator[tuple[float, Image.Image]], sample: VideoSample, limits: VideoLimits) -> None:
+def _cut(frames: Iterator[Sampled], sample: VideoSample, limits: VideoLimits) -> None:
     """Fill `sample.pieces` from the sampled frames (online: one piece's frames held at a time).
 
     A cut ends a piece halfway between its two samples. A drift (a cross-fade, a pan) is
@@ -352,18 +370,17 @@ def _cut(frames: Iterator[tuple[float, Image.Image]], sample: VideoSample, limit
     first (a fade's middle). A drift within `min_drift_seconds` of a piece's start is the
     transition that began it: the piece is measured from the newest frame on instead.
     """
-    current: list[tuple[float, Image.Image, np.ndarray]] = []  # this piece's (seconds, preview, signature)
+    current: list[tuple[float, Callable[[], Image.Image], np.ndarray]] = []  # (seconds, preview, signature)
     first_sig = last_sig = np.zeros(0, dtype=np.float32)
     begins = "start"
     last_t, gap = 0.0, 1.0 / limits.sample_fps
 
-    def close(frames: list[tuple[float, Image.Image, np.ndarray]], end: float) -> None:
-        t, image, _ = frames[len(frames) // 2]
-        sample.pieces.append(Piece(frames[0][0], end, t, image, begins))
+    def close(frames: list[tuple[float, Callable[[], Image.Image], np.ndarray]], end: float) -> None:
+        t, picture, _ = frames[len(frames) // 2]
+        sample.pieces.append(Piece(frames[0][0], end, t, picture(), begins))
 
     try:
-        for t, image in frames:
-            sig = signature(image)
+        for t, sig, picture in frames:
             if not current:
                 first_sig = sig
             else:
@@ -389,7 +406,7 @@ def _cut(frames: Iterator[tuple[float, Image.Image]], sample: VideoSample, limit
                     current, first_sig = current[k:], sig
                     begins = "cut" if cut else "drift" if drift else "length"
                 gap = t - last_t
-            current.append((t, image, sig))
+            current.append((t, picture, sig))
             sample.frames_sampled += 1
             last_sig, last_t = sig, t
     except _Stop as stop:
