@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
+from PIL import Image as PILImage
 
 from pixseek.core.settings import Settings
 from pixseek.ingest.extractors import Extractor, decode_min_side
@@ -171,6 +172,9 @@ def _prepare_image(
     )
 
 
+_RELEASED = PILImage.new("RGB", (1, 1))
+
+
 @dataclass(frozen=True)
 class VideoOptions:
     """How `prepare_file` treats videos: limits, the larger read size, and the video row's extractors."""
@@ -204,6 +208,10 @@ def _prepare_video(
             image_id, "failed", f"cannot decode video: {type(exc).__name__}: {exc}", digest, len(data)
         )
     prepared.extras = extras
+    # The previews made their model inputs, thumbnails and signatures: let them go, so a long
+    # video in flight holds its pieces' model inputs only.
+    for piece in sample.pieces:
+        piece.image = _RELEASED
     return prepared
 
 

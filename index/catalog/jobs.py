@@ -344,6 +344,15 @@ def job_summary(session: Session, job_id: str) -> dict[str, Any]:
         summary["segments"] = _count(
             session, job_id, Image.parent_id.is_not(None), Image.status.in_(SEARCHABLE)
         )
+        seconds = session.scalar(
+            select(func.sum(Image.duration_s)).where(
+                Image.job_id == job_id,
+                Image.media == "video",
+                Image.parent_id.is_(None),
+                Image.status.in_(SEARCHABLE),
+            )
+        )
+        summary["video_seconds"] = round(float(seconds or 0.0), 3)  # what the job ingested
     return summary
 
 

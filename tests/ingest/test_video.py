@@ -38,6 +38,7 @@ def test_a_mixed_bucket_ingests_videos_as_segments_incrementally(settings: Setti
     with session_scope(settings) as session:
         summary = job_summary(session, job)
     assert summary["indexed"] == 4 and summary["videos"] == 2  # two pictures, two videos
+    assert abs(summary["video_seconds"] - (4.5 + 3.0)) < 0.5
     assert sorted(f["key"] for f in summary["failed"]) == ["broken.mp4", "empty.mov"]
     assert all(f["error"] for f in summary["failed"])
 
