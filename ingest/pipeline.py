@@ -100,17 +100,25 @@ def prepare_media(
     extractors: Sequence[Extractor] = (),
     coverage: Coverage | None = None,
     video: VideoOptions | None = None,
-) -> Prepared | PreparedVideo | Rejected:
+) -> Prepared | PreparedVideo | DeferredVideo | Rejected:
     """`prepare_file`, and with `video` also videos and animated pictures (recognised by
-    content), sampled into pieces (`ingest/video.py`); never raises for bad input."""
+    content); never raises for bad input.
+
+    A video file is only recognised here, from its first bytes: it comes back `DeferredVideo`,
+    read and sampled later by `prepare_deferred`, one at a time (a decode thread holding
+    several long videos would hold gigabytes). Animated pictures, small, are sampled here.
+    """
     if video is None:
         return prepare_file(
             source, image_id, key, preprocessor, max_bytes=max_bytes, max_pixels=max_pixels,
             extractors=extractors, coverage=coverage,
         )  # fmt: skip
-    limit = max(max_bytes, video.max_bytes) if looks_like_video_name(key) else max_bytes
     try:
-        data = source.read(key, limit)
+        if looks_like_video_name(key):  # one small read first (pictures are read once, whole)
+            head, size = source.read_range(key, 0, SNIFF_BYTES, max(max_bytes, video.max_bytes))
+            if (container := sniff_video(head)) is not None:
+                return DeferredVideo(image_id, key, container, size)
+        data = source.read(key, max_bytes)
     except SourceError as exc:
         return Rejected(image_id, "failed", exc.detail)
     digest = hashlib.sha256(data).hexdigest()
@@ -120,9 +128,29 @@ def prepare_media(
         moving = sniff(head)
     if moving is not None:
         return _prepare_video(source, image_id, key, data, digest, moving, preprocessor, video)
-    if len(data) > max_bytes:
-        return Rejected(image_id, "failed", f"file of {len(data)} bytes exceeds the limit of {max_bytes}")
     return _prepare_image(source, image_id, key, data, digest, preprocessor, max_pixels, extractors, coverage)
+
+
+@dataclass(frozen=True)
+class DeferredVideo:
+    """A video file recognised by its first bytes, to be read and sampled by `prepare_deferred`."""
+
+    image_id: int
+    key: str
+    format: str
+    size: int
+
+
+def prepare_deferred(
+    source: BucketSource, item: DeferredVideo, preprocessor: Preprocessor, video: VideoOptions
+) -> PreparedVideo | Rejected:
+    """Read and sample a video `prepare_media` deferred; never raises for bad input."""
+    try:
+        data = source.read(item.key, video.max_bytes)
+    except SourceError as exc:
+        return Rejected(item.image_id, "failed", exc.detail)
+    digest = hashlib.sha256(data).hexdigest()
+    return _prepare_video(source, item.image_id, item.key, data, digest, item.format, preprocessor, video)
 
 
 def _prepare_image(

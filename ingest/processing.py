@@ -7,7 +7,7 @@ are locked and checked again before anything is written (see `_store_chunk`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import islice
@@ -25,11 +25,13 @@ from pixseek.index.vectors.patch_sync import effective_patch_mode, ensure_store_
 from pixseek.ingest.extractors import Extractor, active_extractors, ingest_pass_extractors
 from pixseek.ingest.pending import pending_keys
 from pixseek.ingest.pipeline import (
+    DeferredVideo,
     Prepared,
     Rejected,
     VideoOptions,
     lower_thread_priority,
     model_feed,
+    prepare_deferred,
     prepare_media,
 )
 from pixseek.ingest.tagging import ensure_prompt_vectors
@@ -277,7 +279,7 @@ def process_images(
         else None
     )
 
-    def prepare(item: tuple[int, str]) -> Prepared | PreparedVideo | Rejected:
+    def prepare(item: tuple[int, str]) -> Prepared | PreparedVideo | DeferredVideo | Rejected:
         image_id, key = item
         return prepare_media(
             source,
@@ -298,12 +300,25 @@ def process_images(
         batch_size=settings.batch_size,
         device=settings.device,
     )
+
+    def chunks() -> Iterator[list[Prepared | PreparedVideo | Rejected]]:
+        """The stream in model batches; each deferred video alone, read and sampled here, so
+        that at most two videos are held at a time (one embedded, one being written)."""
+        while chunk := list(islice(stream, settings.batch_size)):
+            ready = [item for item in chunk if not isinstance(item, DeferredVideo)]
+            if ready:
+                yield ready
+            for item in chunk:
+                if isinstance(item, DeferredVideo):
+                    assert video is not None  # deferred only with video options
+                    yield [prepare_deferred(source, item, encoder.preprocessor, video)]
+
     done = 0
     with ThreadPoolExecutor(
         max_workers=1, thread_name_prefix="pixseek-store", initializer=lower_thread_priority
     ) as writer:
         storing: Future[int] | None = None
-        while chunk := list(islice(stream, settings.batch_size)):
+        for chunk in chunks():
             embedded = _embed_chunk(settings, encoder, chunk, patch_mode)
             if storing is not None:
                 # At most one batch waits to be written: a slow database slows the model
