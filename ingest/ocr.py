@@ -71,6 +71,7 @@ def _lacking_text(session: Session, label: str, after: int, limit: int) -> list[
         .where(
             Image.status.in_(list(SEARCHABLE)),
             Image.sha256.is_not(None),
+            Image.media.is_(None),  # pictures: videos are not read for text (yet)
             Image.id > after,
             or_(
                 ImageOcr.image_id.is_(None),

@@ -25,6 +25,7 @@ from pixseek.index.catalog.jobs import (
 )
 from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.ingest.extractors import active_extractors
+from pixseek.ingest.video import forget_segments
 from pixseek.media.sources import BucketSource, Entry
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,11 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
         job.status = JobStatus.RUNNING
         job.started_at = utcnow()
         existing = {
-            row.key: row for row in session.scalars(select(Image).where(Image.bucket == source.bucket))
+            row.key: row
+            for row in session.scalars(
+                # A video's segments are not files: they follow their video (ingest/video.py).
+                select(Image).where(Image.bucket == source.bucket, Image.parent_id.is_(None))
+            )
         }
         # Jobs of this bucket still under way: their embedded images are theirs to publish. One
         # that shows no life for `reconcile_seconds` ended without saying so (its failure could
@@ -146,6 +151,7 @@ def plan_job(settings: Settings, job_id: str, source: BucketSource) -> Plan:
             session.execute(delete(ImageVector).where(ImageVector.image_id.in_(part)))
             for extractor in extractors:
                 extractor.forget(session, part)
+        forgotten += forget_segments(session, settings, forgotten, job_id)
         session.flush()  # assigns ids to new rows
         plan.work = [row.id for row in pending_rows]
         job.total, job.planned, job.unchanged, job.deleted = (

@@ -7,9 +7,9 @@ are locked and checked again before anything is written (see `_store_chunk`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import islice
 
 import numpy as np
@@ -19,16 +19,34 @@ from sqlalchemy.orm import Session
 from pixseek.core.db import session_scope, utcnow
 from pixseek.core.metrics import record_ingested
 from pixseek.core.settings import Settings
-from pixseek.index.catalog.images import Image, ImageStatus, ImageVector
+from pixseek.index.catalog.images import VIDEO, Image, ImageStatus, ImageVector
 from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.index.vectors.patch_sync import effective_patch_mode, ensure_store_patch_mode
 from pixseek.ingest.extractors import Extractor, active_extractors, ingest_pass_extractors
 from pixseek.ingest.pending import pending_keys
-from pixseek.ingest.pipeline import Prepared, Rejected, lower_thread_priority, model_feed, prepare_file
+from pixseek.ingest.pipeline import (
+    DeferredVideo,
+    Prepared,
+    Rejected,
+    VideoOptions,
+    lower_thread_priority,
+    model_feed,
+    prepare_deferred,
+    prepare_media,
+)
 from pixseek.ingest.tagging import ensure_prompt_vectors
+from pixseek.ingest.video import (
+    PreparedVideo,
+    Segment,
+    embed_video,
+    forget_segments,
+    store_video,
+    video_limits,
+)
 from pixseek.media.sources import open_source
 from pixseek.model.encoder import Encoder, get_encoder
 from pixseek.model.patch_tokens import PatchMode, check_patch_mode
+from pixseek.model.preprocess import centre_draft_side
 from pixseek.model.tiling import CENTRE, Coverage
 
 log = logging.getLogger(__name__)
@@ -50,17 +68,22 @@ def _known_vectors(session: Session, shas: list[str], model: str) -> dict[str, t
 class _Embedded:
     """One encoder batch after the model: what `_store_chunk` writes."""
 
-    items: list[Prepared | Rejected]
+    items: list[Prepared | PreparedVideo | Rejected]
     vectors: dict[int, bytes]  # image id -> float32 CLS vector, fresh and reused
     patches: dict[int, np.ndarray]  # image id -> patch grid, fresh images only
     copies: dict[int, int]  # image id -> id of an identical image whose patches it reuses
     layout: str  # how the fresh images' patch grids cover them (Image.patch_layout)
+    segments: dict[int, list[Segment]] = field(default_factory=dict)  # video id -> its segments
 
 
 def _embed_chunk(
-    settings: Settings, encoder: Encoder, items: list[Prepared | Rejected], patch_mode: PatchMode
+    settings: Settings,
+    encoder: Encoder,
+    items: list[Prepared | PreparedVideo | Rejected],
+    patch_mode: PatchMode,
 ) -> _Embedded:
-    """Run the model on the images of a chunk whose bytes were never embedded before."""
+    """Run the model on the images of a chunk whose bytes were never embedded before, and on
+    the pieces of its videos."""
     prepared = [item for item in items if isinstance(item, Prepared)]
     with session_scope(settings) as session:
         known = _known_vectors(session, sorted({p.sha256 for p in prepared}), encoder.model_id.key)
@@ -89,6 +112,10 @@ def _embed_chunk(
         )
         for item, grid in zip(whole, grids, strict=True):
             out.patches[item.image_id] = grid
+    for video in (item for item in items if isinstance(item, PreparedVideo)):
+        out.segments[video.image_id] = embed_video(
+            encoder, video, patch_mode, settings.video.merge_similarity, settings.batch_size
+        )
     for item in prepared:
         if item.sha256 in known:
             source_id, blob = known[item.sha256]
@@ -126,12 +153,34 @@ def _store_chunk(
         }
         now = utcnow()
         rejected: list[int] = []
+        gone: list[int] = []  # segment rows no longer used: their patch files go after the commit
         outcomes: list[tuple[str, str | None]] = []  # for the metrics, once committed
         for item in items:
             row = rows.get(item.image_id)
             if row is None or row.job_id != job_id or row.status != ImageStatus.PENDING:
                 continue  # another run of this batch got here first
             outcomes.append((item.status, item.reason) if isinstance(item, Rejected) else ("embedded", None))
+            if row.media == VIDEO and not isinstance(item, PreparedVideo):
+                # Was a video, is not one now: its segments go.
+                gone += forget_segments(session, settings, [row.id], job_id)
+                row.media = row.duration_s = row.start_s = row.end_s = None
+            if isinstance(item, PreparedVideo):
+                gone += store_video(
+                    session,
+                    settings,
+                    row,
+                    item,
+                    embedded.segments[item.image_id],
+                    model=model,
+                    dim=encoder.dim,
+                    job_id=job_id,
+                    patch_store=patch_store,
+                )
+                session.execute(delete(ImageVector).where(ImageVector.image_id == item.image_id))
+                for extractor in forgetting:
+                    if extractor.name in item.extras:
+                        extractor.store(session, item.image_id, item.extras[extractor.name])
+                continue
             if isinstance(item, Rejected):
                 row.status, row.error = item.status, item.reason
                 row.sha256 = item.sha256
@@ -175,7 +224,7 @@ def _store_chunk(
                 if extractor.name in item.extras:
                     extractor.store(session, item.image_id, item.extras[extractor.name])
     record_ingested(outcomes)
-    for image_id in rejected:
+    for image_id in rejected + gone:
         patch_store.delete(image_id)
     return len(items)
 
@@ -219,9 +268,20 @@ def process_images(
         # One model pass per picture: CLS and centre patches; the enrich job does the rest.
         coverage = replace(coverage, method=CENTRE)
 
-    def prepare(item: tuple[int, str]) -> Prepared | Rejected:
+    video = (
+        VideoOptions(
+            limits=video_limits(settings, centre_draft_side(encoder.image_size)),
+            max_bytes=settings.video.max_bytes,
+            thumbnail_sizes=tuple(settings.thumbnail_ingest_sizes),
+            extractors=forgetting,  # the video row gets every extra in this pass: no enrich job reads it
+        )
+        if settings.video.enabled
+        else None
+    )
+
+    def prepare(item: tuple[int, str]) -> Prepared | PreparedVideo | DeferredVideo | Rejected:
         image_id, key = item
-        return prepare_file(
+        return prepare_media(
             source,
             image_id,
             key,
@@ -230,6 +290,7 @@ def process_images(
             max_pixels=settings.max_image_pixels,
             extractors=extractors,
             coverage=coverage,
+            video=video,
         )
 
     stream = model_feed(
@@ -239,12 +300,25 @@ def process_images(
         batch_size=settings.batch_size,
         device=settings.device,
     )
+
+    def chunks() -> Iterator[list[Prepared | PreparedVideo | Rejected]]:
+        """The stream in model batches; each deferred video alone, read and sampled here, so
+        that at most two videos are held at a time (one embedded, one being written)."""
+        while chunk := list(islice(stream, settings.batch_size)):
+            ready = [item for item in chunk if not isinstance(item, DeferredVideo)]
+            if ready:
+                yield ready
+            for item in chunk:
+                if isinstance(item, DeferredVideo):
+                    assert video is not None  # deferred only with video options
+                    yield [prepare_deferred(source, item, encoder.preprocessor, video)]
+
     done = 0
     with ThreadPoolExecutor(
         max_workers=1, thread_name_prefix="pixseek-store", initializer=lower_thread_priority
     ) as writer:
         storing: Future[int] | None = None
-        while chunk := list(islice(stream, settings.batch_size)):
+        for chunk in chunks():
             embedded = _embed_chunk(settings, encoder, chunk, patch_mode)
             if storing is not None:
                 # At most one batch waits to be written: a slow database slows the model

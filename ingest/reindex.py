@@ -28,24 +28,32 @@ import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from pixseek.core.active_model import ActiveModel, follow_switch, read_active_model, write_active_model
 from pixseek.core.db import session_scope, utcnow
 from pixseek.core.errors import InvalidRequest, PixseekError
 from pixseek.core.settings import RANDOM_WEIGHTS, Settings
-from pixseek.index.catalog.images import SEARCHABLE, Image, ImageStatus, ImageVector
+from pixseek.index.catalog.images import SEARCHABLE, SEGMENT_MARK, VIDEO, Image, ImageStatus, ImageVector
 from pixseek.index.catalog.jobs import Job, JobKind, JobStatus, add_job, finish_job, get_job, record_failure
 from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.index.vectors.patch_sync import effective_patch_mode, ensure_store_patch_mode
 from pixseek.index.vectors.store import IndexStore
 from pixseek.index.vectors.writer import PublishResult, publish_staged
-from pixseek.ingest.pipeline import Prepared, Rejected, lower_thread_priority, ordered_map, prepare_file
+from pixseek.ingest.pipeline import (
+    Prepared,
+    Rejected,
+    SegmentFrame,
+    lower_thread_priority,
+    ordered_map,
+    prepare_file,
+    segment_frames,
+)
 from pixseek.media.sources import open_source
 from pixseek.model.encoder import get_encoder
 from pixseek.model.identity import ModelId
@@ -140,8 +148,12 @@ def missing_ids(session: Session, model: ModelId, *, exclude: set[int] | None = 
     has_vector = exists().where(
         and_(vector.image_id == Image.id, vector.model == model.key, vector.sha256 == Image.sha256)
     )
+    # A video's own row holds no vector (its segments do): nothing to embed for it.
+    holds_vector = or_(Image.media.is_(None), Image.media != VIDEO, Image.parent_id.is_not(None))
     ids = session.scalars(
-        select(Image.id).where(Image.status.in_(list(SEARCHABLE)), ~has_vector).order_by(Image.id)
+        select(Image.id)
+        .where(Image.status.in_(list(SEARCHABLE)), ~has_vector, holds_vector)
+        .order_by(Image.id)
     ).all()
     return [int(i) for i in ids if not exclude or int(i) not in exclude]
 
@@ -156,6 +168,10 @@ def _note(session: Session, job_id: str, embedded: int, unreadable: list[int]) -
     summary["embedded"] = int(summary.get("embedded", 0)) + embedded
     summary["unreadable"] = sorted(set(summary.get("unreadable", [])) | set(unreadable))
     job.summary = summary
+
+
+# A file to read (id, key), or a video and the frames of its segments to decode again.
+_Work = tuple[int, str] | tuple[str, list[SegmentFrame]]
 
 
 def embed_images(
@@ -179,31 +195,52 @@ def embed_images(
     workers = active.decode_workers or min(8, (os.cpu_count() or 2))
     with session_scope(active) as session:
         rows = session.execute(
-            select(Image.id, Image.bucket, Image.key).where(Image.id.in_(image_ids)).order_by(Image.id)
+            select(
+                Image.id, Image.bucket, Image.key, Image.parent_id, Image.frame_s, Image.format, Image.sha256
+            )
+            .where(Image.id.in_(image_ids))
+            .order_by(Image.id)
         ).all()
-    by_bucket: dict[str, list[tuple[int, str]]] = {}
-    for image_id, bucket, key in rows:
-        by_bucket.setdefault(bucket, []).append((int(image_id), key))
+    by_bucket: dict[str, list[_Work]] = {}
+    videos: dict[tuple[str, str], list[SegmentFrame]] = {}
+    for image_id, bucket, key, parent_id, frame_s, fmt, sha in rows:
+        if parent_id is None:
+            by_bucket.setdefault(bucket, []).append((int(image_id), key))
+        else:  # a video's segment: its frame, decoded again from the video (one read per video)
+            video_key = key.rsplit(SEGMENT_MARK, 1)[0]
+            videos.setdefault((bucket, video_key), []).append(
+                SegmentFrame(int(image_id), float(frame_s or 0.0), str(fmt or "MP4"), str(sha))
+            )
+    for (bucket, video_key), frames in videos.items():
+        by_bucket.setdefault(bucket, []).append((video_key, frames))
     stored = 0
     for bucket, items in by_bucket.items():
         source = open_source(bucket, active)
 
-        def prepare(item: tuple[int, str], source: Any = source) -> Prepared | Rejected:
-            return prepare_file(
-                source,
-                item[0],
-                item[1],
-                encoder.preprocessor,
-                max_bytes=active.max_file_bytes,
-                max_pixels=active.max_image_pixels,
-            )
+        def prepare(item: _Work, source: Any = source) -> list[Prepared | Rejected]:
+            if isinstance(item[0], str):
+                video_key, frames = item
+                return segment_frames(source, video_key, frames, encoder.preprocessor, active)
+            image_id, key = item
+            return [
+                prepare_file(
+                    source,
+                    image_id,
+                    key,
+                    encoder.preprocessor,
+                    max_bytes=active.max_file_bytes,
+                    max_pixels=active.max_image_pixels,
+                )
+            ]
 
-        stream = ordered_map(
-            prepare,
-            items,
-            workers=workers,
-            prefetch=2 * active.batch_size,
-            initializer=lower_thread_priority if active.device != "cuda" else None,
+        stream = chain.from_iterable(
+            ordered_map(
+                prepare,
+                items,
+                workers=workers,
+                prefetch=2 * active.batch_size,
+                initializer=lower_thread_priority if active.device != "cuda" else None,
+            )
         )
         while chunk := list(islice(stream, active.batch_size)):
             prepared = [item for item in chunk if isinstance(item, Prepared)]
@@ -303,6 +340,18 @@ def settle_switch(served: Settings, job_id: str | None = None, unreadable: set[i
             .execution_options(synchronize_session=False)
         )
         changed = int(getattr(result, "rowcount", 0) or 0)
+        # Videos' own rows (no vector) are served with the model their segments now are.
+        session.execute(
+            update(Image)
+            .where(
+                Image.status.in_(list(SEARCHABLE)),
+                Image.media == VIDEO,
+                Image.parent_id.is_(None),
+                Image.model.is_distinct_from(model.key),
+            )
+            .values(model=model.key, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         if unreadable:
             session.execute(
                 update(Image)

@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from pixseek.core.errors import InvalidRequest
 from pixseek.core.globs import MAX_GLOB_LENGTH, key_matches
 from pixseek.index.catalog.exif import ImageExif
-from pixseek.index.catalog.images import MAX_ID, SEARCHABLE, Image
+from pixseek.index.catalog.images import MAX_ID, SEARCHABLE, VIDEO, Image
 from pixseek.index.catalog.selections import Selection, SelectionMember
 from pixseek.index.catalog.tags import ImageTag
 from pixseek.index.catalog.vocabulary import check_tag_name
@@ -60,6 +60,11 @@ class Filters:
     bbox: tuple[float, float, float, float] | None = None  # (south, west, north, east) degrees
     has_location: bool | None = None  # True: with a GPS position; False: without one
     selection: str | None = None  # only images of this saved selection (index/catalog/selections.py)
+    # Videos (issue 27): "image" (pictures only) or "video" (moments of videos only); the
+    # video's length in seconds.
+    media: str | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
 
     @property
     def active(self) -> bool:
@@ -73,6 +78,7 @@ class Filters:
             ("min_size", "max_size"),
             ("ingested_after", "ingested_before"),
             ("captured_after", "captured_before"),
+            ("min_duration", "max_duration"),
         ):
             lo, hi = getattr(self, low), getattr(self, high)
             if lo is not None and hi is not None and lo > hi:
@@ -81,6 +87,12 @@ class Filters:
             value = getattr(self, f.name)
             if isinstance(value, int) and not isinstance(value, bool) and not -MAX_ID <= value <= MAX_ID:
                 raise InvalidRequest(f"filter {f.name} is out of range")
+        if self.media not in (None, "image", "video"):
+            raise InvalidRequest("filter media is `image` or `video`")
+        for name in ("min_duration", "max_duration"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1e7:
+                raise InvalidRequest(f"filter {name} is seconds, between 0 and 10,000,000")
         if self.key_glob is not None and not self.key_glob:
             raise InvalidRequest("filter key_glob is empty")
         if self.key_glob is not None and len(self.key_glob) > MAX_GLOB_LENGTH:
@@ -149,12 +161,17 @@ def conditions(filters: Filters | None, models: Sequence[str] | None = None) -> 
         out.append(key_matches(Image.key, filters.key_glob))
     if filters.formats:
         out.append(func.upper(Image.format).in_([f.upper() for f in filters.formats]))
+    if filters.media == "video":
+        out.append(Image.media == VIDEO)
+    elif filters.media == "image":
+        out.append(Image.media.is_(None))
     ranges: Sequence[tuple[Any, Any, Any]] = (
         (Image.width, filters.min_width, filters.max_width),
         (Image.height, filters.min_height, filters.max_height),
         (Image.size, filters.min_size, filters.max_size),
         (Image.created_at, filters.ingested_after, filters.ingested_before),
         (Image.captured_at, filters.captured_after, filters.captured_before),
+        (Image.duration_s, filters.min_duration, filters.max_duration),
     )
     for tag in dict.fromkeys(filters.tags):
         out.append(Image.id.in_(select(ImageTag.image_id).where(ImageTag.tag == tag)))

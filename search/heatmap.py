@@ -9,9 +9,12 @@ from PIL import Image
 
 from pixseek.core.errors import ImageNotFound
 from pixseek.core.settings import Settings
+from pixseek.index.catalog.images import SEGMENT_MARK
 from pixseek.index.catalog.images import Image as CatalogImage
 from pixseek.media.cataloged import read_cataloged
 from pixseek.media.decode import DecodeError, decode_image
+from pixseek.media.sources import SourceError, open_source
+from pixseek.media.video import VideoLimits, frame_at
 
 # A perceptually ordered ramp (dark blue, cyan, yellow, red) as (position, RGB) stops.
 _STOPS = np.array([0.0, 0.35, 0.7, 1.0])
@@ -62,6 +65,8 @@ def displayed_image(settings: Settings, row: CatalogImage) -> Image.Image:
     Raises:
         ImageNotFound: the file is gone, or changed since it was indexed.
     """
+    if row.parent_id is not None and row.frame_s is not None:
+        return _segment_frame(settings, row)
     data = read_cataloged(settings, row.id, row.bucket, row.key)
     try:
         decoded = decode_image(data, max_pixels=settings.max_image_pixels)
@@ -70,3 +75,20 @@ def displayed_image(settings: Settings, row: CatalogImage) -> Image.Image:
     if decoded.image.size != (row.width, row.height):
         raise ImageNotFound(f"image {row.id} changed on disk since it was indexed; re-ingest its bucket")
     return decoded.image
+
+
+def _segment_frame(settings: Settings, row: CatalogImage) -> Image.Image:
+    """A video segment's representative frame, decoded again from its video."""
+    key = row.key.rsplit(SEGMENT_MARK, 1)[0]
+    try:
+        data = open_source(row.bucket, settings).read(
+            key, max(settings.max_file_bytes, settings.video.max_bytes)
+        )
+        frame = frame_at(
+            data, row.format or "MP4", row.frame_s or 0.0, VideoLimits(max_pixels=settings.max_image_pixels)
+        )
+    except (SourceError, DecodeError) as exc:
+        raise ImageNotFound(f"image {row.id} is a video frame that cannot be read again: {exc}") from exc
+    if frame.size != (row.width, row.height):
+        raise ImageNotFound(f"image {row.id} changed on disk since it was indexed; re-ingest its bucket")
+    return frame.convert("RGB")

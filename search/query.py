@@ -182,6 +182,20 @@ class PartScore:
 
 
 @dataclass
+class Moment:
+    """A stretch of a video that matched: its segment's id, start and end (seconds), score."""
+
+    id: int
+    start: float
+    end: float
+    score: float
+
+    def as_dict(self) -> dict[str, object]:
+        score = round(self.score, 6)
+        return {"id": self.id, "start": _seconds(self.start), "end": _seconds(self.end), "score": score}
+
+
+@dataclass
 class Hit:
     """One result. `score` is what the mode ranks by (see `SearchPage`)."""
 
@@ -195,6 +209,14 @@ class Hit:
     keyword_rank: int | None = None
     exact_name: bool = False  # the query text is this file's name or key
     parts: list[PartScore] | None = None  # with `explain`
+    # Videos (search/moments.py): a segment's hit names its video's key, its time range, and
+    # the video's best moments (its own first).
+    media: str | None = None
+    video_id: int | None = None
+    start: float | None = None
+    end: float | None = None
+    duration: float | None = None
+    moments: list[Moment] | None = None
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -212,6 +234,23 @@ class Hit:
                 out[name] = getattr(self, name)
         if self.exact_name:
             out["exact_name"] = True
+        if self.media is not None:
+            out |= {
+                "media": self.media,
+                "video_id": self.video_id,
+                "start": _seconds(self.start),
+                "end": _seconds(self.end),
+                "duration": _seconds(self.duration),
+                "moments": [
+                    {
+                        "id": m.id,
+                        "start": _seconds(m.start),
+                        "end": _seconds(m.end),
+                        "score": round(m.score, 6),
+                    }
+                    for m in self.moments or []
+                ],
+            }
         if self.parts is not None:
             out["parts"] = [
                 {
@@ -224,6 +263,10 @@ class Hit:
                 for p in self.parts
             ]
         return out
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 @dataclass

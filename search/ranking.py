@@ -23,8 +23,11 @@ from pixseek.search import semantic
 from pixseek.search.explain import explain_hits
 from pixseek.search.facets import Facets, result_facets
 from pixseek.search.filters import conditions
+from pixseek.search.moments import with_moments
 from pixseek.search.query import Hit, Query, SearchPage
 from pixseek.search.resolve import Resolved
+
+MOMENT_DEPTH = 4  # ranked hits per hit shown, for a video's segments to fold into one
 
 
 def _passing(session: Session, ids: np.ndarray, conds: list[ColumnElement[bool]]) -> np.ndarray:
@@ -88,15 +91,19 @@ def semantic_page(
     session: Session, settings: Settings, loaded: LoadedIndex, query: Query, resolved: Resolved
 ) -> SearchPage:
     """The query's page of the semantic ranking; scores are cosine similarities."""
-    ranked = semantic_ranking(session, settings, loaded, query, resolved, query.offset + query.limit)
-    page_ids = [int(i) for i in ranked.ids[query.offset :]]
-    scores = dict(zip(page_ids, (float(s) for s in ranked.scores[query.offset :]), strict=True))
-    rows = images_by_ids(session, page_ids)
-    hits = [
+    # A video's segments fold into one hit (search/moments.py): rank deeper than the page, so
+    # that folding still leaves a page full.
+    wanted = query.offset + query.limit
+    ranked = semantic_ranking(session, settings, loaded, query, resolved, wanted * MOMENT_DEPTH)
+    ranked_ids = [int(i) for i in ranked.ids]
+    scores = dict(zip(ranked_ids, (float(s) for s in ranked.scores), strict=True))
+    rows = images_by_ids(session, ranked_ids)
+    every = [
         Hit(id=i, bucket=rows[i].bucket, key=rows[i].key, score=scores[i], similarity=scores[i])
-        for i in page_ids
+        for i in ranked_ids
         if i in rows
     ]
+    hits = with_moments(session, every)[query.offset : wanted]
     if query.explain:
         explain_hits(session, settings, hits, resolved)
     facets = semantic_facets(session, settings, loaded, query, resolved) if query.facets else None

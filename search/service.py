@@ -31,6 +31,7 @@ from pixseek.model.identity import ModelId
 from pixseek.search.filters import Filters
 from pixseek.search.hybrid import hybrid_page
 from pixseek.search.keyword import keyword_page
+from pixseek.search.moments import with_moments
 from pixseek.search.newest import newest_page
 from pixseek.search.prompts import TextEmbedder, check_templates
 from pixseek.search.query import (
@@ -50,6 +51,11 @@ from pixseek.search.resolve import Resolved, embed_image_bytes, resolve_query
 __all__ = ["Filters", "Hit", "Mode", "Query", "SearchPage", "SearchService"]
 
 log = logging.getLogger(__name__)
+
+
+def _moments_of(session: Session, page: SearchPage) -> SearchPage:
+    """A page's video hits named as moments, one hit per video within the page (search/moments.py)."""
+    return replace(page, hits=with_moments(session, page.hits))
 
 
 class SearchService:
@@ -156,12 +162,12 @@ class SearchService:
 
     def _ranked(self, session: Session, query: Query) -> SearchPage:
         if query.mode is Mode.KEYWORD:
-            return keyword_page(session, self.settings, query)
+            return _moments_of(session, keyword_page(session, self.settings, query))
         loaded = self.loaded_index()  # fail before loading the model when there is nothing to search
         resolved = resolve_query(session, self.settings, self.texts, query, loaded.manifest.dim)
         if query.mode is Mode.HYBRID:
-            return hybrid_page(session, self.settings, loaded, query, resolved)
-        return semantic_page(session, self.settings, loaded, query, resolved)
+            return _moments_of(session, hybrid_page(session, self.settings, loaded, query, resolved))
+        return semantic_page(session, self.settings, loaded, query, resolved)  # folds moments itself
 
     def query_vector(self, session: Session, query: Query) -> np.ndarray:
         """The normalised combined vector of a query's parts (for searches other than this one's)."""

@@ -10,12 +10,13 @@ from fastapi.responses import Response
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import PrincipalDep, requires, uncounted
 from pixseek.api.deps import SessionDep, SettingsDep
+from pixseek.api.ranges import byte_range
 from pixseek.api.schemas.images import ImageInfo, ImageTextOut, PhotoOut, PlaceOut, TwinOut, WordOut
 from pixseek.core.db import session_scope
 from pixseek.core.errors import ImageNotFound
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.exif import ImageExif, get_exif, twins_of
-from pixseek.index.catalog.images import SEARCHABLE, ImageStatus, get_image, get_searchable_image
+from pixseek.index.catalog.images import SEARCHABLE, VIDEO, ImageStatus, get_image, get_searchable_image
 from pixseek.index.catalog.ocr import get_ocr
 from pixseek.index.catalog.tags import tags_of
 from pixseek.index.catalog.thumbnails import Thumbnail, ThumbnailStore, get_thumbnail
@@ -23,6 +24,8 @@ from pixseek.ingest.thumbnailing import backfill_thumbnails
 from pixseek.media.cataloged import read_cataloged
 from pixseek.media.decode import SNIFF_BYTES, sniff
 from pixseek.media.formats import MEDIA_TYPES, RAW_FORMATS
+from pixseek.media.sources import SourceError, open_source
+from pixseek.media.video import VIDEO_MEDIA_TYPES
 
 router = APIRouter(prefix="/v1/images", tags=["images"], dependencies=[requires(Scope.SEARCH)])
 
@@ -77,10 +80,20 @@ def photo_out(exif: ImageExif) -> PhotoOut:
 @router.get(
     "/{image_id}/file",
     response_class=Response,
-    responses={200: {"content": {v: {} for v in MEDIA_TYPES.values()}}},
+    responses={
+        200: {"content": {v: {} for v in {*MEDIA_TYPES.values(), *VIDEO_MEDIA_TYPES.values()}}},
+        206: {"description": "A part of a video (`Range`)."},
+        416: {"description": "The range asked for is outside the video."},
+    },
 )
-def image_file(image_id: int, session: SessionDep, settings: SettingsDep) -> Response:
-    """The original bytes of a cataloged image, with its content type.
+def image_file(
+    image_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:
+    """The original bytes of a cataloged image, with its content type; for a video (or one of
+    its segments), the video, in parts when the player asks with `Range`.
 
     Only the catalog's (bucket, key) of the id is read, so no request value ever names a path.
     A plain `def`: FastAPI runs it on a worker thread, so its SQL and file reads never block
@@ -89,6 +102,9 @@ def image_file(image_id: int, session: SessionDep, settings: SettingsDep) -> Res
     image = get_image(session, image_id)
     if image.status in (ImageStatus.DELETED, ImageStatus.SKIPPED, ImageStatus.FAILED):
         raise ImageNotFound(f"image {image_id} is {image.status}")
+    if image.media == VIDEO:
+        video = get_image(session, image.parent_id) if image.parent_id is not None else image
+        return _video_part(settings, video.id, video.bucket, video.key, video.format, range_header)
 
     data = read_cataloged(settings, image_id, image.bucket, image.key)
     fmt = sniff(data[:SNIFF_BYTES])
@@ -99,6 +115,27 @@ def image_file(image_id: int, session: SessionDep, settings: SettingsDep) -> Res
     return Response(
         content=data, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "private, max-age=60"}
     )
+
+
+def _video_part(
+    settings: Settings, video_id: int, bucket: str, key: str, fmt: str | None, range_header: str | None
+) -> Response:
+    """A video whole (small ones, or a client that asks no range) or the part asked for (206)."""
+    media_type = VIDEO_MEDIA_TYPES.get(fmt or "", "application/octet-stream")
+    limit = max(settings.max_file_bytes, settings.video.max_bytes)
+    try:
+        source = open_source(bucket, settings)
+        _, total = source.read_range(key, 0, 0, limit)
+        wanted = byte_range(range_header, total)
+        first, last = wanted if wanted is not None else (0, total - 1)
+        data, total = source.read_range(key, first, last - first + 1, limit)
+    except SourceError as exc:
+        raise ImageNotFound(f"video {video_id} cannot be read from its bucket: {exc}") from exc
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=60"}
+    if wanted is None:
+        return Response(content=data, media_type=media_type, headers=headers)
+    headers["Content-Range"] = f"bytes {first}-{first + len(data) - 1}/{total}"
+    return Response(content=data, status_code=206, media_type=media_type, headers=headers)
 
 
 @router.get(
@@ -131,6 +168,11 @@ def image_thumbnail(
     if thumb is None or data is None:  # a size ingest does not make, or an image from before
         backfill_thumbnails(settings, [image_id], sizes=[made])
         thumb, data = _thumbnail(settings, image_id, made)
+    for size in sorted(settings.thumbnail_ingest_sizes, reverse=True):
+        if thumb is not None and data is not None:
+            break
+        # A video's segment has no file of its own to make another size from: the largest made.
+        thumb, data = _thumbnail(settings, image_id, size)
     if thumb is None or data is None:
         raise ImageNotFound(f"image {image_id} has no thumbnail: its file cannot be read")
     fresh = v is not None and len(v) >= 8 and thumb.sha256.startswith(v.lower())

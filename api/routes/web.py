@@ -17,6 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pixseek.access.authenticator import Authenticator
 from pixseek.access.scopes import Principal, Scope
@@ -26,7 +27,7 @@ from pixseek.api.session import COOKIE, SessionSigner
 from pixseek.core.errors import ImageNotFound, PixseekError, RateLimited, Unauthorized
 from pixseek.index.catalog.duplicates import DuplicateGroup, DuplicateMember
 from pixseek.index.catalog.exif import get_exif, twins_of
-from pixseek.index.catalog.images import SEARCHABLE, get_image
+from pixseek.index.catalog.images import SEARCHABLE, VIDEO, Image, get_image, video_segments
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 STATIC_DIR = WEB_DIR / "static"
@@ -127,7 +128,21 @@ def image_page(image_id: int, request: Request, session: SessionDep) -> Response
         twins=twins_of(session, image_id),
         group_id=group[0] if group else None,
         query_text=request.query_params.get("q", ""),
+        **_video_context(session, image, request.query_params.get("t")),
     )
+
+
+def _video_context(session: Session, image: Image, t: str | None) -> dict[str, Any]:
+    """For a video or one of its segments: the video, its segments and where to start playing."""
+    if image.media != VIDEO:
+        return {"video": None, "segments": [], "start": 0.0}
+    video = get_image(session, image.parent_id) if image.parent_id is not None else image
+    try:
+        start = float(t) if t is not None else (image.start_s or 0.0)
+    except ValueError:
+        start = image.start_s or 0.0
+    start = min(max(0.0, start), video.duration_s or 0.0) if start == start else 0.0  # NaN: the start
+    return {"video": video, "segments": video_segments(session, video.id), "start": start}
 
 
 @router.get("/duplicates", response_class=HTMLResponse)

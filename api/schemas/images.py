@@ -62,6 +62,14 @@ class ImageInfo(BaseModel):
     created_at: datetime
     updated_at: datetime
     embedded_at: datetime | None
+    media: str | None = Field(default=None, description="`video` for a video and each of its segments")
+    parent_id: int | None = Field(default=None, description="A segment's video")
+    start_s: float | None = Field(
+        default=None, description="A segment's start, seconds from the video's start"
+    )
+    end_s: float | None = Field(default=None, description="A segment's end (seconds)")
+    frame_s: float | None = Field(default=None, description="Where a segment's representative frame is")
+    duration_s: float | None = Field(default=None, description="The video's length in seconds")
     tags: dict[str, float] = Field(
         default_factory=dict,
         description="Zero-shot tags the image carries, each with its score (probability), best first",

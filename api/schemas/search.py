@@ -170,6 +170,15 @@ class FiltersIn(BaseModel):
         description="Only images of this saved selection (a curation command's or a lasso's; "
         "`GET /v1/selections`).",
     )
+    media: Literal["image", "video"] | None = Field(
+        default=None, description="`image`: pictures only; `video`: moments of videos only."
+    )
+    min_duration: float | None = Field(
+        default=None, ge=0, description="Only videos at least this long (seconds); pictures never match."
+    )
+    max_duration: float | None = Field(
+        default=None, ge=0, description="Only videos at most this long (seconds)."
+    )
 
     def to_filters(self) -> Filters:
         values = self.model_dump()
@@ -294,8 +303,15 @@ class PartScoreOut(BaseModel):
     )
 
 
+class MomentOut(BaseModel):
+    id: int = Field(description="The segment's id (its thumbnail: `/v1/images/{id}/thumbnail`).")
+    start: float = Field(description="Seconds from the start of the video.")
+    end: float
+    score: float
+
+
 class SearchHit(BaseModel):
-    id: int
+    id: int = Field(description="The image's id; for a video, the id of its best-matching segment.")
     bucket: str
     key: str
     score: float = Field(
@@ -310,6 +326,21 @@ class SearchHit(BaseModel):
     keyword_rank: int | None = Field(default=None, description="1-based rank in the keyword list.")
     exact_name: bool = Field(default=False, description="The query text is this file's name or key.")
     parts: list[PartScoreOut] | None = Field(default=None, description="Score per query part (`explain`).")
+    media: Literal["video"] | None = Field(
+        default=None,
+        description="`video` for a moment of a video (then `key` is the video's file); absent for a picture.",
+    )
+    video_id: int | None = Field(
+        default=None, description="The video file's id (`/v1/images/{id}/file` plays it)."
+    )
+    start: float | None = Field(
+        default=None, description="Where the moment begins, seconds from the video's start."
+    )
+    end: float | None = Field(default=None, description="Where the moment ends (seconds).")
+    duration: float | None = Field(default=None, description="The video's length in seconds.")
+    moments: list[MomentOut] | None = Field(
+        default=None, description="The video's best-matching moments, best first (this hit's own first)."
+    )
 
 
 class SearchResponse(BaseModel):

@@ -58,6 +58,7 @@ class Image(Base):
         Index("ix_images_captured_at", "captured_at"),
         Index("ix_images_status_model", "status", "model"),  # counts of searchable images
         Index("ix_images_unenriched", "enriched_at", "id"),  # what an enrich job has left
+        Index("ix_images_parent_id", "parent_id"),  # a video's segments
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
@@ -86,6 +87,27 @@ class Image(Base):
     # When its enrichment (whole-picture patches, thumbnails, signature) was done and published;
     # NULL while the image waits for an enrich job (ingest/enrich.py).
     enriched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Videos (issue 27): a video file's row has media "video" and no vector of its own; each
+    # of its segments is a row of its own (media "video", parent_id the file's row, key
+    # `<file key>#segment=<n>`) holding the vector, patches and thumbnail of its representative
+    # frame, with its time range. `duration_s` is the video's, on the file and its segments.
+    media: Mapped[str | None] = mapped_column(String(8))
+    parent_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("images.id", ondelete="CASCADE", name="fk_images_parent_id_images")
+    )
+    start_s: Mapped[float | None] = mapped_column(Float)
+    end_s: Mapped[float | None] = mapped_column(Float)
+    frame_s: Mapped[float | None] = mapped_column(Float)  # a segment's representative frame
+    duration_s: Mapped[float | None] = mapped_column(Float)
+
+
+VIDEO = "video"
+SEGMENT_MARK = "#segment="
+
+
+def segment_key(video_key: str, n: int) -> str:
+    """The catalog key of a video's `n`th segment (never listed by a bucket: planning skips it)."""
+    return f"{video_key}{SEGMENT_MARK}{n}"
 
 
 class ImageVector(Base):
@@ -146,6 +168,17 @@ def get_searchable_image(session: Session, image_id: int) -> Image:
     if image.status not in SEARCHABLE:
         raise ImageNotFound(f"image {image_id} is {image.status}, not indexed")
     return image
+
+
+def video_segments(session: Session, video_id: int) -> list[Image]:
+    """The searchable segments of a video, in time order."""
+    return list(
+        session.scalars(
+            select(Image)
+            .where(Image.parent_id == video_id, Image.status.in_(list(SEARCHABLE)))
+            .order_by(Image.start_s, Image.id)
+        )
+    )
 
 
 def images_by_ids(session: Session, ids: list[int]) -> dict[int, Image]:

@@ -17,11 +17,12 @@ from typing import Any
 
 from sqlalchemy import JSON, Integer, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from pixseek.core.db import Base, UTCDateTime, session_scope, utcnow
 from pixseek.core.errors import JobNotCancellable, JobNotFound
 from pixseek.core.settings import Settings
-from pixseek.index.catalog.images import Image, ImageStatus
+from pixseek.index.catalog.images import SEARCHABLE, Image, ImageStatus
 
 log = logging.getLogger(__name__)
 
@@ -300,8 +301,11 @@ class JobProgress:
 
 def job_progress(session: Session, job_id: str) -> JobProgress:
     job = get_job(session, job_id)
+    # Files only: a video's segments (rows of their own, issue 27) are counted in `segments`.
     rows = session.execute(
-        select(Image.status, func.count()).where(Image.job_id == job_id).group_by(Image.status)
+        select(Image.status, func.count())
+        .where(Image.job_id == job_id, Image.parent_id.is_(None))
+        .group_by(Image.status)
     ).all()
     return JobProgress(
         job_id=job.id,
@@ -320,6 +324,12 @@ def job_progress(session: Session, job_id: str) -> JobProgress:
     )
 
 
+def _count(session: Session, job_id: str, *conds: ColumnElement[bool]) -> int:
+    return int(
+        session.scalar(select(func.count()).select_from(Image).where(Image.job_id == job_id, *conds)) or 0
+    )
+
+
 def job_summary(session: Session, job_id: str) -> dict[str, Any]:
     """The `pixseek ingest --json` document: counts plus every failed and skipped file."""
     progress = job_progress(session, job_id)
@@ -328,7 +338,7 @@ def job_summary(session: Session, job_id: str) -> dict[str, Any]:
         .where(Image.job_id == job_id, Image.status.in_([ImageStatus.FAILED, ImageStatus.SKIPPED]))
         .order_by(Image.key)
     ).all()
-    return {
+    summary: dict[str, Any] = {
         "job_id": progress.job_id,
         "bucket": progress.bucket,
         "status": progress.status,
@@ -339,6 +349,22 @@ def job_summary(session: Session, job_id: str) -> dict[str, Any]:
         "failed": [{"key": k, "error": e} for k, s, e in problems if s == ImageStatus.FAILED],
         "skipped": [{"key": k, "reason": e} for k, s, e in problems if s == ImageStatus.SKIPPED],
     }
+    videos = _count(session, job_id, Image.media == "video", Image.parent_id.is_(None))
+    if videos:  # videos (issue 27): how many, and the segments they were cut into
+        summary["videos"] = videos
+        summary["segments"] = _count(
+            session, job_id, Image.parent_id.is_not(None), Image.status.in_(SEARCHABLE)
+        )
+        seconds = session.scalar(
+            select(func.sum(Image.duration_s)).where(
+                Image.job_id == job_id,
+                Image.media == "video",
+                Image.parent_id.is_(None),
+                Image.status.in_(SEARCHABLE),
+            )
+        )
+        summary["video_seconds"] = round(float(seconds or 0.0), 3)  # what the job ingested
+    return summary
 
 
 def list_jobs(session: Session, limit: int = 20) -> list[Job]:

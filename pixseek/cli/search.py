@@ -139,6 +139,18 @@ def filter_options(fn: F) -> F:
         click.option(
             "--selection", default=None, help="Only images of this saved selection (pixseek curate)."
         ),
+        click.option(
+            "--media",
+            type=click.Choice(["image", "video"]),
+            default=None,
+            help="Only pictures, or only moments of videos.",
+        ),
+        click.option(
+            "--min-duration", type=float, default=None, help="Only videos at least this long (seconds)."
+        ),
+        click.option(
+            "--max-duration", type=float, default=None, help="Only videos at most this long (seconds)."
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -178,7 +190,18 @@ def filters_from(options: dict[str, Any]) -> Filters:
         bbox=parse_bbox(options.pop("bbox")),
         has_location=options.pop("has_location"),
         selection=options.pop("selection"),
+        media=options.pop("media"),
+        min_duration=options.pop("min_duration"),
+        max_duration=options.pop("max_duration"),
     )
+
+
+def _clock(seconds: float | None) -> str:
+    """Seconds as m:ss.s (h:mm:ss.s past an hour)."""
+    total = seconds or 0.0
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{int(hours)}:{int(minutes):02d}:{secs:04.1f}" if hours else f"{int(minutes)}:{secs:04.1f}"
 
 
 def _numbers(value: str, option: str, count: int, shape: str) -> list[float]:
@@ -303,7 +326,12 @@ def print_page(page: SearchPage) -> None:
             ]
             sim = f"cos {hit.similarity:.4f}  " if hit.similarity is not None else ""
             extra = f"  ({sim}{', '.join(ranks)}{', exact name' if hit.exact_name else ''})"
-        click.echo(f"{rank:4d}. {hit.score:.4f}  [{hit.id}] {hit.bucket}/{hit.key}{extra}")
+        moment = f" @ {_clock(hit.start)}-{_clock(hit.end)}" if hit.media == "video" else ""
+        click.echo(f"{rank:4d}. {hit.score:.4f}  [{hit.id}] {hit.bucket}/{hit.key}{moment}{extra}")
+        for other in (hit.moments or [])[1:]:
+            click.echo(
+                f"        also {_clock(other.start)}-{_clock(other.end)}  {other.score:.4f}  [{other.id}]"
+            )
         for part in hit.parts or []:
             click.echo(
                 f"{'':8}{part.contribution:+.4f} = {part.weight:+g} x cos {part.similarity:.4f}  {part.label}"

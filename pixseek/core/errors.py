@@ -97,6 +97,13 @@ class PayloadTooLarge(PixseekError):
     code = "payload_too_large"
 
 
+class RangeNotSatisfiable(PixseekError):
+    """A `Range` header that names no byte of the file (a video served in parts)."""
+
+    status_code = 416
+    code = "range_not_satisfiable"
+
+
 class TryAgainLater(PixseekError):
     """An error that tells the client when to try again (`Retry-After`, in seconds)."""
 

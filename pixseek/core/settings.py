@@ -241,6 +241,72 @@ class OcrSettings(BaseModel):
     )
 
 
+class VideoSettings(BaseModel):
+    """Videos and animated pictures (`PIXSEEK_VIDEO__<NAME>`): how they are sampled and bounded."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Ingest videos (MP4, MOV, M4V, WebM, MKV, AVI) and animated GIF and WebP files as "
+        "segments that search returns as moments. Off: they are skipped, as before.",
+    )
+    max_bytes: int = Field(
+        default=2 * 1024 * 1024 * 1024,
+        ge=1,
+        description="Bytes: larger videos are refused before they are read (a video is read whole into "
+        "memory, so this bounds the memory of a decode thread).",
+    )
+    sample_fps: float = Field(
+        default=4.0,
+        gt=0,
+        le=30,
+        description="Frames sampled per second of video to find cuts and changes (on 32x32 signatures, "
+        "without the model). The model runs once per piece, not per sampled frame.",
+    )
+    max_piece_seconds: float = Field(
+        default=8.0,
+        gt=0,
+        le=3600,
+        description="Seconds: a shot longer than this is embedded once every this many seconds (pieces "
+        "whose embeddings stay close are merged back into one segment).",
+    )
+    cut_threshold: float = Field(
+        default=0.09,
+        gt=0,
+        le=1,
+        description="Mean absolute change of a 32x32 signature between two samples that counts as a cut.",
+    )
+    drift_threshold: float = Field(
+        default=0.08,
+        gt=0,
+        le=1,
+        description="Change from a piece's first frame that starts another piece (cross-fades, pans).",
+    )
+    merge_similarity: float = Field(
+        default=0.97,
+        ge=0,
+        le=1,
+        description="Cosine similarity above which consecutive pieces not separated by a cut are merged "
+        "into one segment.",
+    )
+    max_seconds: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        description="Seconds of video read at most per file; the rest is left out, with the reason.",
+    )
+    max_decode_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Wall-clock seconds one file may spend decoding; what was decoded by then is kept.",
+    )
+    max_segments: int = Field(
+        default=600,
+        ge=1,
+        le=100_000,
+        description="Pieces (model passes) per video at most: longer videos are sampled more sparsely "
+        "and stop here, so a film costs at most this many passes.",
+    )
+
+
 class WatchSettings(BaseModel):
     """`pixseek ingest --watch` (`PIXSEEK_WATCH__<NAME>`); docs/ingest.md, "Folders that stay in sync"."""
 
@@ -747,6 +813,11 @@ class Settings(BaseSettings):
         default_factory=TagSettings,
         description="Zero-shot tags scored from the stored vectors, and their facet counts (docs/search.md).",
     )
+    video: VideoSettings = Field(
+        default_factory=VideoSettings,
+        description="Videos: sampled into pieces, embedded once per piece, searched as moments "
+        "(docs/video.md).",
+    )
     ocr: OcrSettings = Field(
         default_factory=OcrSettings,
         description="Text in images, recognised by Tesseract after embedding, for keyword search.",
@@ -1003,6 +1074,7 @@ SETTINGS_GROUPS: dict[str, tuple[str, ...]] = {
     "Duplicates": ("duplicates",),
     "Tags": ("tags",),
     "OCR": ("ocr",),
+    "Video": ("video",),
     "Watch": ("watch",),
     "Rescans": ("rescan",),
 }

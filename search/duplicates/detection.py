@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from pixseek.core.db import IN_LIST_MAX, in_chunks, utcnow
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.duplicates import DuplicatePair, ImageHash
-from pixseek.index.catalog.images import Image
+from pixseek.index.catalog.images import VIDEO, Image
 from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.model.identity import ModelId
 from pixseek.search.duplicates.layout import LayoutRule, StoredPatches, check_layout
@@ -109,6 +109,21 @@ def _store_pairs(session: Session, collection: Collection, matches: Matches) -> 
         return 0
     ids = collection.ids
     a_ids, b_ids = ids[matches.pairs[:, 0]], ids[matches.pairs[:, 1]]
+    # A video's own moments (a scene it shows twice, a segment and its video) are no copies.
+    families = _video_families(session, a_ids, b_ids)
+    keep = np.fromiter(
+        (
+            int(a) not in families or families.get(int(a)) != families.get(int(b))
+            for a, b in zip(a_ids, b_ids, strict=True)
+        ),
+        dtype=bool,
+        count=len(a_ids),
+    )
+    if not keep.all():
+        matches = matches.subset(keep)
+        a_ids, b_ids = a_ids[keep], b_ids[keep]
+        if not len(matches):
+            return 0
     # Pairs already stored (from a previous run) are replaced by the fresh comparison.
     # Half an IN list of pairs at a time: both of a pair's ids may go into it.
     half = IN_LIST_MAX // 2
@@ -144,6 +159,7 @@ def _store_pairs(session: Session, collection: Collection, matches: Matches) -> 
         }
         for i in range(len(matches))
     ]
+    rows = _fold_videos(session, rows, families)
     for start in range(0, len(rows), CHUNK):
         session.execute(insert(DuplicatePair), rows[start : start + CHUNK])
     return len(rows)
@@ -171,3 +187,39 @@ def _mark_checked(session: Session, collection: Collection, query_rows: np.ndarr
             .values(checked_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+def _video_families(session: Session, a_ids: np.ndarray, b_ids: np.ndarray) -> dict[int, int]:
+    """Of the ids that are videos or their segments: the id of their video (ingest/video.py)."""
+    involved = sorted({int(i) for i in a_ids} | {int(i) for i in b_ids})
+    family: dict[int, int] = {}
+    for part in in_chunks(involved):
+        for image_id, parent_id in session.execute(
+            select(Image.id, Image.parent_id).where(Image.id.in_(part), Image.media == VIDEO)
+        ):
+            family[int(image_id)] = int(parent_id if parent_id is not None else image_id)
+    return family
+
+
+def _fold_videos(
+    session: Session, rows: list[dict[str, Any]], families: dict[int, int]
+) -> list[dict[str, Any]]:
+    """The pairs with those between two videos' moments folded into one pair of the two videos
+    (a copy re-encoded, resized or trimmed: one group of two videos, not one per moment);
+    pairs of a moment and a picture stay as they are (a photo that is a frame of a video)."""
+    kept: list[dict[str, Any]] = []
+    best: dict[tuple[int, int], dict[str, Any]] = {}
+    for row in rows:
+        fa, fb = families.get(row["image_a"]), families.get(row["image_b"])
+        if fa is None or fb is None:
+            kept.append(row)
+            continue
+        key = (min(fa, fb), max(fa, fb))
+        if key not in best or best[key]["score"] < row["score"]:
+            reason = (
+                f"moments of both videos match (#{row['image_a']} and #{row['image_b']}): {row['reason']}"
+            )
+            best[key] = {**row, "image_a": key[0], "image_b": key[1], "reason": reason}
+    for a, b in best:
+        session.execute(delete(DuplicatePair).where(DuplicatePair.image_a == a, DuplicatePair.image_b == b))
+    return kept + list(best.values())

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -98,6 +99,13 @@ class Matches:
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    def subset(self, keep: np.ndarray) -> Matches:
+        """The pairs where `keep` (a boolean mask) is True."""
+        kept: dict[str, np.ndarray] = {
+            f.name: getattr(self, f.name)[keep] for f in dataclasses.fields(self) if f.name != "layout"
+        }
+        return Matches(**kept, layout=None if self.layout is None else self.layout[keep])
 
     def container(self, i: int) -> int | None:
         """0 or 1: which image of contained pair `i` holds the other; None for other tiers."""

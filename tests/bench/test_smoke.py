@@ -60,6 +60,7 @@ GROUPS: dict[str, dict[str, list[str]]] = {
         "bench.regions.patch_index": SMOKE,
         "bench.search_filters.run": SMOKE,
         "bench.tags": SMOKE,
+        "bench.video": SMOKE,
         "bench.ocr": SMOKE,
         "bench.raw": SMOKE,
         "bench.models": SMOKE,
@@ -361,6 +362,17 @@ def test_train_tiny_similar_smoke(smoke: Any) -> None:
     assert report["chosen"] in (0.7, 0.8)
     assert report["tuning"]["retakes"] == report["held_out"]["retakes"] == 2
     assert all(0.0 <= r["precision"] <= 1.0 for r in report["tuning"]["sweep"] + report["held_out"]["runs"])
+
+
+@_group("bench.video")
+def test_video_smoke(smoke: Any) -> None:
+    run = smoke("bench.video")
+    out, report = run["stdout"], run["result"]
+    assert "| pieces |" in out and "| 1fps |" in out and "slideshow cuts:" in out
+    assert set(report["ways"]) == {"pieces", "1fps"}
+    for way in report["ways"].values():
+        assert 0.0 <= way["recall"] <= 1.0 and way["passes_per_minute"] > 0
+    assert 0.0 <= report["slideshow_cuts"]["precision"] <= 1.0
 
 
 @_group("bench.tags")

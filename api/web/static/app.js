@@ -84,9 +84,31 @@ const PX = (() => {
     return parts[parts.length - 1];
   }
 
-  // A result card: picture (linked to its page), its name and score, and "more like this".
+  // Seconds as m:ss.s, for video moments.
+  function clock(seconds) {
+    const s = Math.max(0, Number(seconds) || 0);
+    const m = Math.floor(s / 60);
+    const rest = (s - 60 * m).toFixed(1).padStart(4, "0");
+    return `${m}:${rest}`;
+  }
+
+  // A video hit's moments: a strip of its segments' frames, each opening that moment.
+  function moments(hit) {
+    if (hit.media !== "video") return null;
+    return el("ol", { class: "moments", "aria-label": "Moments" },
+      ...(hit.moments || []).map((m) => el("li", {},
+        el("a", { href: `/images/${m.id}?t=${m.start}`, title: `${clock(m.start)}–${clock(m.end)}` },
+          el("img", { src: thumb(m.id, 256), alt: `moment at ${clock(m.start)}`, loading: "lazy" }),
+          el("span", { text: clock(m.start) })))));
+  }
+
+  // A result card: picture (linked to its page), its name and score, and "more like this";
+  // a video's moment opens the player there, with the video's other moments below.
   function card(hit, { query = "", score = null, boxFor = null } = {}) {
-    const href = `/images/${hit.id}` + (query ? `?q=${encodeURIComponent(query)}` : "");
+    const params = new URLSearchParams();
+    if (query) params.set("q", query);
+    if (hit.media === "video") params.set("t", String(hit.start));
+    const href = `/images/${hit.id}` + (params.toString() ? `?${params}` : "");
     const img = el("img", { src: thumb(hit.id, 256), alt: hit.key, loading: "lazy", decoding: "async" });
     const frame = el("div", { class: "frame" }, img);
     if (boxFor) boxFor(frame, img);
@@ -97,6 +119,10 @@ const PX = (() => {
       el("div", { class: "caption" },
         el("span", { class: "name", title: hit.key, text: name(hit.key) }),
         score !== null ? el("span", { class: "score", text: `score ${Number(score).toFixed(3)}` }) : null),
+      hit.media === "video"
+        ? el("span", { class: "moment", text: `▶ ${clock(hit.start)}–${clock(hit.end)}` })
+        : null,
+      moments(hit),
       el("a", { href: `/?like=${hit.id}`, class: "more" }, "More like this"),
     );
   }
@@ -128,5 +154,5 @@ const PX = (() => {
     layer.append(b);
   }
 
-  return { api, el, thumb, say, bytes, when, name, card, drawBox, ApiError };
+  return { api, el, thumb, say, bytes, when, name, card, clock, drawBox, ApiError };
 })();

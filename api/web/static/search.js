@@ -13,7 +13,7 @@
     ["minkb", "f-minkb"], ["maxkb", "f-maxkb"], ["cafter", "f-cafter"], ["cbefore", "f-cbefore"],
     ["iafter", "f-iafter"], ["ibefore", "f-ibefore"], ["camera", "f-camera"], ["lens", "f-lens"],
     ["country", "f-country"], ["city", "f-city"], ["near", "f-near"], ["km", "f-km"], ["bbox", "f-bbox"],
-    ["located", "f-located"], ["selection", "f-selection"],
+    ["located", "f-located"], ["selection", "f-selection"], ["media", "f-media"], ["maxdur", "f-maxdur"],
   ];
   // Facets shown beside the results, and the filter a click on one of their values sets.
   const FACETS = [["cameras", "Cameras", "f-camera"], ["countries", "Countries", "f-country"],
@@ -171,6 +171,8 @@
       bbox: numbers("f-bbox", 4),
       has_location: { yes: true, no: false }[$("f-located").value],
       selection: $("f-selection").value.trim() || undefined,
+      media: $("f-media").value || undefined,
+      max_duration: number("f-maxdur"),
     };
     return {
       parts,

@@ -59,3 +59,10 @@ class BucketSource(ABC):
     @abstractmethod
     def read(self, key: str, max_bytes: int) -> bytes:
         """The bytes of one object; raises SourceError (too large, vanished, refused)."""
+
+    def read_range(self, key: str, start: int, length: int, max_bytes: int) -> tuple[bytes, int]:
+        """Up to `length` bytes of one object from `start`, and the object's size (for serving
+        videos with HTTP range requests). This default reads the whole object (up to
+        `max_bytes`); sources that can seek override it."""
+        data = self.read(key, max_bytes)
+        return data[start : start + length], len(data)

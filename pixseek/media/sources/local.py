@@ -104,6 +104,23 @@ class LocalSource(BucketSource):
             raise KeyRefused("refused: path is outside the bucket")
         return real
 
+    def read_range(self, key: str, start: int, length: int, max_bytes: int) -> tuple[bytes, int]:
+        real = self.resolve(key)
+        try:
+            fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+        except FileNotFoundError as exc:
+            raise SourceError("file vanished before it could be read") from exc
+        except OSError as exc:
+            raise SourceError(f"cannot open: {exc.strerror or exc}") from exc
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise SourceError("not a regular file")
+            if st.st_size > max_bytes:
+                raise FileTooLarge(f"file too large: {st.st_size} bytes exceeds the limit of {max_bytes}")
+            fh.seek(start)
+            return fh.read(max(0, length)), st.st_size
+
     def read(self, key: str, max_bytes: int) -> bytes:
         real = self.resolve(key)
         try:

@@ -107,6 +107,30 @@ class S3Source(BucketSource):
         mtime = modified.timestamp() if modified is not None else None
         return Entry(key, size=int(obj.get("Size", 0)), mtime=mtime, etag=etag)
 
+    def read_range(self, key: str, start: int, length: int, max_bytes: int) -> tuple[bytes, int]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.client.get_object(
+                Bucket=self.name,
+                Key=self._object_key(key),
+                Range=f"bytes={start}-{start + max(1, length) - 1}",
+            )
+            data: bytes = response["Body"].read()
+            total = int(str(response.get("ContentRange", "")).rpartition("/")[2] or len(data))
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in _MISSING:
+                raise SourceError("object vanished before it could be read") from exc
+            if code == "InvalidRange":
+                return b"", 0
+            raise SourceError(f"cannot read object: {code or exc}") from exc
+        except BotoCoreError as exc:
+            raise SourceError(f"cannot read object: {exc}") from exc
+        if total > max_bytes:
+            raise FileTooLarge(f"file too large: {total} bytes exceeds the limit of {max_bytes}")
+        return data[:length], total
+
     def read(self, key: str, max_bytes: int) -> bytes:
         from botocore.exceptions import BotoCoreError, ClientError
 

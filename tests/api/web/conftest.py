@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from pixseek.demo.scenes import SceneFile, random_layout, write_scenes
+from pixseek.demo.scenes import SceneFile, random_layout, render, write_scenes
+from pixseek.demo.videos import slideshow_frames, write_video
 from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
 from tests.support.browser import Site
 from tests.support.raw_files import camera_exif
@@ -58,7 +59,18 @@ def _library(root: Path) -> list[SceneFile]:
         picture.convert("RGB").resize((120, 120)).save(copies / "second-smaller.jpg", quality=90)
     write_scenes(root / "later", [random_layout(rng, things=1) for _ in range(4)], prefix="later")
     _phone_photo(root / "library" / "phone" / "lisbon_sign.jpg")
+    _video(root / "library" / "videos" / "moment.webm", rng)
     return scenes
+
+
+def _video(path: Path, rng: np.random.Generator) -> None:
+    """A 6 s WebM (VP9, which every Chromium plays): a yellow star, then from 3 s a purple cross."""
+    pictures = [
+        render(random_layout(rng, kinds=[kind]), 160) for kind in (("yellow", "star"), ("purple", "cross"))
+    ]
+    frames, _ = slideshow_frames(pictures, 3.0, 0.0, 8)
+    path.parent.mkdir(parents=True)
+    write_video(path, frames, 8, codec="libvpx-vp9")
 
 
 def _phone_photo(path: Path) -> None:

@@ -273,6 +273,32 @@ def test_start_an_ingest_and_see_progress_reach_done(page: Any, site: Site) -> N
     page.wait_for_selector("#ingest-message:has-text('Not started')")
 
 
+def test_play_a_video_from_the_moment_a_query_finds(page: Any, site: Site) -> None:
+    page.goto("/?q=a+purple+cross&media=video")
+    page.wait_for_selector("#results li.card .moment")
+    first = page.locator("#results li.card").first
+    assert first.locator(".name").get_attribute("title") == "videos/moment.webm"
+    assert first.locator(".moments li").count() >= 1
+    first.locator("a.pic").click()
+    page.wait_for_selector("#player")
+    start = float(page.get_attribute("#player", "data-start") or "nan")
+    assert abs(start - 3.0) <= 1.0  # the cross shows from 3 s
+    # The player fetched the video in parts (Range) and stands at the moment.
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#player');"
+        " return v.readyState >= 1 && v.currentTime > 0; }"
+    )
+    assert abs(page.evaluate("document.querySelector('#player').currentTime") - start) < 0.5
+    assert page.locator("#segments li").count() == 2
+    page.evaluate("document.querySelector('#player').play()")
+    page.wait_for_function(f"() => document.querySelector('#player').currentTime > {start + 0.3}")
+    screenshot(page, "video")
+    video_id = page.get_attribute("#player", "src").split("/")[3]  # type: ignore[union-attr]
+    part = page.request.get(f"/v1/images/{video_id}/file", headers={"Range": "bytes=0-99"})
+    assert part.status == 206 and len(part.body()) == 100
+    assert part.headers["content-range"].startswith("bytes 0-99/")
+
+
 def test_sign_in_with_a_key_and_be_refused_without_one(browser: Any, site: Site) -> None:
     from pixseek.access.keys import create_key
 
