@@ -13,6 +13,7 @@ from pixseek import __version__
 from pixseek.access.authenticator import Authenticator
 from pixseek.access.keys import ensure_bootstrap_key
 from pixseek.api.body_limit import BodyLimit
+from pixseek.api.contract import install_contract
 from pixseek.api.errors import install_error_handlers
 from pixseek.api.jobs_runner import JobRunner
 from pixseek.api.metrics import RequestMetrics, service_registry
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = SessionSigner(session_secret(settings), settings.session_hours)  # web sign-in
     app.state.metrics_registry = service_registry(settings, app.state.search)
     install_error_handlers(app)
+    install_contract(app, settings)  # the OpenAPI document as the server behaves (api/contract.py)
 
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(RequestMetrics)  # outside the body limit: its refusals are counted too

@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
+from pixseek.api.contract import errors
 from pixseek.api.deps import DuplicatesDep, RunnerDep, SessionDep, SettingsDep
 from pixseek.api.schemas.duplicates import (
     CheckResponse,
@@ -21,6 +22,7 @@ from pixseek.api.schemas.duplicates import (
 )
 from pixseek.api.schemas.jobs import JobInfo
 from pixseek.api.uploads import read_upload
+from pixseek.core.limits import MAX_JSON_INT
 from pixseek.index.catalog.jobs import job_progress
 from pixseek.media.formats import UPLOAD_DESCRIPTION
 from pixseek.search.duplicates.check import CheckResult
@@ -35,7 +37,7 @@ def list_groups(
     session: SessionDep,
     kind: KindParam | None = None,
     status: StatusParam = "open",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_JSON_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     """Groups of one status (default open), optionally of one tier, a page at a time."""
@@ -49,7 +51,12 @@ def get_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> 
     return duplicates.get_group(session, group_id)
 
 
-@router.post("/groups/{group_id}/resolve", response_model=Group, dependencies=[requires(Scope.INGEST)])
+@router.post(
+    "/groups/{group_id}/resolve",
+    response_model=Group,
+    dependencies=[requires(Scope.INGEST)],
+    responses=errors(409),
+)
 def resolve_group(
     group_id: int, body: ResolveRequest, duplicates: DuplicatesDep, session: SessionDep
 ) -> GroupView:
@@ -57,7 +64,12 @@ def resolve_group(
     return duplicates.resolve(session, group_id, keep=body.keep, action=body.action)
 
 
-@router.post("/groups/{group_id}/dismiss", response_model=Group, dependencies=[requires(Scope.INGEST)])
+@router.post(
+    "/groups/{group_id}/dismiss",
+    response_model=Group,
+    dependencies=[requires(Scope.INGEST)],
+    responses=errors(409),
+)
 def dismiss_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> GroupView:
     """Not duplicates: none of the group's pairs will be grouped again."""
     return duplicates.dismiss(session, group_id)
@@ -74,7 +86,7 @@ def detect(body: DetectRequest, session: SessionDep, runner: RunnerDep) -> JobIn
     return JobInfo(**job_progress(session, job_id).as_dict())
 
 
-@router.post("/check", response_model=CheckResponse)
+@router.post("/check", response_model=CheckResponse, responses=errors(409, 415))
 async def check(
     file: Annotated[UploadFile, File(description=UPLOAD_DESCRIPTION)],
     duplicates: DuplicatesDep,
