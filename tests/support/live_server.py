@@ -30,7 +30,7 @@ class LiveServer:
     url: str
     key: str  # an admin key (PIXSEEK_BOOTSTRAP_API_KEY): every route
     bucket: Path  # ingested: 6 images and a copy of one (a duplicate group), detected
-    later: Path  # under the ingest root, not ingested yet
+    later: Path  # under the ingest root, not ingested yet: 2 images and a copy of img001.png
     data_dir: Path
 
 
@@ -55,6 +55,7 @@ def live_server(root: Path) -> Iterator[LiveServer]:
     write_images(photos / "bucket", 6)
     shutil.copy(photos / "bucket" / "img000.png", photos / "bucket" / "copy-of-img000.png")  # a group
     write_images(photos / "later", 2, start=50)
+    shutil.copy(photos / "bucket" / "img001.png", photos / "later" / "copy-of-img001.png")
     data_dir = root / "data"
     port = free_port()
     env = {
