@@ -59,6 +59,14 @@ COMMANDS = {
         "pixseek.cli.duplicates:duplicates_command",
         "Find duplicates (new images against the collection) and list the groups.",
     ),
+    "export": LazyCommand(
+        "pixseek.cli.export:export_command",
+        "Write embeddings and metadata to DIR in clip-retrieval's layout (npy + Parquet shards).",
+    ),
+    "import": LazyCommand(
+        "pixseek.cli.export:import_command",
+        "Make embeddings computed elsewhere (pixseek export, clip-retrieval) searchable for a bucket.",
+    ),
     "thumbnails": LazyCommand(
         "pixseek.cli.thumbnails:thumbnails_command",
         "Make the thumbnails the web UI shows for indexed images that lack them.",
