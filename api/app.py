@@ -19,10 +19,23 @@ from pixseek.api.jobs_runner import JobRunner
 from pixseek.api.metrics import RequestMetrics, service_registry
 from pixseek.api.metrics import router as metrics_router
 from pixseek.api.request_id import RequestId
-from pixseek.api.routes import duplicates, health, images, jobs, regions, search, status, tags, web
+from pixseek.api.routes import (
+    duplicates,
+    health,
+    images,
+    jobs,
+    regions,
+    saved_searches,
+    search,
+    status,
+    tags,
+    web,
+)
+from pixseek.api.saved_searches import refresh_all
 from pixseek.api.session import SessionSigner, session_secret
 from pixseek.api.warmup import ModelWarmup
 from pixseek.core.db import ensure_schema, session_scope
+from pixseek.core.events import on_published
 from pixseek.core.settings import Settings, get_settings
 from pixseek.search.duplicates.service import DuplicateService
 from pixseek.search.regions import RegionSearchService
@@ -63,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.duplicates = DuplicateService(settings, app.state.search)
     app.state.jobs = JobRunner(settings)
     app.state.warmup = ModelWarmup(app.state.search)
+    # Saved searches follow every publish this process makes (its embedded ingests).
+    on_published(settings, lambda published: refresh_all(published, app.state.search))
     app.state.access = Authenticator(settings)  # keys, scopes and rate limits: see api/auth.py
     app.state.sessions = SessionSigner(session_secret(settings), settings.session_hours)  # web sign-in
     app.state.metrics_registry = service_registry(settings, app.state.search)
@@ -73,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics)  # outside the body limit: its refusals are counted too
     app.add_middleware(RequestId)  # outermost: every response carries the id, refusals included
 
-    for module in (health, status, search, regions, images, tags, jobs, duplicates):
+    for module in (health, status, search, regions, images, tags, jobs, duplicates, saved_searches):
         app.include_router(module.router)
     app.include_router(metrics_router)
     app.include_router(web.router)  # the web UI's pages, and their scripts and styles

@@ -14,6 +14,7 @@ from pixseek.api.schemas.duplicates import CheckResponse, Group, GroupPage
 from pixseek.api.schemas.images import ImageInfo, ImageTextOut
 from pixseek.api.schemas.jobs import JobInfo, JobProblem
 from pixseek.api.schemas.regions import RegionIn, RegionSearchResponse
+from pixseek.api.schemas.saved_searches import SavedSearchOut, SavedSearchResults
 from pixseek.api.schemas.search import FiltersIn, SearchHit, SearchResponse
 from pixseek.api.schemas.tags import TagsResponse
 from pixseek.client import calls
@@ -259,3 +260,27 @@ class AsyncClient:
 
     async def check_duplicate(self, image: Image) -> CheckResponse:
         return await self._send(calls.check_duplicate(image))
+
+    # -- saved searches -------------------------------------------------------------------------
+
+    async def create_saved_search(
+        self, name: str, *parts: Part, filters: Filters = None, **options: Any
+    ) -> SavedSearchOut:
+        """Save a composed query (the arguments of `search`); it is kept current after every publish."""
+        return await self._send(
+            calls.create_saved_search(name, calls.search_request(parts, filters, options))
+        )
+
+    async def saved_searches(self) -> list[SavedSearchOut]:
+        """Every saved search, with its matches and the new ones since it was last viewed."""
+        return await self._send(calls.saved_searches())
+
+    async def saved_search(self, search_id: int, *, mark_viewed: bool = True) -> SavedSearchResults:
+        """The current matches and which are new; a view resets the count unless `mark_viewed=False`."""
+        return await self._send(calls.saved_search(search_id, mark_viewed))
+
+    async def refresh_saved_search(self, search_id: int) -> SavedSearchOut:
+        return await self._send(calls.refresh_saved_search(search_id))
+
+    async def delete_saved_search(self, search_id: int) -> None:
+        await self._send(calls.delete_saved_search(search_id))

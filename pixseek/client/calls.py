@@ -20,6 +20,7 @@ from pixseek.api.schemas.duplicates import CheckResponse, Group, GroupPage, Reso
 from pixseek.api.schemas.images import ImageInfo, ImageTextOut
 from pixseek.api.schemas.jobs import JobInfo, JobProblem, JobRequest
 from pixseek.api.schemas.regions import RegionIn, RegionSearchRequest, RegionSearchResponse
+from pixseek.api.schemas.saved_searches import SavedSearchIn, SavedSearchOut, SavedSearchResults
 from pixseek.api.schemas.search import (
     FiltersIn,
     MultipartSearchRequest,
@@ -285,6 +286,28 @@ def check_duplicate(image: Image) -> Call[CheckResponse]:
     return Call(
         "POST", "/v1/duplicates/check", model(CheckResponse), files=[("file", _upload(image, "check"))]
     )
+
+
+def create_saved_search(name: str, request: SearchRequest) -> Call[SavedSearchOut]:
+    body = SavedSearchIn(name=name, query=request)
+    return Call("POST", "/v1/saved-searches", model(SavedSearchOut), json=_body(body))
+
+
+def saved_searches() -> Call[list[SavedSearchOut]]:
+    return Call("GET", "/v1/saved-searches", model(list[SavedSearchOut]))
+
+
+def saved_search(search_id: int, mark_viewed: bool) -> Call[SavedSearchResults]:
+    params = {"mark_viewed": str(mark_viewed).lower()}
+    return Call("GET", f"/v1/saved-searches/{search_id}", model(SavedSearchResults), params=params)
+
+
+def refresh_saved_search(search_id: int) -> Call[SavedSearchOut]:
+    return Call("POST", f"/v1/saved-searches/{search_id}/refresh", model(SavedSearchOut))
+
+
+def delete_saved_search(search_id: int) -> Call[None]:
+    return Call("DELETE", f"/v1/saved-searches/{search_id}", lambda response: None)
 
 
 FINISHED = ("done", "failed", "cancelled")

@@ -13,6 +13,7 @@ from pixseek.api.schemas.duplicates import CheckResponse, Group, GroupPage
 from pixseek.api.schemas.images import ImageInfo, ImageTextOut
 from pixseek.api.schemas.jobs import JobInfo, JobProblem
 from pixseek.api.schemas.regions import RegionIn, RegionSearchResponse
+from pixseek.api.schemas.saved_searches import SavedSearchOut, SavedSearchResults
 from pixseek.api.schemas.search import FiltersIn, SearchHit, SearchResponse
 from pixseek.api.schemas.tags import TagsResponse
 from pixseek.client import calls
@@ -255,3 +256,25 @@ class Client:
 
     def check_duplicate(self, image: Image) -> CheckResponse:
         return self._send(calls.check_duplicate(image))
+
+    # -- saved searches -------------------------------------------------------------------------
+
+    def create_saved_search(
+        self, name: str, *parts: Part, filters: Filters = None, **options: Any
+    ) -> SavedSearchOut:
+        """Save a composed query (the arguments of `search`); it is kept current after every publish."""
+        return self._send(calls.create_saved_search(name, calls.search_request(parts, filters, options)))
+
+    def saved_searches(self) -> list[SavedSearchOut]:
+        """Every saved search, with its matches and the new ones since it was last viewed."""
+        return self._send(calls.saved_searches())
+
+    def saved_search(self, search_id: int, *, mark_viewed: bool = True) -> SavedSearchResults:
+        """The current matches and which are new; a view resets the count unless `mark_viewed=False`."""
+        return self._send(calls.saved_search(search_id, mark_viewed))
+
+    def refresh_saved_search(self, search_id: int) -> SavedSearchOut:
+        return self._send(calls.refresh_saved_search(search_id))
+
+    def delete_saved_search(self, search_id: int) -> None:
+        self._send(calls.delete_saved_search(search_id))

@@ -15,6 +15,7 @@ from pixseek.index.catalog.jobs import Job
 from pixseek.index.catalog.keywords import ImageText
 from pixseek.index.catalog.leases import TaskLease
 from pixseek.index.catalog.ocr import ImageOcr
+from pixseek.index.catalog.saved_searches import SavedSearch, SavedSearchHit
 from pixseek.index.catalog.tags import ImageTag, ImageTagState, TagVocabulary
 from pixseek.index.catalog.thumbnails import Thumbnail
 
@@ -34,6 +35,8 @@ __all__ = [
     "ImageText",
     "ImageVector",
     "Job",
+    "SavedSearch",
+    "SavedSearchHit",
     "TagVocabulary",
     "TaskLease",
     "Thumbnail",

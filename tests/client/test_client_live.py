@@ -85,6 +85,14 @@ def test_every_public_route_through_the_client(live: LiveServer) -> None:
         else:  # the route is still called; a resolved group cannot be dismissed
             with pytest.raises(Conflict):
                 px.dismiss_group(group.id)
+        saved = px.create_saved_search(f"blocks {id(px)}", "blocks", filters={"key_prefix": "img"}, limit=50)
+        assert saved.matches >= 6 and saved in px.saved_searches()
+        first_view = px.saved_search(saved.id)
+        assert first_view.new == [hit.id for hit in first_view.results]  # never viewed: all are new
+        assert px.refresh_saved_search(saved.id).new_matches == 0  # viewed just now
+        px.delete_saved_search(saved.id)
+        with pytest.raises(NotFound):
+            px.saved_search(saved.id)
     missing = routes - called
     assert not missing, f"routes the client never called: {sorted(missing)}"
 
