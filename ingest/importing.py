@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 
 from pixseek.core.db import session_scope, utcnow
 from pixseek.core.errors import InvalidRequest, ModelMismatch
@@ -131,6 +131,7 @@ def _store(
                 select(Image).where(Image.bucket == source.bucket, Image.key.in_([k for k in keys if k]))
             )
         }
+        stored: list[tuple[Image, str, np.ndarray]] = []
         for row, key, vector in zip(rows, keys, vectors, strict=True):
             result.rows += 1
             entry = entries.get(key) if key is not None else None
@@ -161,16 +162,23 @@ def _store(
             image.width, image.height, image.captured_at = decoded.width, decoded.height, decoded.captured_at
             image.status, image.model, image.error = ImageStatus.EMBEDDED, model.key, None
             image.embedded_at = now
-            if image.id is None:
+            if image.id is None and key not in existing:
                 session.add(image)
-                session.flush()
-            session.merge(
-                ImageVector(
-                    image_id=image.id,
-                    model=model.key,
-                    dim=int(vector.shape[0]),
-                    sha256=digest,
-                    vector=vector.astype("<f4").tobytes(),
-                )
-            )
+            existing[key] = image  # a key twice in a batch: the later row wins
+            stored.append((image, digest, vector))
             result.imported += 1
+        session.flush()  # one flush: the new rows get their ids in a batch
+        stored = list({image.key: (image, digest, vector) for image, digest, vector in stored}.values())
+        ids = [image.id for image, _, _ in stored]
+        session.execute(
+            delete(ImageVector).where(ImageVector.image_id.in_(ids), ImageVector.model == model.key)
+        )
+        if stored:
+            session.execute(
+                insert(ImageVector),
+                [
+                    {"image_id": image.id, "model": model.key, "dim": int(vector.shape[0]), "sha256": digest,
+                     "vector": vector.astype("<f4").tobytes()}
+                    for image, digest, vector in stored
+                ],
+            )  # fmt: skip
