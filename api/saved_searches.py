@@ -16,6 +16,7 @@ from pixseek.api.schemas.search import SearchRequest
 from pixseek.core.db import session_scope
 from pixseek.core.errors import PixseekError
 from pixseek.core.settings import Settings
+from pixseek.index.catalog.events import record_event
 from pixseek.index.catalog.saved_searches import SavedSearch, counts, list_saved_searches, replace_hits
 from pixseek.search.service import SearchService
 
@@ -42,6 +43,8 @@ def refresh_all(settings: Settings, search: SearchService) -> dict[str, list[int
             found = refresh(session, search, saved)
             if found:
                 new[saved.name] = found
+                payload = {"saved_search_id": saved.id, "name": saved.name, "new": found}
+                record_event(session, "saved_search.new_matches", payload)
     if new:
         log.info("saved_searches.new_matches %s", {name: len(ids) for name, ids in new.items()})
     return new

@@ -17,6 +17,7 @@ from pixseek.api.schemas.regions import RegionIn, RegionSearchResponse
 from pixseek.api.schemas.saved_searches import SavedSearchOut, SavedSearchResults
 from pixseek.api.schemas.search import FiltersIn, SearchHit, SearchResponse
 from pixseek.api.schemas.tags import TagsResponse
+from pixseek.api.schemas.webhooks import DeliveryOut, TestEventOut
 from pixseek.client import calls
 from pixseek.client.calls import Call, Image, Part, RetryPolicy
 from pixseek.client.errors import raise_for
@@ -284,3 +285,13 @@ class AsyncClient:
 
     async def delete_saved_search(self, search_id: int) -> None:
         await self._send(calls.delete_saved_search(search_id))
+
+    # -- webhooks (admin keys) ------------------------------------------------------------------
+
+    async def test_webhook(self) -> TestEventOut:
+        """Record a `ping` event: each receiver configured for it gets a signed delivery."""
+        return await self._send(calls.test_webhook())
+
+    async def webhook_deliveries(self, limit: int = 100) -> list[DeliveryOut]:
+        """The delivery log, newest first."""
+        return await self._send(calls.webhook_deliveries(limit))

@@ -30,6 +30,7 @@ from pixseek.api.schemas.search import (
     UploadPartIn,
 )
 from pixseek.api.schemas.tags import TagsResponse
+from pixseek.api.schemas.webhooks import DeliveryOut, TestEventOut
 
 T = TypeVar("T")
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -308,6 +309,14 @@ def refresh_saved_search(search_id: int) -> Call[SavedSearchOut]:
 
 def delete_saved_search(search_id: int) -> Call[None]:
     return Call("DELETE", f"/v1/saved-searches/{search_id}", lambda response: None)
+
+
+def test_webhook() -> Call[TestEventOut]:
+    return Call("POST", "/v1/webhooks/test", model(TestEventOut))
+
+
+def webhook_deliveries(limit: int) -> Call[list[DeliveryOut]]:
+    return Call("GET", "/v1/webhooks/deliveries", model(list[DeliveryOut]), params={"limit": limit})
 
 
 FINISHED = ("done", "failed", "cancelled")

@@ -16,6 +16,7 @@ from pixseek.api.schemas.regions import RegionIn, RegionSearchResponse
 from pixseek.api.schemas.saved_searches import SavedSearchOut, SavedSearchResults
 from pixseek.api.schemas.search import FiltersIn, SearchHit, SearchResponse
 from pixseek.api.schemas.tags import TagsResponse
+from pixseek.api.schemas.webhooks import DeliveryOut, TestEventOut
 from pixseek.client import calls
 from pixseek.client.calls import Call, Image, Part, RetryPolicy
 from pixseek.client.errors import raise_for
@@ -278,3 +279,13 @@ class Client:
 
     def delete_saved_search(self, search_id: int) -> None:
         self._send(calls.delete_saved_search(search_id))
+
+    # -- webhooks (admin keys) ------------------------------------------------------------------
+
+    def test_webhook(self) -> TestEventOut:
+        """Record a `ping` event: each receiver configured for it gets a signed delivery."""
+        return self._send(calls.test_webhook())
+
+    def webhook_deliveries(self, limit: int = 100) -> list[DeliveryOut]:
+        """The delivery log, newest first."""
+        return self._send(calls.webhook_deliveries(limit))

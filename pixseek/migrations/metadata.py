@@ -9,6 +9,7 @@ from pixseek.index.catalog.duplicates import (
     DuplicatePair,
     ImageHash,
 )
+from pixseek.index.catalog.events import Event, WebhookDelivery
 from pixseek.index.catalog.exif import ImageExif
 from pixseek.index.catalog.images import Image, ImageVector
 from pixseek.index.catalog.jobs import Job
@@ -26,6 +27,7 @@ __all__ = [
     "DuplicateGroup",
     "DuplicateMember",
     "DuplicatePair",
+    "Event",
     "Image",
     "ImageExif",
     "ImageHash",
@@ -40,4 +42,5 @@ __all__ = [
     "TagVocabulary",
     "TaskLease",
     "Thumbnail",
+    "WebhookDelivery",
 ]

@@ -62,6 +62,8 @@ SCOPES: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/saved-searches/{search_id}"): Scope.SEARCH,
     ("POST", "/v1/saved-searches/{search_id}/refresh"): Scope.SEARCH,
     ("DELETE", "/v1/saved-searches/{search_id}"): Scope.SEARCH,
+    ("POST", "/v1/webhooks/test"): Scope.ADMIN,
+    ("GET", "/v1/webhooks/deliveries"): Scope.ADMIN,
 }
 PUBLIC = {("GET", "/v1/health"), ("GET", "/v1/ready")}
 

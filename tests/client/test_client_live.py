@@ -93,6 +93,8 @@ def test_every_public_route_through_the_client(live: LiveServer) -> None:
         px.delete_saved_search(saved.id)
         with pytest.raises(NotFound):
             px.saved_search(saved.id)
+        ping = px.test_webhook()  # no receiver configured: recorded, delivered nowhere
+        assert ping.targets == 0 and isinstance(px.webhook_deliveries(limit=5), list)
     missing = routes - called
     assert not missing, f"routes the client never called: {sorted(missing)}"
 
