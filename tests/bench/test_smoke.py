@@ -208,6 +208,8 @@ def test_toolbox_smoke(smoke: Any) -> None:
     result = smoke("bench.toolbox")["result"]
     assert result["export"]["rows"] == 100 and result["export"]["bytes_per_image"] > 2048, result
     assert result["import"]["rows"] == 6 and result["client"]["calls"] == 20, result
+    hooks = result["webhooks"]
+    assert hooks["delivered"] == 10 and hooks["in_order_once"] and hooks["repeated_after_restart"] == 0, hooks
 
 
 @_group("bench.soak")
