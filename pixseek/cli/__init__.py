@@ -67,6 +67,10 @@ COMMANDS = {
         "pixseek.cli.export:import_command",
         "Make embeddings computed elsewhere (pixseek export, clip-retrieval) searchable for a bucket.",
     ),
+    "saved": LazyCommand(
+        "pixseek.cli.saved:saved_group",
+        "Saved searches: named queries whose matches are kept current after every publish.",
+    ),
     "thumbnails": LazyCommand(
         "pixseek.cli.thumbnails:thumbnails_command",
         "Make the thumbnails the web UI shows for indexed images that lack them.",

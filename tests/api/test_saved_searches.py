@@ -10,6 +10,7 @@ from pixseek.api.app import create_app
 from pixseek.core.settings import Settings
 from pixseek.ingest.run import run_ingest
 from tests.support.api import assert_error
+from tests.support.cli import cli_json
 from tests.support.images import write_images
 
 
@@ -34,3 +35,14 @@ def test_a_saved_search_follows_the_next_publish(settings: Settings, indexed: Pa
         assert sorted(view["new"]) == sorted(h["id"] for h in view["results"] if h["key"] >= "img040")
         assert client.delete(f"/v1/saved-searches/{saved['id']}").status_code == 204
         assert_error(client.get(f"/v1/saved-searches/{saved['id']}"), 404, "saved_search_not_found")
+
+
+def test_the_saved_command_and_an_ingest_from_the_command_line(settings: Settings, indexed: Path) -> None:
+    made = cli_json("saved", "add", "blocks", "blocks", "--limit", "100")
+    assert made["matches"] == 6
+    shown = cli_json("saved", "show", str(made["id"]))
+    assert len(shown["results"]) == 6 and all(row["new"] for row in shown["results"])
+    write_images(indexed, 1, start=60)
+    cli_json("ingest", str(indexed))  # `pixseek ingest` runs the saved searches after it publishes
+    (listed,) = cli_json("saved", "list")["saved_searches"]
+    assert (listed["matches"], listed["new_matches"]) == (7, 1)
