@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import JsonDict
 
 from pixseek.api.schemas.base import RequestBody
@@ -135,6 +144,7 @@ class NearIn(RequestBody):
     km: float = Field(gt=0, le=20_000, description="Radius in kilometres, along the earth's surface.")
 
 
+ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 LATITUDE: JsonDict = {"type": "number", "minimum": -90, "maximum": 90}
 LONGITUDE: JsonDict = {"type": "number", "minimum": -180, "maximum": 180}
 
@@ -218,6 +228,16 @@ class FiltersIn(RequestBody):
     has_location: bool | None = Field(
         default=None, description="true: only photos with a GPS position; false: only those without one."
     )
+
+    @field_validator("ingested_after", "ingested_before", "captured_after", "captured_before", mode="before")
+    @classmethod
+    def _a_time(cls, value: object) -> object:
+        """A time is ISO 8601 text with a date and a time (not a number of seconds, not a bare date)."""
+        if value is None or isinstance(value, datetime):
+            return value
+        if not isinstance(value, str) or not ISO_TIME.match(value):
+            raise ValueError("give a time as ISO 8601, e.g. 2023-06-01T00:00:00Z")
+        return value
 
     def to_filters(self) -> Filters:
         from pixseek.search.filters import Filters
