@@ -18,7 +18,8 @@ from pixseek.index.catalog.duplicates import DuplicateGroup, DuplicateMember, Gr
 from pixseek.index.catalog.images import SEARCHABLE, Image, ImageVector
 from pixseek.index.catalog.ocr import ImageOcr
 from pixseek.index.catalog.tags import tags_of
-from pixseek.index.exchange.layout import ExchangeManifest, write_shard
+from pixseek.index.exchange.layout import ExchangeManifest, patch_path, write_shard
+from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.model.identity import ModelId
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,30 @@ def _metadata(session: Session, images: list[Image]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=SCHEMA)
 
 
-def export_catalog(settings: Settings, folder: Path, shard_size: int = 1_000_000) -> ExportResult:
+def _patches(store: PatchStore, ids: list[int]) -> tuple[np.ndarray, dict[str, list[int | None]]]:
+    """The shard's patch grids as one float16 matrix, and where each image's rows are."""
+    grids: list[np.ndarray] = []
+    columns: dict[str, list[int | None]] = {"patch_offset": [], "patch_rows": [], "patch_cols": []}
+    offset = 0
+    for image_id in ids:
+        grid = store.get(image_id)
+        if grid is None:
+            for name in columns:
+                columns[name].append(None)
+            continue
+        rows, cols, dim = grid.shape
+        grids.append(grid.reshape(rows * cols, dim).astype(np.float16))
+        columns["patch_offset"].append(offset)
+        columns["patch_rows"].append(rows)
+        columns["patch_cols"].append(cols)
+        offset += rows * cols
+    matrix = np.vstack(grids) if grids else np.empty((0, 0), dtype=np.float16)
+    return matrix, columns
+
+
+def export_catalog(
+    settings: Settings, folder: Path, shard_size: int = 1_000_000, *, patches: bool = False
+) -> ExportResult:
     """Write every searchable image of the configured model: `img_emb/img_emb_N.npy` and
     `metadata/metadata_N.parquet`, `shard_size` rows each, in id order.
 
@@ -126,7 +150,16 @@ def export_catalog(settings: Settings, folder: Path, shard_size: int = 1_000_000
                 continue
             matrix = np.vstack(vectors)
             dim = matrix.shape[1]
-            written += write_shard(folder, shards, matrix, _metadata(session, images), model.key)
+            table = _metadata(session, images)
+            if patches:
+                grid, where = _patches(PatchStore(settings.patch_dir), [image.id for image in images])
+                for name, values in where.items():
+                    table = table.append_column(name, pa.array(values, type=pa.int64()))
+                path = patch_path(folder, shards)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.save(path, grid)
+                written += path.stat().st_size
+            written += write_shard(folder, shards, matrix, table, model.key)
             count += len(images)
             shards += 1
             session.expunge_all()  # one shard's rows in memory at a time
@@ -135,7 +168,7 @@ def export_catalog(settings: Settings, folder: Path, shard_size: int = 1_000_000
         dim=dim,
         count=count,
         shards=shards,
-        columns=SCHEMA.names,
+        columns=[*SCHEMA.names, *(["patch_offset", "patch_rows", "patch_cols"] if patches else [])],
         created_at=datetime.now(UTC).isoformat(),
     ).write(folder)
     log.info("exchange.exported folder=%s count=%d shards=%d bytes=%d", folder, count, shards, written)

@@ -4,6 +4,9 @@
     DIR/metadata/metadata_0.parquet      the same n rows, in the same order
     DIR/img_emb/img_emb_1.npy ...        further shards
     DIR/pixseek.json                     the model, dim, shard count and columns (pixseek's own)
+    DIR/patch_emb/patch_emb_0.npy        with --patches: every image's patch grid, float16 rows
+                                         (cells, dim) one image after another; the metadata's
+                                         patch_offset, patch_rows, patch_cols find each image's
 
 clip-retrieval names a file by `image_path`; pixseek's metadata carries it too (the file's
 path or URI), with the bucket, key and catalog facts beside it. The model id is in
@@ -55,6 +58,10 @@ class ExchangeManifest:
 
 def emb_path(folder: Path, shard: int) -> Path:
     return folder / "img_emb" / f"img_emb_{shard}.npy"
+
+
+def patch_path(folder: Path, shard: int) -> Path:
+    return folder / PATCH_DIR / f"{PATCH_DIR}_{shard}.npy"
 
 
 def meta_path(folder: Path, shard: int) -> Path:

@@ -14,9 +14,10 @@ from pixseek.core.settings import get_settings
 @click.command("export")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--shard-size", type=click.IntRange(min=1), default=1_000_000, show_default=True)
+@click.option("--patches", is_flag=True, help="Also the patch grids (patch_emb/patch_emb_N.npy, float16).")
 @json_option
 @handle_errors
-def export_command(folder: Path, shard_size: int, as_json: bool) -> None:
+def export_command(folder: Path, shard_size: int, patches: bool, as_json: bool) -> None:
     """Write the searchable images' embeddings and metadata to FOLDER in clip-retrieval's layout.
 
     img_emb/img_emb_N.npy (float32, L2-normalised) and metadata/metadata_N.parquet (bucket,
@@ -28,7 +29,7 @@ def export_command(folder: Path, shard_size: int, as_json: bool) -> None:
 
     settings = get_settings()
     ensure_schema(settings)
-    result = export_catalog(settings, folder, shard_size=shard_size)
+    result = export_catalog(settings, folder, shard_size=shard_size, patches=patches)
     values = {
         "folder": str(result.folder),
         "model": result.model,

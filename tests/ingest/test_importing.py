@@ -16,6 +16,7 @@ from pixseek.core.errors import InvalidRequest, ModelMismatch
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.images import Image
 from pixseek.index.exchange.export import export_catalog
+from pixseek.index.vectors.patch_store import PatchStore
 from pixseek.index.vectors.store import IndexStore
 from pixseek.ingest.importing import import_embeddings
 from pixseek.ingest.run import run_ingest
@@ -51,7 +52,7 @@ def test_export_then_import_into_a_new_data_dir_answers_the_same(settings: Setti
     write_images(bucket, 14)
     shutil.copy(bucket / "img000.png", bucket / "copy.png")
     run_ingest(settings, str(bucket))
-    result = export_catalog(settings, tmp_path / "export", shard_size=6)
+    result = export_catalog(settings, tmp_path / "export", shard_size=6, patches=True)
     assert (result.count, result.shards) == (15, 3)
 
     # Readable with no pixseek code: numpy and pyarrow (what pandas and DuckDB use).
@@ -61,6 +62,13 @@ def test_export_then_import_into_a_new_data_dir_answers_the_same(settings: Setti
     )
     assert first.schema.metadata[b"pixseek.model"] == ModelId.of(settings).key.encode()
     assert np.load(tmp_path / "export" / "img_emb" / "img_emb_0.npy").shape == (6, result.dim)
+    # --patches: each image's grid, found by its metadata row.
+    row = first.slice(2, 1).to_pylist()[0]
+    cells = np.load(tmp_path / "export" / "patch_emb" / "patch_emb_0.npy")
+    grid = PatchStore(settings.patch_dir).get(row["id"])
+    assert grid is not None and (row["patch_rows"], row["patch_cols"]) == grid.shape[:2]
+    mine = cells[row["patch_offset"] : row["patch_offset"] + row["patch_rows"] * row["patch_cols"]]
+    assert np.array_equal(mine, grid.reshape(-1, grid.shape[2]).astype(np.float16))
 
     other = _fresh(tmp_path / "other")
     imported = import_embeddings(other, tmp_path / "export", str(bucket))
