@@ -8,11 +8,15 @@ from pydantic import BaseModel, Field
 
 from pixseek.api.schemas.base import RequestBody
 from pixseek.api.schemas.search import SearchHit, SearchRequest
+from pixseek.search.limits import VALUE_NAME
 
 
 class SavedSearchIn(RequestBody):
     name: str = Field(
-        min_length=1, max_length=100, pattern=r"\S", description="Unique; what the sidebar shows."
+        min_length=1,
+        max_length=100,
+        pattern=VALUE_NAME.pattern,  # not blank, no control characters
+        description="Unique; what the sidebar shows.",
     )
     query: SearchRequest = Field(
         description="Any composed query with filters; its `limit` is how many matches are kept."

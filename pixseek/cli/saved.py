@@ -26,6 +26,7 @@ def saved_group() -> None:
 def add_command(name: str, texts: tuple[str, ...], query_json: str | None, limit: int, as_json: bool) -> None:
     """Save a query under NAME (TEXTS are its parts) and run it once."""
     from pixseek.api.saved_searches import out, refresh
+    from pixseek.api.schemas.saved_searches import SavedSearchIn
     from pixseek.api.schemas.search import SearchRequest
     from pixseek.core.errors import InvalidRequest
     from pixseek.index.catalog.saved_searches import create_saved_search
@@ -34,11 +35,13 @@ def add_command(name: str, texts: tuple[str, ...], query_json: str | None, limit
     if (query_json is None) == (not texts):
         raise InvalidRequest("give TEXTS or --query, one of the two")
     raw = json.loads(query_json) if query_json else {"parts": [{"text": t} for t in texts], "limit": limit}
-    request = SearchRequest.model_validate(raw)
+    body = SavedSearchIn(name=name, query=SearchRequest.model_validate(raw))  # the API's checks
     settings = get_settings()
     ensure_schema(settings)
     with session_scope(settings) as session:
-        saved = create_saved_search(session, name, request.model_dump(mode="json", exclude_defaults=True))
+        saved = create_saved_search(
+            session, body.name, body.query.model_dump(mode="json", exclude_defaults=True)
+        )
         refresh(session, SearchService(settings), saved)
         document = out(session, saved).model_dump(mode="json")
     if as_json:
