@@ -32,6 +32,16 @@ def error_response(
     return JSONResponse(status_code=status, content={"error": code, "detail": detail}, headers=headers)
 
 
+def allowed_methods(request: Request) -> str:
+    """The methods some route answers at the request's path (for a 405's `Allow`)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(request.url.path):
+            methods |= set(route_methods)
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PixseekError)
     async def _pixseek(request: Request, exc: PixseekError) -> JSONResponse:
@@ -51,11 +61,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_request", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.status_code, "http_error"
         )
-        return error_response(exc.status_code, code, exc.detail)
+        if exc.status_code == 405:  # Allow names every method of the path, not one route's
+            return error_response(405, code, exc.detail, headers={"Allow": allowed_methods(request)})
+        # A 405 keeps its `Allow` header (RFC 9110), as every error keeps the headers it brings.
+        return error_response(exc.status_code, code, exc.detail, headers=getattr(exc, "headers", None))
 
     async def _fault(request: Request, exc: Exception) -> JSONResponse:
         # The database restarting, a full disk: 503 (with Retry-After) or 507, never a 500.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import UploadFile
 
-from pixseek.core.errors import InvalidRequest, PayloadTooLarge
+from pixseek.core.errors import PayloadTooLarge, UnsupportedImage
 
 CHUNK = 1024 * 1024
 
 
 async def read_upload(upload: UploadFile, limit: int) -> bytes:
-    """The bytes of an upload; 413 past `limit`, 400 when empty."""
+    """The bytes of an upload; 413 past `limit`, 415 when empty (no image)."""
     parts: list[bytes] = []
     size = 0
     while chunk := await upload.read(CHUNK):
@@ -19,5 +19,5 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
             raise PayloadTooLarge(f"upload exceeds the limit of {limit} bytes")
         parts.append(chunk)
     if size == 0:
-        raise InvalidRequest("the uploaded file is empty")
+        raise UnsupportedImage("the uploaded file is empty: it is not an image")
     return b"".join(parts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from pixseek.core.db import session_scope
+from pixseek.core.events import published
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.jobs import JobStatus, finish_job, get_job
 from pixseek.index.catalog.vocabulary import VocabularyError
@@ -40,6 +41,8 @@ def finalize_job(settings: Settings, job_id: str) -> PublishResult | None:
             log.warning("tags.vocabulary_invalid job=%s: %s (images stay untagged)", job_id, exc.detail)
     with session_scope(settings) as session:
         finish_job(get_job(session, job_id))
+    if result.added or result.removed:
+        published(settings)  # saved searches run again, where this process serves them
     log.info(
         "ingest.finalized job=%s generation=%s added=%d removed=%d count=%d",
         job_id,

@@ -12,7 +12,8 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from pixseek.core.errors import InvalidRequest
-from pixseek.core.globs import MAX_GLOB_LENGTH, key_matches
+from pixseek.core.globs import key_matches
+from pixseek.core.limits import MAX_GLOB_LENGTH
 from pixseek.index.catalog.exif import ImageExif
 from pixseek.index.catalog.images import MAX_ID, SEARCHABLE, VIDEO, Image
 from pixseek.index.catalog.selections import Selection, SelectionMember
@@ -20,10 +21,7 @@ from pixseek.index.catalog.tags import ImageTag
 from pixseek.index.catalog.vocabulary import check_tag_name
 from pixseek.media.formats import RAW_FORMATS, ImageFormat
 from pixseek.media.places import EARTH_KM, chord_for_km, unit_vector
-
-MAX_TAG_FILTERS = 32
-MAX_VALUE_FILTERS = 32  # cameras, lenses, countries and cities together
-MAX_NAME = 240
+from pixseek.search.limits import MAX_NAME, MAX_TAG_FILTERS, MAX_VALUE_FILTERS, VALUE_NAME
 
 
 @dataclass(frozen=True)
@@ -71,18 +69,12 @@ class Filters:
         return any(getattr(self, f.name) not in (None, "", ()) for f in fields(self))
 
     def check(self) -> None:
-        """Raise InvalidRequest for a range whose low end is above its high end."""
-        for low, high in (
-            ("min_width", "max_width"),
-            ("min_height", "max_height"),
-            ("min_size", "max_size"),
-            ("ingested_after", "ingested_before"),
-            ("captured_after", "captured_before"),
-            ("min_duration", "max_duration"),
-        ):
-            lo, hi = getattr(self, low), getattr(self, high)
-            if lo is not None and hi is not None and lo > hi:
-                raise InvalidRequest(f"filter {low} is above {high}")
+        """Raise InvalidRequest for a filter no schema allows (too long, too many, off the earth).
+
+        Filters that merely contradict each other (a range whose low end is above its high
+        end, a tag both required and excluded, a box whose south is above its north) are
+        not errors: they match nothing, as their SQL does.
+        """
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, int) and not isinstance(value, bool) and not -MAX_ID <= value <= MAX_ID:
@@ -97,18 +89,17 @@ class Filters:
             raise InvalidRequest("filter key_glob is empty")
         if self.key_glob is not None and len(self.key_glob) > MAX_GLOB_LENGTH:
             raise InvalidRequest(f"filter key_glob is longer than {MAX_GLOB_LENGTH} characters")
-        if len(self.tags) + len(self.no_tags) > MAX_TAG_FILTERS:
-            raise InvalidRequest(f"at most {MAX_TAG_FILTERS} tag filters")
+        if max(len(self.tags), len(self.no_tags)) > MAX_TAG_FILTERS:
+            raise InvalidRequest(f"at most {MAX_TAG_FILTERS} tags and {MAX_TAG_FILTERS} excluded tags")
         for name in (*self.tags, *self.no_tags):
             check_tag_name(name)
-        if both := set(self.tags) & set(self.no_tags):
-            raise InvalidRequest(f"tag {sorted(both)[0]!r} is both required and excluded")
-        names = (*self.cameras, *self.lenses, *self.countries, *self.cities)
-        if len(names) > MAX_VALUE_FILTERS:
-            raise InvalidRequest(f"at most {MAX_VALUE_FILTERS} camera, lens, country and city filters")
-        if any(not name.strip() or len(name) > MAX_NAME or not name.isprintable() for name in names):
+        lists = (self.cameras, self.lenses, self.countries, self.cities)
+        if max(len(values) for values in lists) > MAX_VALUE_FILTERS:
+            raise InvalidRequest(f"at most {MAX_VALUE_FILTERS} cameras, lenses, countries and cities each")
+        if any(not VALUE_NAME.search(name) or len(name) > MAX_NAME for values in lists for name in values):
             raise InvalidRequest(
-                f"camera, lens, country and city filters are 1 to {MAX_NAME} printable characters"
+                f"camera, lens, country and city filters are 1 to {MAX_NAME} characters, not blank, "
+                "without control characters"
             )
         if self.near is not None:
             lat, lon, km = self.near
@@ -119,8 +110,6 @@ class Filters:
             south, west, north, east = self.bbox
             _check_point(south, west, "bbox")
             _check_point(north, east, "bbox")
-            if south > north:
-                raise InvalidRequest("filter bbox: south is above north")
 
 
 def _glob_prefix(pattern: str) -> str:

@@ -40,6 +40,7 @@ from pixseek.model.cells import CellGrid
 from pixseek.model.identity import ModelId
 from pixseek.model.preprocess import Geometry
 from pixseek.search.filters import Filters, conditions
+from pixseek.search.limits import MAX_SMOOTH
 from pixseek.search.region_query import image_cells, region_vector
 from pixseek.search.service import SearchService
 
@@ -48,7 +49,6 @@ log = logging.getLogger(__name__)
 # Cells whose score is at least this far from the image's median towards its best cell
 # join the best cell's box (when they touch it).
 BOX_LEVEL = 0.5
-MAX_SMOOTH = 3
 # Above this many allowed images a filter is applied after the index search, not inside it.
 MAX_SELECTOR_IMAGES = 200_000
 

@@ -199,9 +199,7 @@ class SearchService:
             check_templates(
                 query.templates, self.settings.max_prompt_templates, self.settings.max_template_chars
             )
-        if query.mode is not Mode.SEMANTIC and query.offset + query.limit > self.settings.fusion_depth:
-            depth = self.settings.fusion_depth
-            raise InvalidRequest(f"{query.mode} results go {depth} deep: offset + limit must not exceed it")
+        # keyword and hybrid results go `fusion_depth` deep: a page past it is short or empty.
         if query.mode is Mode.KEYWORD:
             if not any(isinstance(p, TextPart) and p.weight > 0 for p in query.parts):
                 raise InvalidRequest("keyword mode needs a text part with a positive weight")

@@ -23,6 +23,7 @@ from pixseek.core.settings import Settings
 from pixseek.ingest.run import run_ingest
 from tests.support.cluster import Cluster, cluster_env
 from tests.support.images import write_images
+from tests.support.live_server import LiveServer, live_server
 from tests.support.services import (
     create_database,
     drop_database,
@@ -201,3 +202,14 @@ def cluster(tmp_path: Path, pg_url: str, broker_url: str) -> Iterator[Cluster]:
         if json.loads(raw)[2] in queues:  # [message, exchange, routing key]
             client.hdel("unacked", tag)
             client.zrem("unacked_index", tag)
+
+
+# --- a live server ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`pixseek serve` with an admin key over an ingested bucket, once per worker: the files
+    that use it share the xdist group `live-server` (the contract fuzzer, the client)."""
+    with live_server(tmp_path_factory.mktemp("live")) as server:
+        yield server

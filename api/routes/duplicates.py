@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
+from pixseek.api.contract import errors
 from pixseek.api.deps import DuplicatesDep, RunnerDep, SessionDep, SettingsDep
 from pixseek.api.schemas.duplicates import (
     ApplyRequest,
@@ -26,6 +27,7 @@ from pixseek.api.schemas.duplicates import (
 )
 from pixseek.api.schemas.jobs import JobInfo
 from pixseek.api.uploads import read_upload
+from pixseek.core.limits import MAX_JSON_INT
 from pixseek.index.catalog.jobs import job_progress
 from pixseek.media.formats import UPLOAD_DESCRIPTION
 from pixseek.search.duplicates import apply as applying
@@ -42,7 +44,7 @@ def list_groups(
     session: SessionDep,
     kind: KindParam | None = None,
     status: StatusParam = "open",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_JSON_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     """Groups of one status (default open), optionally of one tier, a page at a time."""
@@ -56,7 +58,12 @@ def get_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> 
     return duplicates.get_group(session, group_id)
 
 
-@router.post("/groups/{group_id}/resolve", response_model=Group, dependencies=[requires(Scope.INGEST)])
+@router.post(
+    "/groups/{group_id}/resolve",
+    response_model=Group,
+    dependencies=[requires(Scope.INGEST)],
+    responses=errors(409),
+)
 def resolve_group(
     group_id: int, body: ResolveRequest, duplicates: DuplicatesDep, session: SessionDep
 ) -> GroupView:
@@ -64,7 +71,12 @@ def resolve_group(
     return duplicates.resolve(session, group_id, keep=body.keep, action=body.action)
 
 
-@router.post("/groups/{group_id}/dismiss", response_model=Group, dependencies=[requires(Scope.INGEST)])
+@router.post(
+    "/groups/{group_id}/dismiss",
+    response_model=Group,
+    dependencies=[requires(Scope.INGEST)],
+    responses=errors(409),
+)
 def dismiss_group(group_id: int, duplicates: DuplicatesDep, session: SessionDep) -> GroupView:
     """Not duplicates: none of the group's pairs will be grouped again."""
     return duplicates.dismiss(session, group_id)
@@ -81,7 +93,7 @@ def detect(body: DetectRequest, session: SessionDep, runner: RunnerDep) -> JobIn
     return JobInfo(**job_progress(session, job_id).as_dict())
 
 
-@router.post("/check", response_model=CheckResponse)
+@router.post("/check", response_model=CheckResponse, responses=errors(409, 415))
 async def check(
     file: Annotated[UploadFile, File(description=UPLOAD_DESCRIPTION)],
     duplicates: DuplicatesDep,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 from pixseek.access.ingest import allowed_bucket
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
+from pixseek.api.contract import errors
 from pixseek.api.deps import RunnerDep, SessionDep, SettingsDep
 from pixseek.api.schemas.jobs import JobInfo, JobProblem, JobRequest
 from pixseek.index.catalog.jobs import cancel_job, job_problems, job_progress, list_jobs
@@ -16,7 +17,7 @@ from pixseek.index.catalog.jobs import cancel_job, job_problems, job_progress, l
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[requires(Scope.INGEST)])
 
 
-@router.post("", response_model=JobInfo, status_code=status.HTTP_202_ACCEPTED)
+@router.post("", response_model=JobInfo, status_code=status.HTTP_202_ACCEPTED, responses=errors(404))
 def start_job(body: JobRequest, session: SessionDep, settings: SettingsDep, runner: RunnerDep) -> JobInfo:
     """Start ingesting a bucket; returns at once with the job to follow.
 
@@ -46,7 +47,7 @@ def problems(
     return [JobProblem(**row) for row in job_problems(session, job_id, limit)]
 
 
-@router.post("/{job_id}/cancel", response_model=JobInfo)
+@router.post("/{job_id}/cancel", response_model=JobInfo, responses=errors(409))
 def cancel(job_id: str, session: SessionDep) -> JobInfo:
     """Cancel a queued or running job (409 once it has finished).
 

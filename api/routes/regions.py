@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
+from pixseek.api.contract import errors
 from pixseek.api.deps import RegionsDep, SessionDep, SettingsDep
 from pixseek.api.schemas.regions import (
     RegionCoverage,
@@ -20,7 +21,8 @@ from pixseek.api.schemas.regions import (
 from pixseek.api.uploads import read_upload
 from pixseek.index.catalog.images import get_searchable_image
 from pixseek.search.heatmap import displayed_image, render_heatmap
-from pixseek.search.regions import MAX_SMOOTH, RegionHit, RegionSearchService
+from pixseek.search.limits import MAX_SMOOTH
+from pixseek.search.regions import RegionHit, RegionSearchService
 from pixseek.search.service import Filters
 
 router = APIRouter(prefix="/v1", tags=["regions"], dependencies=[requires(Scope.SEARCH)])
@@ -34,7 +36,7 @@ def _response(hits: list[RegionHit], regions: RegionSearchService) -> RegionSear
     )
 
 
-@router.post("/search/regions", response_model=RegionSearchResponse)
+@router.post("/search/regions", response_model=RegionSearchResponse, responses=errors(404, 409))
 def search_regions(
     body: RegionSearchRequest, session: SessionDep, regions: RegionsDep
 ) -> RegionSearchResponse:
@@ -71,7 +73,7 @@ def search_regions(
     return _response(hits, regions)
 
 
-@router.post("/search/regions/image", response_model=RegionSearchResponse)
+@router.post("/search/regions/image", response_model=RegionSearchResponse, responses=errors(409, 415))
 async def search_regions_by_image(
     file: Annotated[UploadFile, File(description="A picture of the thing sought, e.g. a crop.")],
     session: SessionDep,
@@ -99,7 +101,7 @@ async def search_regions_by_image(
 @router.get(
     "/images/{image_id}/heatmap",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}, "application/json": {}}}},
+    responses={200: {"content": {"image/png": {}, "application/json": {}}}, **errors(409)},
 )
 def image_heatmap(
     image_id: int,

@@ -11,8 +11,15 @@ from pydantic import ValidationError
 
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
+from pixseek.api.contract import errors
 from pixseek.api.deps import SearchDep, SessionDep, SettingsDep
-from pixseek.api.schemas.search import FiltersIn, SearchRequest, SearchResponse, TextSearchRequest
+from pixseek.api.schemas.search import (
+    FiltersQuery,
+    MultipartSearchRequest,
+    SearchRequest,
+    SearchResponse,
+    TextSearchRequest,
+)
 from pixseek.api.uploads import read_upload
 from pixseek.core.metrics import SEARCH_SECONDS
 from pixseek.media.formats import UPLOAD_DESCRIPTION
@@ -29,7 +36,7 @@ MULTIPART_QUERY_EXAMPLE = (
 )
 
 
-@router.post("/search", response_model=SearchResponse)
+@router.post("/search", response_model=SearchResponse, responses=errors(404, 409))
 def search(body: SearchRequest, session: SessionDep, search: SearchDep) -> SearchResponse:
     """Search by a weighted sum of texts and cataloged images, with filters and pages.
 
@@ -44,7 +51,7 @@ def search(body: SearchRequest, session: SessionDep, search: SearchDep) -> Searc
     return SearchResponse.from_page(page)
 
 
-@router.post("/search/multipart", response_model=SearchResponse)
+@router.post("/search/multipart", response_model=SearchResponse, responses=errors(404, 409, 415))
 async def search_multipart(
     session: SessionDep,
     search: SearchDep,
@@ -62,7 +69,7 @@ async def search_multipart(
 ) -> SearchResponse:
     """Like `POST /v1/search`, with uploaded images as query parts (multipart form)."""
     try:
-        body = SearchRequest.model_validate_json(query)
+        body = MultipartSearchRequest.model_validate_json(query)
     except ValidationError as exc:
         raise RequestValidationError(
             [{**err, "loc": ("body", "query", *err["loc"])} for err in exc.errors()]
@@ -77,7 +84,7 @@ async def search_multipart(
     return SearchResponse.from_page(page)
 
 
-@router.post("/search/text", response_model=SearchResponse)
+@router.post("/search/text", response_model=SearchResponse, responses=errors(409))
 def search_text(body: TextSearchRequest, session: SessionDep, search: SearchDep) -> SearchResponse:
     """Images that match a natural-language description, best first."""
     query = SearchQuery(
@@ -92,7 +99,7 @@ def search_text(body: TextSearchRequest, session: SessionDep, search: SearchDep)
     return SearchResponse.from_page(page)
 
 
-@router.post("/search/image", response_model=SearchResponse)
+@router.post("/search/image", response_model=SearchResponse, responses=errors(409, 415))
 async def search_image(
     file: Annotated[UploadFile, File(description=UPLOAD_DESCRIPTION)],
     session: SessionDep,
@@ -118,12 +125,12 @@ async def search_image(
     return SearchResponse.from_page(page)
 
 
-@router.get("/images/{image_id}/similar", response_model=SearchResponse)
+@router.get("/images/{image_id}/similar", response_model=SearchResponse, responses=errors(400, 409))
 def similar_images(
     image_id: int,
     session: SessionDep,
     search: SearchDep,
-    filters: Annotated[FiltersIn, Query()],
+    filters: Annotated[FiltersQuery, Query()],
     k: Annotated[int, Query(ge=1, description="Results per page.")] = 10,
     offset: Annotated[int, Query(ge=0)] = 0,
     min_score: Annotated[float | None, Query(ge=-1.0, le=1.0)] = None,

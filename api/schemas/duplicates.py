@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from pixseek.api.schemas.base import RequestBody
+
 KindParam = Literal["exact", "near", "contained", "similar"]
 StatusParam = Literal["open", "resolved", "dismissed"]
 
@@ -40,12 +42,12 @@ class GroupPage(BaseModel):
     limit: int
 
 
-class ResolveRequest(BaseModel):
+class ResolveRequest(RequestBody):
     keep: list[int] | None = Field(default=None, description="Image ids to keep; default the keeper.")
     action: Literal["remove", "hide"] = "hide"
 
 
-class DetectRequest(BaseModel):
+class DetectRequest(RequestBody):
     full: bool = Field(default=False, description="Compare every image again, not only new ones.")
 
 

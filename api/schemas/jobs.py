@@ -6,10 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from pixseek.api.schemas.base import RequestBody
 
-class JobRequest(BaseModel):
+
+class JobRequest(RequestBody):
     path: str = Field(
-        min_length=1, max_length=4096, description="A bucket: a folder on the server, or s3://bucket/prefix."
+        min_length=1,
+        max_length=4096,
+        pattern=r"^(/|[fF][iI][lL][eE]:///|[sS]3://)[^\x00]*$",
+        description="A bucket: an absolute folder path on the server (or file:///...), or s3://bucket/prefix.",
     )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pixseek.search.regions import MAX_SMOOTH
+from pixseek.api.schemas.base import RequestBody
+from pixseek.core.limits import MAX_JSON_INT
+from pixseek.search.limits import MAX_SMOOTH
 
 
 class RegionSearchHit(BaseModel):
@@ -39,10 +41,10 @@ class RegionSearchResponse(BaseModel):
     )
 
 
-class RegionIn(BaseModel):
+class RegionIn(RequestBody):
     """A region of a cataloged image: the box a user drew on it."""
 
-    image_id: int = Field(ge=1, description="The cataloged image the box is drawn on.")
+    image_id: int = Field(ge=1, le=MAX_JSON_INT, description="The cataloged image the box is drawn on.")
     box: list[float] = Field(
         min_length=4,
         max_length=4,
@@ -52,7 +54,7 @@ class RegionIn(BaseModel):
     )
 
 
-class RegionSearchRequest(BaseModel):
+class RegionSearchRequest(RequestBody):
     """Exactly one of `text` or `region`, and how to rank."""
 
     model_config = ConfigDict(
@@ -60,7 +62,17 @@ class RegionSearchRequest(BaseModel):
             "examples": [
                 {"text": "a red umbrella", "k": 10},
                 {"region": {"image_id": 42, "box": [40, 30, 200, 180]}, "k": 10},
-            ]
+            ],
+            "oneOf": [  # exactly one of text or region, as the validator below says
+                {
+                    "required": ["text"],
+                    "properties": {"text": {"type": "string"}, "region": {"type": "null"}},
+                },
+                {
+                    "required": ["region"],
+                    "properties": {"region": {"type": "object"}, "text": {"type": "null"}},
+                },
+            ],
         }
     )
 

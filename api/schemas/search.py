@@ -2,29 +2,56 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from pixseek.core.errors import InvalidRequest
-from pixseek.media.formats import ImageFormat
-from pixseek.search.filters import Filters
-from pixseek.search.query import (
-    ImageIdPart,
-    ImagePart,
-    Mode,
-    Order,
-    Part,
-    Query,
-    RegionPart,
-    SearchPage,
-    TextPart,
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    field_validator,
+    model_validator,
 )
+from pydantic.json_schema import JsonDict
+
+from pixseek.api.schemas.base import RequestBody
+from pixseek.core.errors import UploadNotFound
+from pixseek.core.limits import MAX_GLOB_LENGTH, MAX_JSON_INT
+from pixseek.index.catalog.vocabulary import MAX_TAG_CHARS, TAG_NAME
+from pixseek.media.formats import ImageFormat
+from pixseek.search.limits import MAX_NAME, MAX_TAG_FILTERS, MAX_VALUE_FILTERS, VALUE_NAME
+
+if TYPE_CHECKING:  # the client imports these bodies: the search code (numpy, SQL) loads on use
+    from pixseek.search.filters import Filters
+    from pixseek.search.query import Part, Query, SearchPage
 
 
-class QueryPartIn(BaseModel):
-    """One part of a query: exactly one of `text`, `image_id` (with an optional `box`) or `upload`."""
+TagName = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_TAG_CHARS, pattern=f"^{TAG_NAME.pattern}$")
+]
+ValueName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME, pattern=VALUE_NAME.pattern)]
+
+
+# In the schema: exactly one kind of part (pydantic checks the same below).
+def _one_kind(kinds: tuple[str, ...]) -> list[JsonValue]:
+    return [
+        {
+            "required": [name],
+            "properties": {
+                name: {"not": {"type": "null"}},
+                **{other: {"type": "null"} for other in kinds if other != name},
+                **({} if name == "image_id" else {"box": {"type": "null"}}),
+            },
+        }
+        for name in kinds
+    ]
+
+
+class QueryPartIn(RequestBody):
+    """One part of a query: exactly one of `text` or `image_id` (with an optional `box`)."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -32,7 +59,8 @@ class QueryPartIn(BaseModel):
                 {"text": "beach", "weight": 1.0},
                 {"image_id": 12, "weight": 0.5},
                 {"image_id": 42, "box": [40, 30, 200, 180], "weight": 1.0},
-            ]
+            ],
+            "oneOf": _one_kind(("text", "image_id")),
         }
     )
 
@@ -43,7 +71,10 @@ class QueryPartIn(BaseModel):
         examples=["a dog on a beach"],
     )
     image_id: int | None = Field(
-        default=None, ge=1, description="A cataloged image: its stored embedding is the part."
+        default=None,
+        ge=1,
+        le=MAX_JSON_INT,
+        description="A cataloged image: its stored embedding is the part.",
     )
     box: list[float] | None = Field(
         default=None,
@@ -52,23 +83,19 @@ class QueryPartIn(BaseModel):
         description="With `image_id`: only this region of it, [x0, y0, x1, y1] in pixels of the image "
         "as displayed; its vector is made from the image's stored patch embeddings.",
     )
-    upload: int | None = Field(
-        default=None,
-        ge=0,
-        description="Position (0-based) of an uploaded file in the multipart request's `images` field.",
-    )
     weight: float = Field(
         default=1.0,
         ge=-10.0,
         le=10.0,
         description="How much this part counts; negative pushes results away from it. Not 0.",
+        json_schema_extra={"not": {"const": 0}},
     )
 
     @model_validator(mode="after")
     def _one_kind(self) -> QueryPartIn:
-        given = [name for name in ("text", "image_id", "upload") if getattr(self, name) is not None]
+        given = [name for name in ("text", "image_id", "upload") if getattr(self, name, None) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of text, image_id or upload")
+            raise ValueError("give exactly one of text or image_id (or upload, in a multipart search)")
         if self.box is not None and self.image_id is None:
             raise ValueError("a box goes with an image_id")
         if self.weight == 0:
@@ -76,6 +103,8 @@ class QueryPartIn(BaseModel):
         return self
 
     def to_part(self, uploads: list[tuple[str, bytes]]) -> Part:
+        from pixseek.search.query import ImageIdPart, ImagePart, RegionPart, TextPart
+
         if self.text is not None:
             return TextPart(self.text, self.weight)
         if self.image_id is not None and self.box is not None:
@@ -83,17 +112,31 @@ class QueryPartIn(BaseModel):
             return RegionPart(self.image_id, (x0, y0, x1, y1), self.weight)
         if self.image_id is not None:
             return ImageIdPart(self.image_id, self.weight)
-        assert self.upload is not None
-        if self.upload >= len(uploads):
-            raise InvalidRequest(
-                f"part refers to upload {self.upload}, but {len(uploads)} image(s) were uploaded"
-                + ("" if uploads else ": send uploads to POST /v1/search/multipart")
-            )
-        name, data = uploads[self.upload]
+        upload: int = getattr(self, "upload", None)  # type: ignore[assignment]
+        if upload >= len(uploads):
+            raise UploadNotFound(f"part refers to upload {upload}, but {len(uploads)} image(s) were uploaded")
+        name, data = uploads[upload]
         return ImagePart(data, self.weight, name)
 
 
-class NearIn(BaseModel):
+class UploadPartIn(QueryPartIn):
+    """A part of a multipart search: exactly one of `text`, `image_id` (with a `box`) or `upload`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"upload": 0, "weight": 1.0}, {"text": "at night", "weight": 0.5}],
+            "oneOf": _one_kind(("text", "image_id", "upload")),
+        }
+    )
+
+    upload: int | None = Field(
+        default=None,
+        ge=0,
+        description="Position (0-based) of an uploaded file in the multipart request's `images` field.",
+    )
+
+
+class NearIn(RequestBody):
     """A circle on the earth: photos taken within `km` of the point."""
 
     latitude: float = Field(ge=-90, le=90, description="Degrees north (negative: south).")
@@ -101,54 +144,74 @@ class NearIn(BaseModel):
     km: float = Field(gt=0, le=20_000, description="Radius in kilometres, along the earth's surface.")
 
 
-class FiltersIn(BaseModel):
+ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+LATITUDE: JsonDict = {"type": "number", "minimum": -90, "maximum": 90}
+LONGITUDE: JsonDict = {"type": "number", "minimum": -180, "maximum": 180}
+
+
+class FiltersIn(RequestBody):
     """Catalog filters; every one given must hold. Ranges are inclusive."""
 
     bucket: str | None = Field(default=None, description="Only images of this bucket.")
     key_prefix: str | None = Field(default=None, description="Only keys starting with this (case-sensitive).")
     key_glob: str | None = Field(
         default=None,
+        min_length=1,
+        max_length=MAX_GLOB_LENGTH,
         description="Only keys matching this glob: `*` and `?` within a folder, `**` across folders.",
         examples=["2023/**/beach*.jpg"],
     )
     formats: list[ImageFormat] | None = Field(default=None, description="Only these image formats.")
-    min_width: int | None = Field(default=None, ge=0, description="Displayed width at least this (pixels).")
-    max_width: int | None = Field(default=None, ge=0)
-    min_height: int | None = Field(default=None, ge=0)
-    max_height: int | None = Field(default=None, ge=0)
-    min_size: int | None = Field(default=None, ge=0, description="File size at least this many bytes.")
-    max_size: int | None = Field(default=None, ge=0)
-    ingested_after: datetime | None = Field(
-        default=None, description="First cataloged at or after this time (naive times are UTC)."
+    min_width: int | None = Field(
+        default=None, ge=0, le=MAX_JSON_INT, description="Displayed width at least this (pixels)."
     )
-    ingested_before: datetime | None = None
+    max_width: int | None = Field(default=None, ge=0, le=MAX_JSON_INT)
+    min_height: int | None = Field(default=None, ge=0, le=MAX_JSON_INT)
+    max_height: int | None = Field(default=None, ge=0, le=MAX_JSON_INT)
+    min_size: int | None = Field(
+        default=None, ge=0, le=MAX_JSON_INT, description="File size at least this many bytes."
+    )
+    max_size: int | None = Field(default=None, ge=0, le=MAX_JSON_INT)
+    ingested_after: datetime | None = Field(
+        default=None, strict=False, description="First cataloged at or after this time (naive times are UTC)."
+    )
+    ingested_before: datetime | None = Field(default=None, strict=False)
     captured_after: datetime | None = Field(
         default=None,
+        strict=False,
         description="EXIF capture time at or after this; images without one never match.",
         examples=["2023-06-01T00:00:00Z"],
     )
-    captured_before: datetime | None = None
-    tags: list[str] | None = Field(
+    captured_before: datetime | None = Field(default=None, strict=False)
+    tags: list[TagName] | None = Field(
         default=None,
+        max_length=MAX_TAG_FILTERS,
         description="Only images carrying every one of these zero-shot tags (see GET /v1/tags).",
         examples=[["beach", "people"]],
     )
-    no_tags: list[str] | None = Field(default=None, description="Only images carrying none of these tags.")
-    cameras: list[str] | None = Field(
+    no_tags: list[TagName] | None = Field(
+        default=None, max_length=MAX_TAG_FILTERS, description="Only images carrying none of these tags."
+    )
+    cameras: list[ValueName] | None = Field(
         default=None,
+        max_length=MAX_VALUE_FILTERS,
         description="Only photos taken with one of these cameras (EXIF make and model as in the `cameras` "
         "facet, case-insensitive).",
         examples=[["Apple iPhone 13", "Canon EOS R6"]],
     )
-    lenses: list[str] | None = Field(default=None, description="Only photos taken with one of these lenses.")
-    countries: list[str] | None = Field(
+    lenses: list[ValueName] | None = Field(
+        default=None, max_length=MAX_VALUE_FILTERS, description="Only photos taken with one of these lenses."
+    )
+    countries: list[ValueName] | None = Field(
         default=None,
+        max_length=MAX_VALUE_FILTERS,
         description="Only photos taken in one of these countries (name or ISO 3166 code), from their GPS "
         "position and an offline gazetteer.",
         examples=[["Portugal"]],
     )
-    cities: list[str] | None = Field(
+    cities: list[ValueName] | None = Field(
         default=None,
+        max_length=MAX_VALUE_FILTERS,
         description="Only photos taken in one of these places (cities, towns).",
         examples=[["Lisbon"]],
     )
@@ -157,6 +220,7 @@ class FiltersIn(BaseModel):
         default=None,
         min_length=4,
         max_length=4,
+        json_schema_extra={"prefixItems": [LATITUDE, LONGITUDE, LATITUDE, LONGITUDE]},
         description="Only photos taken inside [south, west, north, east] (degrees; west > east crosses "
         "the antimeridian).",
         examples=[[38.6, -9.3, 38.8, -9.0]],
@@ -180,7 +244,19 @@ class FiltersIn(BaseModel):
         default=None, ge=0, description="Only videos at most this long (seconds)."
     )
 
+    @field_validator("ingested_after", "ingested_before", "captured_after", "captured_before", mode="before")
+    @classmethod
+    def _a_time(cls, value: object) -> object:
+        """A time is ISO 8601 text with a date and a time (not a number of seconds, not a bare date)."""
+        if value is None or isinstance(value, datetime):
+            return value
+        if not isinstance(value, str) or not ISO_TIME.match(value):
+            raise ValueError("give a time as ISO 8601, e.g. 2023-06-01T00:00:00Z")
+        return value
+
     def to_filters(self) -> Filters:
+        from pixseek.search.filters import Filters
+
         values = self.model_dump()
         for name in ("formats", "tags", "no_tags", "cameras", "lenses", "countries", "cities"):
             values[name] = tuple(values[name] or ())
@@ -190,11 +266,33 @@ class FiltersIn(BaseModel):
         return Filters(**values)
 
 
-class SearchRequest(BaseModel):
+POSITIVE_PART: JsonDict = {
+    "anyOf": [{"not": {"required": ["weight"]}}, {"properties": {"weight": {"exclusiveMinimum": 0}}}]
+}
+# keyword mode: words only (text parts) and no min_score, which is a cosine similarity.
+KEYWORD_ONLY_TEXT: JsonDict = {
+    "if": {"required": ["mode"], "properties": {"mode": {"const": "keyword"}}},
+    "then": {
+        "properties": {
+            "parts": {"items": {"required": ["text"], "properties": {"text": {"type": "string"}}}},
+            "min_score": {"type": "null"},
+        }
+    },
+}
+
+
+class FiltersQuery(FiltersIn):
+    """The filters as query parameters (`GET .../similar`): their values arrive as text."""
+
+    model_config = ConfigDict(strict=False)
+
+
+class SearchRequest(RequestBody):
     """A composed query: parts, filters, mode and page."""
 
     model_config = ConfigDict(
         json_schema_extra={
+            "allOf": [KEYWORD_ONLY_TEXT],
             "examples": [
                 {
                     "parts": [
@@ -208,13 +306,15 @@ class SearchRequest(BaseModel):
                     "offset": 0,
                     "explain": True,
                 }
-            ]
+            ],
         }
     )
 
     parts: list[QueryPartIn] = Field(
         min_length=1,
-        description="The query vector is the normalised weighted sum of the parts' embeddings.",
+        description="The query vector is the normalised weighted sum of the parts' embeddings; at least "
+        "one part has a positive weight.",
+        json_schema_extra={"contains": POSITIVE_PART},
     )
     filters: FiltersIn = Field(default_factory=FiltersIn)
     mode: Literal["semantic", "keyword", "hybrid"] = Field(
@@ -267,6 +367,8 @@ class SearchRequest(BaseModel):
     )
 
     def to_query(self, uploads: list[tuple[str, bytes]] | None = None) -> Query:
+        from pixseek.search.query import Mode, Order, Query
+
         return Query(
             order=Order(self.order),
             relevance_cut=self.relevance_cut,
@@ -284,7 +386,18 @@ class SearchRequest(BaseModel):
         )
 
 
-class TextSearchRequest(BaseModel):
+class MultipartSearchRequest(SearchRequest):
+    """The `query` field of a multipart search: parts may name the uploads by position."""
+
+    parts: list[UploadPartIn] = Field(  # type: ignore[assignment]
+        min_length=1,
+        description="The query vector is the normalised weighted sum of the parts' embeddings; at least "
+        "one part has a positive weight.",
+        json_schema_extra={"contains": POSITIVE_PART},
+    )
+
+
+class TextSearchRequest(RequestBody):
     text: str = Field(min_length=1, examples=["a dog on a beach"])
     k: int = Field(default=10, ge=1)
     offset: int = Field(default=0, ge=0)

@@ -22,10 +22,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pixseek.core.db import Base, UTCDateTime, utcnow
 from pixseek.core.errors import ImageNotFound
+from pixseek.core.limits import MAX_ID
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
-MAX_ID = 2**63 - 1  # ids are signed 64-bit in SQL and in FAISS
 
 
 class ImageStatus(enum.StrEnum):

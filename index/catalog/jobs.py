@@ -16,12 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Integer, String, Text, func, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, object_session
 from sqlalchemy.sql.elements import ColumnElement
 
 from pixseek.core.db import Base, UTCDateTime, session_scope, utcnow
 from pixseek.core.errors import JobNotCancellable, JobNotFound
 from pixseek.core.settings import Settings
+from pixseek.index.catalog.events import record_event
 from pixseek.index.catalog.images import SEARCHABLE, Image, ImageStatus
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,14 @@ def finish_job(job: Job, summary: dict[str, Any] | None = None) -> None:
     job.finished_at = utcnow()
     if summary is not None:
         job.summary = summary
+    session = object_session(job)
+    if session is not None:  # the webhook event, committed with the job's end
+        record_event(session, "job.finished", _event(job))
+
+
+def _event(job: Job) -> dict[str, Any]:
+    return {"job_id": job.id, "kind": str(job.kind), "bucket": job.bucket, "status": str(job.status),
+            "error": job.error, "summary": job.summary}  # fmt: skip
 
 
 def record_failure(settings: Settings, job_id: str, error: str) -> None:
@@ -163,6 +172,7 @@ def record_failure(settings: Settings, job_id: str, error: str) -> None:
         job.status = JobStatus.FAILED
         job.error = error
         job.finished_at = utcnow()
+        record_event(session, "job.failed", _event(job))
     # The caller reports the error itself (log, HTTP body, CLI message); this only notes it.
     log.info("jobs.failed job=%s error=%s", job_id, error)
 

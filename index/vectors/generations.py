@@ -131,6 +131,10 @@ class GenerationHolder(Generic[T]):
         """What is loaded now, without checking for or loading a newer generation."""
         return self._loaded
 
+    def recheck(self) -> None:
+        """Look for a newer generation on the next `get` (after a publish this process made)."""
+        self._checked_at = 0.0
+
     def get(self) -> T | None:
         if self._loaded is not None and time.monotonic() - self._checked_at < self.check_interval:
             return self._loaded

@@ -63,6 +63,18 @@ COMMANDS = {
         "pixseek.cli.curate:curate_command",
         "Diverse subsets, typical and unusual images, clusters, leak-free splits: saved selections.",
     ),
+    "export": LazyCommand(
+        "pixseek.cli.export:export_command",
+        "Write embeddings and metadata to DIR in clip-retrieval's layout (npy + Parquet shards).",
+    ),
+    "import": LazyCommand(
+        "pixseek.cli.export:import_command",
+        "Make embeddings computed elsewhere (pixseek export, clip-retrieval) searchable for a bucket.",
+    ),
+    "saved": LazyCommand(
+        "pixseek.cli.saved:saved_group",
+        "Saved searches: named queries whose matches are kept current after every publish.",
+    ),
     "thumbnails": LazyCommand(
         "pixseek.cli.thumbnails:thumbnails_command",
         "Make the thumbnails the web UI shows for indexed images that lack them.",

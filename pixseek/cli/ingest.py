@@ -142,6 +142,16 @@ def _watch(settings: Settings, path: str, as_json: bool) -> None:
             signal.signal(sig, handler)
 
 
+def _follow_publishes(settings: Settings) -> None:
+    """Saved searches run again after each publish this command makes (as the API process does)."""
+    from pixseek.api.saved_searches import refresh_all
+    from pixseek.core.events import on_published
+    from pixseek.search.service import SearchService
+
+    search = SearchService(settings)
+    on_published(settings, lambda published: refresh_all(published, search))
+
+
 @click.command("ingest")
 @click.argument("path")
 @click.option(
@@ -169,6 +179,8 @@ def ingest_command(path: str, wait: bool, watch: bool, as_json: bool) -> None:
     """
     settings = get_settings()
     ensure_schema(settings)
+    if settings.embedded:
+        _follow_publishes(settings)
     if watch:
         _watch(settings, path, as_json)
         return

@@ -33,6 +33,13 @@ class ImageNotFound(PixseekError):
     code = "image_not_found"
 
 
+class UploadNotFound(PixseekError):
+    """A multipart search part that names an upload the request did not send."""
+
+    status_code = 404
+    code = "upload_not_found"
+
+
 class JobNotFound(PixseekError):
     status_code = 404
     code = "job_not_found"

@@ -22,7 +22,6 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-MAX_GLOB_LENGTH = 256
 SQLITE_FUNCTION = "pixseek_glob"
 
 

@@ -331,6 +331,43 @@ class WatchSettings(BaseModel):
     )
 
 
+WEBHOOK_EVENTS = ("job.finished", "job.failed", "duplicates.new_groups", "saved_search.new_matches", "ping")
+
+
+class WebhookTarget(BaseModel):
+    """One receiver of events."""
+
+    url: str = Field(pattern=r"^https?://", description="Where events are POSTed.")
+    secret: SecretStr = Field(description="Signs each body: `X-Pixseek-Signature: sha256=<HMAC>`.")
+    events: list[str] = Field(
+        default_factory=lambda: list(WEBHOOK_EVENTS), description="The events this receiver gets."
+    )
+
+
+class WebhookSettings(BaseModel):
+    """Events POSTed to receivers (`PIXSEEK_WEBHOOKS__<NAME>`); docs/toolbox.md, "Webhooks"."""
+
+    targets: list[WebhookTarget] = Field(
+        default_factory=list,
+        description='Receivers, as a JSON list: `[{"url": "https://hooks.example/pixseek", "secret": "...", '
+        '"events": ["job.finished"]}]`. Events: job.finished, job.failed, duplicates.new_groups, '
+        "saved_search.new_matches, ping.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="The only hosts (`host` or `host:port`) a delivery may go to: a target elsewhere is "
+        "never requested (its deliveries are marked refused). Empty: no webhook is ever sent.",
+    )
+    max_attempts: int = Field(default=10, ge=1, le=100, description="Tries per delivery before it is failed.")
+    backoff_seconds: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=3600.0,
+        description="Wait after a first failure; doubles per try (at most 1 h).",
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0.0, le=300.0, description="Per request.")
+
+
 class RescanSettings(BaseModel):
     """Scheduled rescans in a cluster (`PIXSEEK_RESCAN__<NAME>`), sent by `pixseek beat`."""
 
@@ -856,6 +893,10 @@ class Settings(BaseSettings):
         description="`pixseek ingest --watch`: when a watched folder is ingested again (docs/ingest.md, "
         '"Folders that stay in sync").',
     )
+    webhooks: WebhookSettings = Field(
+        default_factory=WebhookSettings,
+        description="Webhooks: events POSTed, signed, to receivers on an allow-list, from the API process.",
+    )
     rescan: RescanSettings = Field(
         default_factory=RescanSettings,
         description="Scheduled rescans in a cluster, sent to the workers by `pixseek beat` (run exactly "
@@ -1077,6 +1118,7 @@ SETTINGS_GROUPS: dict[str, tuple[str, ...]] = {
     "Video": ("video",),
     "Watch": ("watch",),
     "Rescans": ("rescan",),
+    "Webhooks": ("webhooks",),
 }
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
 from pixseek.core.errors import ConfigError
-from pixseek.core.settings import SETTINGS_GROUPS, Settings
+from pixseek.core.settings import SETTINGS_GROUPS, Settings, WebhookTarget
 
 PREFIX = Settings.model_config.get("env_prefix") or ""
 NESTED_DELIMITER = Settings.model_config.get("env_nested_delimiter") or "__"
@@ -174,6 +174,10 @@ _TYPE_NAMES: dict[Any, tuple[str, str]] = {
     str: ("string", "strings"),
     Path: ("path", "paths"),
     SecretStr: ("secret", "secrets"),
+    WebhookTarget: (
+        "webhook target (`url`, `secret`, `events`)",
+        "webhook targets (`url`, `secret`, `events`)",
+    ),
 }
 
 

@@ -9,12 +9,14 @@ from pixseek.index.catalog.duplicates import (
     DuplicatePair,
     ImageHash,
 )
+from pixseek.index.catalog.events import Event, WebhookDelivery
 from pixseek.index.catalog.exif import ImageExif
 from pixseek.index.catalog.images import Image, ImageVector
 from pixseek.index.catalog.jobs import Job
 from pixseek.index.catalog.keywords import ImageText
 from pixseek.index.catalog.leases import TaskLease
 from pixseek.index.catalog.ocr import ImageOcr
+from pixseek.index.catalog.saved_searches import SavedSearch, SavedSearchHit
 from pixseek.index.catalog.selections import ImageScore, Selection, SelectionMember
 from pixseek.index.catalog.tags import ImageTag, ImageTagState, TagVocabulary
 from pixseek.index.catalog.thumbnails import Thumbnail
@@ -26,6 +28,7 @@ __all__ = [
     "DuplicateGroup",
     "DuplicateMember",
     "DuplicatePair",
+    "Event",
     "Image",
     "ImageExif",
     "ImageHash",
@@ -36,9 +39,12 @@ __all__ = [
     "ImageText",
     "ImageVector",
     "Job",
+    "SavedSearch",
+    "SavedSearchHit",
     "Selection",
     "SelectionMember",
     "TagVocabulary",
     "TaskLease",
     "Thumbnail",
+    "WebhookDelivery",
 ]

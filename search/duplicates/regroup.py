@@ -28,6 +28,7 @@ from pixseek.index.catalog.duplicates import (
     Kind,
     Role,
 )
+from pixseek.index.catalog.events import record_event
 from pixseek.index.catalog.images import SEARCHABLE, Image
 from pixseek.search.duplicates.grouping import classes, star_groups
 from pixseek.search.duplicates.keeper import ImageFacts, keeper_reason, rank_key
@@ -373,6 +374,17 @@ def _write(session: Session, groups: list[_Group], catalog: _Catalog, order: lis
             )
 
 
+def _open_member_sets(session: Session) -> dict[int, frozenset[int]]:
+    members: dict[int, set[int]] = {}
+    for group_id, image_id in session.execute(
+        select(DuplicateMember.group_id, DuplicateMember.image_id)
+        .join(DuplicateGroup, DuplicateGroup.id == DuplicateMember.group_id)
+        .where(DuplicateGroup.status == GroupStatus.OPEN)
+    ):
+        members.setdefault(int(group_id), set()).add(int(image_id))
+    return {group_id: frozenset(ids) for group_id, ids in members.items()}
+
+
 def regroup(session: Session, settings: Settings) -> dict[str, int]:
     """Rebuild every open group (one per picture, with its retakes); groups per strongest tier."""
     order = settings.duplicates.keeper_order
@@ -387,9 +399,14 @@ def regroup(session: Session, settings: Settings) -> dict[str, int]:
     groups = [group for group in groups if group.members]
     groups.sort(key=lambda group: rank(group.keeper))
 
+    before = _open_member_sets(session)
     session.execute(delete(DuplicateGroup).where(DuplicateGroup.status == GroupStatus.OPEN))
     _write(session, groups, catalog, order)
     session.flush()
+    # Open groups are rebuilt each run: a group is new when no open group had its members.
+    new = [g for g, members in _open_member_sets(session).items() if members not in set(before.values())]
+    if new:
+        record_event(session, "duplicates.new_groups", {"groups": sorted(new), "count": len(new)})
     counts = {kind.value: 0 for kind in Kind}
     for group in groups:
         counts[group.kind.value] += 1

@@ -74,6 +74,13 @@ SCOPES: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/jobs/{job_id}"): Scope.INGEST,
     ("GET", "/v1/jobs/{job_id}/problems"): Scope.INGEST,
     ("POST", "/v1/jobs/{job_id}/cancel"): Scope.INGEST,
+    ("POST", "/v1/saved-searches"): Scope.SEARCH,
+    ("GET", "/v1/saved-searches"): Scope.SEARCH,
+    ("GET", "/v1/saved-searches/{search_id}"): Scope.SEARCH,
+    ("POST", "/v1/saved-searches/{search_id}/refresh"): Scope.SEARCH,
+    ("DELETE", "/v1/saved-searches/{search_id}"): Scope.SEARCH,
+    ("POST", "/v1/webhooks/test"): Scope.ADMIN,
+    ("GET", "/v1/webhooks/deliveries"): Scope.ADMIN,
 }
 PUBLIC = {("GET", "/v1/health"), ("GET", "/v1/ready")}
 
@@ -102,7 +109,12 @@ def _declared_scopes(app: FastAPI) -> dict[tuple[str, str], Scope | None]:
 
 
 def _url(path: str) -> str:
-    return path.replace("{image_id}", "1").replace("{group_id}", "1").replace("{job_id}", "0" * 32)
+    return (
+        path.replace("{image_id}", "1")
+        .replace("{group_id}", "1")
+        .replace("{search_id}", "1")
+        .replace("{job_id}", "0" * 32)
+    )
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Fuzzing the live OpenAPI schema (schemathesis): no input gives a 5xx, every 4xx is our JSON error.
 
-Run open (no key exists yet), and with keys: none presented, and one of each scope. Examples
+Run with keys: none presented, and one of each scope (every schemathesis check runs against
+a live server in test_contract.py). Examples
 per operation are bounded so the suite stays fast; `PIXSEEK_FUZZ_EXAMPLES` raises them for
 a longer run (docs/benchmarks.md has the figures of one).
 """
@@ -53,12 +54,6 @@ def _assert_answer(case: schemathesis.Case, response: schemathesis.Response) -> 
 
 
 @pytest.fixture(scope="module")
-def open_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
-    yield create_app(_indexed_settings(tmp_path_factory.mktemp("fuzz-open")))
-    dispose_engines()
-
-
-@pytest.fixture(scope="module")
 def keyed_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, dict[str, str]]]:
     app_settings = _indexed_settings(tmp_path_factory.mktemp("fuzz-keys"))
     app = create_app(app_settings)
@@ -69,26 +64,14 @@ def keyed_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAP
 
 
 @pytest.fixture(scope="module")
-def open_schema(open_app: FastAPI) -> schemathesis.schemas.BaseSchema:
-    return schemathesis.openapi.from_asgi("/openapi.json", open_app)
-
-
-@pytest.fixture(scope="module")
 def keyed_schema(keyed_app: tuple[FastAPI, dict[str, str]]) -> schemathesis.schemas.BaseSchema:
     return schemathesis.openapi.from_asgi("/openapi.json", keyed_app[0])
 
 
-# Schemathesis explores every route twice (open and keyed): the longest file of the suite.
+# Schemathesis explores every route with no key and a key of each scope.
 pytestmark = pytest.mark.slow
 
-open_api = schemathesis.pytest.from_fixture("open_schema")
 keyed_api = schemathesis.pytest.from_fixture("keyed_schema")
-
-
-@open_api.parametrize()
-@FUZZ_SETTINGS
-def test_no_input_gives_a_server_error_when_open(case: schemathesis.Case) -> None:
-    _assert_answer(case, case.call())
 
 
 @keyed_api.parametrize()
@@ -108,6 +91,6 @@ def test_no_input_gives_a_server_error_with_keys(
             assert response.status_code >= 400, f"{case.method} {case.formatted_path} answered without a key"
 
 
-def test_the_fuzzed_catalog_is_indexed(open_app: FastAPI) -> None:
+def test_the_fuzzed_catalog_is_indexed(keyed_app: tuple[FastAPI, dict[str, str]]) -> None:
     # The fixture's ingest really indexed something, so searches are fuzzed past "not ready".
-    assert any(Path(open_app.state.settings.index_dir).iterdir())
+    assert any(Path(keyed_app[0].state.settings.index_dir).iterdir())

@@ -95,8 +95,8 @@ def test_multipart_query_with_an_uploaded_image(
         (
             json.dumps({"parts": [{"upload": 1}]}),
             [("images", ("a.png", b"x", "image/png"))],
-            400,
-            "invalid_request",
+            404,
+            "upload_not_found",
         ),
         (
             json.dumps({"parts": [{"upload": 0}]}),
@@ -141,8 +141,8 @@ def test_upload_parts_need_the_multipart_route(
     client: TestClient, catalog: tuple[list[int], np.ndarray]
 ) -> None:
     response = client.post("/v1/search", json={"parts": [{"upload": 0}]})
-    assert response.status_code == 400
-    assert "multipart" in response.json()["detail"]
+    assert response.status_code == 422  # JSON parts are texts and image ids: no `upload` in its schema
+    assert "multipart" in str(response.json()["detail"])
 
 
 def test_hybrid_finds_a_file_by_name(client: TestClient, catalog: tuple[list[int], np.ndarray]) -> None:
@@ -191,8 +191,9 @@ def test_openapi_describes_the_query_model(client: TestClient) -> None:
     request = schemas["SearchRequest"]
     assert request["examples"][0]["parts"][2] == {"text": "people", "weight": -0.3}
     assert "reciprocal rank" in request["properties"]["mode"]["description"]
-    for name in ("text", "image_id", "upload", "weight"):
+    for name in ("text", "image_id", "weight"):
         assert schemas["QueryPartIn"]["properties"][name]["description"]
+    assert schemas["UploadPartIn"]["properties"]["upload"]["description"]
     for name in ("key_glob", "captured_after", "min_size", "formats"):
         assert name in schemas["FiltersIn"]["properties"]
     assert schemas["PartScoreOut"]["properties"]["contribution"]["description"]

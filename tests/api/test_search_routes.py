@@ -122,8 +122,8 @@ def test_truncated_and_bomb_uploads_are_415(client: TestClient, indexed: Path) -
         assert_error(client.post("/v1/search/image", files={"file": ("x", payload, "image/png")}), 415)
 
 
-def test_empty_upload_is_400(client: TestClient, indexed: Path) -> None:
-    body = assert_error(client.post("/v1/search/image", files={"file": ("x.png", b"", "image/png")}), 400)
+def test_empty_upload_is_415(client: TestClient, indexed: Path) -> None:
+    body = assert_error(client.post("/v1/search/image", files={"file": ("x.png", b"", "image/png")}), 415)
     assert "empty" in str(body["detail"])
 
 

@@ -67,6 +67,7 @@ GROUPS: dict[str, dict[str, list[str]]] = {
         "bench.thumbnails.run": SMOKE,
         "bench.backup": SMOKE,
         "bench.curate": SMOKE,
+        "bench.toolbox": SMOKE,
     },
 }
 SLOW_GROUPS = {"train", "serve"}
@@ -202,6 +203,15 @@ def test_backup_smoke(smoke: Any) -> None:
     assert result["images"] == 50 and result["restore_seconds"] is not None, result
     parts = {p["part"]: p for p in result["parts"]}
     assert parts["patch store"]["files"] == 50 and parts["catalog (SQLite online backup)"]["files"] == 1
+
+
+@_group("bench.toolbox")
+def test_toolbox_smoke(smoke: Any) -> None:
+    result = smoke("bench.toolbox")["result"]
+    assert result["export"]["rows"] == 100 and result["export"]["bytes_per_image"] > 2048, result
+    assert result["import"]["rows"] == 6 and result["client"]["calls"] == 20, result
+    hooks = result["webhooks"]
+    assert hooks["delivered"] == 10 and hooks["in_order_once"] and hooks["repeated_after_restart"] == 0, hooks
 
 
 @_group("bench.soak")

@@ -276,6 +276,7 @@
     }
   }
 
+  PX.searchRequest = () => (example ? null : request(1)); // for the saved-search sidebar (saved.js)
   form.addEventListener("submit", (event) => { event.preventDefault(); run(1); });
   $("mode").addEventListener("change", () => run(1));
   for (const radio of form.querySelectorAll("input[name=order]")) radio.addEventListener("change", () => run(1));

@@ -1,7 +1,7 @@
 """video: files that are videos, and their segments as catalog items with start and end times
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-08
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0017'
-down_revision: str | None = '0014'
+revision: str = "0017"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """curation: saved selections (name, ids, how they were made) and per-image uniqueness scores
 
 Revision ID: 0019
-Revises: 0014
+Revises: 0018
 Create Date: 2026-12-08
 
 New tables only; nothing existing changes. An image moved to the quarantine by
@@ -16,7 +16,7 @@ from alembic import op
 from pixseek.core.db import UTCDateTime
 
 revision: str = "0019"
-down_revision: str | None = "0014"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

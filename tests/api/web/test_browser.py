@@ -52,6 +52,22 @@ def test_type_a_query_and_see_results(page: Any, site: Site) -> None:
     page.wait_for_selector("#results li.card")
 
 
+def test_save_a_search_and_see_it_in_the_sidebar(page: Any, site: Site) -> None:
+    page.goto("/")
+    page.fill("#q", "a green triangle")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#results li.card")
+    page.once("dialog", lambda dialog: dialog.accept("green things"))
+    page.click("#save-search")
+    entry = page.locator("#saved-list button.saved-search", has_text="green things")
+    entry.wait_for()
+    assert "new" in entry.inner_text()  # never viewed: every match is new
+    entry.click()
+    page.wait_for_selector("#summary:has-text('green things')")
+    assert page.locator("#results li.card.new-match").count() > 0
+    screenshot(page, "saved-searches")
+
+
 def test_drop_an_image_and_see_it_ranked_first(page: Any, site: Site) -> None:
     scene = site.scenes[5]  # a scene without copies
     data = base64.b64encode((site.root / "library" / "scenes" / scene.key).read_bytes()).decode()

@@ -163,8 +163,8 @@ def test_check_upload(client: TestClient) -> None:
             "post",
             "/v1/duplicates/check",
             {"files": {"file": ("x.jpg", b"", "image/jpeg")}},
-            400,
-            "invalid_request",
+            415,  # an empty upload is no image
+            "unsupported_image",
         ),
         ("post", "/v1/duplicates/check", {}, 422, "invalid_request"),
     ],

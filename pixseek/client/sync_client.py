@@ -1,0 +1,291 @@
+"""`Client`: every public route of a pixseek server, typed, with retries and pages as iterators."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+from pixseek.api.schemas.duplicates import CheckResponse, Group, GroupPage
+from pixseek.api.schemas.images import ImageInfo, ImageTextOut
+from pixseek.api.schemas.jobs import JobInfo, JobProblem
+from pixseek.api.schemas.regions import RegionIn, RegionSearchResponse
+from pixseek.api.schemas.saved_searches import SavedSearchOut, SavedSearchResults
+from pixseek.api.schemas.search import FiltersIn, SearchHit, SearchResponse
+from pixseek.api.schemas.tags import TagsResponse
+from pixseek.api.schemas.webhooks import DeliveryOut, TestEventOut
+from pixseek.client import calls
+from pixseek.client.calls import Call, Image, Part, RetryPolicy
+from pixseek.client.errors import raise_for
+
+T = TypeVar("T")
+Filters = FiltersIn | Mapping[str, Any] | None
+
+
+class Client:
+    """A pixseek server over HTTP.
+
+    Args:
+        base_url: the server (default `PIXSEEK_URL`, else http://127.0.0.1:8000).
+        api_key: a key from `pixseek keys create` (default `PIXSEEK_API_KEY`; none on an open server).
+        timeout: seconds per request.
+        retries: how often a 429 or 503 answer is retried, after its `Retry-After`.
+        transport: an httpx transport (tests pass an ASGI app's).
+
+    Raises (from every method): `pixseek.client.ApiError` subclasses carrying the server's
+    status, `code` and `detail`; httpx errors for a server that cannot be reached.
+
+    Example:
+        >>> with Client("http://127.0.0.1:8000") as px:  # doctest: +SKIP
+        ...     px.search("a red umbrella", limit=5).results[0].key
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        url, headers = calls.settings(base_url, api_key)
+        self.http = httpx.Client(base_url=url, headers=headers, timeout=timeout, transport=transport)
+        self.retry = RetryPolicy(retries=retries)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _send(self, call: Call[T]) -> T:
+        attempt = 0
+        while True:
+            response = self.http.send(call.request(self.http))
+            wait = self.retry.wait(response, attempt)
+            if wait is None:
+                break
+            time.sleep(wait)
+            attempt += 1
+        raise_for(response)
+        result: T = call.read(response)
+        return result
+
+    # -- health ---------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """Liveness (no key needed)."""
+        return self._send(calls.health())
+
+    def ready(self) -> dict[str, Any]:
+        """Readiness; a server that is not ready raises `ServerError` (503, code `not_ready`)."""
+        return self._send(calls.ready())
+
+    def status(self) -> dict[str, Any]:
+        """Counts, model and index; admin keys also see where data lives."""
+        return self._send(calls.status())
+
+    def metrics(self) -> str:
+        """Prometheus text (admin keys)."""
+        return self._send(calls.metrics()).decode()
+
+    # -- search ---------------------------------------------------------------------------------
+
+    def search(self, *parts: Part, filters: Filters = None, **options: Any) -> SearchResponse:
+        """A composed query: texts (str), cataloged images (int ids) or `QueryPartIn`/dict parts
+        with weights and boxes; `options` are `SearchRequest`'s (mode, limit, offset, min_score,
+        explain, templates, facets, order, ...)."""
+        return self._send(calls.search(calls.search_request(parts, filters, options)))
+
+    def iter_search(
+        self, *parts: Part, filters: Filters = None, page_size: int = 100, **options: Any
+    ) -> Iterator[SearchHit]:
+        """Every hit of a query, best first, a page at a time (stops at `max_results` pages deep)."""
+        offset = int(options.pop("offset", 0))
+        while True:
+            page = self.search(*parts, filters=filters, limit=page_size, offset=offset, **options)
+            yield from page.results
+            offset += len(page.results)
+            if len(page.results) < page_size or (page.total is not None and offset >= page.total):
+                return
+
+    def search_with_uploads(
+        self, *parts: Part, images: Sequence[Image], filters: Filters = None, **options: Any
+    ) -> SearchResponse:
+        """A composed query whose parts may be uploads: `{"upload": 0}` is `images[0]`."""
+        return self._send(calls.search_multipart(parts, images, filters, options))
+
+    def search_text(self, text: str, **options: Any) -> SearchResponse:
+        """`POST /v1/search/text`: k, offset, min_score, bucket, key_prefix."""
+        return self._send(calls.search_text(text, **options))
+
+    def search_image(self, image: Image, **options: Any) -> SearchResponse:
+        """Images that look like an uploaded one: k, offset, min_score, bucket, key_prefix."""
+        return self._send(calls.search_image(image, **options))
+
+    def similar(self, image_id: int, *, filters: Filters = None, **options: Any) -> SearchResponse:
+        """Images like a cataloged one: k, offset, min_score, include_self, exclude_duplicates, explain."""
+        return self._send(calls.similar(image_id, filters, options))
+
+    def iter_similar(
+        self, image_id: int, *, filters: Filters = None, page_size: int = 100, **options: Any
+    ) -> Iterator[SearchHit]:
+        """Every image like a cataloged one, most similar first, a page at a time."""
+        offset = int(options.pop("offset", 0))
+        while True:
+            page = self.similar(image_id, filters=filters, k=page_size, offset=offset, **options)
+            yield from page.results
+            offset += len(page.results)
+            if len(page.results) < page_size:
+                return
+
+    # -- regions --------------------------------------------------------------------------------
+
+    def search_regions(
+        self,
+        text: str | None = None,
+        *,
+        region: RegionIn | Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> RegionSearchResponse:
+        """Images ranked by their best region for a text, or for a box drawn on a cataloged image."""
+        return self._send(calls.search_regions(text, region, options))
+
+    def search_regions_image(self, image: Image, **options: Any) -> RegionSearchResponse:
+        """Images ranked by their best region for an uploaded picture (a crop)."""
+        return self._send(calls.search_regions_image(image, **options))
+
+    def heatmap(self, image_id: int, text: str, *, smooth: int = 0) -> bytes:
+        """Where in the image a text matches, as a PNG overlay."""
+        return self._send(calls.heatmap_png(image_id, text, smooth))
+
+    def heatmap_grid(self, image_id: int, text: str, *, smooth: int = 0) -> dict[str, Any]:
+        """The score grid behind the heatmap, with the best cell and its box."""
+        return self._send(calls.heatmap_grid(image_id, text, smooth))
+
+    # -- images ---------------------------------------------------------------------------------
+
+    def image(self, image_id: int) -> ImageInfo:
+        return self._send(calls.image(image_id))
+
+    def image_file(self, image_id: int) -> bytes:
+        return self._send(calls.image_file(image_id))
+
+    def thumbnail(self, image_id: int, size: int = 256) -> bytes:
+        return self._send(calls.thumbnail(image_id, size))
+
+    def image_text(self, image_id: int) -> ImageTextOut:
+        return self._send(calls.image_text(image_id))
+
+    def tags(self) -> TagsResponse:
+        return self._send(calls.tags())
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    def start_job(self, path: str) -> JobInfo:
+        """Start ingesting a bucket (a folder under PIXSEEK_INGEST_ROOTS, or s3://...)."""
+        return self._send(calls.start_job(path))
+
+    def jobs(self, limit: int = 20) -> list[JobInfo]:
+        return self._send(calls.jobs(limit))
+
+    def job(self, job_id: str) -> JobInfo:
+        return self._send(calls.job(job_id))
+
+    def job_problems(self, job_id: str, limit: int = 50) -> list[JobProblem]:
+        return self._send(calls.job_problems(job_id, limit))
+
+    def cancel_job(self, job_id: str) -> JobInfo:
+        return self._send(calls.cancel_job(job_id))
+
+    def wait_job(self, job_id: str, *, timeout: float = 600.0, poll: float = 0.5) -> JobInfo:
+        """The job once it is done, failed or cancelled; TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while (info := self.job(job_id)).status not in calls.FINISHED:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} is still {info.status} after {timeout} s")
+            time.sleep(poll)
+        return info
+
+    # -- duplicates -----------------------------------------------------------------------------
+
+    def duplicate_groups(
+        self,
+        *,
+        kind: Literal["exact", "near", "similar"] | None = None,
+        status: Literal["open", "resolved", "dismissed"] = "open",
+        offset: int = 0,
+        limit: int = 50,
+    ) -> GroupPage:
+        return self._send(calls.duplicate_groups(kind, status, offset, limit))
+
+    def iter_duplicate_groups(
+        self,
+        *,
+        kind: Literal["exact", "near", "similar"] | None = None,
+        status: Literal["open", "resolved", "dismissed"] = "open",
+        page_size: int = 100,
+    ) -> Iterator[Group]:
+        offset = 0
+        while True:
+            page = self.duplicate_groups(kind=kind, status=status, offset=offset, limit=page_size)
+            yield from page.groups
+            offset += len(page.groups)
+            if not page.groups or offset >= page.total:
+                return
+
+    def duplicate_group(self, group_id: int) -> Group:
+        return self._send(calls.duplicate_group(group_id))
+
+    def resolve_group(
+        self, group_id: int, *, keep: Sequence[int] | None = None, action: Literal["remove", "hide"] = "hide"
+    ) -> Group:
+        return self._send(calls.resolve_group(group_id, keep, action))
+
+    def dismiss_group(self, group_id: int) -> Group:
+        return self._send(calls.dismiss_group(group_id))
+
+    def detect_duplicates(self, *, full: bool = False) -> JobInfo:
+        return self._send(calls.detect_duplicates(full))
+
+    def check_duplicate(self, image: Image) -> CheckResponse:
+        return self._send(calls.check_duplicate(image))
+
+    # -- saved searches -------------------------------------------------------------------------
+
+    def create_saved_search(
+        self, name: str, *parts: Part, filters: Filters = None, **options: Any
+    ) -> SavedSearchOut:
+        """Save a composed query (the arguments of `search`); it is kept current after every publish."""
+        return self._send(calls.create_saved_search(name, calls.search_request(parts, filters, options)))
+
+    def saved_searches(self) -> list[SavedSearchOut]:
+        """Every saved search, with its matches and the new ones since it was last viewed."""
+        return self._send(calls.saved_searches())
+
+    def saved_search(self, search_id: int, *, mark_viewed: bool = True) -> SavedSearchResults:
+        """The current matches and which are new; a view resets the count unless `mark_viewed=False`."""
+        return self._send(calls.saved_search(search_id, mark_viewed))
+
+    def refresh_saved_search(self, search_id: int) -> SavedSearchOut:
+        return self._send(calls.refresh_saved_search(search_id))
+
+    def delete_saved_search(self, search_id: int) -> None:
+        self._send(calls.delete_saved_search(search_id))
+
+    # -- webhooks (admin keys) ------------------------------------------------------------------
+
+    def test_webhook(self) -> TestEventOut:
+        """Record a `ping` event: each receiver configured for it gets a signed delivery."""
+        return self._send(calls.test_webhook())
+
+    def webhook_deliveries(self, limit: int = 100) -> list[DeliveryOut]:
+        """The delivery log, newest first."""
+        return self._send(calls.webhook_deliveries(limit))
