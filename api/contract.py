@@ -41,6 +41,7 @@ DESCRIPTIONS = {
     409: "The state does not allow it now (no index yet, a finished job, another model).",
     413: "The body is over the size limit.",
     415: "The upload is not an image pixseek can read.",
+    416: "The `Range` asked for starts past the end of the file.",
     422: "The request does not match its schema.",
     429: "Too many requests: try again after `Retry-After` seconds.",
     500: "An unexpected error; the server log has it under the `x-request-id` given.",

@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import requires
+from pixseek.api.contract import errors
 from pixseek.api.deps import RunnerDep, SessionDep, SettingsDep
 from pixseek.api.schemas.curation import (
     ClustersRequest,
@@ -30,7 +30,7 @@ from pixseek.api.schemas.curation import (
 )
 from pixseek.api.schemas.jobs import JobInfo
 from pixseek.core.db import in_chunks
-from pixseek.core.errors import InvalidRequest
+from pixseek.core.errors import ImageNotFound
 from pixseek.index.catalog.images import SEARCHABLE, Image
 from pixseek.index.catalog.jobs import job_progress
 from pixseek.index.catalog.selections import delete_selection, save_selection
@@ -81,14 +81,6 @@ def splits(body: SplitsRequest, settings: SettingsDep) -> dict[str, Any]:
     )
 
 
-REQUESTS: dict[str, type[BaseModel]] = {
-    "diverse": DiverseRequest,
-    "typical": DensityRequest,
-    "unusual": DensityRequest,
-    "clusters": ClustersRequest,
-    "splits": SplitsRequest,
-    "map": MapRequest,
-}
 # The service's argument names where a body's differ.
 RENAMED = {"splits": {"names": "split_names"}}
 
@@ -98,10 +90,7 @@ def start_job(body: CurationJobRequest, session: SessionDep, runner: RunnerDep) 
     """Run a command (or compute the map) as a job: answers 202 at once; follow it with
     `GET /v1/jobs/{job_id}` (`done` of `total`, `curation.step`, then `curation.report`) and
     stop it with `POST /v1/jobs/{job_id}/cancel`."""
-    try:
-        checked = REQUESTS[body.command].model_validate(body.params)
-    except ValidationError as exc:
-        raise InvalidRequest(f"params of {body.command}: {exc.errors(include_url=False)}") from exc
+    checked = body.params  # validated by the command's own request body (CurationJobRequest)
     renames = RENAMED.get(body.command, {})
     params = {renames.get(k, k): v for k, v in checked.model_dump().items()}
     job_id = runner.submit_curation(body.command, params)
@@ -140,7 +129,13 @@ def list_selections(session: SessionDep) -> dict[str, Any]:
     return {"selections": service.list_selections(session)}
 
 
-@router.post("/v1/selections", response_model=SelectionInfo, status_code=201, dependencies=WRITE)
+@router.post(
+    "/v1/selections",
+    response_model=SelectionInfo,
+    status_code=201,
+    dependencies=WRITE,
+    responses=errors(404),
+)
 def create_selection(body: SelectionCreate, session: SessionDep) -> dict[str, Any]:
     """Save (or replace) a selection of given ids, e.g. a lasso on the map."""
     ids = list(dict.fromkeys(body.ids))
@@ -152,14 +147,18 @@ def create_selection(body: SelectionCreate, session: SessionDep) -> dict[str, An
             )
         )
     if len(known) != len(ids):
-        raise InvalidRequest(f"{len(ids) - len(known)} of the ids are not searchable images")
+        raise ImageNotFound(f"{len(ids) - len(known)} of the ids are not searchable images")
     service.check_name(body.name)
     save_selection(session, body.name, body.method, body.params, ids)
     session.flush()
     return {k: v for k, v in service.get_selection(session, body.name, limit=1).items() if k != "images"}
 
 
-@router.get("/v1/selections/{name:path}", response_model=SelectionDetail)
+@router.get(
+    "/v1/selections/{name:path}",
+    response_model=SelectionDetail,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 def get_selection(
     name: NameParam,
     session: SessionDep,

@@ -128,7 +128,18 @@ def undo_run(run: str, settings: SettingsDep) -> dict[str, Any]:
     return applying.undo(settings, run).as_dict()
 
 
-@router.get("/export", response_class=PlainTextResponse)
+@router.get(
+    "/export",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "object"}},
+            }
+        }
+    },
+)
 def export(
     session: SessionDep,
     format: Literal["csv", "json"] = "csv",

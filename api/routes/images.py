@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from pixseek.access.scopes import Scope
 from pixseek.api.auth import PrincipalDep, requires, uncounted
+from pixseek.api.contract import errors
 from pixseek.api.deps import SessionDep, SettingsDep
 from pixseek.api.ranges import byte_range
 from pixseek.api.schemas.images import ImageInfo, ImageTextOut, PhotoOut, PlaceOut, TwinOut, WordOut
@@ -83,7 +84,7 @@ def photo_out(exif: ImageExif) -> PhotoOut:
     responses={
         200: {"content": {v: {} for v in {*MEDIA_TYPES.values(), *VIDEO_MEDIA_TYPES.values()}}},
         206: {"description": "A part of a video (`Range`)."},
-        416: {"description": "The range asked for is outside the video."},
+        **errors(416),
     },
 )
 def image_file(

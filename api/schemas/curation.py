@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
+
+from pixseek.core.limits import MAX_ID
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
 
@@ -31,14 +33,24 @@ class DensityRequest(BaseModel):
 class ClustersRequest(BaseModel):
     k: int = Field(ge=2, le=10_000)
     name: str | None = Field(default=None, max_length=160, pattern=NAME_PATTERN)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
 
 
 class SplitsRequest(BaseModel):
-    ratios: list[float] = Field(default=[0.8, 0.1, 0.1], min_length=1, max_length=10)
-    names: list[str] | None = Field(default=None, description="One per ratio; default train, val, test.")
+    ratios: list[Annotated[float, Field(gt=0, le=1e6)]] = Field(
+        default=[0.8, 0.1, 0.1],
+        min_length=1,
+        max_length=10,
+        description="Shares of the splits (any positive scale).",
+    )
+    names: list[Annotated[str, Field(max_length=100, pattern=NAME_PATTERN)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10,
+        description="One distinct name per ratio; default train, val, test.",
+    )
     name: str = Field(default="split", max_length=160, pattern=NAME_PATTERN)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
     retake_cosine: float | None = Field(
         default=None, ge=-1.0, le=1.0, description="CLS cosine of retakes kept together (default 0.9)."
     )
@@ -81,7 +93,9 @@ class SelectionList(BaseModel):
 
 class SelectionCreate(BaseModel):
     name: str = Field(max_length=160, pattern=NAME_PATTERN)
-    ids: list[int] = Field(min_length=1, max_length=1_000_000, description="Image ids, in order.")
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        min_length=1, max_length=1_000_000, description="Image ids, in order."
+    )
     method: Literal["lasso", "manual"] = "manual"
     params: dict[str, Any] = Field(
         default_factory=dict, description="How it was made (e.g. the lasso polygon)."
@@ -113,8 +127,32 @@ class MapSummary(BaseModel):
     seconds: float
 
 
-class CurationJobRequest(BaseModel):
-    """One command as a job: `params` are its request body's fields (as the command's own route)."""
+class DiverseJob(BaseModel):
+    command: Literal["diverse"]
+    params: DiverseRequest
 
-    command: Literal["diverse", "typical", "unusual", "clusters", "splits", "map"]
-    params: dict[str, Any] = Field(default_factory=dict)
+
+class DensityJob(BaseModel):
+    command: Literal["typical", "unusual"]
+    params: DensityRequest
+
+
+class ClustersJob(BaseModel):
+    command: Literal["clusters"]
+    params: ClustersRequest
+
+
+class SplitsJob(BaseModel):
+    command: Literal["splits"]
+    params: SplitsRequest = Field(default_factory=SplitsRequest)
+
+
+class MapJob(BaseModel):
+    command: Literal["map"]
+    params: MapRequest = Field(default_factory=MapRequest)
+
+
+# One command as a job: `params` are its own route's request body, checked by its schema.
+CurationJobRequest = Annotated[
+    DiverseJob | DensityJob | ClustersJob | SplitsJob | MapJob, Field(discriminator="command")
+]

@@ -61,15 +61,15 @@ COMMANDS = {
     ),
     "curate": LazyCommand(
         "pixseek.cli.curate:curate_command",
-        "Diverse subsets, typical and unusual images, clusters, leak-free splits: saved selections.",
+        "Curate the collection: each command saves a selection (name, ids, how it was made).",
     ),
     "export": LazyCommand(
         "pixseek.cli.export:export_command",
-        "Write embeddings and metadata to DIR in clip-retrieval's layout (npy + Parquet shards).",
+        "Write the searchable images' embeddings and metadata to FOLDER in clip-retrieval's layout.",
     ),
     "import": LazyCommand(
         "pixseek.cli.export:import_command",
-        "Make embeddings computed elsewhere (pixseek export, clip-retrieval) searchable for a bucket.",
+        "Make the embeddings in FOLDER searchable for the files of BUCKET, without re-embedding.",
     ),
     "saved": LazyCommand(
         "pixseek.cli.saved:saved_group",

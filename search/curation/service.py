@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from pixseek.core.db import in_chunks, session_scope
-from pixseek.core.errors import InvalidRequest
+from pixseek.core.errors import IndexNotReady, InvalidRequest
 from pixseek.core.settings import Settings
 from pixseek.index.catalog.selections import (
     MAX_NAME,
@@ -57,7 +57,7 @@ def _collection(settings: Settings) -> Collection:
     with session_scope(settings) as session:
         coll = load(session, settings)
     if not len(coll):
-        raise InvalidRequest("no searchable images to curate: ingest a bucket first")
+        raise IndexNotReady("no searchable images to curate: ingest a bucket first")
     return coll
 
 

@@ -225,9 +225,12 @@ def test_soak_smoke(smoke: Any) -> None:
 @_group("bench.duplicates")
 def test_duplicates_smoke(smoke: Any) -> None:
     report = json.loads(smoke("bench.duplicates")["stdout"])
-    assert report["photos"] == {"tuning": 2, "held_out": 2} and report["images"]["held_out"] == 32
+    assert report["photos"] == {"tuning": 2, "held_out": 2} and report["images"]["held_out"] == 42
     assert set(report["pixseek"]) == set(report["phash"]) and "all edits" in report["pixseek"]
     assert {"crop_corner", "crop_side", "rot90", "rot270", "flip", "exact"} <= set(report["pixseek"])
+    # The placements inside larger pictures (issue 26) are scored beside the edits.
+    placements = {"in_margin", "letterboxed", "in_screenshot", "on_background", "in_collage"}
+    assert placements <= set(report["pixseek"]), report["pixseek"]
     assert set(report["tuned"]) == {"pixseek", "phash_threshold"}
 
 

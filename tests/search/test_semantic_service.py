@@ -322,7 +322,6 @@ def test_selective_filter_is_exact_on_an_approximate_index(settings: Settings) -
         (Query(parts=(TextPart("x", -1.0),)), "positive weight"),
         (Query(parts=(TextPart("  "),)), "empty"),
         (Query(parts=(TextPart("x"),), limit=0), "limit"),
-        (Query(parts=(TextPart("x"),), mode=Mode.HYBRID, offset=995, limit=10), "offset \\+ limit"),
         (Query(parts=(ImageIdPart(1),), mode=Mode.KEYWORD), "text part"),
         (Query(parts=(TextPart("x"),), mode=Mode.KEYWORD, min_score=0.2), "min_score"),
         (Query(parts=(TextPart("x"),), templates=("no placeholder",)), "exactly one"),

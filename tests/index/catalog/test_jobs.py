@@ -31,5 +31,6 @@ def test_embedded_images_count_as_indexed() -> None:
 def test_as_dict_has_the_documented_keys() -> None:
     assert set(progress(1, {}).as_dict()) == {
         "job_id", "kind", "bucket", "status", "total", "done", "indexed", "unchanged", "deleted",
-        "failed", "skipped", "cancelled", "error", "detection", "ocr", "enrich", "created_at", "finished_at",
+        "failed", "skipped", "cancelled", "error", "detection", "ocr", "enrich", "curation",
+        "created_at", "finished_at",
     }  # fmt: skip
