@@ -10,7 +10,15 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
-from pixseek.api.schemas.duplicates import CheckResponse, Group, GroupPage
+from pixseek.api.schemas.curation import (
+    CurationReport,
+    MapSummary,
+    ScorePage,
+    SelectionDetail,
+    SelectionInfo,
+    SelectionList,
+)
+from pixseek.api.schemas.duplicates import ApplyResponse, ApplyRuns, CheckResponse, Group, GroupPage
 from pixseek.api.schemas.images import ImageInfo, ImageTextOut
 from pixseek.api.schemas.jobs import JobInfo, JobProblem
 from pixseek.api.schemas.regions import RegionIn, RegionSearchResponse
@@ -285,6 +293,55 @@ class AsyncClient:
 
     async def delete_saved_search(self, search_id: int) -> None:
         await self._send(calls.delete_saved_search(search_id))
+
+    # -- duplicate decisions carried out, curation and selections -------------------------------
+
+    async def apply_decisions(self, *, dry_run: bool = True) -> ApplyResponse:
+        """Move the images of groups resolved `remove` to the quarantine (a dry run by default)."""
+        return await self._send(calls.apply_decisions(dry_run))
+
+    async def apply_runs(self) -> ApplyRuns:
+        return await self._send(calls.apply_runs())
+
+    async def undo_apply(self, run: str) -> ApplyResponse:
+        """Move a run's files back to their buckets."""
+        return await self._send(calls.undo_apply(run))
+
+    async def export_duplicates(self, fmt: str = "json", status: str | None = None) -> Any:
+        """Groups and decisions: the JSON document, or the CSV text."""
+        return await self._send(calls.export_duplicates(fmt, status))
+
+    async def curate(self, command: str, **body: Any) -> CurationReport:
+        """Run a curation command (`diverse`, `typical`, `unusual`, `clusters`, `splits`) now."""
+        return await self._send(calls.curate(command, body))
+
+    async def curation_job(self, command: str, **params: Any) -> JobInfo:
+        """The same as a job (or `map`): follow it with `wait_job`."""
+        return await self._send(calls.curation_job(command, params))
+
+    async def curation_scores(
+        self, order: str = "uniqueness", offset: int = 0, limit: int = 100
+    ) -> ScorePage:
+        return await self._send(calls.curation_scores(order, offset, limit))
+
+    async def compute_map(self, method: str | None = None) -> MapSummary:
+        return await self._send(calls.compute_map(method))
+
+    async def collection_map(self) -> Any:
+        """The cached map: ids, x, y, cluster, group, tag."""
+        return await self._send(calls.collection_map())
+
+    async def selections(self) -> SelectionList:
+        return await self._send(calls.selections())
+
+    async def selection(self, name: str, offset: int = 0, limit: int = 100) -> SelectionDetail:
+        return await self._send(calls.selection(name, offset, limit))
+
+    async def save_selection(self, name: str, ids: Sequence[int], method: str = "manual") -> SelectionInfo:
+        return await self._send(calls.save_selection(name, ids, method))
+
+    async def delete_selection(self, name: str) -> None:
+        await self._send(calls.delete_selection(name))
 
     # -- webhooks (admin keys) ------------------------------------------------------------------
 

@@ -16,7 +16,22 @@ from typing import Any, Generic, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from pixseek.api.schemas.duplicates import CheckResponse, Group, GroupPage, ResolveRequest
+from pixseek.api.schemas.curation import (
+    CurationReport,
+    MapSummary,
+    ScorePage,
+    SelectionDetail,
+    SelectionInfo,
+    SelectionList,
+)
+from pixseek.api.schemas.duplicates import (
+    ApplyResponse,
+    ApplyRuns,
+    CheckResponse,
+    Group,
+    GroupPage,
+    ResolveRequest,
+)
 from pixseek.api.schemas.images import ImageInfo, ImageTextOut
 from pixseek.api.schemas.jobs import JobInfo, JobProblem, JobRequest
 from pixseek.api.schemas.regions import RegionIn, RegionSearchRequest, RegionSearchResponse
@@ -317,6 +332,63 @@ def test_webhook() -> Call[TestEventOut]:
 
 def webhook_deliveries(limit: int) -> Call[list[DeliveryOut]]:
     return Call("GET", "/v1/webhooks/deliveries", model(list[DeliveryOut]), params={"limit": limit})
+
+
+def apply_decisions(dry_run: bool) -> Call[ApplyResponse]:
+    return Call("POST", "/v1/duplicates/apply", model(ApplyResponse), json={"dry_run": dry_run})
+
+
+def apply_runs() -> Call[ApplyRuns]:
+    return Call("GET", "/v1/duplicates/apply", model(ApplyRuns))
+
+
+def undo_apply(run: str) -> Call[ApplyResponse]:
+    return Call("POST", f"/v1/duplicates/apply/{run}/undo", model(ApplyResponse))
+
+
+def export_duplicates(fmt: str, status: str | None) -> Call[Any]:
+    read = as_json if fmt == "json" else (lambda response: response.text)
+    return Call("GET", "/v1/duplicates/export", read, params={"format": fmt, "status": status})
+
+
+def curate(command: str, body: Mapping[str, Any]) -> Call[CurationReport]:
+    return Call("POST", f"/v1/curation/{command}", model(CurationReport), json=dict(body))
+
+
+def curation_job(command: str, params: Mapping[str, Any]) -> Call[JobInfo]:
+    body = {"command": command, "params": dict(params)}
+    return Call("POST", "/v1/curation/jobs", model(JobInfo), json=body)
+
+
+def curation_scores(order: str, offset: int, limit: int) -> Call[ScorePage]:
+    params = {"order": order, "offset": offset, "limit": limit}
+    return Call("GET", "/v1/curation/scores", model(ScorePage), params=params)
+
+
+def compute_map(method: str | None) -> Call[MapSummary]:
+    return Call("POST", "/v1/curation/map", model(MapSummary), json={"method": method})
+
+
+def collection_map() -> Call[Any]:
+    return Call("GET", "/v1/curation/map", as_json)
+
+
+def selections() -> Call[SelectionList]:
+    return Call("GET", "/v1/selections", model(SelectionList))
+
+
+def selection(name: str, offset: int, limit: int) -> Call[SelectionDetail]:
+    params = {"offset": offset, "limit": limit}
+    return Call("GET", f"/v1/selections/{name}", model(SelectionDetail), params=params)
+
+
+def save_selection(name: str, ids: Sequence[int], method: str) -> Call[SelectionInfo]:
+    body = {"name": name, "ids": list(ids), "method": method}
+    return Call("POST", "/v1/selections", model(SelectionInfo), json=body)
+
+
+def delete_selection(name: str) -> Call[None]:
+    return Call("DELETE", f"/v1/selections/{name}", lambda response: None)
 
 
 FINISHED = ("done", "failed", "cancelled")

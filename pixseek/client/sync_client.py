@@ -9,7 +9,15 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
-from pixseek.api.schemas.duplicates import CheckResponse, Group, GroupPage
+from pixseek.api.schemas.curation import (
+    CurationReport,
+    MapSummary,
+    ScorePage,
+    SelectionDetail,
+    SelectionInfo,
+    SelectionList,
+)
+from pixseek.api.schemas.duplicates import ApplyResponse, ApplyRuns, CheckResponse, Group, GroupPage
 from pixseek.api.schemas.images import ImageInfo, ImageTextOut
 from pixseek.api.schemas.jobs import JobInfo, JobProblem
 from pixseek.api.schemas.regions import RegionIn, RegionSearchResponse
@@ -279,6 +287,53 @@ class Client:
 
     def delete_saved_search(self, search_id: int) -> None:
         self._send(calls.delete_saved_search(search_id))
+
+    # -- duplicate decisions carried out, curation and selections -------------------------------
+
+    def apply_decisions(self, *, dry_run: bool = True) -> ApplyResponse:
+        """Move the images of groups resolved `remove` to the quarantine (a dry run by default)."""
+        return self._send(calls.apply_decisions(dry_run))
+
+    def apply_runs(self) -> ApplyRuns:
+        return self._send(calls.apply_runs())
+
+    def undo_apply(self, run: str) -> ApplyResponse:
+        """Move a run's files back to their buckets."""
+        return self._send(calls.undo_apply(run))
+
+    def export_duplicates(self, fmt: str = "json", status: str | None = None) -> Any:
+        """Groups and decisions: the JSON document, or the CSV text."""
+        return self._send(calls.export_duplicates(fmt, status))
+
+    def curate(self, command: str, **body: Any) -> CurationReport:
+        """Run a curation command (`diverse`, `typical`, `unusual`, `clusters`, `splits`) now."""
+        return self._send(calls.curate(command, body))
+
+    def curation_job(self, command: str, **params: Any) -> JobInfo:
+        """The same as a job (or `map`): follow it with `wait_job`."""
+        return self._send(calls.curation_job(command, params))
+
+    def curation_scores(self, order: str = "uniqueness", offset: int = 0, limit: int = 100) -> ScorePage:
+        return self._send(calls.curation_scores(order, offset, limit))
+
+    def compute_map(self, method: str | None = None) -> MapSummary:
+        return self._send(calls.compute_map(method))
+
+    def collection_map(self) -> Any:
+        """The cached map: ids, x, y, cluster, group, tag."""
+        return self._send(calls.collection_map())
+
+    def selections(self) -> SelectionList:
+        return self._send(calls.selections())
+
+    def selection(self, name: str, offset: int = 0, limit: int = 100) -> SelectionDetail:
+        return self._send(calls.selection(name, offset, limit))
+
+    def save_selection(self, name: str, ids: Sequence[int], method: str = "manual") -> SelectionInfo:
+        return self._send(calls.save_selection(name, ids, method))
+
+    def delete_selection(self, name: str) -> None:
+        self._send(calls.delete_selection(name))
 
     # -- webhooks (admin keys) ------------------------------------------------------------------
 

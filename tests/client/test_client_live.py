@@ -93,6 +93,28 @@ def test_every_public_route_through_the_client(live: LiveServer) -> None:
         px.delete_saved_search(saved.id)
         with pytest.raises(NotFound):
             px.saved_search(saved.id)
+        # Duplicate decisions carried out (a dry run: nothing moves), then curation and selections.
+        assert px.apply_decisions().planned >= 0
+        assert isinstance(px.export_duplicates("json"), dict) and "group_id" in px.export_duplicates("csv")
+        runs = px.apply_runs().runs
+        with pytest.raises(NotFound):
+            px.undo_apply("no-such-run")
+        assert all(not run.undone for run in runs)
+        assert px.curate("diverse", n=2, name=f"diverse-{id(px)}").selections[0].count == 2
+        assert px.curate("typical", n=2).selections and px.curate("unusual", n=2).selections
+        assert px.curate("clusters", k=2).selections
+        assert px.curate("splits", ratios=[0.5, 0.5], name=f"split-{id(px)}").leaked_pairs == 0  # type: ignore[attr-defined]
+        assert px.curation_scores(limit=3).images
+        curating = px.curation_job("diverse", n=2, name=f"job-{id(px)}")
+        assert px.wait_job(curating.job_id).status == "done"
+        assert px.compute_map("pca").count >= 7 and len(px.collection_map()["ids"]) >= 7
+        name = f"picked-{id(px)}"
+        assert px.save_selection(name, [first]).count == 1
+        assert name in {sel.name for sel in px.selections().selections}
+        assert [image.id for image in px.selection(name).images] == [first]
+        px.delete_selection(name)
+        with pytest.raises(NotFound):
+            px.selection(name)
         ping = px.test_webhook()  # no receiver configured: recorded, delivered nowhere
         assert ping.targets == 0 and isinstance(px.webhook_deliveries(limit=5), list)
     missing = routes - called
