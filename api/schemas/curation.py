@@ -33,7 +33,7 @@ class DensityRequest(BaseModel):
 class ClustersRequest(BaseModel):
     k: int = Field(ge=2, le=10_000)
     name: str | None = Field(default=None, max_length=160, pattern=NAME_PATTERN)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class SplitsRequest(BaseModel):
@@ -50,7 +50,7 @@ class SplitsRequest(BaseModel):
         description="One distinct name per ratio; default train, val, test.",
     )
     name: str = Field(default="split", max_length=160, pattern=NAME_PATTERN)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
     retake_cosine: float | None = Field(
         default=None, ge=-1.0, le=1.0, description="CLS cosine of retakes kept together (default 0.9)."
     )

@@ -26,7 +26,7 @@ from pixseek.ingest.run import run_ingest
 from tests.support.images import write_images
 from tests.support.settings import make_settings
 
-EXAMPLES = int(os.environ.get("PIXSEEK_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("PIXSEEK_FUZZ_EXAMPLES", "4"))
 PUBLIC = {"/v1/health", "/v1/ready", "/openapi.json", "/docs", "/redoc"}
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
