@@ -8,6 +8,7 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from pixseek.core.errors import BucketNotFound
 from pixseek.media.sources.base import BucketSource, Entry, FileTooLarge, KeyRefused, SourceError
@@ -104,7 +105,9 @@ class LocalSource(BucketSource):
             raise KeyRefused("refused: path is outside the bucket")
         return real
 
-    def read_range(self, key: str, start: int, length: int, max_bytes: int) -> tuple[bytes, int]:
+    def _open(self, key: str, max_bytes: int) -> tuple[BinaryIO, int]:
+        """The key's regular file, opened without following a final link, and its size;
+        SourceError for a vanished or odd file, FileTooLarge past `max_bytes`."""
         real = self.resolve(key)
         try:
             fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
@@ -112,29 +115,24 @@ class LocalSource(BucketSource):
             raise SourceError("file vanished before it could be read") from exc
         except OSError as exc:
             raise SourceError(f"cannot open: {exc.strerror or exc}") from exc
-        with os.fdopen(fd, "rb") as fh:
-            st = os.fstat(fh.fileno())
+        fh = os.fdopen(fd, "rb")
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+            fh.close()
             if not stat.S_ISREG(st.st_mode):
                 raise SourceError("not a regular file")
-            if st.st_size > max_bytes:
-                raise FileTooLarge(f"file too large: {st.st_size} bytes exceeds the limit of {max_bytes}")
+            raise FileTooLarge(f"file too large: {st.st_size} bytes exceeds the limit of {max_bytes}")
+        return fh, st.st_size
+
+    def read_range(self, key: str, start: int, length: int, max_bytes: int) -> tuple[bytes, int]:
+        fh, size = self._open(key, max_bytes)
+        with fh:
             fh.seek(start)
-            return fh.read(max(0, length)), st.st_size
+            return fh.read(max(0, length)), size
 
     def read(self, key: str, max_bytes: int) -> bytes:
-        real = self.resolve(key)
-        try:
-            fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
-        except FileNotFoundError as exc:
-            raise SourceError("file vanished before it could be read") from exc
-        except OSError as exc:
-            raise SourceError(f"cannot open: {exc.strerror or exc}") from exc
-        with os.fdopen(fd, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise SourceError("not a regular file")
-            if st.st_size > max_bytes:
-                raise FileTooLarge(f"file too large: {st.st_size} bytes exceeds the limit of {max_bytes}")
+        fh, _size = self._open(key, max_bytes)
+        with fh:
             # Read one byte past the limit: a file that grew since stat is still caught.
             data = fh.read(max_bytes + 1)
         if len(data) > max_bytes:
