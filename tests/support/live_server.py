@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -40,12 +41,61 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait(client: httpx.Client, job_id: str) -> None:
+def wait_job(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    """The job once it has finished; fails the test when it failed or took too long."""
     deadline = time.monotonic() + START_TIMEOUT_S
-    while client.get(f"/v1/jobs/{job_id}").json()["status"] not in ("done", "failed", "cancelled"):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} did not finish")
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed", "cancelled"):
+            assert job["status"] == "done", job
+            return job
         time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+@contextmanager
+def serve(env: dict[str, str], log_path: Path, api_key: str | None = None) -> Iterator[httpx.Client]:
+    """`pixseek serve` from the checkout on a free port with `env`, answering /v1/health; a
+    client on it (with `api_key` when given). Stopped on exit; its output goes to `log_path`."""
+    port = free_port()
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-c", "from pixseek.cli import main; main()", "serve", "--port", str(port)],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60.0) as client:
+                deadline = time.monotonic() + START_TIMEOUT_S
+                while True:
+                    try:
+                        if client.get("/v1/health").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        raise AssertionError("pixseek serve did not start:\n" + log_path.read_text())
+                    time.sleep(0.1)
+                yield client
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def ingest_and_detect(client: httpx.Client, folder: Path) -> None:
+    """Ingest `folder` and detect duplicates through the API, waiting for both jobs."""
+    started = client.post("/v1/jobs", json={"path": str(folder)})
+    assert started.status_code == 202, started.text
+    wait_job(client, started.json()["job_id"])
+    detect = client.post("/v1/duplicates/detect", json={})
+    assert detect.status_code == 202, detect.text
+    wait_job(client, detect.json()["job_id"])
 
 
 @contextmanager
@@ -57,7 +107,6 @@ def live_server(root: Path) -> Iterator[LiveServer]:
     write_images(photos / "later", 2, start=50)
     shutil.copy(photos / "bucket" / "img001.png", photos / "later" / "copy-of-img001.png")
     data_dir = root / "data"
-    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PIXSEEK_")},
         **TEST_ENV,
@@ -69,38 +118,8 @@ def live_server(root: Path) -> Iterator[LiveServer]:
         "PIXSEEK_RATE_LIMIT_BURST": "1000000",
         "PYTHONPATH": str(REPO),
     }
-    log_path = root / "serve.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-c", "from pixseek.cli import main; main()", "serve", "--port", str(port)],
-            env=env,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    with serve(env, root / "serve.log", ADMIN_KEY) as client:
+        ingest_and_detect(client, photos / "bucket")
+        yield LiveServer(
+            str(client.base_url).rstrip("/"), ADMIN_KEY, photos / "bucket", photos / "later", data_dir
         )
-        url = f"http://127.0.0.1:{port}"
-        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-        try:
-            with httpx.Client(base_url=url, headers=headers, timeout=60.0) as client:
-                deadline = time.monotonic() + START_TIMEOUT_S
-                while True:
-                    try:
-                        if client.get("/v1/health").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise AssertionError("pixseek serve did not start:\n" + log_path.read_text())
-                    time.sleep(0.1)
-                started = client.post("/v1/jobs", json={"path": str(photos / "bucket")})
-                assert started.status_code == 202, started.text
-                _wait(client, started.json()["job_id"])
-                detect = client.post("/v1/duplicates/detect", json={})
-                _wait(client, detect.json()["job_id"])
-            yield LiveServer(url, ADMIN_KEY, photos / "bucket", photos / "later", data_dir)
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()

@@ -11,15 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -28,19 +23,13 @@ from pixseek.demo.scenes import SceneFile, random_layout, render, write_scenes
 from pixseek.demo.videos import slideshow_frames, write_video
 from pixseek.model.bundled import SCENES_MODEL, SCENES_WEIGHTS
 from tests.support.browser import Site
+from tests.support.live_server import ingest_and_detect, serve
 from tests.support.raw_files import camera_exif
 from tests.support.services import service_missing
 from tests.support.text_images import BOLD
 
 CHROMIUM = Path(os.environ.get("PIXSEEK_CHROMIUM", "/usr/bin/chromium"))
-START_TIMEOUT_S = 120.0
 LISBON = (38.7139, -9.1394)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _library(root: Path) -> list[SceneFile]:
@@ -84,17 +73,6 @@ def _phone_photo(path: Path) -> None:
     img.save(path, quality=92, exif=camera_exif(gps=LISBON).tobytes())
 
 
-def _wait_job(client: httpx.Client, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed"):
-            assert job["status"] == "done", job
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish")
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     try:
@@ -116,7 +94,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = base / "photos"
     scenes = _library(root)
     data_dir = base / "data"
-    port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PIXSEEK_")},
         "PIXSEEK_MODEL": SCENES_MODEL,
@@ -131,43 +108,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "PIXSEEK_INGEST_ROOTS": json.dumps([str(root)]),
         "PIXSEEK_OCR__ENABLED": "true",
     }
-    log = (base / "serve.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-c", "from pixseek.cli import main; main()", "serve", "--port", str(port)],
-        env=env,
-        cwd=Path(__file__).resolve().parents[3],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=url, timeout=60.0) as client:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while True:
-                try:
-                    if client.get("/v1/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("pixseek serve did not start:\n" + (base / "serve.log").read_text())
-                time.sleep(0.2)
-            started = client.post("/v1/jobs", json={"path": str(root / "library")})
-            assert started.status_code == 202, started.text
-            _wait_job(client, started.json()["job_id"])
-            detect = client.post("/v1/duplicates/detect", json={})
-            assert detect.status_code == 202, detect.text
-            _wait_job(client, detect.json()["job_id"])
-            everything = client.post("/v1/search", json={"parts": [{"text": "scene"}], "limit": 100})
-            ids = {hit["key"]: hit["id"] for hit in everything.json()["results"]}
-        yield Site(url=url, root=root, data_dir=data_dir, scenes=scenes, ids=ids)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    with serve(env, base / "serve.log") as client:
+        ingest_and_detect(client, root / "library")
+        everything = client.post("/v1/search", json={"parts": [{"text": "scene"}], "limit": 100})
+        ids = {hit["key"]: hit["id"] for hit in everything.json()["results"]}
+        yield Site(url=str(client.base_url).rstrip("/"), root=root, data_dir=data_dir, scenes=scenes, ids=ids)
 
 
 @pytest.fixture
