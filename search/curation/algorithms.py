@@ -26,13 +26,18 @@ def quiet(done: int, total: int, step: str) -> None:
     return None
 
 
+# Cosine distance under which two unit vectors count as the same picture (float32 rounding).
+SAME = 1e-6
+
+
 def k_center(
     vectors: np.ndarray, n: int, block: int = 65_536, tick: Tick = quiet
 ) -> tuple[np.ndarray, float]:
     """`n` rows chosen by farthest-point (k-center greedy) on cosine distance: the first is
     the row nearest the mean, each next one the row farthest from all chosen so far.
 
-    Returns (rows in the order chosen, the covering radius: the largest distance from any
+    Returns (rows in the order chosen, each once, fewer than `n` where fewer distinct rows
+    exist; the covering radius: the largest distance from any
     row to its nearest chosen one). Memory: the vectors and one float32 per row; time:
     n passes over the vectors (n x N x dim multiply-adds).
     """
@@ -48,6 +53,8 @@ def k_center(
         if i % 16 == 0:
             tick(i, n, "k-center greedy")
         pick = int(np.argmax(nearest))
+        if nearest[pick] <= SAME:  # every row is (a copy of) a chosen one: fewer than n exist
+            break
         chosen.append(pick)
         np.minimum(nearest, 1.0 - _dot(vectors, vectors[pick], block), out=nearest)
     return np.asarray(chosen, dtype=np.int64), float(nearest.max())
@@ -59,7 +66,9 @@ def refine_medoids(vectors: np.ndarray, chosen: np.ndarray, steps: int = 1) -> n
     k-center greedy places its picks at the edges (it takes the farthest row each time), so
     alone it covers the bulk of a collection no better than random picks (mean distance,
     docs/benchmarks.md); one such step keeps one pick per region and moves it to the
-    region's middle. Returns the rows (the same count), in the order of their cells.
+    region's middle. Returns the rows in the order of their cells, each once: a cell that
+    no row falls in keeps its pick, which another cell may have moved onto (equal vectors),
+    so the result can be shorter than `chosen`.
     """
     chosen = np.asarray(chosen, dtype=np.int64)
     for _ in range(steps):
@@ -87,7 +96,8 @@ def refine_medoids(vectors: np.ndarray, chosen: np.ndarray, steps: int = 1) -> n
         if np.array_equal(moved, chosen):
             break
         chosen = moved
-    return chosen
+    _, first_at = np.unique(chosen, return_index=True)
+    return chosen[np.sort(first_at)]
 
 
 def _dot(vectors: np.ndarray, v: np.ndarray, block: int) -> np.ndarray:

@@ -21,7 +21,7 @@ from pixseek.index.catalog.images import Image
 from pixseek.index.catalog.jobs import cancel_job, get_job, job_progress
 from pixseek.index.catalog.selections import ImageScore
 from pixseek.index.catalog.tags import ImageTag
-from pixseek.search.curation import service
+from pixseek.search.curation import algorithms, service
 from pixseek.search.curation.jobs import Cancelled, Progress, create_curation_job, run_curation_job
 from pixseek.search.filters import Filters, conditions
 from tests.support.synthetic_catalog import DIM, Spec, build, unit
@@ -220,3 +220,16 @@ def test_a_curation_job_reports_progress_and_a_cancel_stops_it(settings: Setting
         Progress(settings, stopped)(1, 10, "layout")
     run_curation_job(settings, stopped)  # not queued any more: nothing runs
     assert not (settings.data_dir / "maps").exists()
+
+
+def test_a_subset_larger_than_the_collection_holds_each_picture_once() -> None:
+    # Four rows, two of them equal: asked for more than exist, k-center stops at the three
+    # distinct ones, and the medoid step never moves two picks onto one row.
+    a, b, c = np.eye(3, dtype=np.float32)
+    vectors = np.stack([a, a, b, c])
+    greedy, radius = algorithms.k_center(vectors, 10)
+    assert sorted(vectors[greedy].tolist()) == sorted([a.tolist(), b.tolist(), c.tolist()]) and radius < 1e-6
+    # Picks on equal rows, the second first: all of `a` falls in its cell, the other cell is
+    # empty and keeps row 0, onto which the first cell's middle moves too.
+    picked = algorithms.refine_medoids(vectors, np.array([1, 0], dtype=np.int64))
+    assert picked.tolist() == [0]
